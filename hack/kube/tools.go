@@ -1,0 +1,11 @@
+//go:build tools
+
+// Package kube pins the Kubernetes control-plane binaries the karpctl test harness and sandbox build.
+// It is a nested module so that the root module's `go test ./...` never compiles Kubernetes.
+package kube
+
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+)

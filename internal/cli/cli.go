@@ -1,0 +1,147 @@
+// Package cli holds what every karpctl command shares: kubectl's global flags, the flags that point
+// karpctl at Karpenter, client construction, and the documented exit codes.
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/pflag"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/karpctl/karpctl/internal/discovery"
+)
+
+// Exit codes, documented in README.md.
+const (
+	ExitOK = 0
+	// ExitAPI: the cluster could not be read (connection, permission, server error) or an action failed.
+	ExitAPI = 1
+	// ExitUsage: bad flags, arguments or input files; nothing was sent to the cluster.
+	ExitUsage = 2
+	// ExitUnhealthy: the command ran and its verdict is bad (unhealthy lease, failed check, findings at
+	// or above --fail-on, failed drill).
+	ExitUnhealthy = 3
+)
+
+// ExitError carries the exit code of a failed command; its message is printed as one line.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string { return e.Err.Error() }
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// UsageError is bad input: exit 2.
+func UsageError(format string, a ...any) error {
+	return &ExitError{Code: ExitUsage, Err: fmt.Errorf(format, a...)}
+}
+
+// Unhealthy is a bad verdict already printed: exit 3 with a one-line reason.
+func Unhealthy(format string, a ...any) error {
+	return &ExitError{Code: ExitUnhealthy, Err: fmt.Errorf(format, a...)}
+}
+
+// ExitCode maps any error to the documented exit code.
+func ExitCode(err error) int {
+	if err == nil {
+		return ExitOK
+	}
+	var ee *ExitError
+	if errors.As(err, &ee) {
+		return ee.Code
+	}
+	if errors.Is(err, discovery.ErrNotFound) {
+		return ExitUsage
+	}
+	return ExitAPI
+}
+
+// Message renders err as the one line a user sees, with a hint for the common API failures.
+func Message(err error) string {
+	msg := strings.TrimSpace(err.Error())
+	var status apierrors.APIStatus
+	switch {
+	case errors.As(err, &status) && apierrors.IsForbidden(err):
+		msg += " (ask for this RBAC permission; README.md lists what each command needs)"
+	case apierrors.IsUnauthorized(err):
+		msg += " (check --kubeconfig, --context, --token or your credentials)"
+	}
+	// One line, whatever the server sent.
+	return strings.Join(strings.Fields(msg), " ")
+}
+
+// Globals are the flags every command has: kubectl's own, plus where Karpenter is.
+type Globals struct {
+	Kube *genericclioptions.ConfigFlags
+	Find discovery.Options
+}
+
+// NewGlobals returns kubectl's global flags with a karpctl-private discovery cache, and the Karpenter
+// locating flags.
+func NewGlobals() *Globals {
+	g := &Globals{Kube: genericclioptions.NewConfigFlags(true).WithDeprecatedPasswordFlag().WithDiscoveryBurst(300)}
+	if dir := os.Getenv("KUBECACHEDIR"); dir != "" {
+		d := filepath.Clean(dir)
+		g.Kube.CacheDir = &d
+	}
+	return g
+}
+
+// AddFlags registers kubectl's global flags and the discovery flags on fs.
+func (g *Globals) AddFlags(fs *pflag.FlagSet) {
+	g.Kube.AddFlags(fs)
+	fs.StringVar(&g.Find.Namespace, "karpenter-namespace", "", "Namespace of the Karpenter Deployment (default: search all namespaces)")
+	fs.StringVar(&g.Find.Selector, "karpenter-selector", discovery.DefaultSelector, "Label selector that finds the Karpenter Deployment")
+	fs.StringVar(&g.Find.Lease, "lease", "", "Leader-election Lease as NAMESPACE/NAME (overrides what the Deployment says)")
+}
+
+// RESTConfig is the client configuration kubectl would use with the same flags.
+func (g *Globals) RESTConfig() (*rest.Config, error) {
+	cfg, err := g.Kube.ToRESTConfig()
+	if err != nil {
+		return nil, &ExitError{Code: ExitUsage, Err: fmt.Errorf("loading kubeconfig: %w", err)}
+	}
+	cfg.UserAgent = "kubectl-karpctl/" + Version
+	if cfg.QPS == 0 {
+		cfg.QPS, cfg.Burst = 50, 100
+	}
+	return cfg, nil
+}
+
+// Clientset builds a typed client speaking protobuf, which is cheaper for large lists.
+func (g *Globals) Clientset() (kubernetes.Interface, *rest.Config, error) {
+	cfg, err := g.RESTConfig()
+	if err != nil {
+		return nil, nil, err
+	}
+	return ClientsetFor(cfg)
+}
+
+// ClientsetFor builds the protobuf-speaking typed client for cfg.
+func ClientsetFor(cfg *rest.Config) (kubernetes.Interface, *rest.Config, error) {
+	pcfg := rest.CopyConfig(cfg)
+	pcfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
+	pcfg.ContentType = "application/vnd.kubernetes.protobuf"
+	cs, err := kubernetes.NewForConfig(pcfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("building client: %w", err)
+	}
+	return cs, cfg, nil
+}
+
+// ParseLease validates --lease NAMESPACE/NAME.
+func ParseLease(s string) (ns, name string, err error) {
+	ns, name, ok := strings.Cut(s, "/")
+	if !ok || ns == "" || name == "" || strings.Contains(name, "/") {
+		return "", "", UsageError("--lease %q: want NAMESPACE/NAME, e.g. --lease karpenter/karpenter-leader-election", s)
+	}
+	return ns, name, nil
+}

@@ -1,0 +1,134 @@
+package commands
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/karpctl/karpctl/internal/cli"
+	"github.com/karpctl/karpctl/internal/discovery"
+	"github.com/karpctl/karpctl/internal/lease"
+	"github.com/karpctl/karpctl/internal/output"
+	"github.com/karpctl/karpctl/internal/view"
+)
+
+const leaseExample = `  # Who leads, is the lease fresh, which pods wait
+  kubectl karpctl lease
+
+  # Karpenter installed elsewhere, or a custom lease
+  kubectl karpctl lease --karpenter-namespace karpenter
+  kubectl karpctl lease --lease karpenter/karpenter-leader-election
+
+  # Follow holder changes, releases and expiries; Ctrl-C prints the election-cycle summary
+  kubectl karpctl lease --watch
+
+  # Machine-readable
+  kubectl karpctl lease -o json`
+
+// LeaseOptions are the lease command's flags.
+type LeaseOptions struct {
+	env           *Env
+	Format        output.Format
+	Watch         bool
+	WatchDuration time.Duration
+	Verbose       bool
+	Serve         string
+}
+
+func newLeaseCmd(env *Env) *cobra.Command {
+	o := &LeaseOptions{env: env}
+	cmd := &cobra.Command{
+		Use:     "lease",
+		Short:   "Show who holds Karpenter's leader-election lease, whether it is fresh, and which pods wait",
+		Example: leaseExample,
+		Args:    cobra.NoArgs,
+		RunE:    func(cmd *cobra.Command, _ []string) error { return o.Run(cmd.Context()) },
+	}
+	output.AddFormatFlag(cmd.Flags(), &o.Format, output.TableFormat, output.Wide, output.JSON, output.YAML)
+	cmd.Flags().BoolVarP(&o.Watch, "watch", "w", false, "Stream holder changes, releases and expiries until Ctrl-C, then print a summary")
+	cmd.Flags().DurationVar(&o.WatchDuration, "watch-duration", 0, "With --watch: stop after this long (0 = until Ctrl-C)")
+	cmd.Flags().BoolVarP(&o.Verbose, "verbose", "v", false, "With --watch: print every renewal too")
+	return cmd
+}
+
+// Run finds Karpenter and reports or watches its lease.
+func (o *LeaseOptions) Run(ctx context.Context) error {
+	if o.Lease() != "" {
+		if _, _, err := cli.ParseLease(o.Lease()); err != nil {
+			return err
+		}
+	}
+	if o.WatchDuration < 0 {
+		return cli.UsageError("--watch-duration must not be negative")
+	}
+	c, _, err := o.env.Clients()
+	if err != nil {
+		return err
+	}
+	k, err := discovery.Find(ctx, c, o.env.Globals.Find)
+	if err != nil {
+		return err
+	}
+	if o.Watch {
+		return o.watch(ctx, c, k)
+	}
+	st, err := lease.Read(ctx, c, k, time.Now)
+	if err != nil {
+		return err
+	}
+	if o.Format.Machine() {
+		if err := output.Write(o.env.Out, o.Format, st); err != nil {
+			return err
+		}
+	} else if err := view.LeaseStatus(o.env.Out, o.env.Styles(), st, o.Format == output.Wide); err != nil {
+		return err
+	}
+	if !st.Verdict.OK() {
+		return cli.Unhealthy("lease %s/%s is %s", st.Namespace, st.Name, st.Verdict)
+	}
+	return nil
+}
+
+// Lease is the --lease flag.
+func (o *LeaseOptions) Lease() string { return o.env.Globals.Find.Lease }
+
+func (o *LeaseOptions) watch(ctx context.Context, cs kubernetes.Interface, k *discovery.Karpenter) error {
+	if k.LeaderElectionDisabled {
+		return cli.Unhealthy("leader election is disabled (DISABLE_LEADER_ELECTION=true on %s/%s): there is no lease to watch", k.Namespace, k.Name)
+	}
+	if o.WatchDuration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.WatchDuration)
+		defer cancel()
+	}
+	s := o.env.Styles()
+	enc := json.NewEncoder(o.env.Out)
+	onEvent := func(e lease.Event) {
+		switch {
+		case o.Format.Machine():
+			if e.Kind != lease.EventRenewed || o.Verbose {
+				_ = enc.Encode(struct {
+					Event lease.Event `json:"event"`
+				}{e})
+			}
+		default:
+			view.LeaseEvent(o.env.Out, s, e, o.Verbose)
+		}
+	}
+	if !o.Format.Machine() {
+		fmt.Fprintf(o.env.Out, "Watching lease %s/%s (Ctrl-C to stop)\n", k.LeaseNamespace, k.LeaseName)
+	}
+	sum, err := lease.Watch(ctx, cs, k.LeaseNamespace, k.LeaseName, onEvent)
+	if o.Format.Machine() {
+		_ = enc.Encode(struct {
+			Summary lease.Summary `json:"summary"`
+		}{sum})
+	} else {
+		_ = view.LeaseSummary(o.env.Out, s, sum)
+	}
+	return err
+}

@@ -1,0 +1,433 @@
+// Package harness runs a real Kubernetes control plane on loopback for karpctl's end-to-end tests and
+// for the sandbox behind `make demo`: etcd and kube-apiserver always, and on request kwok (fake
+// kubelets), kube-controller-manager and kube-scheduler. Binaries come from hack/kube/build.sh.
+//
+// Network safety: every component binds 127.0.0.1, and fake nodes and pods only ever get loopback
+// addresses, so nothing a test starts can dial another host.
+package harness
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+)
+
+// Options chooses which components run beside etcd and kube-apiserver.
+type Options struct {
+	// Dir holds certificates, data, logs and kubeconfigs; a temporary folder when empty.
+	Dir string
+	// Kwok fakes kubelets: nodes annotated kwok.x-k8s.io/node=fake turn Ready and their pods Running.
+	Kwok bool
+	// ControllerManager and Scheduler make Deployments produce scheduled pods.
+	ControllerManager bool
+	Scheduler         bool
+	// Log receives the components' output; discarded when nil (each also logs to Dir/NAME.log).
+	Log io.Writer
+}
+
+// Env is one running control plane.
+type Env struct {
+	Dir        string
+	Kubeconfig string
+	Config     *rest.Config
+	Client     kubernetes.Interface
+	Procs      []*Process
+
+	pki     *pki
+	apiPort int
+	ownDir  bool
+}
+
+// Process is one component started by the harness.
+type Process struct {
+	Name string
+	Cmd  *exec.Cmd
+	Log  string
+	done chan struct{}
+}
+
+// ErrMissingBinaries means hack/kube/build.sh has not been run; tests skip on it unless CI=true.
+var ErrMissingBinaries = errors.New("control-plane binaries not built: run `make harness` (hack/kube/build.sh)")
+
+// BinDir is where hack/kube/build.sh puts the binaries: $KARPCTL_BIN, else <repo>/.bin.
+func BinDir() string {
+	if d := os.Getenv("KARPCTL_BIN"); d != "" {
+		return d
+	}
+	return filepath.Join(RepoRoot(), ".bin")
+}
+
+// RepoRoot finds the repository from this source file's location, so tests in any package agree.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// Bin returns the path of a built binary or ErrMissingBinaries.
+func Bin(name string) (string, error) {
+	p := filepath.Join(BinDir(), name)
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("%w (%s missing)", ErrMissingBinaries, p)
+	}
+	return p, nil
+}
+
+// Start brings up the control plane and waits until the apiserver is ready.
+func Start(ctx context.Context, opts Options) (_ *Env, err error) {
+	for _, b := range []string{"etcd", "kube-apiserver"} {
+		if _, err := Bin(b); err != nil {
+			return nil, err
+		}
+	}
+	e := &Env{Dir: opts.Dir}
+	if e.Dir == "" {
+		if e.Dir, err = os.MkdirTemp("", "karpctl-harness-"); err != nil {
+			return nil, err
+		}
+		e.ownDir = true
+	}
+	if err := os.MkdirAll(e.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			e.Stop()
+		}
+	}()
+	if e.pki, err = newPKI(e.Dir); err != nil {
+		return nil, fmt.Errorf("creating certificates: %w", err)
+	}
+	if err := e.startEtcdAndAPIServer(ctx, opts); err != nil {
+		return nil, err
+	}
+	if opts.ControllerManager {
+		if err := e.startControllerManager(opts.Log); err != nil {
+			return nil, err
+		}
+	}
+	if opts.Scheduler {
+		if err := e.startScheduler(opts.Log); err != nil {
+			return nil, err
+		}
+	}
+	if opts.Kwok {
+		if err := e.startKwok(opts.Log); err != nil {
+			return nil, err
+		}
+	}
+	return e, nil
+}
+
+func (e *Env) startEtcdAndAPIServer(ctx context.Context, opts Options) error {
+	log := opts.Log
+	etcdClient, etcdPeer, apiPort := FreePort(), FreePort(), FreePort()
+	e.apiPort = apiPort
+	etcdURL := fmt.Sprintf("http://127.0.0.1:%d", etcdClient)
+	if _, err := e.run(log, "etcd", "--data-dir", filepath.Join(e.Dir, "etcd"),
+		"--listen-client-urls", etcdURL, "--advertise-client-urls", etcdURL,
+		"--listen-peer-urls", fmt.Sprintf("http://127.0.0.1:%d", etcdPeer),
+		"--initial-advertise-peer-urls", fmt.Sprintf("http://127.0.0.1:%d", etcdPeer),
+		"--initial-cluster", fmt.Sprintf("default=http://127.0.0.1:%d", etcdPeer),
+		"--listen-metrics-urls", fmt.Sprintf("http://127.0.0.1:%d", FreePort()),
+		"--quota-backend-bytes", "4294967296", "--unsafe-no-fsync", "--log-level", "warn"); err != nil {
+		return err
+	}
+	serveCert, serveKey, err := e.pki.issue("apiserver", "kube-apiserver", nil, true)
+	if err != nil {
+		return err
+	}
+	saKey, err := e.pki.serviceAccountKey()
+	if err != nil {
+		return err
+	}
+	var extra []string
+	if !opts.ControllerManager {
+		// Nothing creates default ServiceAccounts without the controller-manager.
+		extra = append(extra, "--disable-admission-plugins=ServiceAccount")
+	}
+	if _, err := e.run(log, "kube-apiserver", append(extra,
+		"--etcd-servers", etcdURL,
+		"--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1",
+		"--secure-port", strconv.Itoa(apiPort),
+		"--tls-cert-file", serveCert, "--tls-private-key-file", serveKey,
+		"--client-ca-file", e.pki.path("ca.crt"),
+		"--service-account-issuer", "https://kubernetes.default.svc",
+		"--service-account-key-file", saKey, "--service-account-signing-key-file", saKey,
+		"--service-cluster-ip-range", "10.0.0.0/24",
+		"--authorization-mode", "Node,RBAC",
+		"--endpoint-reconciler-type", "none",
+		"--allow-privileged",
+		"--profiling=false",
+		// Nodes are fake; nothing may be dialled through them (see package doc).
+		"--kubelet-preferred-address-types", "InternalIP",
+	)...); err != nil {
+		return err
+	}
+	if e.Kubeconfig, err = e.WriteKubeconfig("admin", "admin", "system:masters"); err != nil {
+		return err
+	}
+	if e.Config, err = clientcmd.BuildConfigFromFlags("", e.Kubeconfig); err != nil {
+		return err
+	}
+	e.Config.QPS, e.Config.Burst = 200, 400
+	if e.Client, err = kubernetes.NewForConfig(e.Config); err != nil {
+		return err
+	}
+	return e.waitReady(ctx, 90*time.Second)
+}
+
+func (e *Env) waitReady(ctx context.Context, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	var last error
+	for time.Now().Before(deadline) {
+		for _, p := range e.Procs {
+			if p.exited() {
+				return fmt.Errorf("%s exited during start-up:\n%s", p.Name, tail(p.Log, 30))
+			}
+		}
+		body, err := e.Client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+		if err == nil && strings.TrimSpace(string(body)) == "ok" {
+			// The bootstrap RBAC roles arrive a moment after /readyz on a fresh etcd.
+			if _, err := e.Client.RbacV1().ClusterRoles().Get(ctx, "view", getOpts); err == nil {
+				return nil
+			}
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("kube-apiserver not ready after %s (%v):\n%s", timeout, last, tail(filepath.Join(e.Dir, "kube-apiserver.log"), 30))
+}
+
+func (e *Env) startControllerManager(log io.Writer) error {
+	kc, err := e.WriteKubeconfig("controller-manager", "system:kube-controller-manager")
+	if err != nil {
+		return err
+	}
+	_, err = e.run(log, "kube-controller-manager", "--kubeconfig", kc,
+		"--bind-address", "127.0.0.1", "--secure-port", strconv.Itoa(FreePort()),
+		"--authentication-kubeconfig", kc, "--authorization-kubeconfig", kc,
+		"--service-account-private-key-file", e.pki.path("sa.key"),
+		"--root-ca-file", e.pki.path("ca.crt"),
+		"--use-service-account-credentials=false",
+		"--controllers", "*,-node-ipam-controller,-node-route-controller,-service-lb-controller,-cloud-node-lifecycle-controller",
+		"--flex-volume-plugin-dir", filepath.Join(e.Dir, "flexvolume"),
+		"--leader-elect=false", "--concurrent-deployment-syncs=10")
+	return err
+}
+
+func (e *Env) startScheduler(log io.Writer) error {
+	kc, err := e.WriteKubeconfig("scheduler", "system:kube-scheduler")
+	if err != nil {
+		return err
+	}
+	_, err = e.run(log, "kube-scheduler", "--kubeconfig", kc,
+		"--bind-address", "127.0.0.1", "--secure-port", strconv.Itoa(FreePort()),
+		"--authentication-kubeconfig", kc, "--authorization-kubeconfig", kc,
+		"--leader-elect=false")
+	return err
+}
+
+func (e *Env) startKwok(log io.Writer) error {
+	stages := filepath.Join(e.Dir, "kwok-stages.yaml")
+	if err := os.WriteFile(stages, kwokStages, 0o644); err != nil {
+		return err
+	}
+	kc, err := e.WriteKubeconfig("kwok", "kwok", "system:masters")
+	if err != nil {
+		return err
+	}
+	_, err = e.run(log, "kwok", "--kubeconfig", kc, "-c", stages,
+		"--manage-all-nodes=false",
+		"--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+		"--node-lease-duration-seconds=40",
+		// Loopback only: kwok's default pod range 10.0.0.0/24 would be dialled by the apiserver.
+		"--node-ip=127.0.0.1", "--cidr=127.244.0.0/16",
+		"--node-port=0",
+		"--server-address", fmt.Sprintf("127.0.0.1:%d", FreePort()),
+		"--enable-crds=")
+	return err
+}
+
+// WriteKubeconfig mints a client certificate for user (CN) in groups (O) and writes a kubeconfig for it.
+func (e *Env) WriteKubeconfig(name, user string, groups ...string) (string, error) {
+	certFile, keyFile, err := e.pki.issue("user-"+name, user, groups, false)
+	if err != nil {
+		return "", err
+	}
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["harness"] = &clientcmdapi.Cluster{
+		Server:               fmt.Sprintf("https://127.0.0.1:%d", e.apiPort),
+		CertificateAuthority: e.pki.path("ca.crt"),
+	}
+	cfg.AuthInfos[name] = &clientcmdapi.AuthInfo{ClientCertificate: certFile, ClientKey: keyFile}
+	cfg.Contexts["harness"] = &clientcmdapi.Context{Cluster: "harness", AuthInfo: name, Namespace: "default"}
+	cfg.CurrentContext = "harness"
+	path := filepath.Join(e.Dir, "kubeconfig-"+name)
+	return path, clientcmd.WriteToFile(*cfg, path)
+}
+
+// Server is the apiserver URL.
+func (e *Env) Server() string { return fmt.Sprintf("https://127.0.0.1:%d", e.apiPort) }
+
+func (e *Env) run(log io.Writer, name string, args ...string) (*Process, error) {
+	path, err := Bin(name)
+	if err != nil {
+		return nil, err
+	}
+	return e.Run(log, name, path, nil, args...)
+}
+
+// Run starts a process the Env owns and stops with Stop. env entries are added to the harness's own.
+func (e *Env) Run(log io.Writer, name, path string, env []string, args ...string) (*Process, error) {
+	logPath := filepath.Join(e.Dir, name+".log")
+	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(path, args...)
+	var out io.Writer = f
+	if log != nil {
+		out = io.MultiWriter(f, log)
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.Env = append(os.Environ(), env...)
+	// Own process group: a test's Ctrl-C reaches the harness, which then stops its children in order.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("starting %s: %w", name, err)
+	}
+	p := &Process{Name: name, Cmd: cmd, Log: logPath, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); f.Close(); close(p.done) }()
+	e.Procs = append(e.Procs, p)
+	return p, nil
+}
+
+func (p *Process) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Stop ends the process: SIGTERM, then SIGKILL after grace.
+func (p *Process) Stop(grace time.Duration) {
+	if p.exited() {
+		return
+	}
+	_ = syscall.Kill(-p.Cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(grace):
+		_ = syscall.Kill(-p.Cmd.Process.Pid, syscall.SIGKILL)
+		<-p.done
+	}
+}
+
+// Kill ends the process at once (SIGKILL), as a crash would.
+func (p *Process) Kill() {
+	if p.exited() {
+		return
+	}
+	_ = syscall.Kill(-p.Cmd.Process.Pid, syscall.SIGKILL)
+	<-p.done
+}
+
+// Stop ends every process in reverse start order and removes a temporary Dir.
+func (e *Env) Stop() {
+	for i := len(e.Procs) - 1; i >= 0; i-- {
+		e.Procs[i].Stop(5 * time.Second)
+	}
+	e.Procs = nil
+	if e.ownDir && os.Getenv("KARPCTL_KEEP_HARNESS") == "" {
+		_ = os.RemoveAll(e.Dir)
+	}
+}
+
+// FreePort asks the kernel for an unused loopback port.
+func FreePort() int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// RequestCounter wraps a rest.Config's transport and counts the requests it sends, by "VERB path".
+type RequestCounter struct {
+	rt       http.RoundTripper
+	mu       sync.Mutex
+	requests []string
+}
+
+func (c *RequestCounter) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.mu.Lock()
+	c.requests = append(c.requests, r.Method+" "+r.URL.Path+"?"+r.URL.RawQuery)
+	c.mu.Unlock()
+	return c.rt.RoundTrip(r)
+}
+
+// Requests returns what was sent so far.
+func (c *RequestCounter) Requests() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.requests...)
+}
+
+// Reset forgets what was sent so far.
+func (c *RequestCounter) Reset() {
+	c.mu.Lock()
+	c.requests = nil
+	c.mu.Unlock()
+}
+
+// CountRequests returns a copy of cfg whose requests are recorded in the returned counter.
+func CountRequests(cfg *rest.Config) (*rest.Config, *RequestCounter) {
+	c := &RequestCounter{}
+	cp := rest.CopyConfig(cfg)
+	cp.Wrap(func(rt http.RoundTripper) http.RoundTripper { c.rt = rt; return c })
+	return cp, c
+}
+
+var getOpts = metav1.GetOptions{}
+
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+//go:embed kwok-stages.yaml
+var kwokStages []byte

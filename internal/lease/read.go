@@ -1,0 +1,65 @@
+package lease
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/karpctl/karpctl/internal/discovery"
+)
+
+// Read fetches what Evaluate needs with a fixed number of requests plus one per node hosting a
+// Karpenter pod: the Lease, the pods by selector in one namespace, and their nodes by name.
+// It never lists pods or nodes cluster-wide.
+func Read(ctx context.Context, c kubernetes.Interface, k *discovery.Karpenter, now func() time.Time) (Status, error) {
+	in := Input{Namespace: k.LeaseNamespace, Name: k.LeaseName, Disabled: k.LeaderElectionDisabled}
+	if !k.LeaderElectionDisabled {
+		l, err := c.CoordinationV1().Leases(k.LeaseNamespace).Get(ctx, k.LeaseName, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+		case err != nil:
+			return Status{}, fmt.Errorf("reading lease %s/%s: %w", k.LeaseNamespace, k.LeaseName, err)
+		default:
+			in.Lease = l
+		}
+	}
+	pods, err := k.Pods(ctx, c)
+	if err != nil {
+		return Status{}, err
+	}
+	if k.Deployment == nil && in.Lease != nil && in.Lease.Spec.HolderIdentity != nil {
+		// Only --lease was given: the holder's pod is all we can name, in the lease's namespace.
+		host, _ := ParseIdentity(*in.Lease.Spec.HolderIdentity)
+		if p, err := c.CoreV1().Pods(k.LeaseNamespace).Get(ctx, host, metav1.GetOptions{}); err == nil {
+			pods = []corev1.Pod{*p}
+		} else if !apierrors.IsNotFound(err) {
+			return Status{}, fmt.Errorf("reading holder pod %s/%s: %w", k.LeaseNamespace, host, err)
+		}
+	}
+	in.Pods = pods
+	if in.Nodes, err = discovery.Nodes(ctx, c, discovery.NodeNames(pods)); err != nil {
+		return Status{}, err
+	}
+	in.Now = now()
+	return Evaluate(in), nil
+}
+
+// GetLease reads the lease, nil when it does not exist.
+func GetLease(ctx context.Context, c kubernetes.Interface, ns, name string) (*coordinationv1.Lease, error) {
+	l, err := c.CoordinationV1().Leases(ns).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading lease %s/%s: %w", ns, name, err)
+	}
+	return l, nil
+}
+
+func isNotFound(err error) bool { return apierrors.IsNotFound(err) }

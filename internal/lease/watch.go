@@ -1,0 +1,274 @@
+package lease
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sort"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	watchtools "k8s.io/client-go/tools/watch"
+)
+
+// EventKind names what changed on the lease.
+type EventKind string
+
+const (
+	EventObserved EventKind = "observed" // first sight
+	EventAcquired EventKind = "acquired" // a holder took a lease that had none, or a new holder replaced another
+	EventReleased EventKind = "released" // holderIdentity emptied: the leader let go
+	EventExpired  EventKind = "expired"  // renew age passed the duration with no new holder
+	EventRenewed  EventKind = "renewed"
+	EventDeleted  EventKind = "deleted"
+	EventCreated  EventKind = "created"
+)
+
+// Event is one change the tracker saw. Times come from the Lease's own timestamps where they exist,
+// so gaps do not depend on when the watch delivered the update.
+type Event struct {
+	Kind EventKind `json:"kind"`
+	// Time is when it happened by the lease (acquireTime, renewTime, or expiry = renewTime+duration).
+	Time time.Time `json:"time"`
+	From string    `json:"from,omitempty"`
+	To   string    `json:"to,omitempty"`
+	// Gap is the time without a leader before an acquisition: new acquireTime − the previous
+	// holder's last renewTime (its release time when it released).
+	Gap         time.Duration `json:"-"`
+	GapSeconds  float64       `json:"gapSeconds,omitempty"`
+	Transitions int32         `json:"leaseTransitions"`
+	// Interval is the time since the previous renewal, for renewals.
+	Interval time.Duration `json:"-"`
+}
+
+// Summary is what --watch prints on exit: the election cycle's fluctuation.
+type Summary struct {
+	Since           time.Time     `json:"since"`
+	Until           time.Time     `json:"until"`
+	HolderChanges   int           `json:"holderChanges"`
+	Releases        int           `json:"releases"`
+	Expiries        int           `json:"expiries"`
+	Renewals        int           `json:"renewals"`
+	LongestGap      time.Duration `json:"-"`
+	LongestGapSecs  float64       `json:"longestGapSeconds"`
+	RenewP50        time.Duration `json:"-"`
+	RenewP99        time.Duration `json:"-"`
+	RenewMax        time.Duration `json:"-"`
+	RenewP50Seconds float64       `json:"renewIntervalP50Seconds"`
+	RenewP99Seconds float64       `json:"renewIntervalP99Seconds"`
+	RenewMaxSeconds float64       `json:"renewIntervalMaxSeconds"`
+}
+
+// Tracker turns successive observations of one Lease into Events. Not safe for concurrent use.
+type Tracker struct {
+	seen        bool
+	holder      string
+	lastHolder  string    // the last non-empty holder
+	lastRenew   time.Time // the last renewTime of lastHolder (or the release time)
+	renew       time.Time
+	duration    time.Duration
+	expired     bool
+	intervals   []time.Duration
+	sum         Summary
+	transitions int32
+}
+
+// Observe feeds one state of the lease (nil = deleted).
+func (t *Tracker) Observe(l *coordinationv1.Lease, now time.Time) []Event {
+	if t.sum.Since.IsZero() {
+		t.sum.Since = now
+	}
+	t.sum.Until = now
+	if l == nil {
+		t.seen = false
+		return []Event{{Kind: EventDeleted, Time: now, From: t.holder}}
+	}
+	holder, renew, acquire := "", time.Time{}, time.Time{}
+	if l.Spec.HolderIdentity != nil {
+		holder = *l.Spec.HolderIdentity
+	}
+	if l.Spec.RenewTime != nil {
+		renew = l.Spec.RenewTime.Time
+	}
+	if l.Spec.AcquireTime != nil {
+		acquire = l.Spec.AcquireTime.Time
+	}
+	t.duration = DefaultLeaseDuration
+	if l.Spec.LeaseDurationSeconds != nil && *l.Spec.LeaseDurationSeconds > 0 {
+		t.duration = time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second
+	}
+	if l.Spec.LeaseTransitions != nil {
+		t.transitions = *l.Spec.LeaseTransitions
+	}
+	var evs []Event
+	switch {
+	case !t.seen:
+		t.seen = true
+		evs = append(evs, Event{Kind: EventObserved, Time: renew, To: holder, Transitions: t.transitions})
+		t.expired = false
+	case holder == t.holder && holder != "":
+		if renew.After(t.renew) {
+			iv := renew.Sub(t.renew)
+			t.intervals = append(t.intervals, iv)
+			t.sum.Renewals++
+			t.expired = false
+			evs = append(evs, Event{Kind: EventRenewed, Time: renew, To: holder, Interval: iv, Transitions: t.transitions})
+		}
+	case holder == "" && t.holder != "":
+		t.sum.Releases++
+		evs = append(evs, Event{Kind: EventReleased, Time: renew, From: t.holder, Transitions: t.transitions})
+	case holder != "" && holder != t.holder:
+		at := acquire
+		if at.IsZero() {
+			at = renew
+		}
+		e := Event{Kind: EventAcquired, Time: at, From: t.lastHolder, To: holder, Transitions: t.transitions}
+		if !t.lastRenew.IsZero() {
+			e.Gap = at.Sub(t.lastRenew)
+			e.GapSeconds = e.Gap.Seconds()
+			if e.Gap > t.sum.LongestGap {
+				t.sum.LongestGap = e.Gap
+			}
+		}
+		if t.lastHolder != holder {
+			t.sum.HolderChanges++
+		}
+		t.expired = false
+		evs = append(evs, e)
+	}
+	t.holder, t.renew = holder, renew
+	if holder != "" {
+		t.lastHolder = holder
+		t.lastRenew = renew
+	} else if !renew.IsZero() {
+		// A release stamps renewTime with the release time: leadership ended then.
+		t.lastRenew = renew
+	}
+	return evs
+}
+
+// Tick reports expiry once the held lease's renew age passes its duration without a new holder.
+func (t *Tracker) Tick(now time.Time) []Event {
+	t.sum.Until = now
+	if !t.seen || t.holder == "" || t.expired || t.renew.IsZero() {
+		return nil
+	}
+	if at := t.renew.Add(t.duration); now.After(at) {
+		t.expired = true
+		t.sum.Expiries++
+		return []Event{{Kind: EventExpired, Time: at, From: t.holder, Transitions: t.transitions}}
+	}
+	return nil
+}
+
+// Summary returns the statistics so far.
+func (t *Tracker) Summary() Summary {
+	s := t.sum
+	s.RenewP50, s.RenewP99, s.RenewMax = Percentile(t.intervals, 50), Percentile(t.intervals, 99), Percentile(t.intervals, 100)
+	s.LongestGapSecs = s.LongestGap.Seconds()
+	s.RenewP50Seconds, s.RenewP99Seconds, s.RenewMaxSeconds = s.RenewP50.Seconds(), s.RenewP99.Seconds(), s.RenewMax.Seconds()
+	return s
+}
+
+// Percentile is the nearest-rank percentile (p in 0..100) of ds; 0 for none.
+func Percentile(ds []time.Duration, p float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	rank := int(math.Ceil(p / 100 * float64(len(s))))
+	if rank < 1 {
+		rank = 1
+	}
+	if rank > len(s) {
+		rank = len(s)
+	}
+	return s[rank-1]
+}
+
+// Watch streams the lease's changes into onEvent until ctx ends, and returns the summary. It uses a
+// RetryWatcher, which resumes from the last resourceVersion after a dropped connection instead of
+// re-listing, and a 100 ms ticker only to notice expiry (nothing is written when a lease expires).
+func Watch(ctx context.Context, c kubernetes.Interface, ns, name string, onEvent func(Event)) (Summary, error) {
+	var t Tracker
+	l, err := c.CoordinationV1().Leases(ns).Get(ctx, name, metav1.GetOptions{})
+	rv := ""
+	switch {
+	case err == nil:
+		rv = l.ResourceVersion
+		for _, e := range t.Observe(l, time.Now()) {
+			onEvent(e)
+		}
+	case isNotFound(err):
+		// Watch from "now" for its creation: a list gives the collection's resourceVersion.
+		list, lerr := c.CoordinationV1().Leases(ns).List(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", name).String()})
+		if lerr != nil {
+			return t.Summary(), fmt.Errorf("watching lease %s/%s: %w", ns, name, lerr)
+		}
+		rv = list.ResourceVersion
+	default:
+		return t.Summary(), fmt.Errorf("reading lease %s/%s: %w", ns, name, err)
+	}
+	sel := fields.OneTermEqualSelector("metadata.name", name).String()
+	lw := &cache.ListWatch{
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = sel
+			return c.CoordinationV1().Leases(ns).Watch(ctx, o)
+		},
+	}
+	rw, err := watchtools.NewRetryWatcherWithContext(ctx, rv, lw)
+	if err != nil {
+		return t.Summary(), fmt.Errorf("watching lease %s/%s: %w", ns, name, err)
+	}
+	defer rw.Stop()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			t.Tick(time.Now())
+			return t.Summary(), nil
+		case now := <-tick.C:
+			for _, e := range t.Tick(now) {
+				onEvent(e)
+			}
+		case ev, ok := <-rw.ResultChan():
+			if !ok {
+				if ctx.Err() != nil {
+					return t.Summary(), nil
+				}
+				return t.Summary(), fmt.Errorf("watch on lease %s/%s ended", ns, name)
+			}
+			var obs *coordinationv1.Lease
+			switch ev.Type {
+			case watch.Added, watch.Modified:
+				obs, _ = ev.Object.(*coordinationv1.Lease)
+				if obs == nil {
+					continue
+				}
+			case watch.Deleted:
+			case watch.Error:
+				return t.Summary(), fmt.Errorf("watching lease %s/%s: %v", ns, name, errorFrom(ev.Object))
+			default:
+				continue
+			}
+			for _, e := range t.Observe(obs, time.Now()) {
+				onEvent(e)
+			}
+		}
+	}
+}
+
+func errorFrom(o runtime.Object) string {
+	if s, ok := o.(*metav1.Status); ok {
+		return s.Message
+	}
+	return fmt.Sprintf("%v", o)
+}

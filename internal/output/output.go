@@ -1,0 +1,182 @@
+// Package output renders every karpctl command's result the same way: aligned tables for people
+// (styled with lipgloss only on a terminal without NO_COLOR), stable JSON/YAML for machines.
+package output
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/charmbracelet/lipgloss"
+	"github.com/mattn/go-isatty"
+	"github.com/muesli/termenv"
+	"github.com/spf13/pflag"
+	"sigs.k8s.io/yaml"
+)
+
+// Format is the value of -o.
+type Format string
+
+const (
+	TableFormat Format = "table"
+	Wide        Format = "wide"
+	JSON        Format = "json"
+	YAML        Format = "yaml"
+	SARIF       Format = "sarif"
+)
+
+// AddFormatFlag registers -o/--output accepting the given formats (the first is the default).
+func AddFormatFlag(fs *pflag.FlagSet, f *Format, allowed ...Format) {
+	names := make([]string, len(allowed))
+	for i, a := range allowed {
+		names[i] = string(a)
+	}
+	*f = allowed[0]
+	fs.VarP(&formatValue{f: f, allowed: allowed}, "output", "o", "Output format: "+strings.Join(names, "|"))
+}
+
+type formatValue struct {
+	f       *Format
+	allowed []Format
+}
+
+func (v *formatValue) String() string { return string(*v.f) }
+func (v *formatValue) Type() string   { return "format" }
+func (v *formatValue) Set(s string) error {
+	for _, a := range v.allowed {
+		if Format(s) == a {
+			*v.f = a
+			return nil
+		}
+	}
+	names := make([]string, len(v.allowed))
+	for i, a := range v.allowed {
+		names[i] = string(a)
+	}
+	return fmt.Errorf("unknown output format %q: use one of %s", s, strings.Join(names, ", "))
+}
+
+// Machine reports whether f is a serialised format rather than a human table.
+func (f Format) Machine() bool { return f == JSON || f == YAML || f == SARIF }
+
+// Write serialises v (which carries json tags: that is the stable schema) as JSON or YAML.
+func Write(w io.Writer, f Format, v any) error {
+	switch f {
+	case YAML:
+		b, err := yaml.Marshal(v)
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(b)
+		return err
+	default:
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+}
+
+// Styles colours human output; every style is a no-op when colour is off.
+type Styles struct {
+	Color                                bool
+	Bold, Dim, OK, Warn, Fail, Info, Key lipgloss.Style
+}
+
+// StylesFor enables colour only when w is a terminal and NO_COLOR is unset (https://no-color.org).
+func StylesFor(w io.Writer) Styles {
+	color := false
+	if f, ok := w.(*os.File); ok && os.Getenv("NO_COLOR") == "" && os.Getenv("TERM") != "dumb" {
+		color = isatty.IsTerminal(f.Fd())
+	}
+	r := lipgloss.NewRenderer(w)
+	if color {
+		r.SetColorProfile(termenv.ANSI256)
+	} else {
+		r.SetColorProfile(termenv.Ascii)
+	}
+	return Styles{
+		Color: color,
+		Bold:  r.NewStyle().Bold(true),
+		Dim:   r.NewStyle().Faint(true),
+		OK:    r.NewStyle().Foreground(lipgloss.Color("2")),
+		Warn:  r.NewStyle().Foreground(lipgloss.Color("3")),
+		Fail:  r.NewStyle().Foreground(lipgloss.Color("1")).Bold(true),
+		Info:  r.NewStyle().Foreground(lipgloss.Color("6")),
+		Key:   r.NewStyle().Bold(true),
+	}
+}
+
+// Status colours a verdict word by its meaning.
+func (s Styles) Status(word string) string {
+	switch strings.ToUpper(word) {
+	case "OK", "HEALTHY", "PASS", "LEADER", "INFO":
+		return s.OK.Render(word)
+	case "WARN", "WARNING", "STALE", "SKIPPED", "NOHOLDER":
+		return s.Warn.Render(word)
+	case "FAIL", "ERROR", "EXPIRED", "ORPHANED", "MISSING", "DISABLED":
+		return s.Fail.Render(word)
+	}
+	return word
+}
+
+// Table is a kubectl-style table: upper-case headers, columns separated by three spaces.
+type Table struct {
+	Headers []string
+	Rows    [][]string
+}
+
+// Render writes the table; cell widths ignore ANSI styling.
+func (t Table) Render(w io.Writer, s Styles) error {
+	widths := make([]int, len(t.Headers))
+	for i, h := range t.Headers {
+		widths[i] = lipgloss.Width(h)
+	}
+	for _, r := range t.Rows {
+		for i, c := range r {
+			if i < len(widths) && lipgloss.Width(c) > widths[i] {
+				widths[i] = lipgloss.Width(c)
+			}
+		}
+	}
+	line := func(cells []string, style func(string) string) string {
+		var b strings.Builder
+		for i, c := range cells {
+			if i > 0 {
+				b.WriteString("   ")
+			}
+			if style != nil {
+				c = style(c)
+			}
+			b.WriteString(c)
+			if i < len(cells)-1 {
+				b.WriteString(strings.Repeat(" ", widths[i]-lipgloss.Width(c)))
+			}
+		}
+		return strings.TrimRight(b.String(), " ") + "\n"
+	}
+	var b strings.Builder
+	b.WriteString(line(t.Headers, func(c string) string { return s.Bold.Render(c) }))
+	for _, r := range t.Rows {
+		b.WriteString(line(r, nil))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// KV writes "Key:  value" lines aligned on the colon, like kubectl describe.
+func KV(w io.Writer, s Styles, pairs [][2]string) error {
+	width := 0
+	for _, p := range pairs {
+		if len(p[0]) > width {
+			width = len(p[0])
+		}
+	}
+	var b strings.Builder
+	for _, p := range pairs {
+		fmt.Fprintf(&b, "%s%s  %s\n", s.Key.Render(p[0]+":"), strings.Repeat(" ", width-len(p[0])), p[1])
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}

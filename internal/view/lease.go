@@ -1,0 +1,151 @@
+// Package view renders each command's plain result structs for people, with the shared primitives
+// of package output. Machine formats (-o json|yaml) serialise the structs directly.
+package view
+
+import (
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/karpctl/karpctl/internal/lease"
+	"github.com/karpctl/karpctl/internal/output"
+)
+
+// LeaseStatus prints the lease summary, then the candidates table (wide adds creation times).
+func LeaseStatus(w io.Writer, s output.Styles, st lease.Status, wide bool) error {
+	kv := [][2]string{
+		{"Lease", st.Namespace + "/" + st.Name},
+		{"Verdict", s.Status(string(st.Verdict)) + "  " + st.Reason},
+	}
+	if st.Verdict != lease.Disabled && st.Verdict != lease.Missing {
+		holder := st.HolderIdentity
+		if holder == "" {
+			holder = "<none>"
+		}
+		kv = append(kv, [2]string{"Holder", holder})
+		if h := st.Holder; h != nil {
+			where := "pod " + orNone(h.Pod)
+			if h.HostNetwork {
+				where += fmt.Sprintf(" (hostNetwork: the identity carries node hostname %s, not the pod name)", h.Hostname)
+			}
+			if h.Pod == "" {
+				where = fmt.Sprintf("no Karpenter pod is named %q", h.Hostname)
+			}
+			kv = append(kv, [2]string{"Leader", fmt.Sprintf("%s on node %s, zone %s", where, orNone(h.Node), orNone(h.Zone))})
+		}
+		kv = append(kv,
+			[2]string{"Acquired", timeAndAge(st.AcquireTime, st.ObservedAt)},
+			[2]string{"Renewed", fmt.Sprintf("%s (duration %s, stale after %s)", timeAndAge(st.RenewTime, st.ObservedAt), st.LeaseDuration, lease.StaleAfter(st.LeaseDuration).Round(100*time.Millisecond))},
+			[2]string{"Transitions", fmt.Sprint(st.Transitions)},
+		)
+	}
+	if err := output.KV(w, s, kv); err != nil {
+		return err
+	}
+	if len(st.Candidates) == 0 {
+		_, err := fmt.Fprintln(w, "\nNo Karpenter pods found.")
+		return err
+	}
+	fmt.Fprintln(w)
+	t := output.Table{Headers: []string{"POD", "ROLE", "PHASE", "READY", "RESTARTS", "NODE", "ZONE", "AGE"}}
+	if wide {
+		t.Headers = append(t.Headers, "CREATED")
+	}
+	followers := 0
+	for _, c := range st.Candidates {
+		role := c.Role
+		if role == "leader" {
+			role = s.OK.Render(role)
+		} else {
+			followers++
+		}
+		phase := c.Phase
+		if c.Deleting {
+			phase = "Terminating"
+		}
+		row := []string{c.Pod, role, phase, fmt.Sprint(c.Ready), fmt.Sprint(c.Restarts), orNone(c.Node), orNone(c.Zone), Age(st.ObservedAt.Sub(c.Created))}
+		if wide {
+			row = append(row, c.Created.UTC().Format(time.RFC3339))
+		}
+		t.Rows = append(t.Rows, row)
+	}
+	if err := t.Render(w, s); err != nil {
+		return err
+	}
+	if followers > 0 {
+		_, err := fmt.Fprintln(w, s.Dim.Render("\nFollowers log \"Attempting to acquire leader lease\" every retry period (~2 s): that is normal standby, not an error."))
+		return err
+	}
+	return nil
+}
+
+// LeaseEvent prints one --watch line.
+func LeaseEvent(w io.Writer, s output.Styles, e lease.Event, verbose bool) {
+	at := e.Time.UTC().Format("15:04:05.000")
+	switch e.Kind {
+	case lease.EventObserved:
+		if e.To == "" {
+			fmt.Fprintf(w, "%s  watching: no holder (transitions %d)\n", at, e.Transitions)
+		} else {
+			fmt.Fprintf(w, "%s  watching: held by %s (transitions %d)\n", at, e.To, e.Transitions)
+		}
+	case lease.EventAcquired:
+		if e.From == "" {
+			fmt.Fprintf(w, "%s  %s %s acquired the lease (transitions %d)\n", at, s.OK.Render("ACQUIRED"), e.To, e.Transitions)
+		} else {
+			fmt.Fprintf(w, "%s  %s %s -> %s, %s without a leader (transitions %d)\n", at, s.Warn.Render("HOLDER CHANGED"), e.From, e.To, e.Gap.Round(time.Millisecond), e.Transitions)
+		}
+	case lease.EventReleased:
+		fmt.Fprintf(w, "%s  %s %s released the lease\n", at, s.Warn.Render("RELEASED"), e.From)
+	case lease.EventExpired:
+		fmt.Fprintf(w, "%s  %s %s stopped renewing; the lease expired\n", at, s.Fail.Render("EXPIRED"), e.From)
+	case lease.EventDeleted:
+		fmt.Fprintf(w, "%s  %s the lease was deleted\n", at, s.Fail.Render("DELETED"))
+	case lease.EventRenewed:
+		if verbose {
+			fmt.Fprintf(w, "%s  renewed by %s after %s\n", at, e.To, e.Interval.Round(time.Millisecond))
+		}
+	}
+}
+
+// LeaseSummary prints the --watch summary.
+func LeaseSummary(w io.Writer, s output.Styles, sum lease.Summary) error {
+	fmt.Fprintln(w)
+	return output.KV(w, s, [][2]string{
+		{"Watched", sum.Until.Sub(sum.Since).Round(time.Second).String()},
+		{"Holder changes", fmt.Sprint(sum.HolderChanges)},
+		{"Releases", fmt.Sprint(sum.Releases)},
+		{"Expiries", fmt.Sprint(sum.Expiries)},
+		{"Longest gap", sum.LongestGap.Round(time.Millisecond).String()},
+		{"Renewals", fmt.Sprintf("%d (interval p50 %s, p99 %s, max %s)", sum.Renewals, sum.RenewP50.Round(time.Millisecond), sum.RenewP99.Round(time.Millisecond), sum.RenewMax.Round(time.Millisecond))},
+	})
+}
+
+func timeAndAge(t *time.Time, now time.Time) string {
+	if t == nil {
+		return "<none>"
+	}
+	return fmt.Sprintf("%s (%s ago)", t.UTC().Format(time.RFC3339Nano), now.Sub(*t).Round(100*time.Millisecond))
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "<none>"
+	}
+	return s
+}
+
+// Age renders a duration like kubectl's AGE column.
+func Age(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "0s"
+	case d < 2*time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < 2*time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}
