@@ -1,0 +1,555 @@
+package engine
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/awslabs/operatorpkg/status"
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
+	"sigs.k8s.io/karpenter/pkg/controllers/provisioning"
+	scheduler "sigs.k8s.io/karpenter/pkg/controllers/provisioning/scheduling"
+	"sigs.k8s.io/karpenter/pkg/controllers/state"
+	"sigs.k8s.io/karpenter/pkg/events"
+	"sigs.k8s.io/karpenter/pkg/operator/injection"
+	"sigs.k8s.io/karpenter/pkg/operator/options"
+	"sigs.k8s.io/karpenter/pkg/scheduling"
+	nodepoolutils "sigs.k8s.io/karpenter/pkg/utils/nodepool"
+	podutils "sigs.k8s.io/karpenter/pkg/utils/pod"
+
+	"github.com/karpctl/karpctl/internal/engine/catalog"
+)
+
+// Options are the what-ifs and knobs of a plan.
+type Options struct {
+	// ZonesDown removes every offering in these zones and turns pods bound to nodes in them into
+	// pending pods (the nodes and their NodeClaims disappear).
+	ZonesDown []string
+	// ExtraNodeClasses are NodeClass kinds accepted besides the catalog's own (catalog.NodeClasses),
+	// e.g. to plan a cluster whose NodePools use another provider's NodeClass with a custom catalog.
+	ExtraNodeClasses []schema.GroupKind
+	// Logger receives Karpenter's logs; they are discarded when it is the zero value.
+	Logger logr.Logger
+}
+
+// ErrNoUsableNodePool means no NodePool is left that Karpenter would provision with; the error text
+// says why each was left out. A plan with no NodePool would otherwise be silently empty.
+var ErrNoUsableNodePool = errors.New("no usable NodePool")
+
+// Plan runs Karpenter's Provisioner.Schedule over the snapshot with the catalog's instance types and
+// reports what it decided.
+func Plan(ctx context.Context, snap *Snapshot, cat *catalog.Catalog, opts Options) (*Result, error) {
+	sim, err := newSimulation(ctx, snap, cat, opts)
+	if err != nil {
+		return nil, err
+	}
+	results, err := sim.provisioner.Schedule(sim.ctx)
+	if err != nil {
+		return nil, fmt.Errorf("karpenter scheduling: %w", err)
+	}
+	return sim.result(results), nil
+}
+
+// simulation is everything Schedule needs, built from a snapshot.
+type simulation struct {
+	ctx           context.Context
+	provisioner   *provisioning.Provisioner
+	recorder      *eventRecorder
+	catalog       *catalog.Catalog
+	zonesDown     []string
+	nodePools     []*karpv1.NodePool
+	pending       []*corev1.Pod
+	warnings      []Warning
+	instanceTypes int
+}
+
+func newSimulation(ctx context.Context, snap *Snapshot, cat *catalog.Catalog, opts Options) (*simulation, error) {
+	if snap == nil || cat == nil {
+		return nil, errors.New("engine.Plan: snapshot and catalog are required")
+	}
+	ctx, err := karpenterContext(ctx, opts.Logger)
+	if err != nil {
+		return nil, err
+	}
+	sim := &simulation{ctx: ctx, catalog: cat, recorder: &eventRecorder{messages: map[types.UID]string{}}}
+
+	// What-if: zones down.
+	down := map[string]bool{}
+	known := map[string]bool{}
+	for _, z := range cat.Zones() {
+		known[z] = true
+	}
+	for _, z := range opts.ZonesDown {
+		if !known[z] {
+			return nil, fmt.Errorf("zone %q is not in catalog %s (zones: %s)", z, cat.Name, strings.Join(cat.Zones(), ", "))
+		}
+		if !down[z] {
+			down[z] = true
+			sim.zonesDown = append(sim.zonesDown, z)
+			cat = cat.WithoutZone(z)
+		}
+	}
+	sort.Strings(sim.zonesDown)
+	cat.RegisterWellKnownLabels()
+
+	nodeClasses := append(append([]schema.GroupKind{}, cat.NodeClasses...), opts.ExtraNodeClasses...)
+	cp := &catalogProvider{instanceTypes: cat.KarpenterInstanceTypes(), nodeClasses: nodeClasses}
+	sim.instanceTypes = len(cp.instanceTypes)
+
+	nodePools, warnings := usableNodePools(ctx, snap, cp, cat.Name)
+	sim.warnings = warnings
+	if len(nodePools) == 0 {
+		reasons := make([]string, 0, len(warnings))
+		for _, w := range warnings {
+			if w.NodePool != "" {
+				reasons = append(reasons, w.NodePool+": "+w.Message)
+			}
+		}
+		if len(snap.NodePools) == 0 {
+			reasons = append(reasons, "the snapshot has no NodePools")
+		}
+		return nil, fmt.Errorf("%w: %s", ErrNoUsableNodePool, strings.Join(reasons, "; "))
+	}
+	sim.nodePools = nodePools
+
+	c := newSnapshotClient()
+	for _, np := range nodePools {
+		if err := c.add(np); err != nil {
+			return nil, err
+		}
+	}
+
+	// Nodes in a zone that is down vanish together with their NodeClaims; their pods become pending.
+	goneNodes := map[string]bool{}
+	var nodes []*corev1.Node
+	for _, n := range snap.Nodes {
+		if down[n.Labels[corev1.LabelTopologyZone]] {
+			goneNodes[n.Name] = true
+			continue
+		}
+		nodes = append(nodes, n)
+	}
+	var nodeClaims []*karpv1.NodeClaim
+	for _, nc := range snap.NodeClaims {
+		if goneNodes[nc.Status.NodeName] || down[nc.Labels[corev1.LabelTopologyZone]] {
+			continue
+		}
+		nodeClaims = append(nodeClaims, nc)
+	}
+	var bound []*corev1.Pod
+	var pending []*corev1.Pod
+	for _, p := range append(append([]*corev1.Pod{}, snap.Pods...), snap.PendingPods...) {
+		switch {
+		case p.Spec.NodeName == "":
+			pending = append(pending, p)
+		case goneNodes[p.Spec.NodeName]:
+			if podutils.IsOwnedByDaemonSet(p) || podutils.IsOwnedByNode(p) {
+				continue // they go down with their node
+			}
+			q := p.DeepCopy()
+			q.Spec.NodeName = ""
+			pending = append(pending, q)
+		default:
+			bound = append(bound, p)
+		}
+	}
+	sim.pending = preparePending(pending)
+
+	for _, objs := range [][]client.Object{
+		asObjects(nodes), asObjects(nodeClaims), asObjects(bound), asObjects(sim.pending), asObjects(snap.DaemonSets),
+		asObjects(snap.PersistentVolumeClaims), asObjects(snap.PersistentVolumes), asObjects(snap.StorageClasses), asObjects(snap.CSINodes),
+	} {
+		for _, o := range objs {
+			if err := c.add(o); err != nil {
+				return nil, fmt.Errorf("snapshot: %w", err)
+			}
+		}
+	}
+
+	// Cluster state, fed the way Karpenter's informers would.
+	clk := clock.RealClock{}
+	cluster := state.NewCluster(clk, c, cp)
+	for _, nc := range nodeClaims {
+		cluster.UpdateNodeClaim(nc)
+	}
+	for _, n := range nodes {
+		if err := cluster.UpdateNode(ctx, n); err != nil {
+			return nil, fmt.Errorf("cluster state: node %s: %w", n.Name, err)
+		}
+	}
+	for _, p := range bound {
+		if err := cluster.UpdatePod(ctx, p); err != nil {
+			return nil, fmt.Errorf("cluster state: pod %s/%s: %w", p.Namespace, p.Name, err)
+		}
+	}
+	for _, ds := range snap.DaemonSets {
+		if err := cluster.UpdateDaemonSet(ctx, ds); err != nil {
+			return nil, fmt.Errorf("cluster state: daemonset %s/%s: %w", ds.Namespace, ds.Name, err)
+		}
+	}
+	sim.provisioner = provisioning.NewProvisioner(c, sim.recorder, cp, cluster, clk, nil, nil)
+	return sim, nil
+}
+
+func asObjects[T client.Object](in []T) []client.Object {
+	out := make([]client.Object, len(in))
+	for i, o := range in {
+		out[i] = o
+	}
+	return out
+}
+
+// karpenterContext carries what Karpenter reads from the context: its options (production defaults,
+// set explicitly so that the environment of the user's shell does not change a plan), the controller
+// name and a logger.
+func karpenterContext(ctx context.Context, logger logr.Logger) (context.Context, error) {
+	o := &options.Options{}
+	fs := &options.FlagSet{FlagSet: flag.NewFlagSet("karpenter", flag.ContinueOnError)}
+	fs.SetOutput(io.Discard)
+	o.AddFlags(fs)
+	if err := o.Parse(fs,
+		"--feature-gates=ReservedCapacity=true,NodeOverlay=false,StaticCapacity=false,CapacityBuffer=false",
+		"--preference-policy=Respect",
+		"--min-values-policy=Strict",
+		"--ignore-dra-requests=true",
+		"--scheduler-config=",
+		"--cpu-requests=1000",
+		"--log-level=info",
+	); err != nil {
+		return nil, fmt.Errorf("karpenter options: %w", err)
+	}
+	ctx = options.ToContext(ctx, o)
+	ctx = injection.WithControllerName(ctx, "provisioner")
+	if logger.GetSink() == nil {
+		logger = logr.Discard()
+	}
+	return log.IntoContext(ctx, logger), nil
+}
+
+// usableNodePools returns copies of the NodePools Karpenter would provision with, Ready, and a warning
+// for each one it would silently skip.
+func usableNodePools(ctx context.Context, snap *Snapshot, cp *catalogProvider, catalogName string) ([]*karpv1.NodePool, []Warning) {
+	var usable []*karpv1.NodePool
+	var warnings []Warning
+	var assumedReady []string
+	served := make([]string, 0, len(cp.nodeClasses))
+	for _, gk := range cp.nodeClasses {
+		served = append(served, gk.Kind+"."+gk.Group)
+	}
+	for _, orig := range snap.NodePools {
+		np := orig.DeepCopy()
+		warn := func(format string, args ...any) {
+			warnings = append(warnings, Warning{NodePool: np.Name, Message: fmt.Sprintf(format, args...)})
+		}
+		ref := np.Spec.Template.Spec.NodeClassRef
+		switch {
+		case np.DeletionTimestamp != nil:
+			warn("being deleted: Karpenter does not provision with it")
+			continue
+		case nodepoolutils.IsStatic(np):
+			warn("static NodePool (spec.replicas is set): it keeps a fixed node count and takes no pending pods")
+			continue
+		case ref == nil || ref.Kind == "" || ref.Group == "":
+			warn("invalid: spec.template.spec.nodeClassRef needs group, kind and name")
+			continue
+		case !nodepoolutils.IsManaged(np, cp):
+			warn("nodeClassRef %s.%s/%s is not served by catalog %s (serves %s): Karpenter would ignore this NodePool",
+				ref.Kind, ref.Group, ref.Name, catalogName, strings.Join(served, ", "))
+			continue
+		}
+		if err := np.RuntimeValidate(ctx); err != nil {
+			warn("invalid, Karpenter would mark it not Ready and skip it: %v", err)
+			continue
+		}
+		ready := np.StatusConditions().Get(status.ConditionReady)
+		switch {
+		case !snap.Live:
+			if ready == nil || !ready.IsTrue() {
+				assumedReady = append(assumedReady, np.Name)
+			}
+		case ready == nil:
+			warn("has no Ready condition (never reconciled by a Karpenter controller?): assumed Ready")
+		case !ready.IsTrue():
+			warn("not Ready in the cluster (%s: %s): Karpenter skips it", ready.Reason, ready.Message)
+			continue
+		}
+		np.StatusConditions().SetTrue(karpv1.ConditionTypeValidationSucceeded)
+		np.StatusConditions().SetTrue(karpv1.ConditionTypeNodeClassReady)
+		if np.UID == "" {
+			np.UID = stableUID("nodepool", np.Name)
+		}
+		if n := compatibleInstanceTypes(np, cp); n == 0 {
+			warn("its requirements match no instance type of catalog %s: it cannot launch anything", catalogName)
+			continue
+		}
+		usable = append(usable, np)
+	}
+	if len(assumedReady) > 0 {
+		warnings = append(warnings, Warning{Message: fmt.Sprintf(
+			"NodePools read from files carry no reconciled status; marked Ready: %s", strings.Join(assumedReady, ", "))})
+	}
+	return usable, warnings
+}
+
+func compatibleInstanceTypes(np *karpv1.NodePool, cp *catalogProvider) int {
+	reqs := scheduling.NewNodeSelectorRequirementsWithMinValues(np.Spec.Template.Spec.Requirements...)
+	n := 0
+	for _, it := range cp.instanceTypes {
+		if it.Requirements.Intersects(reqs) == nil && len(it.Offerings.Available().Compatible(reqs)) > 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// epoch is the creation time given to pending pods that have none, so that Karpenter's queue order
+// (creation time, then UID) is the same on every run.
+var epoch = time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// preparePending returns copies of the pods marked the way kube-scheduler marks pods it gave up on
+// (PodScheduled=False, reason Unschedulable), which is what Karpenter looks for, with a stable UID
+// and creation time when missing.
+func preparePending(pods []*corev1.Pod) []*corev1.Pod {
+	out := make([]*corev1.Pod, 0, len(pods))
+	for i, p := range pods {
+		q := p.DeepCopy()
+		if q.UID == "" {
+			q.UID = stableUID("pod", q.Namespace, q.Name)
+		}
+		if q.CreationTimestamp.IsZero() {
+			q.CreationTimestamp = metav1.NewTime(epoch.Add(time.Duration(i) * time.Millisecond))
+		}
+		if q.Status.Phase == "" {
+			q.Status.Phase = corev1.PodPending
+		}
+		if !podutils.FailedToSchedule(q) {
+			q.Status.Conditions = append(q.Status.Conditions, corev1.PodCondition{
+				Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: corev1.PodReasonUnschedulable,
+			})
+		}
+		out = append(out, q)
+	}
+	return out
+}
+
+func stableUID(parts ...string) types.UID {
+	sum := sha256.Sum256([]byte(strings.Join(parts, "/")))
+	h := hex.EncodeToString(sum[:16])
+	return types.UID(h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32])
+}
+
+// eventRecorder keeps the FailedScheduling messages Karpenter publishes: the only place where pods
+// rejected before scheduling (validation, missing PVC) are reported.
+type eventRecorder struct {
+	mu       sync.Mutex
+	messages map[types.UID]string
+}
+
+func (r *eventRecorder) Publish(evts ...events.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, e := range evts {
+		if e.Reason != events.FailedScheduling {
+			continue
+		}
+		if p, ok := e.InvolvedObject.(*corev1.Pod); ok {
+			r.messages[p.UID] = strings.TrimPrefix(e.Message, "Failed to schedule pod, ")
+		}
+	}
+}
+
+func podName(p *corev1.Pod) string { return p.Namespace + "/" + p.Name }
+
+func (s *simulation) result(r scheduler.Results) *Result {
+	res := &Result{
+		Catalog:       s.catalog.Name,
+		ZonesDown:     s.zonesDown,
+		NodePools:     []NodePoolPlan{},
+		ExistingNodes: []ExistingNodePlacement{},
+		Unschedulable: []UnschedulableGroup{},
+		Warnings:      append([]Warning{}, s.warnings...),
+	}
+	res.Totals.PendingPods = len(s.pending)
+	handled := map[types.UID]bool{}
+
+	ordered := append([]*karpv1.NodePool{}, s.nodePools...)
+	nodepoolutils.OrderByWeight(ordered)
+	index := map[string]int{}
+	for _, np := range ordered {
+		index[np.Name] = len(res.NodePools)
+		res.NodePools = append(res.NodePools, NodePoolPlan{Name: np.Name, Weight: weight(np), NodeClaims: []NodeClaimPlan{}})
+	}
+	for _, nc := range r.NewNodeClaims {
+		plan := nodeClaimPlan(nc)
+		for _, p := range nc.Pods {
+			handled[p.UID] = true
+		}
+		i, ok := index[nc.NodePoolName]
+		if !ok {
+			i = len(res.NodePools)
+			index[nc.NodePoolName] = i
+			res.NodePools = append(res.NodePools, NodePoolPlan{Name: nc.NodePoolName})
+		}
+		pp := &res.NodePools[i]
+		pp.NodeClaims = append(pp.NodeClaims, plan)
+		pp.PricePerHour += plan.PricePerHour
+		pp.Pods += len(plan.Pods)
+		res.Totals.NewNodes++
+		res.Totals.PricePerHour += plan.PricePerHour
+		res.Totals.PodsOnNewNodes += len(plan.Pods)
+	}
+	for i := range res.NodePools {
+		ncs := res.NodePools[i].NodeClaims
+		sort.SliceStable(ncs, func(a, b int) bool {
+			if ncs[a].InstanceType != ncs[b].InstanceType {
+				return ncs[a].InstanceType < ncs[b].InstanceType
+			}
+			if ncs[a].Zone != ncs[b].Zone {
+				return ncs[a].Zone < ncs[b].Zone
+			}
+			return first(ncs[a].Pods) < first(ncs[b].Pods)
+		})
+	}
+	for _, en := range r.ExistingNodes {
+		if len(en.Pods) == 0 {
+			continue
+		}
+		pl := ExistingNodePlacement{Node: en.Name(), NodePool: en.Labels()[karpv1.NodePoolLabelKey]}
+		for _, p := range en.Pods {
+			handled[p.UID] = true
+			pl.Pods = append(pl.Pods, podName(p))
+		}
+		sort.Strings(pl.Pods)
+		res.ExistingNodes = append(res.ExistingNodes, pl)
+		res.Totals.PodsOnExistingNodes += len(pl.Pods)
+	}
+	sort.Slice(res.ExistingNodes, func(a, b int) bool { return res.ExistingNodes[a].Node < res.ExistingNodes[b].Node })
+
+	groups := map[string]*UnschedulableGroup{}
+	var keys []string
+	addUnschedulable := func(stage, reason string, p *corev1.Pod) {
+		handled[p.UID] = true
+		k := stage + "\x00" + reason
+		g, ok := groups[k]
+		if !ok {
+			g = &UnschedulableGroup{Stage: stage, Reason: reason}
+			groups[k] = g
+			keys = append(keys, k)
+		}
+		g.Pods = append(g.Pods, podName(p))
+		res.Totals.UnschedulablePods++
+	}
+	for p, err := range r.PodErrors {
+		addUnschedulable("scheduling", err.Error(), p)
+	}
+	// Whatever else Karpenter reported as FailedScheduling was rejected before scheduling.
+	for _, p := range s.pending {
+		if handled[p.UID] {
+			continue
+		}
+		if msg, ok := s.recorder.message(p.UID); ok {
+			addUnschedulable("validation", msg, p)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		g := groups[k]
+		sort.Strings(g.Pods)
+		res.Unschedulable = append(res.Unschedulable, *g)
+	}
+	sort.SliceStable(res.Unschedulable, func(a, b int) bool {
+		return len(res.Unschedulable[a].Pods) > len(res.Unschedulable[b].Pods)
+	})
+	return res
+}
+
+func (r *eventRecorder) message(uid types.UID) (string, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m, ok := r.messages[uid]
+	return m, ok
+}
+
+func first(s []string) string {
+	if len(s) == 0 {
+		return ""
+	}
+	return s[0]
+}
+
+func weight(np *karpv1.NodePool) int32 {
+	if np.Spec.Weight == nil {
+		return 0
+	}
+	return *np.Spec.Weight
+}
+
+// nodeClaimPlan summarises a NodeClaim: the cheapest compatible offering over its instance-type
+// options is what a lowest-price launch picks (ENGINE.md); ties go to the earlier option.
+func nodeClaimPlan(nc *scheduler.NodeClaim) NodeClaimPlan {
+	plan := NodeClaimPlan{Zones: []string{}, CapacityTypes: []string{}, Pods: make([]string, 0, len(nc.Pods))}
+	zones, capacityTypes := map[string]bool{}, map[string]bool{}
+	bestPrice := -1.0
+	for _, it := range nc.InstanceTypeOptions {
+		offs := it.Offerings.Available().Compatible(nc.Requirements)
+		if len(offs) == 0 {
+			continue
+		}
+		for _, o := range offs {
+			zones[o.Requirements.Get(corev1.LabelTopologyZone).Any()] = true
+			capacityTypes[o.Requirements.Get(karpv1.CapacityTypeLabelKey).Any()] = true
+		}
+		c := offs.Cheapest()
+		if bestPrice < 0 || c.Price < bestPrice {
+			bestPrice = c.Price
+			plan.InstanceType = it.Name
+			plan.PricePerHour = c.Price
+			plan.Zone = c.Requirements.Get(corev1.LabelTopologyZone).Any()
+			plan.CapacityType = c.Requirements.Get(karpv1.CapacityTypeLabelKey).Any()
+			alloc := it.Allocatable()
+			plan.CPUAllocatableMilli = alloc.Cpu().MilliValue()
+			plan.MemoryAllocatable = alloc.Memory().Value()
+		}
+	}
+	if n := len(nc.InstanceTypeOptions); n > 0 {
+		plan.OtherInstanceTypes = n - 1
+	}
+	for z := range zones {
+		plan.Zones = append(plan.Zones, z)
+	}
+	for c := range capacityTypes {
+		plan.CapacityTypes = append(plan.CapacityTypes, c)
+	}
+	sort.Strings(plan.Zones)
+	sort.Strings(plan.CapacityTypes)
+	for _, p := range nc.Pods {
+		plan.Pods = append(plan.Pods, podName(p))
+	}
+	sort.Strings(plan.Pods)
+	req := nc.Spec.Resources.Requests
+	plan.CPURequestMilli = req.Cpu().MilliValue()
+	plan.MemoryRequest = req.Memory().Value()
+	if plan.CPUAllocatableMilli > 0 {
+		plan.CPUFill = float64(plan.CPURequestMilli) / float64(plan.CPUAllocatableMilli)
+	}
+	if plan.MemoryAllocatable > 0 {
+		plan.MemoryFill = float64(plan.MemoryRequest) / float64(plan.MemoryAllocatable)
+	}
+	return plan
+}

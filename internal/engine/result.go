@@ -1,0 +1,80 @@
+package engine
+
+// Result is what Karpenter would do for the snapshot. Its JSON form is karpctl's stable plan schema.
+type Result struct {
+	Catalog string `json:"catalog"`
+	// ZonesDown lists the zones the what-if took away.
+	ZonesDown []string `json:"zonesDown,omitempty"`
+	// NodePools holds the new NodeClaims, grouped by NodePool, in Karpenter's weight order.
+	NodePools []NodePoolPlan `json:"nodePools"`
+	// ExistingNodes lists pending pods that fit onto nodes already in the cluster.
+	ExistingNodes []ExistingNodePlacement `json:"existingNodes"`
+	// Unschedulable groups the pods Karpenter cannot place, by reason.
+	Unschedulable []UnschedulableGroup `json:"unschedulable"`
+	Warnings      []Warning            `json:"warnings"`
+	Totals        Totals               `json:"totals"`
+}
+
+// NodePoolPlan is the new capacity one NodePool would launch.
+type NodePoolPlan struct {
+	Name         string          `json:"name"`
+	Weight       int32           `json:"weight"`
+	NodeClaims   []NodeClaimPlan `json:"nodeClaims"`
+	PricePerHour float64         `json:"pricePerHour"`
+	Pods         int             `json:"pods"`
+}
+
+// NodeClaimPlan is one NodeClaim Karpenter would create.
+type NodeClaimPlan struct {
+	// InstanceType is the cheapest compatible instance type, the one a lowest-price launch would pick.
+	InstanceType string `json:"instanceType"`
+	// OtherInstanceTypes counts the other options the NodeClaim keeps (after Karpenter truncates to 60).
+	OtherInstanceTypes int `json:"otherInstanceTypes"`
+	// Zone and CapacityType are those of the cheapest offering; Zones and CapacityTypes are all allowed.
+	Zone          string   `json:"zone"`
+	Zones         []string `json:"zones"`
+	CapacityType  string   `json:"capacityType"`
+	CapacityTypes []string `json:"capacityTypes"`
+	PricePerHour  float64  `json:"pricePerHour"`
+	Pods          []string `json:"pods"`
+	// Requests include the daemonset overhead Karpenter reserved; fill = requests / allocatable.
+	CPURequestMilli     int64   `json:"cpuRequestMilli"`
+	CPUAllocatableMilli int64   `json:"cpuAllocatableMilli"`
+	MemoryRequest       int64   `json:"memoryRequestBytes"`
+	MemoryAllocatable   int64   `json:"memoryAllocatableBytes"`
+	CPUFill             float64 `json:"cpuFill"`
+	MemoryFill          float64 `json:"memoryFill"`
+}
+
+// ExistingNodePlacement is pending pods that fit onto an existing (or in-flight) node.
+type ExistingNodePlacement struct {
+	Node     string   `json:"node"`
+	NodePool string   `json:"nodePool,omitempty"`
+	Pods     []string `json:"pods"`
+}
+
+// UnschedulableGroup is pods that share a reason.
+type UnschedulableGroup struct {
+	Reason string `json:"reason"`
+	// Stage is "validation" for pods Karpenter rejects before scheduling (e.g. a missing PVC), else
+	// "scheduling".
+	Stage string   `json:"stage"`
+	Pods  []string `json:"pods"`
+}
+
+// Warning is something that changes the plan which the user should know about, typically a NodePool
+// that Karpenter would silently skip.
+type Warning struct {
+	NodePool string `json:"nodePool,omitempty"`
+	Message  string `json:"message"`
+}
+
+// Totals sums the plan.
+type Totals struct {
+	PendingPods         int     `json:"pendingPods"`
+	NewNodes            int     `json:"newNodes"`
+	PricePerHour        float64 `json:"pricePerHour"`
+	PodsOnNewNodes      int     `json:"podsOnNewNodes"`
+	PodsOnExistingNodes int     `json:"podsOnExistingNodes"`
+	UnschedulablePods   int     `json:"unschedulablePods"`
+}

@@ -1,0 +1,39 @@
+// Package engine runs Karpenter's own provisioning scheduler (sigs.k8s.io/karpenter v1.15.0,
+// Provisioner.Schedule) offline over a snapshot of plain objects and an instance-type catalog, and
+// returns what Karpenter would do as plain result structs: new NodeClaims per NodePool with their
+// cheapest instance type and price, placements onto existing nodes, and unschedulable pods with
+// Karpenter's reasons. Nothing is printed and nothing is written anywhere.
+//
+// Global state it touches, on purpose and documented: importing Karpenter's API packages registers
+// its kinds in client-go's scheme.Scheme (Karpenter's own init), and Plan adds the catalog's label keys
+// to Karpenter's v1.WellKnownLabels (as a provider's init would). It imports no provider package
+// (kwok's init mutates labels and flags) and none of Karpenter's test-only packages.
+package engine
+
+import (
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
+)
+
+// Snapshot is the cluster as plain objects. Plan never modifies them.
+type Snapshot struct {
+	NodePools  []*karpv1.NodePool
+	NodeClaims []*karpv1.NodeClaim
+	Nodes      []*corev1.Node
+	// Pods bound to nodes (spec.nodeName set). Pods without a node found here are treated as pending.
+	Pods []*corev1.Pod
+	// PendingPods are the pods to provision for (spec.nodeName empty).
+	PendingPods []*corev1.Pod
+	DaemonSets  []*appsv1.DaemonSet
+	// Volumes: only needed when pending pods use PersistentVolumeClaims.
+	PersistentVolumeClaims []*corev1.PersistentVolumeClaim
+	PersistentVolumes      []*corev1.PersistentVolume
+	StorageClasses         []*storagev1.StorageClass
+	CSINodes               []*storagev1.CSINode
+	// Live says the objects were read from a cluster, so NodePool status conditions are trusted: a
+	// NodePool whose Ready condition is False or Unknown is left out, as Karpenter would, with a
+	// warning. Objects from files have no reconciled status: their NodePools are marked Ready.
+	Live bool
+}
