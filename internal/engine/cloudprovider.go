@@ -59,8 +59,8 @@ type nodeClassStub struct {
 	unstructured.Unstructured
 }
 
-func (n *nodeClassStub) GetConditions() []status.Condition  { return nil }
-func (n *nodeClassStub) SetConditions([]status.Condition)   {}
+func (n *nodeClassStub) GetConditions() []status.Condition { return nil }
+func (n *nodeClassStub) SetConditions([]status.Condition)  {}
 func (n *nodeClassStub) StatusConditions(...status.ForOption) status.ConditionSet {
 	return status.NewReadyConditions().For(n)
 }
