@@ -277,7 +277,13 @@ func usableNodePools(ctx context.Context, snap *Snapshot, cp *catalogProvider, c
 			warn("invalid, Karpenter would mark it not Ready and skip it: %v", err)
 			continue
 		}
-		ready := np.StatusConditions().Get(status.ConditionReady)
+		// Read the stored condition: StatusConditions() would initialise missing ones to Unknown.
+		var ready *status.Condition
+		for i, c := range np.GetConditions() {
+			if c.Type == status.ConditionReady {
+				ready = &np.GetConditions()[i]
+			}
+		}
 		switch {
 		case !snap.Live:
 			if ready == nil || !ready.IsTrue() {
