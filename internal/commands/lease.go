@@ -87,7 +87,7 @@ func (o *LeaseOptions) Run(ctx context.Context) error {
 	} else if err := view.LeaseStatus(o.env.Out, o.env.Styles(), st, o.Format == output.Wide); err != nil {
 		return err
 	}
-	if !st.Verdict.OK() {
+	if !st.OK() {
 		return cli.Unhealthy("lease %s/%s is %s", st.Namespace, st.Name, st.Verdict)
 	}
 	return nil

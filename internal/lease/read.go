@@ -19,6 +19,12 @@ import (
 // It never lists pods or nodes cluster-wide.
 func Read(ctx context.Context, c kubernetes.Interface, k *discovery.Karpenter, now func() time.Time) (Status, error) {
 	in := Input{Namespace: k.LeaseNamespace, Name: k.LeaseName, Disabled: k.LeaderElectionDisabled}
+	if d := k.Deployment; d != nil {
+		in.Replicas = 1
+		if d.Spec.Replicas != nil {
+			in.Replicas = *d.Spec.Replicas
+		}
+	}
 	if !k.LeaderElectionDisabled {
 		l, err := c.CoordinationV1().Leases(k.LeaseNamespace).Get(ctx, k.LeaseName, metav1.GetOptions{})
 		switch {

@@ -24,8 +24,9 @@ const (
 	Missing  Verdict = "Missing"  // no Lease object
 )
 
-// OK reports whether the verdict needs no attention.
-func (v Verdict) OK() bool { return v == Healthy || v == Disabled }
+// OK reports whether the verdict needs no attention. Disabled is fine only for a single replica:
+// without election every replica acts as leader.
+func (s Status) OK() bool { return s.Verdict == Healthy || (s.Verdict == Disabled && s.Replicas <= 1) }
 
 // DefaultLeaseDuration is controller-runtime's default, used when the Lease does not say.
 const DefaultLeaseDuration = 15 * time.Second
@@ -57,8 +58,10 @@ type Status struct {
 	DurationSecs   float64       `json:"leaseDurationSeconds"`
 	StaleAfterSecs float64       `json:"staleAfterSeconds"`
 	Transitions    int32         `json:"leaseTransitions"`
-	Candidates     []Candidate   `json:"candidates"`
-	ObservedAt     time.Time     `json:"observedAt"`
+	// Replicas is the Deployment's desired replica count (0 when no Deployment was found).
+	Replicas   int32       `json:"replicas"`
+	Candidates []Candidate `json:"candidates"`
+	ObservedAt time.Time   `json:"observedAt"`
 }
 
 // Holder is where the holder identity points.
@@ -102,6 +105,7 @@ type Input struct {
 	Namespace, Name string
 	Lease           *coordinationv1.Lease
 	Disabled        bool
+	Replicas        int32
 	Pods            []corev1.Pod
 	Nodes           map[string]*corev1.Node
 	Now             time.Time
@@ -109,7 +113,7 @@ type Input struct {
 
 // Evaluate judges the lease. Pure: the same input gives the same Status.
 func Evaluate(in Input) Status {
-	s := Status{Namespace: in.Namespace, Name: in.Name, ObservedAt: in.Now, LeaseDuration: DefaultLeaseDuration}
+	s := Status{Namespace: in.Namespace, Name: in.Name, ObservedAt: in.Now, LeaseDuration: DefaultLeaseDuration, Replicas: in.Replicas}
 	if l := in.Lease; l != nil {
 		if l.Spec.HolderIdentity != nil {
 			s.HolderIdentity = *l.Spec.HolderIdentity
@@ -192,8 +196,10 @@ func nodeHostname(name string, nodes map[string]*corev1.Node) string {
 
 func judge(in Input, s Status) (Verdict, string) {
 	switch {
+	case in.Disabled && in.Replicas > 1:
+		return Disabled, fmt.Sprintf("DISABLE_LEADER_ELECTION=true with %d replicas: every replica acts as leader and they fight over the same NodeClaims; enable leader election or run one replica", in.Replicas)
 	case in.Disabled:
-		return Disabled, "DISABLE_LEADER_ELECTION=true: every replica acts as leader; run exactly one replica or enable leader election"
+		return Disabled, "DISABLE_LEADER_ELECTION=true: no lease is used; fine for a single replica, which has no standby"
 	case in.Lease == nil:
 		return Missing, fmt.Sprintf("no Lease %s/%s: Karpenter has not started, uses another lease name/namespace, or leader election is off", in.Namespace, in.Name)
 	case s.HolderIdentity == "":

@@ -124,6 +124,12 @@ func (t *Tracker) Observe(l *coordinationv1.Lease, now time.Time) []Event {
 		t.sum.Releases++
 		evs = append(evs, Event{Kind: EventReleased, Time: renew, From: t.holder, Transitions: t.transitions})
 	case holder != "" && holder != t.holder:
+		if t.holder != "" && !t.expired && !t.renew.IsZero() {
+			// Taken over without a release: the previous holder's lease must have expired first, even
+			// if the new holder won the race with our expiry tick.
+			t.sum.Expiries++
+			evs = append(evs, Event{Kind: EventExpired, Time: t.renew.Add(t.duration), From: t.holder, Transitions: t.transitions})
+		}
 		at := acquire
 		if at.IsZero() {
 			at = renew

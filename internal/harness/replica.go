@@ -1,0 +1,77 @@
+package harness
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// ReplicaSpec describes one simulated Karpenter replica (hack/replica-sim).
+type ReplicaSpec struct {
+	Namespace string // lease namespace
+	Lease     string // default karpenter-leader-election
+	Pod       string // identity prefix, as Karpenter's hostname = pod name
+	// Timings default to controller-runtime's 15 s / 10 s / 2 s; tests shorten them.
+	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
+	// NoRelease keeps the lease on SIGTERM, as Karpenter v1.15.0 does.
+	NoRelease bool
+}
+
+// FastTimings are short election timings for tests: 2 s lease, 1.5 s renew deadline, 250 ms retry.
+func FastTimings(s ReplicaSpec) ReplicaSpec {
+	s.LeaseDuration, s.RenewDeadline, s.RetryPeriod = 2*time.Second, 1500*time.Millisecond, 250*time.Millisecond
+	return s
+}
+
+var (
+	simOnce sync.Once
+	simPath string
+	simErr  error
+)
+
+// ReplicaSimulator builds hack/replica-sim once per process (go's build cache makes it cheap).
+func ReplicaSimulator() (string, error) {
+	simOnce.Do(func() {
+		dir := BinDir()
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			simErr = err
+			return
+		}
+		tmp := filepath.Join(dir, fmt.Sprintf(".replica-sim.%d", os.Getpid()))
+		cmd := exec.Command("go", "build", "-o", tmp, "./hack/replica-sim")
+		cmd.Dir = RepoRoot()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			simErr = fmt.Errorf("building replica-sim: %v\n%s", err, out)
+			return
+		}
+		simPath = filepath.Join(dir, "replica-sim")
+		simErr = os.Rename(tmp, simPath)
+	})
+	return simPath, simErr
+}
+
+// StartReplica runs a simulated replica against this control plane.
+func (e *Env) StartReplica(s ReplicaSpec, log io.Writer) (*Process, error) {
+	path, err := ReplicaSimulator()
+	if err != nil {
+		return nil, err
+	}
+	if s.Lease == "" {
+		s.Lease = "karpenter-leader-election"
+	}
+	if s.LeaseDuration == 0 {
+		s.LeaseDuration, s.RenewDeadline, s.RetryPeriod = 15*time.Second, 10*time.Second, 2*time.Second
+	}
+	return e.Run(log, "replica-"+strings.ReplaceAll(s.Pod, "/", "-"), path, nil,
+		"--kubeconfig", e.Kubeconfig, "--namespace", s.Namespace, "--lease", s.Lease, "--hostname", s.Pod,
+		"--lease-duration", s.LeaseDuration.String(), "--renew-deadline", s.RenewDeadline.String(),
+		"--retry-period", s.RetryPeriod.String(), fmt.Sprintf("--release-on-cancel=%t", !s.NoRelease))
+}
+
+// Done is closed when the process has exited.
+func (p *Process) Done() <-chan struct{} { return p.done }

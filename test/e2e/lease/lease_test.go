@@ -1,0 +1,410 @@
+// End-to-end tests of `kubectl karpctl lease` on a real kube-apiserver, with simulated Karpenter
+// replicas doing real client-go leader election (hack/replica-sim).
+package lease
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/karpctl/karpctl/internal/harness"
+	"github.com/karpctl/karpctl/internal/lease"
+	"github.com/karpctl/karpctl/test/e2e"
+)
+
+var env *harness.Env
+
+func TestMain(m *testing.M) { os.Exit(harness.Main(m, harness.Options{Kwok: true}, &env)) }
+
+var zonesOnce sync.Once
+
+// zoneNodes creates one node per zone (once per package).
+func zoneNodes(ctx context.Context, t *testing.T) []string {
+	zonesOnce.Do(func() {
+		b := harness.NewBuilder(env.Client)
+		for _, z := range []string{"a", "b", "c"} {
+			b.Node(ctx, t, harness.NodeSpec{Name: "system-" + z, Zone: "zone-" + z})
+		}
+	})
+	return []string{"system-a", "system-b", "system-c"}
+}
+
+// setup creates a Karpenter Deployment with pods on nodes a and b in ns.
+func setup(ctx context.Context, t *testing.T, ns string, spec harness.KarpenterSpec) []*corev1.Pod {
+	nodes := zoneNodes(ctx, t)
+	spec.Namespace = ns
+	return harness.NewBuilder(env.Client).Karpenter(ctx, t, spec, nodes[0], nodes[1])
+}
+
+// replica starts a simulated replica for pod; it is killed at the end of the test.
+func replica(t *testing.T, s harness.ReplicaSpec) *harness.Process {
+	t.Helper()
+	p, err := env.StartReplica(s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Kill)
+	return p
+}
+
+func statusOf(ctx context.Context, t *testing.T, args ...string) (lease.Status, e2e.Result) {
+	t.Helper()
+	r := e2e.Karpctl(ctx, t, env.Kubeconfig, append([]string{"lease", "-o", "json"}, args...)...)
+	var s lease.Status
+	if err := json.Unmarshal([]byte(r.Stdout), &s); err != nil {
+		t.Fatalf("lease -o json did not parse (%v): %q", err, r.Stdout)
+	}
+	return s, r
+}
+
+func getLease(ctx context.Context, t *testing.T, ns, name string) *coordinationv1.Lease {
+	t.Helper()
+	l, err := env.Client.CoordinationV1().Leases(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func holderOf(l *coordinationv1.Lease) string {
+	if l == nil || l.Spec.HolderIdentity == nil {
+		return ""
+	}
+	return *l.Spec.HolderIdentity
+}
+
+// waitHolder waits until the lease's holder identity starts with pod+"_".
+func waitHolder(ctx context.Context, t *testing.T, ns, name, pod string) *coordinationv1.Lease {
+	t.Helper()
+	for {
+		l, err := env.Client.CoordinationV1().Leases(ns).Get(ctx, name, metav1.GetOptions{})
+		if err == nil && strings.HasPrefix(holderOf(l), pod+"_") {
+			return l
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s never held lease %s/%s (last: %v %v)", pod, ns, name, holderOf(l), err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func ctxFor(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// Acceptance 1: two replicas in namespace karpenter (not kube-system).
+func TestLeaseHealthyTwoReplicas(t *testing.T) {
+	harness.Need(t, env)
+	ctx := ctxFor(t, 2*time.Minute)
+	pods := setup(ctx, t, "karpenter", harness.KarpenterSpec{})
+	replica(t, harness.FastTimings(harness.ReplicaSpec{Namespace: "karpenter", Pod: pods[0].Name}))
+	waitHolder(ctx, t, "karpenter", "karpenter-leader-election", pods[0].Name)
+	replica(t, harness.FastTimings(harness.ReplicaSpec{Namespace: "karpenter", Pod: pods[1].Name}))
+
+	r := e2e.Karpctl(ctx, t, env.Kubeconfig, "lease", "--karpenter-namespace", "karpenter")
+	if r.Code != 0 {
+		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
+	}
+	for _, want := range []string{"karpenter/karpenter-leader-election", "Healthy", pods[0].Name + " on node system-a, zone zone-a", "follower", pods[1].Name, "Attempting to acquire leader lease"} {
+		if !strings.Contains(r.Stdout, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	s, r := statusOf(ctx, t, "--karpenter-namespace", "karpenter")
+	if r.Code != 0 || s.Verdict != lease.Healthy || s.Holder == nil || s.Holder.Pod != pods[0].Name || s.Holder.Node != "system-a" || s.Holder.Zone != "zone-a" {
+		t.Fatalf("json status: exit %d %+v holder %+v", r.Code, s, s.Holder)
+	}
+	if len(s.Candidates) != 2 || s.Candidates[1].Role != "follower" || s.Candidates[1].Zone != "zone-b" || s.Candidates[0].Role != "leader" {
+		t.Fatalf("candidates %+v", s.Candidates)
+	}
+	if !strings.HasPrefix(s.HolderIdentity, pods[0].Name+"_") || s.DurationSecs != 2 {
+		t.Fatalf("identity %q duration %v", s.HolderIdentity, s.DurationSecs)
+	}
+}
+
+// Acceptance 2 and 4 (expiry path): the leader is killed without release; the verdict turns
+// Stale/Expired within the lease duration, the follower takes over, and --watch reports exactly one
+// holder change whose gap matches the lease timestamps within 100 ms.
+func TestLeaderKilledWithoutRelease(t *testing.T) {
+	harness.Need(t, env)
+	ctx := ctxFor(t, 2*time.Minute)
+	const ns = "kill"
+	pods := setup(ctx, t, ns, harness.KarpenterSpec{})
+	timings := harness.ReplicaSpec{Namespace: ns, LeaseDuration: 3 * time.Second, RenewDeadline: 2 * time.Second, RetryPeriod: 250 * time.Millisecond}
+	a := timings
+	a.Pod = pods[0].Name
+	leader := replica(t, a)
+	waitHolder(ctx, t, ns, "karpenter-leader-election", pods[0].Name)
+	b := timings
+	b.Pod = pods[1].Name
+	replica(t, b)
+	time.Sleep(time.Second) // a few renewals for the watch summary
+	before := getLease(ctx, t, ns, "karpenter-leader-election")
+
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	watchDone := make(chan e2e.Result)
+	go func() {
+		watchDone <- e2e.Karpctl(watchCtx, t, env.Kubeconfig, "lease", "--watch", "-o", "json", "--karpenter-namespace", ns)
+	}()
+	time.Sleep(500 * time.Millisecond) // the watch is established
+
+	leader.Kill()
+	killed := time.Now()
+	lastRenew := getLease(ctx, t, ns, "karpenter-leader-election").Spec.RenewTime.Time
+
+	// Within the lease duration of the kill the verdict is Stale or Expired (or already handed over).
+	sawBad := false
+	for time.Since(killed) < 3*time.Second+500*time.Millisecond {
+		s, _ := statusOf(ctx, t, "--karpenter-namespace", ns)
+		if s.Verdict == lease.Stale || s.Verdict == lease.Expired {
+			sawBad = true
+			if s.Holder == nil || s.Holder.Pod != pods[0].Name {
+				t.Fatalf("stale verdict names the wrong holder: %+v", s.Holder)
+			}
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !sawBad {
+		t.Fatal("the verdict never turned Stale/Expired after the leader was killed")
+	}
+	after := waitHolder(ctx, t, ns, "karpenter-leader-election", pods[1].Name)
+	s, r := statusOf(ctx, t, "--karpenter-namespace", ns)
+	if r.Code != 0 || s.Verdict != lease.Healthy || s.Holder.Pod != pods[1].Name || s.Holder.Zone != "zone-b" {
+		t.Fatalf("after takeover: exit %d %s %+v", r.Code, s.Verdict, s.Holder)
+	}
+	if *after.Spec.LeaseTransitions <= *before.Spec.LeaseTransitions {
+		t.Fatalf("leaseTransitions %d -> %d", *before.Spec.LeaseTransitions, *after.Spec.LeaseTransitions)
+	}
+	time.Sleep(300 * time.Millisecond)
+	stopWatch()
+	w := <-watchDone
+	changes, sum := parseWatch(t, w.Stdout)
+	if len(changes) != 1 {
+		t.Fatalf("want exactly one holder change, got %d: %+v", len(changes), changes)
+	}
+	want := after.Spec.AcquireTime.Time.Sub(lastRenew).Seconds()
+	if got := changes[0].GapSeconds; math.Abs(got-want) > 0.1 {
+		t.Fatalf("gap %.3fs, lease timestamps say %.3fs", got, want)
+	}
+	if sum.HolderChanges != 1 || sum.Expiries != 1 || sum.Renewals == 0 || sum.RenewP50Seconds <= 0 || math.Abs(sum.LongestGapSecs-want) > 0.1 {
+		t.Fatalf("summary %+v", sum)
+	}
+	t.Logf("failover gap %.3fs (lease duration 3s, retry 250ms)", want)
+}
+
+// Acceptance 3 (release path): a graceful stop releases the lease; the verdict is NoHolder or the new
+// holder, never Orphaned; --watch reports one holder change with a gap near the retry period.
+func TestLeaderStoppedGracefully(t *testing.T) {
+	harness.Need(t, env)
+	ctx := ctxFor(t, 2*time.Minute)
+	const ns = "graceful"
+	pods := setup(ctx, t, ns, harness.KarpenterSpec{})
+	leader := replica(t, harness.FastTimings(harness.ReplicaSpec{Namespace: ns, Pod: pods[0].Name}))
+	waitHolder(ctx, t, ns, "karpenter-leader-election", pods[0].Name)
+	replica(t, harness.FastTimings(harness.ReplicaSpec{Namespace: ns, Pod: pods[1].Name}))
+
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	watchDone := make(chan e2e.Result)
+	go func() {
+		watchDone <- e2e.Karpctl(watchCtx, t, env.Kubeconfig, "lease", "--watch", "-o", "json", "--karpenter-namespace", ns)
+	}()
+	time.Sleep(500 * time.Millisecond)
+	leader.Stop(5 * time.Second) // SIGTERM: release on cancel
+	stopped := time.Now()
+	for time.Since(stopped) < 3*time.Second {
+		s, _ := statusOf(ctx, t, "--karpenter-namespace", ns)
+		switch {
+		case s.Verdict == lease.Orphaned:
+			t.Fatalf("verdict Orphaned after a graceful stop: %s", s.Reason)
+		case s.Verdict == lease.NoHolder, s.Verdict == lease.Healthy && s.Holder.Pod == pods[0].Name:
+		case s.Verdict == lease.Healthy && s.Holder.Pod == pods[1].Name:
+			stopped = time.Time{} // done
+		default:
+			t.Fatalf("unexpected verdict %s: %s", s.Verdict, s.Reason)
+		}
+		if stopped.IsZero() {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	waitHolder(ctx, t, ns, "karpenter-leader-election", pods[1].Name)
+	time.Sleep(300 * time.Millisecond)
+	stopWatch()
+	w := <-watchDone
+	changes, sum := parseWatch(t, w.Stdout)
+	if len(changes) != 1 || sum.Releases != 1 || sum.Expiries != 0 {
+		t.Fatalf("changes %+v summary %+v", changes, sum)
+	}
+	// Released: the follower notices within a retry period (250 ms) plus slack.
+	if g := changes[0].GapSeconds; g < 0 || g > 1.25 {
+		t.Fatalf("gap after release %.3fs, want <= retry period + 1s", g)
+	}
+}
+
+type watchLine struct {
+	Event   *lease.Event   `json:"event"`
+	Summary *lease.Summary `json:"summary"`
+}
+
+func parseWatch(t *testing.T, out string) (changes []lease.Event, sum lease.Summary) {
+	t.Helper()
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		var l watchLine
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			t.Fatalf("watch line %q: %v", sc.Text(), err)
+		}
+		if l.Event != nil && l.Event.Kind == lease.EventAcquired && l.Event.From != "" {
+			changes = append(changes, *l.Event)
+		}
+		if l.Summary != nil {
+			sum = *l.Summary
+		}
+	}
+	return changes, sum
+}
+
+// Acceptance 5: disabled election, no Karpenter at all, custom lease name.
+func TestDisabledMissingAndCustomName(t *testing.T) {
+	harness.Need(t, env)
+	ctx := ctxFor(t, time.Minute)
+	setup(ctx, t, "noelection", harness.KarpenterSpec{Env: map[string]string{"DISABLE_LEADER_ELECTION": "true"}})
+	s, r := statusOf(ctx, t, "--karpenter-namespace", "noelection")
+	if s.Verdict != lease.Disabled || r.Code != 3 {
+		t.Fatalf("disabled with 2 replicas: verdict %s exit %d", s.Verdict, r.Code)
+	}
+
+	r = e2e.Karpctl(ctx, t, env.Kubeconfig, "lease", "--karpenter-namespace", "nowhere")
+	if r.Code != 2 || strings.Count(strings.TrimSpace(r.Stderr), "\n") != 0 || !strings.Contains(r.Stderr, "app.kubernetes.io/name=karpenter") || !strings.Contains(r.Stderr, "--karpenter-namespace") {
+		t.Fatalf("no Karpenter: exit %d, stderr %q", r.Code, r.Stderr)
+	}
+
+	pods := setup(ctx, t, "custom", harness.KarpenterSpec{Env: map[string]string{"LEADER_ELECTION_NAME": "my-lease", "LEADER_ELECTION_NAMESPACE": "custom-leases"}})
+	harness.NewBuilder(env.Client).Namespace(ctx, t, "custom-leases")
+	replica(t, harness.FastTimings(harness.ReplicaSpec{Namespace: "custom-leases", Lease: "my-lease", Pod: pods[1].Name}))
+	waitHolder(ctx, t, "custom-leases", "my-lease", pods[1].Name)
+	s, r = statusOf(ctx, t, "--karpenter-namespace", "custom")
+	if r.Code != 0 || s.Namespace != "custom-leases" || s.Name != "my-lease" || s.Holder.Pod != pods[1].Name {
+		t.Fatalf("custom lease: exit %d %s/%s holder %+v", r.Code, s.Namespace, s.Name, s.Holder)
+	}
+	// --lease overrides what the Deployment says.
+	s, r = statusOf(ctx, t, "--karpenter-namespace", "custom", "--lease", "custom-leases/other")
+	if r.Code != 3 || s.Verdict != lease.Missing || s.Name != "other" {
+		t.Fatalf("--lease override: exit %d %s %s", r.Code, s.Verdict, s.Name)
+	}
+	r = e2e.Karpctl(ctx, t, env.Kubeconfig, "lease", "--lease", "no-slash")
+	if r.Code != 2 || !strings.Contains(r.Stderr, "NAMESPACE/NAME") {
+		t.Fatalf("bad --lease: exit %d %q", r.Code, r.Stderr)
+	}
+}
+
+// Acceptance 6: an identity that may not get leases gets one line naming the permission.
+func TestForbiddenLease(t *testing.T) {
+	harness.Need(t, env)
+	ctx := ctxFor(t, time.Minute)
+	setup(ctx, t, "rbac", harness.KarpenterSpec{})
+	role := &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: "karpctl-no-leases"},
+		Rules: []rbacv1.PolicyRule{
+			{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"list", "get"}},
+			{APIGroups: []string{""}, Resources: []string{"pods", "nodes"}, Verbs: []string{"list", "get"}},
+		},
+	}
+	if _, err := env.Client.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	binding := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "karpctl-no-leases"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: "User", Name: "no-leases"}},
+	}
+	if _, err := env.Client.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	kc, err := env.WriteKubeconfig("no-leases", "no-leases")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := e2e.Karpctl(ctx, t, kc, "lease", "--karpenter-namespace", "rbac")
+	lines := strings.Split(strings.TrimSpace(r.Stderr), "\n")
+	if r.Code != 1 || len(lines) != 1 || !strings.Contains(lines[0], `cannot get resource "leases" in API group "coordination.k8s.io"`) {
+		t.Fatalf("exit %d, stderr %q", r.Code, r.Stderr)
+	}
+}
+
+// Acceptance 7: at most 5 requests with 2 replicas, whatever the cluster size (500 unrelated pods,
+// 200 nodes).
+func TestRequestCountOnLargeCluster(t *testing.T) {
+	harness.Need(t, env)
+	ctx := ctxFor(t, 3*time.Minute)
+	pods := setup(ctx, t, "big", harness.KarpenterSpec{})
+	replica(t, harness.FastTimings(harness.ReplicaSpec{Namespace: "big", Pod: pods[0].Name}))
+	b := harness.NewBuilder(env.Client)
+	b.Namespace(ctx, t, "workload")
+	parallel(t, 200, func(i int) error {
+		_, err := b.CreateNode(ctx, harness.NodeSpec{Name: fmt.Sprintf("worker-%03d", i), Zone: fmt.Sprintf("zone-%c", 'a'+i%3), NotKwok: true})
+		return err
+	})
+	parallel(t, 500, func(i int) error {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "workload", Name: fmt.Sprintf("app-%03d", i), Labels: map[string]string{"app": "web"}},
+			Spec: corev1.PodSpec{NodeName: fmt.Sprintf("worker-%03d", i%200), Containers: []corev1.Container{{Name: "c", Image: "pause"}}}}
+		_, err := env.Client.CoreV1().Pods("workload").Create(ctx, p, metav1.CreateOptions{})
+		return err
+	})
+	waitHolder(ctx, t, "big", "karpenter-leader-election", pods[0].Name)
+	r := e2e.Karpctl(ctx, t, env.Kubeconfig, "lease", "--karpenter-namespace", "big")
+	if r.Code != 0 {
+		t.Fatalf("exit %d %s", r.Code, r.Stderr)
+	}
+	if len(r.Requests) > 5 {
+		t.Fatalf("%d requests, want <= 5:\n%s", len(r.Requests), strings.Join(r.Requests, "\n"))
+	}
+	for _, q := range r.Requests {
+		if strings.Contains(q, "/pods?") && !strings.Contains(q, "labelSelector=") {
+			t.Fatalf("unselected pod list: %s", q)
+		}
+		if strings.HasSuffix(strings.SplitN(q, "?", 2)[0], "/nodes") {
+			t.Fatalf("node list: %s", q)
+		}
+	}
+	t.Logf("requests: %s", strings.Join(r.Requests, ", "))
+}
+
+func parallel(t *testing.T, n int, f func(i int) error) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	sem := make(chan struct{}, 16)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(i int) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := f(i); err != nil {
+				errs <- err
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
