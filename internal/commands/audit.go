@@ -1,0 +1,233 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/metadata"
+
+	"github.com/karpctl/karpctl/internal/cli"
+	"github.com/karpctl/karpctl/internal/discovery"
+	"github.com/karpctl/karpctl/internal/output"
+	"github.com/karpctl/karpctl/internal/topology"
+	"github.com/karpctl/karpctl/internal/view"
+)
+
+func init() { register(newAuditCmd) }
+
+const auditLong = `Audit Karpenter's high-availability topology on the live cluster: where each replica runs (node,
+zone, rack, whether Karpenter manages the node, which one leads) and what the Deployment promises
+(PDB, zone spread, host anti-affinity, node affinity away from Karpenter's nodes, priority class,
+requests, election settings), against the --profile's checklist. Ends with what losing each zone or
+node would leave.
+
+Every finding has a stable id, a severity (error, warning, info) and a remediation. A check that
+could not run (no rack label on the nodes, FlowSchemas not readable, offline without pods) is
+listed as not checked, never as passed.
+
+With -f the Deployment and PodDisruptionBudget come from manifests (helm template output, a
+directory, or - for stdin) and only the spec checks run; add pods (in -f) and --nodes-file (a
+` + "`kubectl get nodes -o yaml`" + ` dump) to run the placement checks offline.
+
+API cost (live): 1 Deployment list, 1 pod list by selector, 1 GET per node running a replica, 1
+metadata-only node list (zone inventory), 1 PDB list in Karpenter's namespace, 1 Lease GET, and 1
+FlowSchema list when Karpenter is not in kube-system; --system-node-selector adds 1 pod list per
+replica node. Nothing is written.
+
+Exit codes: 0 no finding at or above --fail-on; 3 findings at or above --fail-on (default error);
+2 bad flags or manifests; 1 API error.`
+
+const auditExample = `  # Audit against the basic profile (2 replicas, 2 hosts, 2 zones)
+  kubectl karpctl audit-topology
+
+  # Production: 3 replicas across 3 zones; fail CI on warnings too
+  kubectl karpctl audit-topology --profile critical --fail-on warning
+
+  # Racks and reserved system nodes
+  kubectl karpctl audit-topology --rack-label topology.kubernetes.io/rack --system-node-selector node-role/system=true
+
+  # Before installing: audit the chart's output (spec checks only)
+  helm template karpenter oci://public.ecr.aws/karpenter/karpenter -n kube-system | kubectl karpctl audit-topology -f -
+
+  # Support bundle: manifests, pods and nodes dumped from a cluster
+  kubectl karpctl audit-topology -f karpenter.yaml -f pods.yaml --nodes-file nodes.yaml
+
+  # Code scanning
+  kubectl karpctl audit-topology -o sarif > karpenter-topology.sarif`
+
+// AuditOptions are audit-topology's flags.
+type AuditOptions struct {
+	env                *Env
+	Format             output.Format
+	Profile            string
+	RackLabels         []string
+	SystemNodeSelector string
+	FailOn             string
+	Files              []string
+	NodesFile          string
+
+	profile     topology.Profile
+	failOn      topology.Severity // "" = never
+	systemNodes labels.Selector
+}
+
+func newAuditCmd(env *Env) *cobra.Command {
+	o := &AuditOptions{env: env}
+	cmd := &cobra.Command{
+		Use:     "audit-topology",
+		Aliases: []string{"audit"},
+		Short:   "Audit where Karpenter's replicas run and what its Deployment promises against an HA checklist",
+		Long:    auditLong,
+		Example: auditExample,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	output.AddFormatFlag(f, &o.Format, output.TableFormat, output.JSON, output.YAML, output.SARIF)
+	f.StringVar(&o.Profile, "profile", string(topology.ProfileBasic), "Availability target: test (1 replica), basic (2), critical (3 across zones)")
+	f.StringArrayVar(&o.RackLabels, "rack-label", nil, "Node label naming the rack (repeatable; the first a node carries is used)")
+	f.StringVar(&o.SystemNodeSelector, "system-node-selector", "", "Label selector of the nodes reserved for system components; replicas outside them, and workload pods beside them, are reported")
+	f.StringVar(&o.FailOn, "fail-on", "error", "Exit 3 when a finding is at or above this severity: error|warning|never")
+	f.StringArrayVarP(&o.Files, "filename", "f", nil, "Audit manifests instead of the cluster: FILE, DIR or - for stdin (repeatable)")
+	f.StringVar(&o.NodesFile, "nodes-file", "", "With -f: a `kubectl get nodes -o yaml` dump, to run the placement checks offline")
+	return cmd
+}
+
+// Validate checks the flags; nothing has been sent to the cluster yet.
+func (o *AuditOptions) Validate() error {
+	p, err := topology.ParseProfile(o.Profile)
+	if err != nil {
+		return cli.UsageError("%v", err)
+	}
+	o.profile = p
+	switch o.FailOn {
+	case "error":
+		o.failOn = topology.Error
+	case "warning":
+		o.failOn = topology.Warning
+	case "never":
+		o.failOn = ""
+	default:
+		return cli.UsageError("--fail-on %q: want error, warning or never", o.FailOn)
+	}
+	for _, l := range o.RackLabels {
+		if strings.TrimSpace(l) == "" || strings.ContainsAny(l, "=, ") {
+			return cli.UsageError("--rack-label %q: want a node label key, e.g. topology.kubernetes.io/rack", l)
+		}
+	}
+	if o.SystemNodeSelector != "" {
+		sel, err := labels.Parse(o.SystemNodeSelector)
+		if err != nil {
+			return cli.UsageError("--system-node-selector %q is not a label selector: %v", o.SystemNodeSelector, err)
+		}
+		o.systemNodes = sel
+	}
+	if o.NodesFile != "" && len(o.Files) == 0 {
+		return cli.UsageError("--nodes-file needs -f: live audits read the nodes from the cluster")
+	}
+	return nil
+}
+
+func (o *AuditOptions) options() topology.Options {
+	return topology.Options{Profile: o.profile, RackLabels: o.RackLabels, SystemNodes: o.systemNodes}
+}
+
+// Run audits the cluster (or the manifests), prints the report and maps findings to the exit code.
+func (o *AuditOptions) Run(ctx context.Context) error {
+	var (
+		in    topology.Input
+		files []string
+		err   error
+	)
+	if len(o.Files) > 0 {
+		in, files, err = o.readOffline()
+	} else {
+		in, err = o.readLive(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	r := topology.Evaluate(in, o.options())
+	code, failing := cli.ExitOK, 0
+	if o.failOn != "" {
+		if failing = r.AtOrAbove(o.failOn); failing > 0 {
+			code = cli.ExitUnhealthy
+		}
+	}
+	switch o.Format {
+	case output.SARIF:
+		err = output.Write(o.env.Out, output.JSON, topology.ToSARIF(r, cli.Version, files))
+	case output.JSON, output.YAML:
+		err = output.Write(o.env.Out, o.Format, r)
+	default:
+		err = view.AuditReport(o.env.Out, o.env.Styles(), r, o.FailOn, code)
+	}
+	if err != nil {
+		return err
+	}
+	if code != cli.ExitOK {
+		return cli.Unhealthy("audit-topology: %d finding(s) at or above --fail-on %s", failing, o.FailOn)
+	}
+	return nil
+}
+
+func (o *AuditOptions) readLive(ctx context.Context) (topology.Input, error) {
+	c, cfg, err := o.env.Clients()
+	if err != nil {
+		return topology.Input{}, err
+	}
+	md, err := metadata.NewForConfig(cfg)
+	if err != nil {
+		return topology.Input{}, fmt.Errorf("building metadata client: %w", err)
+	}
+	k, err := discovery.Find(ctx, c, o.env.Globals.Find)
+	if err != nil {
+		return topology.Input{}, err
+	}
+	return topology.Read(ctx, c, md, k, o.options())
+}
+
+func (o *AuditOptions) readOffline() (topology.Input, []string, error) {
+	ns := "default"
+	if p := o.env.Globals.Kube.Namespace; p != nil && *p != "" {
+		ns = *p
+	}
+	m, err := topology.ReadManifests(o.Files, o.env.In, ns)
+	if err != nil {
+		return topology.Input{}, nil, manifestUsage(err)
+	}
+	var nodes []corev1.Node
+	if o.NodesFile != "" {
+		nm, err := topology.ReadManifests([]string{o.NodesFile}, o.env.In, ns)
+		if err != nil {
+			return topology.Input{}, nil, manifestUsage(err)
+		}
+		if len(nm.Nodes) == 0 {
+			return topology.Input{}, nil, cli.UsageError("--nodes-file %s: no v1 Node objects (want `kubectl get nodes -o yaml` output)", o.NodesFile)
+		}
+		nodes = nm.Nodes
+	}
+	in, _, err := m.OfflineInput(o.env.Globals.Find.Selector, nodes)
+	if err != nil {
+		return topology.Input{}, nil, cli.UsageError("%v", err)
+	}
+	return in, m.Files, nil
+}
+
+func manifestUsage(err error) error {
+	var me *topology.ManifestError
+	if errors.As(err, &me) {
+		return cli.UsageError("%s", me.Error())
+	}
+	return cli.UsageError("%v", err)
+}

@@ -1,0 +1,88 @@
+package topology
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
+
+	"github.com/karpctl/karpctl/internal/discovery"
+	"github.com/karpctl/karpctl/internal/lease"
+)
+
+var nodesResource = schema.GroupVersionResource{Version: "v1", Resource: "nodes"}
+
+// Read gathers a live Input for k. Its API cost does not grow with the cluster, except for one
+// metadata-only node list (the zone inventory):
+//
+//	pods by selector (1) + each replica's node by name (1 per distinct node) + node metadata (1)
+//	+ PDBs in Karpenter's namespace (1) + the Lease (1, unless leader election is disabled)
+//	+ FlowSchemas (1, only when the namespace is not kube-system)
+//	+ with --system-node-selector: the pods on each replica's node (1 per distinct node).
+//
+// Discovery of the Deployment (discovery.Find) is one more list, made by the caller.
+// Nothing is ever written.
+func Read(ctx context.Context, c kubernetes.Interface, md metadata.Interface, k *discovery.Karpenter, o Options) (Input, error) {
+	if k.Deployment == nil {
+		return Input{}, fmt.Errorf("%w: no Karpenter Deployment to audit (only --lease matched)", discovery.ErrNotFound)
+	}
+	in := Input{Mode: "live", Deployment: k.Deployment}
+	var err error
+	if in.Pods, err = k.Pods(ctx, c); err != nil {
+		return Input{}, err
+	}
+	in.PodsRead = true
+	names := discovery.NodeNames(in.Pods)
+	if in.Nodes, err = discovery.Nodes(ctx, c, names); err != nil {
+		return Input{}, err
+	}
+	inv, err := md.Resource(nodesResource).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return Input{}, fmt.Errorf("listing node metadata (zone inventory): %w", err)
+	}
+	in.Inventory, in.InventoryRead = inv.Items, true
+
+	pdbs, err := c.PolicyV1().PodDisruptionBudgets(k.Namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return Input{}, fmt.Errorf("listing PodDisruptionBudgets in %s: %w", k.Namespace, err)
+	}
+	in.PDBs, in.PDBsRead = pdbs.Items, true
+
+	if !k.LeaderElectionDisabled {
+		if in.Lease, err = lease.GetLease(ctx, c, k.LeaseNamespace, k.LeaseName); err != nil {
+			return Input{}, err
+		}
+		in.LeaseRead = true
+	}
+
+	if k.Namespace != "kube-system" {
+		fs, err := c.FlowcontrolV1().FlowSchemas().List(ctx, metav1.ListOptions{})
+		switch {
+		case apierrors.IsForbidden(err) || apierrors.IsNotFound(err):
+			in.FlowSchemasErr = fmt.Sprintf("listing FlowSchemas: %s", apierrors.ReasonForError(err))
+		case err != nil:
+			return Input{}, fmt.Errorf("listing FlowSchemas: %w", err)
+		default:
+			in.FlowSchemas, in.FlowSchemasRead = fs.Items, true
+		}
+	}
+
+	if o.SystemNodes != nil {
+		in.NodePods = map[string][]corev1.Pod{}
+		for _, n := range names {
+			list, err := c.CoreV1().Pods("").List(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("spec.nodeName", n).String()})
+			if err != nil {
+				return Input{}, fmt.Errorf("listing pods on node %s: %w", n, err)
+			}
+			in.NodePods[n] = list.Items
+		}
+		in.NodePodsRead = true
+	}
+	return in, nil
+}
