@@ -136,7 +136,7 @@ func Evaluate(in Input) Status {
 	}
 	s.RenewAgeSecs = s.RenewAge.Seconds()
 	s.DurationSecs = s.LeaseDuration.Seconds()
-	s.StaleAfterSecs = StaleAfter(s.LeaseDuration).Seconds()
+	s.StaleAfterSecs = StaleAfter(s.LeaseDuration).Round(time.Millisecond).Seconds()
 
 	podByName := map[string]*corev1.Pod{}
 	for i := range in.Pods {

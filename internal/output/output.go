@@ -78,10 +78,30 @@ func Write(w io.Writer, f Format, v any) error {
 	}
 }
 
+// Style is one lipgloss style that is a no-op without colour and never pads multi-line text.
+type Style struct {
+	st lipgloss.Style
+	on bool
+}
+
+// Render styles each line of text separately (lipgloss would pad every line to the widest).
+func (s Style) Render(text string) string {
+	if !s.on || text == "" {
+		return text
+	}
+	lines := strings.Split(text, "\n")
+	for i, l := range lines {
+		if l != "" {
+			lines[i] = s.st.Render(l)
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
 // Styles colours human output; every style is a no-op when colour is off.
 type Styles struct {
 	Color                                bool
-	Bold, Dim, OK, Warn, Fail, Info, Key lipgloss.Style
+	Bold, Dim, OK, Warn, Fail, Info, Key Style
 }
 
 // StylesFor enables colour only when w is a terminal and NO_COLOR is unset (https://no-color.org).
@@ -91,20 +111,17 @@ func StylesFor(w io.Writer) Styles {
 		color = isatty.IsTerminal(f.Fd())
 	}
 	r := lipgloss.NewRenderer(w)
-	if color {
-		r.SetColorProfile(termenv.ANSI256)
-	} else {
-		r.SetColorProfile(termenv.Ascii)
-	}
+	r.SetColorProfile(termenv.ANSI256)
+	mk := func(st lipgloss.Style) Style { return Style{st: st, on: color} }
 	return Styles{
 		Color: color,
-		Bold:  r.NewStyle().Bold(true),
-		Dim:   r.NewStyle().Faint(true),
-		OK:    r.NewStyle().Foreground(lipgloss.Color("2")),
-		Warn:  r.NewStyle().Foreground(lipgloss.Color("3")),
-		Fail:  r.NewStyle().Foreground(lipgloss.Color("1")).Bold(true),
-		Info:  r.NewStyle().Foreground(lipgloss.Color("6")),
-		Key:   r.NewStyle().Bold(true),
+		Bold:  mk(r.NewStyle().Bold(true)),
+		Dim:   mk(r.NewStyle().Faint(true)),
+		OK:    mk(r.NewStyle().Foreground(lipgloss.Color("2"))),
+		Warn:  mk(r.NewStyle().Foreground(lipgloss.Color("3"))),
+		Fail:  mk(r.NewStyle().Foreground(lipgloss.Color("1")).Bold(true)),
+		Info:  mk(r.NewStyle().Foreground(lipgloss.Color("6"))),
+		Key:   mk(r.NewStyle().Bold(true)),
 	}
 }
 

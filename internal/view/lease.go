@@ -35,7 +35,8 @@ func LeaseStatus(w io.Writer, s output.Styles, st lease.Status, wide bool) error
 		}
 		kv = append(kv,
 			[2]string{"Acquired", timeAndAge(st.AcquireTime, st.ObservedAt)},
-			[2]string{"Renewed", fmt.Sprintf("%s (duration %s, stale after %s)", timeAndAge(st.RenewTime, st.ObservedAt), st.LeaseDuration, lease.StaleAfter(st.LeaseDuration).Round(100*time.Millisecond))},
+			[2]string{"Renewed", timeAndAge(st.RenewTime, st.ObservedAt)},
+			[2]string{"Duration", fmt.Sprintf("%s (stale after %s without renewal)", st.LeaseDuration, lease.StaleAfter(st.LeaseDuration).Round(100*time.Millisecond))},
 			[2]string{"Transitions", fmt.Sprint(st.Transitions)},
 		)
 	}
@@ -73,7 +74,8 @@ func LeaseStatus(w io.Writer, s output.Styles, st lease.Status, wide bool) error
 		return err
 	}
 	if followers > 0 {
-		_, err := fmt.Fprintln(w, s.Dim.Render("\nFollowers log \"Attempting to acquire leader lease\" every retry period (~2 s): that is normal standby, not an error."))
+		fmt.Fprintln(w)
+		_, err := fmt.Fprintln(w, s.Dim.Render("Followers log \"Attempting to acquire leader lease\" every retry period (2 s by default): that is normal standby, not an error."))
 		return err
 	}
 	return nil
