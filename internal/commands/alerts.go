@@ -1,0 +1,233 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/karpctl/karpctl/internal/alerts"
+	"github.com/karpctl/karpctl/internal/cli"
+	"github.com/karpctl/karpctl/internal/discovery"
+	"github.com/karpctl/karpctl/internal/lease"
+)
+
+func init() { register(newAlertsCmd) }
+
+const alertsExample = `  # PrometheusRule for the Karpenter in the cluster (lease and duration read from it)
+  kubectl karpctl alerts > karpenter-alerts.yaml && kubectl apply -f karpenter-alerts.yaml
+
+  # Plain Prometheus rule file, with kube-state-metrics restart alerts and runbook links
+  kubectl karpctl alerts --format rules --kube-state-metrics --runbook-url https://wiki.example.com/karpenter
+
+  # Without a cluster: say where Karpenter runs and how Prometheus labels it
+  kubectl karpctl alerts --offline -n karpenter --job karpenter --format rules | promtool check rules /dev/stdin
+
+  # The Prometheus Operator picks rules by label
+  kubectl karpctl alerts --rule-label release=kube-prometheus-stack --rule-namespace monitoring`
+
+// AlertsOptions are the alerts command's flags.
+type AlertsOptions struct {
+	env              *Env
+	Format           alerts.Format
+	Offline          bool
+	Job              string
+	LeaseName        string
+	RuleName         string
+	RuleNamespace    string
+	RuleLabels       map[string]string
+	SwitchThreshold  int
+	SwitchWindow     time.Duration
+	APIErrorRatio    float64
+	RunbookURL       string
+	KubeStateMetrics bool
+	ScrapeInterval   time.Duration
+	LeaseDuration    time.Duration
+	RetryPeriod      time.Duration
+	namespaceFlag    func() (string, bool)
+}
+
+func newAlertsCmd(env *Env) *cobra.Command {
+	o := &AlertsOptions{env: env, Format: alerts.PrometheusRuleFormat}
+	cmd := &cobra.Command{
+		Use:   "alerts",
+		Short: "Print Prometheus alerting and recording rules for Karpenter's leader election and API errors",
+		Long: `Print a PrometheusRule (monitoring.coreos.com/v1) or a plain Prometheus rule file that alerts when
+Karpenter has no leader, more than one leader, switches leaders too often, when a replica's API
+requests fail or are throttled, and (with --kube-state-metrics) when a Karpenter pod restarts.
+
+The rules use the metrics a real Karpenter v1.15.0 serves: leader_election_master_status{name=LEASE}
+and client_go_request_total{code,method}. Waits are derived from the Lease's leaseDurationSeconds,
+the retry period and the scrape interval; each rule's reason is written as a comment above it.
+Without --offline the Karpenter Deployment and its Lease are read from the cluster (read-only).`,
+		Example: alertsExample,
+		Args:    cobra.NoArgs,
+		RunE:    func(cmd *cobra.Command, _ []string) error { return o.Run(cmd.Context()) },
+	}
+	f := cmd.Flags()
+	f.Var(&alertsFormat{&o.Format}, "format", "Output: prometheusrule (Prometheus Operator object) | rules (plain Prometheus rule file)")
+	f.BoolVar(&o.Offline, "offline", false, "Do not contact the cluster: Karpenter's namespace from --karpenter-namespace, --lease or -n, defaults for the rest")
+	f.StringVar(&o.Job, "job", alerts.DefaultJob, "Prometheus job label of Karpenter's metrics (the Helm chart's Service name)")
+	f.StringVar(&o.LeaseName, "lease-name", "", "Leader-election Lease name (default: from the Deployment, or "+alerts.DefaultLeaseName+")")
+	f.StringVar(&o.RuleName, "rule-name", "karpenter-alerts", "PrometheusRule name")
+	f.StringVar(&o.RuleNamespace, "rule-namespace", "", "PrometheusRule namespace (default: Karpenter's namespace)")
+	f.StringToStringVar(&o.RuleLabels, "rule-label", nil, "Label on the PrometheusRule, KEY=VALUE, repeatable (e.g. release=kube-prometheus-stack for the operator's ruleSelector)")
+	f.IntVar(&o.SwitchThreshold, "switch-threshold", 0, "Leader switches within --switch-window that fire KarpenterLeaderFlapping (default: replicas + 1, at least 3)")
+	f.DurationVar(&o.SwitchWindow, "switch-window", alerts.DefaultSwitchWindow, "Window over which leader switches are counted")
+	f.Float64Var(&o.APIErrorRatio, "api-error-ratio", alerts.DefaultAPIErrorRatio, "Share of a replica's API requests failing (5xx, 429, 401/403, no response) that fires KarpenterAPIErrors")
+	f.StringVar(&o.RunbookURL, "runbook-url", "", "Runbook link for every alert; #<alertname> is appended unless the URL has a fragment")
+	f.BoolVar(&o.KubeStateMetrics, "kube-state-metrics", false, "Add KarpenterPodRestarting from kube-state-metrics' kube_pod_container_status_restarts_total")
+	f.DurationVar(&o.ScrapeInterval, "scrape-interval", alerts.DefaultScrapeInterval, "Prometheus scrape interval of Karpenter's metrics (lengthens the waits)")
+	f.DurationVar(&o.LeaseDuration, "lease-duration", 0, "Lease duration (default: the Lease's leaseDurationSeconds, else 15s)")
+	f.DurationVar(&o.RetryPeriod, "retry-period", alerts.DefaultRetryPeriod, "Leader-election retry period (Karpenter v1.15.0 uses controller-runtime's 2s; the cluster does not record it)")
+	o.namespaceFlag = func() (string, bool) {
+		fl := cmd.Flags().Lookup("namespace")
+		if fl == nil {
+			return "", false
+		}
+		return fl.Value.String(), fl.Changed
+	}
+	return cmd
+}
+
+// Run builds the rules for the Karpenter found (or described by flags) and prints them.
+func (o *AlertsOptions) Run(ctx context.Context) error {
+	in, where, err := o.inputs(ctx)
+	if err != nil {
+		return err
+	}
+	groups, err := alerts.Build(in)
+	if err != nil {
+		return cli.UsageError("%v", err)
+	}
+	ruleNS := o.RuleNamespace
+	if ruleNS == "" {
+		ruleNS = in.Namespace
+	}
+	header := fmt.Sprintf(`Alerts for %s, generated by kubectl karpctl alerts %s.
+Metrics: Karpenter v1.15.0's leader_election_master_status{job=%q,name=%q} and client_go_request_total%s.
+Leader election: leaseDuration %s (%s), retryPeriod %s, scrape interval %s (--scrape-interval).
+Alerts: %s.
+Check: promtool check rules FILE (for a PrometheusRule: its spec as a rule file).`,
+		where, cli.Version, in.Job, in.LeaseName, ksmNote(in.KubeStateMetrics), in.LeaseDuration, in.LeaseDurationSource,
+		in.RetryPeriod, in.ScrapeInterval, strings.Join(alerts.Alerts(groups), ", "))
+	var v any = alerts.RuleFile{Groups: groups}
+	if o.Format == alerts.PrometheusRuleFormat {
+		labels := map[string]string{"app.kubernetes.io/name": "karpenter", "app.kubernetes.io/managed-by": "karpctl"}
+		for k, val := range o.RuleLabels {
+			labels[k] = val
+		}
+		v = alerts.NewPrometheusRule(o.RuleName, ruleNS, labels, groups)
+	}
+	return alerts.Render(o.env.Out, v, groups, header)
+}
+
+func ksmNote(on bool) string {
+	if on {
+		return ", and kube-state-metrics' kube_pod_container_status_restarts_total"
+	}
+	return ""
+}
+
+// inputs resolves the rule inputs from the cluster, or from flags alone with --offline.
+func (o *AlertsOptions) inputs(ctx context.Context) (alerts.Options, string, error) {
+	in := alerts.Options{
+		Job: o.Job, SwitchThreshold: o.SwitchThreshold, SwitchWindow: o.SwitchWindow, APIErrorRatio: o.APIErrorRatio,
+		RunbookURL: o.RunbookURL, KubeStateMetrics: o.KubeStateMetrics, ScrapeInterval: o.ScrapeInterval,
+		RetryPeriod: o.RetryPeriod, LeaseDuration: o.LeaseDuration,
+	}
+	if o.LeaseDuration < 0 || o.RetryPeriod <= 0 || o.ScrapeInterval <= 0 || o.SwitchThreshold < 0 {
+		return in, "", cli.UsageError("--lease-duration, --retry-period, --scrape-interval and --switch-threshold must not be negative")
+	}
+	if o.LeaseDuration > 0 {
+		in.LeaseDurationSource = "--lease-duration"
+	}
+	find := o.env.Globals.Find
+	var leaseNS, leaseName string
+	if find.Lease != "" {
+		var err error
+		if leaseNS, leaseName, err = cli.ParseLease(find.Lease); err != nil {
+			return in, "", err
+		}
+	}
+	replicas := int32(alerts.DefaultReplicas)
+	var where string
+	if o.Offline {
+		ns, nsSet := o.namespaceFlag()
+		switch {
+		case find.Namespace != "":
+			in.Namespace = find.Namespace
+		case leaseNS != "":
+			in.Namespace = leaseNS
+		case nsSet && ns != "":
+			in.Namespace = ns
+		default:
+			return in, "", cli.UsageError("--offline needs Karpenter's namespace: give -n NAMESPACE, --karpenter-namespace or --lease NAMESPACE/NAME")
+		}
+		in.LeaseName = leaseName
+		in.Deployment = "karpenter"
+		where = fmt.Sprintf("Karpenter in namespace %s (given, not read from a cluster)", in.Namespace)
+	} else {
+		c, _, err := o.env.Clients()
+		if err != nil {
+			return in, "", err
+		}
+		k, err := discovery.Find(ctx, c, find)
+		if err != nil {
+			return in, "", err
+		}
+		if k.LeaderElectionDisabled {
+			return in, "", cli.UsageError("leader election is disabled (DISABLE_LEADER_ELECTION=true on %s/%s): there is no lease to alert on; --offline generates the rules anyway", k.Namespace, k.Name)
+		}
+		in.Namespace, in.Deployment, in.LeaseName = k.Namespace, k.Name, k.LeaseName
+		if k.Deployment != nil && k.Deployment.Spec.Replicas != nil {
+			replicas = *k.Deployment.Spec.Replicas
+		}
+		where = fmt.Sprintf("Karpenter %s/%s (%d replicas), lease %s/%s", k.Namespace, k.Name, replicas, k.LeaseNamespace, k.LeaseName)
+		if k.Deployment == nil {
+			where = fmt.Sprintf("the Karpenter of lease %s/%s (no Deployment found)", k.LeaseNamespace, k.LeaseName)
+		}
+		if o.LeaseDuration == 0 {
+			l, err := lease.GetLease(ctx, c, k.LeaseNamespace, k.LeaseName)
+			if err != nil {
+				return in, "", err
+			}
+			switch {
+			case l == nil:
+				in.LeaseDurationSource = fmt.Sprintf("default: Lease %s/%s does not exist yet", k.LeaseNamespace, k.LeaseName)
+			case l.Spec.LeaseDurationSeconds == nil || *l.Spec.LeaseDurationSeconds <= 0:
+				in.LeaseDurationSource = fmt.Sprintf("default: Lease %s/%s has no leaseDurationSeconds", k.LeaseNamespace, k.LeaseName)
+			default:
+				in.LeaseDuration = time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second
+				in.LeaseDurationSource = fmt.Sprintf("leaseDurationSeconds of Lease %s/%s", k.LeaseNamespace, k.LeaseName)
+			}
+		}
+	}
+	if o.LeaseName != "" {
+		in.LeaseName = o.LeaseName
+	}
+	if in.Deployment == "" {
+		in.Deployment = "karpenter"
+	}
+	if in.SwitchThreshold == 0 {
+		in.SwitchThreshold = alerts.DefaultSwitchThreshold(replicas)
+	}
+	return in.WithDefaults(), where, nil
+}
+
+// alertsFormat is the --format value.
+type alertsFormat struct{ f *alerts.Format }
+
+func (v *alertsFormat) String() string { return string(*v.f) }
+func (v *alertsFormat) Type() string   { return "format" }
+func (v *alertsFormat) Set(s string) error {
+	for _, f := range alerts.Formats {
+		if alerts.Format(s) == f {
+			*v.f = f
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown format %q: use prometheusrule or rules", s)
+}
