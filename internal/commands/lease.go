@@ -52,6 +52,7 @@ func newLeaseCmd(env *Env) *cobra.Command {
 	cmd.Flags().BoolVarP(&o.Watch, "watch", "w", false, "Stream holder changes, releases and expiries until Ctrl-C, then print a summary")
 	cmd.Flags().DurationVar(&o.WatchDuration, "watch-duration", 0, "With --watch: stop after this long (0 = until Ctrl-C)")
 	cmd.Flags().BoolVarP(&o.Verbose, "verbose", "v", false, "With --watch: print every renewal too")
+	cmd.Flags().StringVar(&o.Serve, "serve", "", "Serve the lease as Prometheus metrics (holder, renew age, transitions, failover gaps) on ADDR, e.g. :9090, until Ctrl-C")
 	return cmd
 }
 
@@ -72,6 +73,9 @@ func (o *LeaseOptions) Run(ctx context.Context) error {
 	k, err := discovery.Find(ctx, c, o.env.Globals.Find)
 	if err != nil {
 		return err
+	}
+	if o.Serve != "" {
+		return o.serve(ctx, c, k)
 	}
 	if o.Watch {
 		return o.watch(ctx, c, k)

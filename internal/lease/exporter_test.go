@@ -1,0 +1,70 @@
+package lease
+
+import (
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/karpctl/karpctl/internal/discovery"
+)
+
+func TestExporterReportsLeaseAndWatchedGaps(t *testing.T) {
+	now := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	id, dur, tr := "karpenter-7d9f8c6b5-axqzk_1b2c", int32(15), int32(4)
+	c := fake.NewClientset(&coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "karpenter", Name: "karpenter-leader-election"},
+		Spec: coordinationv1.LeaseSpec{HolderIdentity: &id, LeaseDurationSeconds: &dur, LeaseTransitions: &tr,
+			RenewTime: &metav1.MicroTime{Time: now.Add(-12 * time.Second)}},
+	})
+	k := &discovery.Karpenter{Namespace: "karpenter", LeaseNamespace: "karpenter", LeaseName: "karpenter-leader-election"}
+	e := NewExporter(c, k, func() time.Time { return now })
+	e.Observe(Event{Kind: EventObserved, To: "a_1"})
+	e.Observe(Event{Kind: EventAcquired, From: "a_1", To: "b_2", Gap: 17 * time.Second})
+	e.Observe(Event{Kind: EventAcquired, From: "b_2", To: "a_3", Gap: 2 * time.Second})
+	e.Observe(Event{Kind: EventReleased, From: "a_3"})
+	e.Observe(Event{Kind: EventAcquired, From: "a_3", To: "a_3", Gap: time.Second})
+
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(e)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			key := mf.GetName()
+			for _, l := range m.GetLabel() {
+				if l.GetName() != "lease" && l.GetName() != "lease_namespace" {
+					key += "," + l.GetName() + "=" + l.GetValue()
+				}
+				if l.GetName() == "lease" && l.GetValue() != "karpenter-leader-election" {
+					t.Errorf("%s: lease label %q", mf.GetName(), l.GetValue())
+				}
+			}
+			got[key] = m.GetGauge().GetValue() + m.GetCounter().GetValue()
+		}
+	}
+	for key, v := range map[string]float64{
+		"karpctl_lease_up":                   1,
+		"karpctl_lease_renew_age_seconds":    12,
+		"karpctl_lease_duration_seconds":     15,
+		"karpctl_lease_transitions":          4,
+		"karpctl_lease_holder_changes_total": 2, // a→b, b→a; a re-taking its own released lease is no change
+		"karpctl_lease_releases_total":       1,
+		"karpctl_lease_last_gap_seconds":     1,
+		"karpctl_lease_longest_gap_seconds":  17,
+		// No Karpenter pods: the holder resolves to no pod and the verdict is Orphaned.
+		"karpctl_lease_holder_info,holder=karpenter-7d9f8c6b5-axqzk_1b2c,node=,pod=,zone=": 1,
+		"karpctl_lease_verdict,verdict=Orphaned":                                           1,
+		"karpctl_lease_verdict,verdict=Healthy":                                            0,
+	} {
+		if g, ok := got[key]; !ok || g != v {
+			t.Errorf("%s = %v (present %v), want %v", key, g, ok, v)
+		}
+	}
+}
