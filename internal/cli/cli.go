@@ -84,10 +84,10 @@ type Globals struct {
 	Find discovery.Options
 }
 
-// NewGlobals returns kubectl's global flags with a karpctl-private discovery cache, and the Karpenter
-// locating flags.
+// NewGlobals returns kubectl's global flags (without the deprecated --username/--password, whose
+// interactive prompt would make a plugin block on stdin) and the Karpenter locating flags.
 func NewGlobals() *Globals {
-	g := &Globals{Kube: genericclioptions.NewConfigFlags(true).WithDeprecatedPasswordFlag().WithDiscoveryBurst(300)}
+	g := &Globals{Kube: genericclioptions.NewConfigFlags(true).WithDiscoveryBurst(300)}
 	if dir := os.Getenv("KUBECACHEDIR"); dir != "" {
 		d := filepath.Clean(dir)
 		g.Kube.CacheDir = &d

@@ -1,0 +1,73 @@
+package commands
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/karpctl/karpctl/internal/cli"
+)
+
+func run(t *testing.T, program string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	env := &Env{IOStreams: genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}, Globals: cli.NewGlobals()}
+	code := Run(context.Background(), env, program, args)
+	return code, out.String(), errOut.String()
+}
+
+func TestPluginHelpShowsKubectl(t *testing.T) {
+	_, out, _ := run(t, "kubectl-karpctl", "--help")
+	if !strings.Contains(out, "kubectl karpctl [command]") {
+		t.Fatalf("plugin help:\n%s", out)
+	}
+	_, out, _ = run(t, "karpctl", "--help")
+	if strings.Contains(out, "kubectl karpctl") || !strings.Contains(out, "karpctl [command]") {
+		t.Fatalf("direct help:\n%s", out)
+	}
+	for _, flag := range []string{"--kubeconfig", "--context", "--namespace", "--as", "--token", "--request-timeout", "--karpenter-namespace", "--karpenter-selector", "--lease"} {
+		if !strings.Contains(out, flag) {
+			t.Errorf("help lacks %s", flag)
+		}
+	}
+}
+
+func TestUsageErrorsExit2WithOneLine(t *testing.T) {
+	for _, args := range [][]string{
+		{"lease", "--bogus"},
+		{"lease", "extra-arg"},
+		{"lease", "-o", "xml"},
+		{"lease", "--lease", "nslash"},
+		{"lease", "--watch-duration", "-1s"},
+		{"version", "-o", "toml"},
+	} {
+		code, _, errOut := run(t, "kubectl-karpctl", append(args, "--kubeconfig", "/nonexistent")...)
+		if code != cli.ExitUsage || strings.Count(errOut, "\n") != 1 || !strings.HasPrefix(errOut, "error: ") {
+			t.Errorf("%v: exit %d, stderr %q", args, code, errOut)
+		}
+	}
+}
+
+func TestUnreachableClusterIsAPIError(t *testing.T) {
+	code, _, errOut := run(t, "kubectl-karpctl", "lease", "--server", "https://127.0.0.1:1", "--request-timeout", "2s")
+	if code != cli.ExitAPI || strings.Count(errOut, "\n") != 1 {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+}
+
+func TestCompletion(t *testing.T) {
+	code, out, _ := run(t, "kubectl-karpctl", "completion", "bash")
+	if code != 0 || !strings.Contains(out, "bash completion") {
+		t.Fatalf("exit %d", code)
+	}
+}
+
+func TestVersionClientOnly(t *testing.T) {
+	code, out, _ := run(t, "kubectl-karpctl", "version", "--client", "-o", "json")
+	if code != 0 || !strings.Contains(out, `"karpctl"`) || !strings.Contains(out, cli.EngineModule) {
+		t.Fatalf("exit %d: %s", code, out)
+	}
+}
