@@ -1,0 +1,111 @@
+package health
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/karpctl/karpctl/internal/discovery"
+	"github.com/karpctl/karpctl/internal/lease"
+)
+
+// DefaultMetricsPort is Karpenter's METRICS_PORT default.
+const DefaultMetricsPort = 8080
+
+// ReadOptions tune Read.
+type ReadOptions struct {
+	// NoMetrics skips the pod-proxy reads.
+	NoMetrics bool
+	// MetricsTimeout bounds each proxied /metrics read.
+	MetricsTimeout time.Duration
+}
+
+// Read gathers Evaluate's input: the lease status (lease.Read), the Karpenter pods' Warning events
+// in their namespace (one list, by field selector), and each live replica's /metrics through the API
+// server's pod proxy (GET pods/proxy). Failures of the optional reads become SKIPPED checks with the
+// exact error; only the lease and pods are required.
+func Read(ctx context.Context, c kubernetes.Interface, k *discovery.Karpenter, o ReadOptions, now func() time.Time) (Report, error) {
+	st, err := lease.Read(ctx, c, k, now)
+	if err != nil {
+		return Report{}, err
+	}
+	pods, err := k.Pods(ctx, c)
+	if err != nil {
+		return Report{}, err
+	}
+	in := Input{Deployment: k.Deployment, Lease: st, Pods: pods, Metrics: map[string]MetricsResult{}}
+	evs, err := c.CoreV1().Events(k.Namespace).List(ctx, metav1.ListOptions{
+		FieldSelector: fields.AndSelectors(fields.OneTermEqualSelector("involvedObject.kind", "Pod"), fields.OneTermEqualSelector("type", corev1.EventTypeWarning)).String(),
+	})
+	if err != nil {
+		in.EventsSkipped = fmt.Sprintf("cannot list events in %s: %s", k.Namespace, oneLine(err.Error()))
+	} else {
+		in.Events = evs.Items
+	}
+	if o.NoMetrics {
+		in.MetricsSkipped = "--no-metrics"
+	} else {
+		if o.MetricsTimeout == 0 {
+			o.MetricsTimeout = 5 * time.Second
+		}
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for _, p := range livePods(pods) {
+			wg.Add(1)
+			go func(p corev1.Pod) {
+				defer wg.Done()
+				res := scrape(ctx, c, &p, k, o.MetricsTimeout)
+				mu.Lock()
+				in.Metrics[p.Name] = res
+				mu.Unlock()
+			}(p)
+		}
+		wg.Wait()
+	}
+	in.Now = now()
+	return Evaluate(in), nil
+}
+
+// scrape reads one replica's /metrics through GET /api/v1/namespaces/NS/pods/NAME:PORT/proxy/metrics.
+func scrape(ctx context.Context, c kubernetes.Interface, p *corev1.Pod, k *discovery.Karpenter, timeout time.Duration) MetricsResult {
+	port := MetricsPort(p, k)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	body, err := c.CoreV1().Pods(p.Namespace).ProxyGet("http", p.Name, strconv.Itoa(port), "metrics", nil).DoRaw(ctx)
+	if err != nil {
+		return MetricsResult{Err: fmt.Sprintf("GET pods/proxy %s:%d/metrics: %s", p.Name, port, oneLine(strings.TrimSpace(err.Error())))}
+	}
+	m, err := ParseMetrics(bytes.NewReader(body), k.LeaseName)
+	if err != nil {
+		return MetricsResult{Err: fmt.Sprintf("%s:%d/metrics: %v", p.Name, port, err)}
+	}
+	return MetricsResult{Metrics: &m}
+}
+
+// MetricsPort is the controller container's port named http-metrics, else METRICS_PORT, else 8080.
+func MetricsPort(p *corev1.Pod, k *discovery.Karpenter) int {
+	if c := discovery.ControllerContainer(&p.Spec); c != nil {
+		for _, cp := range c.Ports {
+			if cp.Name == "http-metrics" && cp.ContainerPort > 0 {
+				return int(cp.ContainerPort)
+			}
+		}
+		for _, e := range c.Env {
+			if e.Name == "METRICS_PORT" {
+				if n, err := strconv.Atoi(e.Value); err == nil && n > 0 {
+					return n
+				}
+			}
+		}
+	}
+	return DefaultMetricsPort
+}
