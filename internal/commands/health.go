@@ -1,0 +1,110 @@
+package commands
+
+import (
+	"context"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/karpctl/karpctl/internal/cli"
+	"github.com/karpctl/karpctl/internal/discovery"
+	"github.com/karpctl/karpctl/internal/health"
+	"github.com/karpctl/karpctl/internal/output"
+	"github.com/karpctl/karpctl/internal/view"
+)
+
+const healthExample = `  # One line per check, a verdict, exit 3 on FAIL
+  kubectl karpctl health
+
+  # Also exit 3 on WARN (for CI / cron)
+  kubectl karpctl health --strict
+
+  # Without reading each replica's /metrics through the pod proxy
+  kubectl karpctl health --no-metrics
+
+  # Machine-readable
+  kubectl karpctl health -o json`
+
+// HealthOptions are the health command's flags.
+type HealthOptions struct {
+	env            *Env
+	Format         output.Format
+	Strict         bool
+	NoMetrics      bool
+	MetricsTimeout time.Duration
+}
+
+func init() { register(newHealthCmd) }
+
+func newHealthCmd(env *Env) *cobra.Command {
+	o := &HealthOptions{env: env}
+	cmd := &cobra.Command{
+		Use:   "health",
+		Short: "Check Karpenter: Deployment, leader and lease, followers, restarts, Warning events, each replica's metrics",
+		Long: `health runs one check per line and prints OK, WARN, FAIL or SKIPPED with the reason:
+the Deployment is available; exactly one lease holder, a Running and Ready Karpenter pod; the lease
+renew age is within its duration; followers are Ready; restarts and last termination reasons
+(OOMKilled, Error, CrashLoopBackOff) per replica; Warning events on the Karpenter pods in the last
+hour; and each replica's own /metrics read through the API server's pod proxy (GET pods/proxy):
+leader_election_master_status (exactly one replica says 1, the lease holder), client_go_request_total
+by code (non-2xx share, 429s) and client_go_request_duration_seconds.
+
+A metrics check that cannot run (no pods/proxy permission, an unreachable port, a pod address the
+API server refuses to proxy to) is SKIPPED with the exact error, never passed silently.
+
+Exit codes: 0 OK or WARN (WARN is 3 with --strict), 1 API error, 3 FAIL.`,
+		Example: healthExample,
+		Args:    cobra.NoArgs,
+		RunE:    func(cmd *cobra.Command, _ []string) error { return o.Run(cmd.Context()) },
+	}
+	output.AddFormatFlag(cmd.Flags(), &o.Format, output.TableFormat, output.JSON, output.YAML)
+	cmd.Flags().BoolVar(&o.Strict, "strict", false, "Exit 3 on WARN too")
+	cmd.Flags().BoolVar(&o.NoMetrics, "no-metrics", false, "Do not read the replicas' /metrics through the pod proxy")
+	cmd.Flags().DurationVar(&o.MetricsTimeout, "metrics-timeout", 5*time.Second, "Timeout of each proxied /metrics read")
+	return cmd
+}
+
+// Run finds Karpenter, runs the checks and prints them.
+func (o *HealthOptions) Run(ctx context.Context) error {
+	if l := o.env.Globals.Find.Lease; l != "" {
+		if _, _, err := cli.ParseLease(l); err != nil {
+			return err
+		}
+	}
+	c, _, err := o.env.Clients()
+	if err != nil {
+		return err
+	}
+	k, err := discovery.Find(ctx, c, o.env.Globals.Find)
+	if err != nil {
+		return err
+	}
+	r, err := health.Read(ctx, c, k, health.ReadOptions{NoMetrics: o.NoMetrics, MetricsTimeout: o.MetricsTimeout}, time.Now)
+	if err != nil {
+		return err
+	}
+	if o.Format.Machine() {
+		err = output.Write(o.env.Out, o.Format, r)
+	} else {
+		err = view.HealthReport(o.env.Out, o.env.Styles(), r)
+	}
+	if err != nil {
+		return err
+	}
+	switch {
+	case r.Verdict == health.Fail:
+		return cli.Unhealthy("karpenter %s/%s is unhealthy: %s", r.Namespace, r.Deployment, firstOf(r, health.Fail))
+	case r.Verdict == health.Warn && o.Strict:
+		return cli.Unhealthy("karpenter %s/%s has warnings: %s", r.Namespace, r.Deployment, firstOf(r, health.Warn))
+	}
+	return nil
+}
+
+func firstOf(r health.Report, st health.Status) string {
+	for _, c := range r.Checks {
+		if c.Status == st {
+			return c.Name + ": " + c.Message
+		}
+	}
+	return ""
+}
