@@ -1,0 +1,318 @@
+// Package alerts tests `kubectl karpctl alerts` and `kubectl karpctl lease --serve` against a real
+// kube-apiserver (internal/harness), running the command in-process.
+package alerts
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"sigs.k8s.io/yaml"
+
+	"github.com/karpctl/karpctl/internal/alerts"
+	"github.com/karpctl/karpctl/internal/cli"
+	"github.com/karpctl/karpctl/internal/commands"
+	"github.com/karpctl/karpctl/internal/harness"
+)
+
+var env *harness.Env
+
+func TestMain(m *testing.M) { os.Exit(harness.Main(m, harness.Options{}, &env)) }
+
+// syncBuffer is a bytes.Buffer safe for the command's goroutine and the test's reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func run(ctx context.Context, out, errOut *syncBuffer, args ...string) int {
+	e := &commands.Env{IOStreams: genericiooptions.IOStreams{In: strings.NewReader(""), Out: out, ErrOut: errOut}, Globals: cli.NewGlobals()}
+	return commands.Run(ctx, e, "kubectl-karpctl", append(args, "--kubeconfig", env.Kubeconfig))
+}
+
+// karpenter creates a Karpenter Deployment with two pods in ns and its Lease held by the first pod.
+func karpenter(ctx context.Context, t *testing.T, ns string, durationSecs int32) (pods []string, l *coordinationv1.Lease) {
+	t.Helper()
+	b := harness.NewBuilder(env.Client)
+	n := b.Node(ctx, t, harness.NodeSpec{Name: ns + "-node-a", Zone: "zone-a"})
+	for _, p := range b.Karpenter(ctx, t, harness.KarpenterSpec{Namespace: ns}, n.Name, n.Name) {
+		pods = append(pods, p.Name)
+	}
+	now := metav1.NewMicroTime(time.Now())
+	id, zero := pods[0]+"_0f9e8d7c-aaaa-bbbb-cccc-000000000001", int32(0)
+	l, err := env.Client.CoordinationV1().Leases(ns).Create(ctx, &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "karpenter-leader-election"},
+		Spec: coordinationv1.LeaseSpec{HolderIdentity: &id, LeaseDurationSeconds: &durationSecs, AcquireTime: &now,
+			RenewTime: &now, LeaseTransitions: &zero},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("creating lease: %v", err)
+	}
+	return pods, l
+}
+
+// The live command reads the lease's own duration and derives the no-leader wait from it; both
+// formats pass promtool.
+func TestAlertsFromCluster(t *testing.T) {
+	harness.Need(t, env)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ns := "karpenter-alerts"
+	karpenter(ctx, t, ns, 60)
+
+	var out, errOut syncBuffer
+	if code := run(ctx, &out, &errOut, "alerts", "--karpenter-namespace", ns, "--kube-state-metrics", "--runbook-url", "https://runbooks.example.com/k"); code != 0 {
+		t.Fatalf("alerts: exit %d: %s", code, errOut.String())
+	}
+	var pr alerts.PrometheusRule
+	if err := yaml.UnmarshalStrict([]byte(out.String()), &pr); err != nil {
+		t.Fatalf("output is not a PrometheusRule: %v\n%s", err, out.String())
+	}
+	if pr.Kind != "PrometheusRule" || pr.Metadata.Namespace != ns {
+		t.Errorf("kind %q namespace %q, want PrometheusRule in %s", pr.Kind, pr.Metadata.Namespace, ns)
+	}
+	// leaseDurationSeconds 60: 2 × (60 s + 2 s) + 2 × 30 s = 184 s → 4m.
+	for _, want := range []string{
+		"leaseDuration 1m (leaseDurationSeconds of Lease karpenter-alerts/karpenter-leader-election)",
+		"Karpenter karpenter-alerts/karpenter (2 replicas)",
+		`name="karpenter-leader-election"`,
+		`kube_pod_container_status_restarts_total{namespace="karpenter-alerts"`,
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	var noLeaderFor string
+	for _, g := range pr.Spec.Groups {
+		for _, r := range g.Rules {
+			if r.Alert == "KarpenterNoLeader" {
+				noLeaderFor = r.For
+			}
+		}
+	}
+	if noLeaderFor != "4m" {
+		t.Errorf("KarpenterNoLeader for %q, want 4m (derived from the 60 s lease)", noLeaderFor)
+	}
+
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("promtool not found")
+		}
+		t.Skip("promtool not found")
+	}
+	dir := t.TempDir()
+	spec, _ := yaml.Marshal(pr.Spec)
+	var rules, rulesErr syncBuffer
+	if code := run(ctx, &rules, &rulesErr, "alerts", "--karpenter-namespace", ns, "--format", "rules"); code != 0 {
+		t.Fatalf("alerts --format rules: exit %d: %s", code, rulesErr.String())
+	}
+	for name, body := range map[string]string{"spec.yaml": string(spec), "rules.yaml": rules.String()} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if res, err := exec.Command(promtool, "check", "rules", p).CombinedOutput(); err != nil {
+			t.Errorf("promtool check rules %s: %v\n%s", name, err, res)
+		}
+	}
+}
+
+// The exporter reports the holder and a renew age that grows once the holder stops renewing, then
+// the handover to a new holder with its gap; Ctrl-C (context cancel) shuts it down.
+func TestLeaseExporter(t *testing.T) {
+	harness.Need(t, env)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ns := "karpenter-exporter"
+	pods, l := karpenter(ctx, t, ns, 15)
+	leases := env.Client.CoordinationV1().Leases(ns)
+
+	// The simulated leader renews every 200 ms until killed.
+	renewCtx, kill := context.WithCancel(ctx)
+	renewed := make(chan struct{})
+	go func() {
+		defer close(renewed)
+		cur := l
+		for {
+			select {
+			case <-renewCtx.Done():
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+			cur.Spec.RenewTime = &metav1.MicroTime{Time: time.Now()}
+			next, err := leases.Update(ctx, cur, metav1.UpdateOptions{})
+			if err != nil {
+				t.Errorf("renewing: %v", err)
+				return
+			}
+			cur = next
+		}
+	}()
+
+	serveCtx, stop := context.WithCancel(ctx)
+	var out, errOut syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(serveCtx, &out, &errOut, "lease", "--karpenter-namespace", ns, "--serve", "127.0.0.1:0")
+	}()
+	addr := regexp.MustCompile(`http://(127\.0\.0\.1:\d+)/metrics`)
+	var url string
+	for deadline := time.Now().Add(20 * time.Second); url == ""; {
+		if m := addr.FindStringSubmatch(out.String()); m != nil {
+			url = "http://" + m[1] + "/metrics"
+		} else if time.Now().After(deadline) {
+			t.Fatalf("exporter never announced its address; out %q err %q", out.String(), errOut.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	first := scrape(t, url)
+	if v := value(t, first, "karpctl_lease_up", nil); v != 1 {
+		t.Fatalf("karpctl_lease_up = %v; stderr %s", v, errOut.String())
+	}
+	if v := value(t, first, "karpctl_lease_holder_info", map[string]string{"pod": pods[0]}); v != 1 {
+		t.Errorf("holder_info{pod=%s} = %v", pods[0], v)
+	}
+	if age := value(t, first, "karpctl_lease_renew_age_seconds", nil); age < 0 || age > 1.5 {
+		t.Errorf("renew age while renewing = %.2fs, want < 1.5s", age)
+	}
+	if v := value(t, first, "karpctl_lease_verdict", map[string]string{"verdict": "Healthy"}); v != 1 {
+		t.Errorf("verdict Healthy = %v", v)
+	}
+	if v := value(t, first, "karpctl_lease_duration_seconds", nil); v != 15 {
+		t.Errorf("duration = %v, want 15", v)
+	}
+
+	kill()
+	<-renewed
+	killedAt := time.Now()
+	time.Sleep(2 * time.Second)
+	a := value(t, scrape(t, url), "karpctl_lease_renew_age_seconds", nil)
+	time.Sleep(1500 * time.Millisecond)
+	b := value(t, scrape(t, url), "karpctl_lease_renew_age_seconds", nil)
+	t.Logf("renew age %.2fs then %.2fs after the leader stopped renewing", a, b)
+	if a < 1.8 || b-a < 1.2 || b-a > 2.5 {
+		t.Errorf("renew age after the kill: %.2fs then %.2fs; want ≥1.8s and growing by ~1.5s", a, b)
+	}
+
+	// The follower takes over: new holder, acquireTime now, transitions + 1.
+	cur, err := leases.Get(ctx, l.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, now, tr := pods[1]+"_0f9e8d7c-aaaa-bbbb-cccc-000000000002", metav1.NewMicroTime(time.Now()), *cur.Spec.LeaseTransitions+1
+	cur.Spec.HolderIdentity, cur.Spec.AcquireTime, cur.Spec.RenewTime, cur.Spec.LeaseTransitions = &id, &now, &now, &tr
+	if _, err := leases.Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var after map[string]*dto.MetricFamily
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		after = scrape(t, url)
+		if value(t, after, "karpctl_lease_holder_changes_total", nil) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("holder_changes_total never reached 1")
+		}
+	}
+	gap := value(t, after, "karpctl_lease_last_gap_seconds", nil)
+	t.Logf("measured gap %.2fs (leader stopped renewing %.2fs before the takeover)", gap, now.Sub(killedAt).Seconds())
+	if gap < 3 || gap > now.Sub(killedAt).Seconds()+0.5 {
+		t.Errorf("last gap %.2fs, want ≈ %.2fs", gap, now.Sub(killedAt).Seconds())
+	}
+	if v := value(t, after, "karpctl_lease_holder_info", map[string]string{"pod": pods[1]}); v != 1 {
+		t.Errorf("holder_info{pod=%s} = %v after the takeover", pods[1], v)
+	}
+	if v := value(t, after, "karpctl_lease_transitions", nil); v != 1 {
+		t.Errorf("transitions = %v, want 1", v)
+	}
+
+	stop()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("lease --serve exited %d after Ctrl-C: %s", code, errOut.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("lease --serve did not stop within 10s of Ctrl-C")
+	}
+	if _, err := http.Get(url); err == nil {
+		t.Error("the exporter still answers after shutdown")
+	}
+}
+
+// scrape fetches url and parses it with expfmt, as Prometheus would.
+func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("scraping %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("scraping %s: %s", url, resp.Status)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("parsing %s: %v", url, err)
+	}
+	return mfs
+}
+
+// value is the metric of family name whose labels include want; it fails the test when there is none.
+func value(t *testing.T, mfs map[string]*dto.MetricFamily, name string, want map[string]string) float64 {
+	t.Helper()
+	mf := mfs[name]
+	if mf == nil {
+		t.Fatalf("no %s in the scrape", name)
+	}
+next:
+	for _, m := range mf.GetMetric() {
+		have := map[string]string{}
+		for _, l := range m.GetLabel() {
+			have[l.GetName()] = l.GetValue()
+		}
+		for k, v := range want {
+			if have[k] != v {
+				continue next
+			}
+		}
+		switch {
+		case m.Gauge != nil:
+			return m.GetGauge().GetValue()
+		case m.Counter != nil:
+			return m.GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("no %s%s in the scrape", name, fmt.Sprint(want))
+	return 0
+}
