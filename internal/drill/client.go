@@ -1,0 +1,134 @@
+package drill
+
+import (
+	"context"
+	"fmt"
+
+	authorizationv1 "k8s.io/api/authorization/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+)
+
+// Client is everything a drill reads, watches and changes. Kube implements it over client-go; the
+// narrow surface is also the list of what a drill can touch.
+type Client interface {
+	// Allowed asks the API server (SelfSubjectAccessReview) whether the caller may do a.
+	Allowed(ctx context.Context, a authorizationv1.ResourceAttributes) (bool, string, error)
+	Lease(ctx context.Context, ns, name string) (*coordinationv1.Lease, error) // nil when missing
+	CreateLease(ctx context.Context, l *coordinationv1.Lease) (*coordinationv1.Lease, error)
+	DeleteLease(ctx context.Context, ns, name string, uid types.UID) error
+	WatchLease(ctx context.Context, ns, name, resourceVersion string) (watch.Interface, error)
+	Pods(ctx context.Context, ns, selector string) (*corev1.PodList, error)
+	WatchPods(ctx context.Context, ns, selector, resourceVersion string) (watch.Interface, error)
+	PDBs(ctx context.Context, ns string) ([]policyv1.PodDisruptionBudget, error)
+	Evict(ctx context.Context, ns, pod string) error
+	DeletePod(ctx context.Context, ns, pod string, grace int64) error
+	Nodes(ctx context.Context, selector string) ([]corev1.Node, error)
+	PatchNode(ctx context.Context, name string, mergePatch []byte) error
+}
+
+// Kube is the Client over a clientset.
+type Kube struct{ C kubernetes.Interface }
+
+func (k Kube) Allowed(ctx context.Context, a authorizationv1.ResourceAttributes) (bool, string, error) {
+	r, err := k.C.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{
+		Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &a}}, metav1.CreateOptions{})
+	if err != nil {
+		return false, "", fmt.Errorf("asking whether we may %s %s: %w", a.Verb, resourceName(a), err)
+	}
+	return r.Status.Allowed, r.Status.Reason, nil
+}
+
+func (k Kube) Lease(ctx context.Context, ns, name string) (*coordinationv1.Lease, error) {
+	l, err := k.C.CoordinationV1().Leases(ns).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading lease %s/%s: %w", ns, name, err)
+	}
+	return l, nil
+}
+
+func (k Kube) CreateLease(ctx context.Context, l *coordinationv1.Lease) (*coordinationv1.Lease, error) {
+	return k.C.CoordinationV1().Leases(l.Namespace).Create(ctx, l, metav1.CreateOptions{})
+}
+
+func (k Kube) DeleteLease(ctx context.Context, ns, name string, uid types.UID) error {
+	opts := metav1.DeleteOptions{}
+	if uid != "" {
+		opts.Preconditions = &metav1.Preconditions{UID: &uid}
+	}
+	err := k.C.CoordinationV1().Leases(ns).Delete(ctx, name, opts)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+func (k Kube) WatchLease(ctx context.Context, ns, name, rv string) (watch.Interface, error) {
+	return k.C.CoordinationV1().Leases(ns).Watch(ctx, metav1.ListOptions{
+		FieldSelector: fields.OneTermEqualSelector("metadata.name", name).String(), ResourceVersion: rv, AllowWatchBookmarks: true})
+}
+
+func (k Kube) Pods(ctx context.Context, ns, sel string) (*corev1.PodList, error) {
+	l, err := k.C.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: sel})
+	if err != nil {
+		return nil, fmt.Errorf("listing Karpenter pods in %s (%s): %w", ns, sel, err)
+	}
+	return l, nil
+}
+
+func (k Kube) WatchPods(ctx context.Context, ns, sel, rv string) (watch.Interface, error) {
+	return k.C.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{LabelSelector: sel, ResourceVersion: rv, AllowWatchBookmarks: true})
+}
+
+func (k Kube) PDBs(ctx context.Context, ns string) ([]policyv1.PodDisruptionBudget, error) {
+	l, err := k.C.PolicyV1().PodDisruptionBudgets(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("listing PodDisruptionBudgets in %s: %w", ns, err)
+	}
+	return l.Items, nil
+}
+
+func (k Kube) Evict(ctx context.Context, ns, pod string) error {
+	return k.C.PolicyV1().Evictions(ns).Evict(ctx, &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: pod}})
+}
+
+func (k Kube) DeletePod(ctx context.Context, ns, pod string, grace int64) error {
+	return k.C.CoreV1().Pods(ns).Delete(ctx, pod, metav1.DeleteOptions{GracePeriodSeconds: &grace})
+}
+
+func (k Kube) Nodes(ctx context.Context, sel string) ([]corev1.Node, error) {
+	l, err := k.C.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: sel})
+	if err != nil {
+		return nil, fmt.Errorf("listing nodes (%s): %w", sel, err)
+	}
+	return l.Items, nil
+}
+
+func (k Kube) PatchNode(ctx context.Context, name string, patch []byte) error {
+	_, err := k.C.CoreV1().Nodes().Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{})
+	if err != nil {
+		return fmt.Errorf("patching node %s: %w", name, err)
+	}
+	return nil
+}
+
+func resourceName(a authorizationv1.ResourceAttributes) string {
+	s := a.Resource
+	if a.Subresource != "" {
+		s += "/" + a.Subresource
+	}
+	if a.Group != "" {
+		s += "." + a.Group
+	}
+	return s
+}

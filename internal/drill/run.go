@@ -1,0 +1,516 @@
+package drill
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/tools/cache"
+	watchtools "k8s.io/client-go/tools/watch"
+
+	"github.com/karpctl/karpctl/internal/lease"
+)
+
+// cleanupTimeout bounds restore and lock release, which run on a fresh context so that Ctrl-C or a
+// timeout still leaves the cluster as it was found.
+const cleanupTimeout = 30 * time.Second
+
+// NewReport is the report of a drill that has not run (refused, dry run).
+func (p *Preflight) NewReport(result Result, reason string) *Report {
+	o := p.opts
+	return &Report{ID: p.ID, Kind: o.Kind, Mode: o.Mode, Zone: o.Zone, Cluster: o.Cluster, Context: o.Context,
+		Namespace: p.k.Namespace, Lease: p.k.LeaseNamespace + "/" + p.k.LeaseName, Started: o.Now(), Ended: o.Now(),
+		Result: result, Reason: reason, Gates: p.Gates, Plan: p.Plan, OldLeader: p.Plan.Leader,
+		LeaseDurationSeconds: p.Status.LeaseDuration.Seconds(), RetryPeriodSeconds: o.RetryPeriod.Seconds(), State: "not started"}
+}
+
+// Run performs the drill the preflight planned (it must be Ready) and returns its report. onEvent
+// receives each timeline event as it happens. Whatever happens — PASS, FAIL, timeout, error or ctx
+// cancelled by a signal — the nodes it cordoned are uncordoned and its lock is deleted before Run
+// returns; r.Restored lists the nodes.
+func Run(ctx context.Context, c Client, p *Preflight, onEvent func(Event)) (r *Report) {
+	o, k := p.opts, p.k
+	r = p.NewReport(Fail, "")
+	var action time.Time
+	emit := func(e Event) {
+		if !action.IsZero() {
+			e.SinceSeconds = e.Time.Sub(action).Seconds()
+		}
+		r.Timeline = append(r.Timeline, e)
+		if onEvent != nil {
+			onEvent(e)
+		}
+	}
+	cleanup := func() (context.Context, context.CancelFunc) {
+		return context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	}
+	defer func() { r.Ended = o.Now() }()
+
+	// The lock.
+	lockObj, err := acquireLock(ctx, c, p)
+	if err != nil {
+		r.Reason = err.Error()
+		return r
+	}
+	emit(Event{Time: o.Now(), Kind: EvLock, Detail: fmt.Sprintf("Lease %s/%s held by %s", k.Namespace, LockName, p.ID)})
+	defer func() {
+		cctx, cancel := cleanup()
+		defer cancel()
+		if err := c.DeleteLease(cctx, k.Namespace, LockName, lockObj.UID); err != nil {
+			r.Explanation = append(r.Explanation, fmt.Sprintf("could not delete the drill lock %s/%s: %v (delete it by hand or run `drill restore`)", k.Namespace, LockName, err))
+			return
+		}
+		emit(Event{Time: o.Now(), Kind: EvLockReleased, Detail: fmt.Sprintf("Lease %s/%s deleted", k.Namespace, LockName)})
+	}()
+
+	// Watches first, so nothing the action causes is missed.
+	wctx, stopWatches := context.WithCancel(ctx)
+	defer stopWatches()
+	pl, err := c.Pods(ctx, k.Namespace, k.PodSelector.String())
+	if err != nil {
+		r.Reason = err.Error()
+		return r
+	}
+	podW, err := retryWatch(wctx, pl.ResourceVersion, func(ctx context.Context, rv string) (watch.Interface, error) {
+		return c.WatchPods(ctx, k.Namespace, k.PodSelector.String(), rv)
+	})
+	if err != nil {
+		r.Reason = fmt.Sprintf("watching Karpenter pods: %v", err)
+		return r
+	}
+	defer podW.Stop()
+	l0, err := c.Lease(ctx, k.LeaseNamespace, k.LeaseName)
+	if err != nil || l0 == nil {
+		r.Reason = fmt.Sprintf("reading lease %s/%s: %v", k.LeaseNamespace, k.LeaseName, err)
+		return r
+	}
+	leaseW, err := retryWatch(wctx, l0.ResourceVersion, func(ctx context.Context, rv string) (watch.Interface, error) {
+		return c.WatchLease(ctx, k.LeaseNamespace, k.LeaseName, rv)
+	})
+	if err != nil {
+		r.Reason = fmt.Sprintf("watching lease %s/%s: %v", k.LeaseNamespace, k.LeaseName, err)
+		return r
+	}
+	defer leaseW.Stop()
+
+	duration := lease.DefaultLeaseDuration
+	if l0.Spec.LeaseDurationSeconds != nil && *l0.Spec.LeaseDurationSeconds > 0 {
+		duration = time.Duration(*l0.Spec.LeaseDurationSeconds) * time.Second
+	}
+	r.LeaseDurationSeconds = duration.Seconds()
+	oldHolder := ""
+	if l0.Spec.HolderIdentity != nil {
+		oldHolder = *l0.Spec.HolderIdentity
+	}
+	var tracker lease.Tracker
+	tracker.Observe(l0, o.Now())
+
+	// Zone outage: cordon, and restore whatever happens next.
+	var cordoned []string
+	zoneNodes := map[string]bool{}
+	if o.Kind == ZoneOutage {
+		nodes, err := c.Nodes(ctx, "")
+		if err != nil {
+			r.Reason = err.Error()
+			return r
+		}
+		for _, n := range nodes {
+			if zoneOf(&n) == o.Zone {
+				zoneNodes[n.Name] = true
+			}
+		}
+		defer func() {
+			cctx, cancel := cleanup()
+			defer cancel()
+			for _, n := range cordoned {
+				if err := c.PatchNode(cctx, n, uncordonPatch); err != nil {
+					r.Explanation = append(r.Explanation, fmt.Sprintf("could not uncordon %s: %v; run `kubectl karpctl drill restore`", n, err))
+					r.Result = Fail
+					continue
+				}
+				r.Restored = append(r.Restored, n)
+				emit(Event{Time: o.Now(), Kind: EvUncordoned, Detail: n})
+			}
+		}()
+		for _, n := range p.Plan.Cordon {
+			if err := c.PatchNode(ctx, n, cordonPatch(p.ID)); err != nil {
+				r.Reason = err.Error()
+				return r
+			}
+			cordoned = append(cordoned, n)
+			emit(Event{Time: o.Now(), Kind: EvCordoned, Detail: fmt.Sprintf("%s (%s=%s)", n, CordonAnnotation, p.ID)})
+		}
+	}
+
+	// The action. Its time is taken before the first request: failover counts from then.
+	tctx, cancelTimeout := context.WithTimeout(ctx, o.Timeout)
+	defer cancelTimeout()
+	action = o.Now()
+	r.ActionTime = action
+	targets := map[string]bool{}
+	for _, t := range p.Plan.Targets {
+		targets[t] = true
+	}
+	leaderHit := targets[p.Plan.Leader]
+	pending := append([]string(nil), p.Plan.Targets...)
+	actOnce := func() error {
+		var still []string
+		for _, t := range pending {
+			var err error
+			if o.Mode == Hard {
+				err = c.DeletePod(tctx, k.Namespace, t, 0)
+			} else {
+				err = c.Evict(tctx, k.Namespace, t)
+			}
+			switch {
+			case err == nil && o.Mode == Hard:
+				emit(Event{Time: o.Now(), Kind: EvDeleted, Detail: t + " deleted with grace period 0"})
+			case err == nil:
+				emit(Event{Time: o.Now(), Kind: EvEvicted, Detail: t})
+			case apierrors.IsNotFound(err):
+				emit(Event{Time: o.Now(), Kind: EvPodGone, Detail: t + " was already gone"})
+			case apierrors.IsTooManyRequests(err) && o.Kind == ZoneOutage:
+				// A PDB blocks the next eviction until a replacement is Ready: keep trying.
+				if !containsKind(r.Timeline, EvEvictBlocked, t) {
+					emit(Event{Time: o.Now(), Kind: EvEvictBlocked, Detail: t + ": " + oneLine(err.Error()) + " (retrying)"})
+				}
+				still = append(still, t)
+			default:
+				return fmt.Errorf("%s %s: %w", map[Mode]string{Evict: "evicting", Hard: "deleting"}[o.Mode], t, err)
+			}
+		}
+		pending = still
+		return nil
+	}
+	if err := actOnce(); err != nil {
+		r.Reason = err.Error()
+		r.State = "action refused"
+		return r
+	}
+
+	pods := map[string]*corev1.Pod{}
+	initial := map[string]bool{}
+	for i := range pl.Items {
+		pods[pl.Items[i].Name] = &pl.Items[i]
+		initial[pl.Items[i].Name] = true
+	}
+	seen := map[string]bool{} // event kind + pod, to emit milestones once
+	once := func(kind, pod string) bool {
+		if seen[kind+"/"+pod] {
+			return false
+		}
+		seen[kind+"/"+pod] = true
+		return true
+	}
+	var released, acquired, allReady bool
+	var readyAt time.Time
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	retry := time.NewTicker(time.Second)
+	defer retry.Stop()
+
+	state := func() string {
+		if len(r.Timeline) == 0 {
+			return "not started"
+		}
+		for i := len(r.Timeline) - 1; i >= 0; i-- {
+			switch r.Timeline[i].Kind {
+			case EvLockReleased, EvUncordoned, EvLock, EvCordoned:
+				continue
+			}
+			return r.Timeline[i].Kind
+		}
+		return "started"
+	}
+	readyReplacements := func() int {
+		n := 0
+		for name, pod := range pods {
+			if !initial[name] && live(pod) && podReady(pod) && !zoneNodes[pod.Spec.NodeName] {
+				n++
+			}
+		}
+		return n
+	}
+	onLease := func(evs []lease.Event) {
+		for _, e := range evs {
+			switch e.Kind {
+			case lease.EventReleased:
+				if e.From == oldHolder {
+					released = true
+				}
+				emit(Event{Time: e.Time, Kind: EvReleased, Detail: fmt.Sprintf("%s emptied holderIdentity", e.From)})
+			case lease.EventExpired:
+				emit(Event{Time: e.Time, Kind: EvExpired, Detail: fmt.Sprintf("%s's last renewal + %s passed without a release", e.From, duration)})
+			case lease.EventAcquired:
+				if e.To == oldHolder || acquired {
+					continue
+				}
+				acquired = true
+				r.NewLeader = e.To
+				r.LeaderGapSeconds = e.GapSeconds
+				emit(Event{Time: e.Time, Kind: EvAcquired, Detail: fmt.Sprintf("%s (acquireTime; %.3fs without a leader since the old holder's last renewal)", e.To, e.GapSeconds)})
+				path := Expired
+				if released {
+					path = Released
+				}
+				if leaderHit {
+					r.judgeFailover(path, e.Time.Sub(action), duration, o.RetryPeriod, o.Slack, o.Mode)
+				}
+			}
+		}
+	}
+	onPod := func(ev watch.Event) {
+		pod, ok := ev.Object.(*corev1.Pod)
+		if !ok {
+			return
+		}
+		now := o.Now()
+		if ev.Type == watch.Deleted {
+			delete(pods, pod.Name)
+			if targets[pod.Name] && once(EvPodGone, pod.Name) {
+				emit(Event{Time: now, Kind: EvPodGone, Detail: pod.Name + " deleted"})
+			}
+			return
+		}
+		pods[pod.Name] = pod
+		if targets[pod.Name] && pod.DeletionTimestamp != nil && once(EvTerminating, pod.Name) {
+			kind := EvTerminating
+			if pod.Name != p.Plan.Leader {
+				kind = "replica-terminating"
+			}
+			emit(Event{Time: now, Kind: kind, Detail: fmt.Sprintf("%s (grace period %ds)", pod.Name, grace(pod))})
+		}
+		if initial[pod.Name] || !live(pod) {
+			return
+		}
+		if once(EvReplacement, pod.Name) {
+			emit(Event{Time: now, Kind: EvReplacement, Detail: pod.Name})
+		}
+		if pod.Spec.NodeName != "" && once(EvScheduled, pod.Name) {
+			emit(Event{Time: now, Kind: EvScheduled, Detail: fmt.Sprintf("%s on %s", pod.Name, pod.Spec.NodeName)})
+		}
+		if msg := unschedulable(pod); msg != "" {
+			r.Unschedulable = fmt.Sprintf("%s cannot schedule: %s", pod.Name, msg)
+			if once(EvUnschedulable, pod.Name) {
+				emit(Event{Time: now, Kind: EvUnschedulable, Detail: r.Unschedulable})
+			}
+		}
+		if podReady(pod) && pod.Status.Phase == corev1.PodRunning && once(EvReady, pod.Name) {
+			emit(Event{Time: now, Kind: EvReady, Detail: fmt.Sprintf("%s Running and Ready on %s", pod.Name, pod.Spec.NodeName)})
+			if r.ReplacementReadySeconds == 0 {
+				r.ReplacementReadySeconds = now.Sub(action).Seconds()
+			}
+		}
+	}
+	done := func() bool {
+		if !allReady {
+			n := 0
+			for _, pod := range pods {
+				if live(pod) && podReady(pod) {
+					n++
+				}
+			}
+			if n >= p.Plan.Desired && readyReplacements() >= len(p.Plan.Targets) && len(pending) == 0 {
+				allReady, readyAt = true, o.Now()
+				emit(Event{Time: readyAt, Kind: EvAllReady, Detail: fmt.Sprintf("%d/%d replicas Ready", n, p.Plan.Desired)})
+			}
+		}
+		return allReady && (acquired || !leaderHit)
+	}
+
+	for !done() {
+		select {
+		case <-tctx.Done():
+			r.State = state()
+			if ctx.Err() != nil {
+				emit(Event{Time: o.Now(), Kind: EvInterrupted, Detail: "drill interrupted: restoring"})
+				r.Result, r.Reason = Fail, fmt.Sprintf("interrupted after %s at state %q", o.Now().Sub(action).Round(100*time.Millisecond), r.State)
+				return r
+			}
+			r.Result = Fail
+			r.Reason = fmt.Sprintf("timeout after %s: state reached %q (leader acquired: %t, replicas ready: %t)", o.Timeout, r.State, acquired || !leaderHit, allReady)
+			if r.Unschedulable != "" {
+				r.Reason += "; " + r.Unschedulable
+			}
+			return r
+		case <-retry.C:
+			if len(pending) > 0 {
+				if err := actOnce(); err != nil {
+					r.Result, r.Reason, r.State = Fail, err.Error(), state()
+					return r
+				}
+			}
+		case now := <-tick.C:
+			onLease(tracker.Tick(now))
+		case ev, ok := <-leaseW.ResultChan():
+			if !ok {
+				r.Result, r.Reason, r.State = Fail, "the lease watch ended", state()
+				return r
+			}
+			switch ev.Type {
+			case watch.Added, watch.Modified:
+				if l, ok := ev.Object.(*coordinationv1.Lease); ok {
+					onLease(tracker.Observe(l, o.Now()))
+				}
+			case watch.Deleted:
+				onLease(tracker.Observe(nil, o.Now()))
+			case watch.Error:
+				r.Result, r.Reason, r.State = Fail, fmt.Sprintf("watching the lease: %v", apierrors.FromObject(ev.Object)), state()
+				return r
+			}
+		case ev, ok := <-podW.ResultChan():
+			if !ok {
+				r.Result, r.Reason, r.State = Fail, "the pod watch ended", state()
+				return r
+			}
+			if ev.Type == watch.Error {
+				r.Result, r.Reason, r.State = Fail, fmt.Sprintf("watching the pods: %v", apierrors.FromObject(ev.Object)), state()
+				return r
+			}
+			onPod(ev)
+		}
+	}
+	r.State = EvAllReady
+	if !leaderHit {
+		// Continuity: the leader was not disrupted and must have kept the lease.
+		r.Path = Continued
+		if acquired {
+			r.Result = Fail
+			r.Reason = fmt.Sprintf("the leader was not disrupted but the lease moved to %s", r.NewLeader)
+		} else {
+			r.Result = Pass
+			r.Reason = fmt.Sprintf("leader %s kept the lease; %d replacement(s) Ready outside %s after %.1fs", p.Plan.Leader, len(p.Plan.Targets), orNone(o.Zone), readyAt.Sub(action).Seconds())
+		}
+		return r
+	}
+	if o.Kind == ZoneOutage && r.Result == Pass {
+		r.Reason += fmt.Sprintf("; %d replacement(s) Ready outside %s after %.1fs", len(p.Plan.Targets), o.Zone, readyAt.Sub(action).Seconds())
+	}
+	return r
+}
+
+func acquireLock(ctx context.Context, c Client, p *Preflight) (*coordinationv1.Lease, error) {
+	k, o := p.k, p.opts
+	now := metav1.NewMicroTime(o.Now())
+	secs := int32(o.Timeout.Seconds())
+	obj := &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Namespace: k.Namespace, Name: LockName,
+			Labels:      map[string]string{"app.kubernetes.io/managed-by": "karpctl"},
+			Annotations: map[string]string{"karpctl.io/drill-kind": string(o.Kind)}},
+		Spec: coordinationv1.LeaseSpec{HolderIdentity: &p.ID, AcquireTime: &now, RenewTime: &now, LeaseDurationSeconds: &secs},
+	}
+	got, err := c.CreateLease(ctx, obj)
+	if apierrors.IsAlreadyExists(err) && o.Force {
+		// Preflight found it stale and the user forced: take it over, but only that exact object.
+		old, gerr := c.Lease(ctx, k.Namespace, LockName)
+		if gerr == nil && old != nil {
+			if derr := c.DeleteLease(ctx, k.Namespace, LockName, old.UID); derr == nil {
+				got, err = c.CreateLease(ctx, obj)
+			}
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("taking the drill lock %s/%s: %w", k.Namespace, LockName, err)
+	}
+	return got, nil
+}
+
+func retryWatch(ctx context.Context, rv string, f func(context.Context, string) (watch.Interface, error)) (watch.Interface, error) {
+	lw := &cache.ListWatch{WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+		return f(ctx, o.ResourceVersion)
+	}}
+	return watchtools.NewRetryWatcherWithContext(ctx, rv, lw)
+}
+
+var uncordonPatch = []byte(`{"metadata":{"labels":{"` + CordonLabel + `":null},"annotations":{"` + CordonAnnotation + `":null}},"spec":{"unschedulable":null}}`)
+
+func cordonPatch(id string) []byte {
+	return []byte(fmt.Sprintf(`{"metadata":{"labels":{%q:%q},"annotations":{%q:%q}},"spec":{"unschedulable":true}}`, CordonLabel, id, CordonAnnotation, id))
+}
+
+func grace(p *corev1.Pod) int64 {
+	if p.DeletionGracePeriodSeconds != nil {
+		return *p.DeletionGracePeriodSeconds
+	}
+	return 0
+}
+
+func unschedulable(p *corev1.Pod) string {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
+			return oneLine(c.Message)
+		}
+	}
+	return ""
+}
+
+func containsKind(evs []Event, kind, prefix string) bool {
+	for _, e := range evs {
+		if e.Kind == kind && strings.HasPrefix(e.Detail, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// RestoreResult is what `drill restore` undid.
+type RestoreResult struct {
+	Uncordoned  []string `json:"uncordoned"`
+	LockDeleted string   `json:"lockDeleted,omitempty"`
+	Errors      []string `json:"errors,omitempty"`
+}
+
+// Restore undoes what crashed drills left: every node labelled CordonLabel (only id's when id is
+// set) is uncordoned and unmarked, and the drill lock in ns is deleted when it belongs to id (any
+// drill when id is empty). Nodes cordoned by someone else carry no label and are never touched.
+func Restore(ctx context.Context, c Client, ns, id string) (RestoreResult, error) {
+	var res RestoreResult
+	sel := CordonLabel
+	if id != "" {
+		sel = CordonLabel + "=" + id
+	}
+	nodes, err := c.Nodes(ctx, sel)
+	if err != nil {
+		return res, err
+	}
+	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Name < nodes[j].Name })
+	for _, n := range nodes {
+		if err := c.PatchNode(ctx, n.Name, uncordonPatch); err != nil {
+			res.Errors = append(res.Errors, err.Error())
+			continue
+		}
+		res.Uncordoned = append(res.Uncordoned, fmt.Sprintf("%s (drill %s)", n.Name, n.Labels[CordonLabel]))
+	}
+	if ns != "" {
+		l, err := c.Lease(ctx, ns, LockName)
+		if err != nil {
+			res.Errors = append(res.Errors, err.Error())
+		} else if l != nil {
+			holder := ""
+			if l.Spec.HolderIdentity != nil {
+				holder = *l.Spec.HolderIdentity
+			}
+			if id == "" || holder == id {
+				if err := c.DeleteLease(ctx, ns, LockName, l.UID); err != nil {
+					res.Errors = append(res.Errors, err.Error())
+				} else {
+					res.LockDeleted = fmt.Sprintf("%s/%s (drill %s)", ns, LockName, holder)
+				}
+			}
+		}
+	}
+	if len(res.Errors) > 0 {
+		return res, errors.New(strings.Join(res.Errors, "; "))
+	}
+	return res, nil
+}
