@@ -57,8 +57,8 @@ func (w Workload) Deployment() *appsv1.Deployment {
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
 				Spec: corev1.PodSpec{
-					AutomountServiceAccountToken: &no,
-					NodeSelector:                 w.NodeSelector,
+					AutomountServiceAccountToken:  &no,
+					NodeSelector:                  w.NodeSelector,
 					TerminationGracePeriodSeconds: int64Ptr(0),
 					Containers: []corev1.Container{{
 						Name: "pause", Image: "registry.k8s.io/pause:3.10",
