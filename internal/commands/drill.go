@@ -1,0 +1,316 @@
+package commands
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/spf13/cobra"
+
+	"github.com/karpctl/karpctl/internal/cli"
+	"github.com/karpctl/karpctl/internal/discovery"
+	"github.com/karpctl/karpctl/internal/drill"
+	"github.com/karpctl/karpctl/internal/output"
+	"github.com/karpctl/karpctl/internal/view"
+)
+
+const drillExample = `  # Evict the leader and time the handover (asks for confirmation)
+  kubectl karpctl drill leader-kill
+
+  # Show the gates and the plan only
+  kubectl karpctl drill leader-kill --dry-run
+
+  # Unattended, as a crash (delete with grace period 0), with a JSON report
+  kubectl karpctl drill leader-kill --yes --mode hard --report drill.json
+
+  # Lose zone us-east-1a for the Karpenter controller: cordon, evict, measure, uncordon
+  kubectl karpctl drill zone-outage us-east-1a --yes
+
+  # After a crashed drill: uncordon what it cordoned and drop its lock
+  kubectl karpctl drill restore
+
+  # Past drills with failover trends per cluster/context
+  kubectl karpctl drill history`
+
+// DrillOptions are the flags of drill leader-kill and zone-outage.
+type DrillOptions struct {
+	env         *Env
+	kind        drill.Kind
+	Format      output.Format
+	Yes         bool
+	DryRun      bool
+	Force       bool
+	Mode        string
+	Timeout     time.Duration
+	RetryPeriod time.Duration
+	Slack       time.Duration
+	ReportFile  string
+	Zone        string
+}
+
+func init() { register(newDrillCmd) }
+
+func newDrillCmd(env *Env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "drill",
+		Short: "Failover drills: leader-kill, zone-outage, restore, history",
+		Long: `Drills disrupt Karpenter on purpose and measure the recovery from the Lease's own timestamps.
+
+Each drill runs preflight gates (RBAC via SelfSubjectAccessReview, ≥ 2 ready replicas, a Healthy
+lease, a leader that is a known pod, a PodDisruptionBudget that permits the disruption, no other drill
+running), shows the plan and asks for confirmation (--yes skips; without a terminal and without --yes
+it refuses). It then acts, prints a live timeline from watches of the Lease and the pods, judges the
+failover against the path that happened (released: retry period + slack; expired: lease duration +
+2 × retry period + slack), writes --report FILE, and appends a line to the history file
+($XDG_STATE_HOME/karpctl/drills.jsonl, default ~/.local/state/karpctl/drills.jsonl).
+
+Karpenter v1.15.0 never releases its lease on shutdown, so evicting its leader costs ~15–19 s
+without a leader (the expired path); the report says so.
+
+Exit codes: 0 PASS (or dry run), 1 API error or missing permission, 2 usage (incl. no confirmation),
+3 refused by a gate or FAIL.`,
+		Example: drillExample,
+	}
+	cmd.AddCommand(newDrillRunCmd(env, drill.LeaderKill), newDrillRunCmd(env, drill.ZoneOutage), newDrillRestoreCmd(env), newDrillHistoryCmd(env))
+	return cmd
+}
+
+func newDrillRunCmd(env *Env, kind drill.Kind) *cobra.Command {
+	o := &DrillOptions{env: env, kind: kind}
+	cmd := &cobra.Command{RunE: func(cmd *cobra.Command, args []string) error {
+		if kind == drill.ZoneOutage {
+			o.Zone = args[0]
+		}
+		return o.Run(cmd.Context())
+	}}
+	switch kind {
+	case drill.LeaderKill:
+		cmd.Use = "leader-kill"
+		cmd.Short = "Evict (or, with --mode hard, delete) the leader pod and time the handover"
+		cmd.Args = cobra.NoArgs
+	case drill.ZoneOutage:
+		cmd.Use = "zone-outage ZONE"
+		cmd.Short = "Cordon ZONE's nodes that can run Karpenter, evict its replicas there, measure, always uncordon"
+		cmd.Args = cobra.ExactArgs(1)
+	}
+	f := cmd.Flags()
+	output.AddFormatFlag(f, &o.Format, output.TableFormat, output.JSON, output.YAML)
+	f.BoolVarP(&o.Yes, "yes", "y", false, "Do not ask for confirmation")
+	f.BoolVar(&o.DryRun, "dry-run", false, "Run the preflight gates, print the plan and stop")
+	f.BoolVar(&o.Force, "force", false, "Override the gates that are safe to override (a stale drill lock; a zone holding every replica)")
+	f.StringVar(&o.Mode, "mode", string(drill.Evict), "evict (Eviction API, honours PDBs) or hard (delete with grace period 0, like a crash)")
+	f.DurationVar(&o.Timeout, "timeout", 3*time.Minute, "Give up (FAIL) after this long without a new leader and all replicas Ready")
+	f.DurationVar(&o.RetryPeriod, "retry-period", 2*time.Second, "Karpenter's leader-election retry period (not recorded in the Lease; v1.15.0 uses 2s)")
+	f.DurationVar(&o.Slack, "slack", drill.DefaultSlack, "Slack added to the failover bound")
+	f.StringVar(&o.ReportFile, "report", "", "Write the JSON report to FILE")
+	return cmd
+}
+
+// Run: preflight, plan, confirmation, action, timeline, verdict, report, history.
+func (o *DrillOptions) Run(ctx context.Context) error {
+	mode := drill.Mode(o.Mode)
+	if mode != drill.Evict && mode != drill.Hard {
+		return cli.UsageError("--mode %q: want evict or hard", o.Mode)
+	}
+	if o.Timeout <= 0 || o.RetryPeriod <= 0 || o.Slack < 0 {
+		return cli.UsageError("--timeout and --retry-period must be positive, --slack not negative")
+	}
+	if l := o.env.Globals.Find.Lease; l != "" {
+		if _, _, err := cli.ParseLease(l); err != nil {
+			return err
+		}
+	}
+	cs, cfg, err := o.env.Clients()
+	if err != nil {
+		return err
+	}
+	k, err := discovery.Find(ctx, cs, o.env.Globals.Find)
+	if err != nil {
+		return err
+	}
+	c := drill.Kube{C: cs}
+	pre, err := drill.Check(ctx, c, k, drill.Options{Kind: o.kind, Mode: mode, Zone: o.Zone, Force: o.Force,
+		Timeout: o.Timeout, RetryPeriod: o.RetryPeriod, Slack: o.Slack, Cluster: cfg.Host, Context: o.contextName()})
+	if err != nil {
+		return err
+	}
+	human := !o.Format.Machine()
+	s := o.env.Styles()
+	if human {
+		view.DrillPreflight(o.env.Out, s, o.kind, pre.ID, pre.Gates, pre.Plan)
+	}
+	if g := pre.Refusal(); g != nil {
+		r := pre.NewReport(drill.Refused, fmt.Sprintf("gate %s: %s", g.Name, g.Message))
+		o.finish(r, human)
+		if g.Permission {
+			return &cli.ExitError{Code: cli.ExitAPI, Err: fmt.Errorf("drill refused before changing anything: %s", g.Message)}
+		}
+		hint := ""
+		if g.Overridable {
+			hint = " (--force overrides this gate)"
+		}
+		return cli.Unhealthy("drill refused by gate %s: %s%s", g.Name, g.Message, hint)
+	}
+	if o.DryRun {
+		if human {
+			fmt.Fprintln(o.env.Out, "\nDry run: nothing was changed.")
+		} else {
+			_ = output.Write(o.env.Out, o.Format, pre.NewReport(drill.DryRun, "dry run: nothing was changed"))
+		}
+		return nil
+	}
+	if !o.Yes {
+		ok, err := o.confirm()
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return cli.UsageError("drill cancelled: not confirmed; nothing was changed")
+		}
+	}
+	if human {
+		fmt.Fprintf(o.env.Out, "\nTimeline (offsets from the %s):\n", map[drill.Mode]string{drill.Evict: "eviction", drill.Hard: "deletion"}[mode])
+	}
+	r := drill.Run(ctx, c, pre, func(e drill.Event) {
+		if human {
+			view.DrillEvent(o.env.Out, s, e)
+		}
+	})
+	if err := o.finish(r, human); err != nil {
+		return err
+	}
+	if r.Result != drill.Pass {
+		return cli.Unhealthy("drill %s %s: %s", o.kind, r.Result, r.Reason)
+	}
+	return nil
+}
+
+// finish prints the report, writes --report and appends the history line.
+func (o *DrillOptions) finish(r *drill.Report, human bool) error {
+	var errs []string
+	if human {
+		if r.Result != drill.Refused {
+			_ = view.DrillReport(o.env.Out, o.env.Styles(), r)
+		}
+	} else {
+		_ = output.Write(o.env.Out, o.Format, r)
+	}
+	if o.ReportFile != "" {
+		b, _ := json.MarshalIndent(r, "", "  ")
+		if err := os.WriteFile(o.ReportFile, append(b, '\n'), 0o644); err != nil {
+			errs = append(errs, fmt.Sprintf("writing report: %v", err))
+		}
+	}
+	if path, err := drill.HistoryPath(); err != nil {
+		errs = append(errs, err.Error())
+	} else if err := drill.AppendHistory(path, r.Entry()); err != nil {
+		errs = append(errs, err.Error())
+	} else if human && r.Result != drill.Refused {
+		fmt.Fprintf(o.env.Out, "\nRecorded in %s\n", path)
+	}
+	if len(errs) > 0 {
+		fmt.Fprintf(o.env.ErrOut, "warning: %s\n", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// confirm asks on a terminal; without one it refuses (exit 2) instead of guessing.
+func (o *DrillOptions) confirm() (bool, error) {
+	f, ok := o.env.In.(*os.File)
+	if !ok || !(isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd())) {
+		return false, cli.UsageError("refusing to run the drill without confirmation: standard input is not a terminal; pass --yes to run it unattended (nothing was changed)")
+	}
+	fmt.Fprint(o.env.ErrOut, "\nProceed with the drill? Type 'yes' to continue: ")
+	line, err := bufio.NewReader(io.LimitReader(f, 1024)).ReadString('\n')
+	if err != nil && line == "" {
+		return false, nil
+	}
+	a := strings.ToLower(strings.TrimSpace(line))
+	return a == "yes" || a == "y", nil
+}
+
+func (o *DrillOptions) contextName() string {
+	if c := o.env.Globals.Kube.Context; c != nil && *c != "" {
+		return *c
+	}
+	raw, err := o.env.Globals.Kube.ToRawKubeConfigLoader().RawConfig()
+	if err != nil {
+		return ""
+	}
+	return raw.CurrentContext
+}
+
+func newDrillRestoreCmd(env *Env) *cobra.Command {
+	var id string
+	var format output.Format
+	cmd := &cobra.Command{
+		Use:   "restore",
+		Short: "Undo what a crashed drill left: uncordon the nodes it marked, delete its lock",
+		Long: `restore finds every node carrying the karpctl.io/drill-cordoned label (put there, with the same
+annotation, by zone-outage on each node it cordons), uncordons it and removes the marks, and deletes
+the drill lock Lease karpctl-drill in the Karpenter namespace. Nodes cordoned by anyone else carry no
+mark and are never touched. --id limits it to one drill.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cs, _, err := env.Clients()
+			if err != nil {
+				return err
+			}
+			ns := ""
+			if k, err := discovery.Find(cmd.Context(), cs, env.Globals.Find); err == nil {
+				ns = k.Namespace
+			} else {
+				fmt.Fprintf(env.ErrOut, "warning: %s; only nodes are restored\n", cli.Message(err))
+			}
+			res, rerr := drill.Restore(cmd.Context(), drill.Kube{C: cs}, ns, id)
+			if format.Machine() {
+				_ = output.Write(env.Out, format, res)
+			} else {
+				view.DrillRestore(env.Out, res)
+			}
+			return rerr
+		},
+	}
+	cmd.Flags().StringVar(&id, "id", "", "Restore only what this drill id left")
+	output.AddFormatFlag(cmd.Flags(), &format, output.TableFormat, output.JSON, output.YAML)
+	return cmd
+}
+
+func newDrillHistoryCmd(env *Env) *cobra.Command {
+	var format output.Format
+	cmd := &cobra.Command{
+		Use:   "history",
+		Short: "Print past drills with failover trends (count, p50/max) per cluster/context",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			path, err := drill.HistoryPath()
+			if err != nil {
+				return err
+			}
+			es, bad, err := drill.ReadHistory(path)
+			if err != nil {
+				return err
+			}
+			if bad > 0 {
+				fmt.Fprintf(env.ErrOut, "warning: %d unreadable line(s) in %s skipped\n", bad, path)
+			}
+			trends := drill.Trends(es)
+			if format.Machine() {
+				return output.Write(env.Out, format, struct {
+					File   string               `json:"file"`
+					Trends []drill.Trend        `json:"trends"`
+					Drills []drill.HistoryEntry `json:"drills"`
+				}{path, trends, es})
+			}
+			return view.DrillHistory(env.Out, env.Styles(), path, es, trends)
+		},
+	}
+	output.AddFormatFlag(cmd.Flags(), &format, output.TableFormat, output.JSON, output.YAML)
+	return cmd
+}

@@ -1,0 +1,138 @@
+package view
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/karpctl/karpctl/internal/drill"
+	"github.com/karpctl/karpctl/internal/output"
+)
+
+// DrillPreflight prints each gate, then the plan.
+func DrillPreflight(w io.Writer, s output.Styles, kind drill.Kind, id string, gates []drill.Gate, plan drill.Plan) {
+	fmt.Fprintf(w, "Drill %s (%s)\n\nPreflight:\n", kind, id)
+	for _, g := range gates {
+		word := "OK"
+		switch {
+		case g.Forced:
+			word = "FORCED"
+		case !g.Passed:
+			word = "FAIL"
+		}
+		fmt.Fprintf(w, "  %-6s %-17s %s\n", s.Status(word), g.Name, g.Message)
+	}
+	if len(plan.Steps) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nPlan:\n")
+	for i, st := range plan.Steps {
+		fmt.Fprintf(w, "  %d. %s\n", i+1, st)
+	}
+	for _, sk := range plan.Skipped {
+		fmt.Fprintf(w, "  - not touched: %s\n", sk)
+	}
+	if plan.Expect != "" {
+		fmt.Fprintf(w, "  Expect: %s\n", plan.Expect)
+	}
+}
+
+// DrillEvent prints one live timeline line: offset from the action, kind, detail.
+func DrillEvent(w io.Writer, s output.Styles, e drill.Event) {
+	at := "        "
+	if e.SinceSeconds != 0 || e.Kind == drill.EvEvicted || e.Kind == drill.EvDeleted {
+		at = fmt.Sprintf("%+7.3fs", e.SinceSeconds)
+	}
+	fmt.Fprintf(w, "  %s  %s  %-26s %s\n", e.Time.Format("15:04:05.000"), at, s.Key.Render(e.Kind), e.Detail)
+}
+
+// DrillReport prints the verdict with the numbers and the explanation.
+func DrillReport(w io.Writer, s output.Styles, r *drill.Report) error {
+	kv := [][2]string{{"Result", s.Status(string(r.Result)) + "  " + r.Reason}}
+	if r.OldLeader != "" {
+		kv = append(kv, [2]string{"Old leader", r.OldLeader})
+	}
+	if r.NewLeader != "" {
+		kv = append(kv, [2]string{"New leader", r.NewLeader})
+	}
+	if r.Path != "" {
+		kv = append(kv, [2]string{"Path", string(r.Path)})
+	}
+	if r.FailoverSeconds > 0 {
+		kv = append(kv, [2]string{"Failover", fmt.Sprintf("%.3fs (new acquireTime − action time; bound %.3fs: %s)", r.FailoverSeconds, r.BoundSeconds, r.Bound)})
+		kv = append(kv, [2]string{"Leader gap", fmt.Sprintf("%.3fs (new acquireTime − old holder's last renewTime)", r.LeaderGapSeconds)})
+	}
+	if r.ReplacementReadySeconds > 0 {
+		kv = append(kv, [2]string{"Replacement", fmt.Sprintf("Ready %.1fs after the action", r.ReplacementReadySeconds)})
+	}
+	if r.Unschedulable != "" {
+		kv = append(kv, [2]string{"Unschedulable", r.Unschedulable})
+	}
+	if len(r.Restored) > 0 {
+		kv = append(kv, [2]string{"Restored", strings.Join(r.Restored, ", ")})
+	}
+	kv = append(kv, [2]string{"Lease timings", fmt.Sprintf("duration %.0fs (from the Lease), retry period %s (--retry-period)", r.LeaseDurationSeconds, time.Duration(r.RetryPeriodSeconds*float64(time.Second)))})
+	fmt.Fprintln(w)
+	if err := output.KV(w, s, kv); err != nil {
+		return err
+	}
+	for _, e := range r.Explanation {
+		fmt.Fprintf(w, "\n%s\n", e)
+	}
+	return nil
+}
+
+// DrillHistory prints the trends, then every drill.
+func DrillHistory(w io.Writer, s output.Styles, path string, es []drill.HistoryEntry, trends []drill.Trend) error {
+	if len(es) == 0 {
+		_, err := fmt.Fprintf(w, "No drills recorded in %s\n", path)
+		return err
+	}
+	fmt.Fprintf(w, "Drills recorded in %s\n\n", path)
+	t := output.Table{Headers: []string{"CONTEXT", "CLUSTER", "KIND", "COUNT", "PASS", "FAIL", "FAILOVER P50", "FAILOVER MAX", "LAST"}}
+	for _, tr := range trends {
+		t.Rows = append(t.Rows, []string{tr.Context, tr.Cluster, string(tr.Kind), fmt.Sprint(tr.Count), fmt.Sprint(tr.Passed), fmt.Sprint(tr.Failed), secsOrDash(tr.P50Seconds), secsOrDash(tr.MaxSeconds), tr.Last})
+	}
+	if err := t.Render(w, s); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	d := output.Table{Headers: []string{"STARTED", "ID", "CONTEXT", "KIND", "MODE", "RESULT", "PATH", "FAILOVER", "REASON"}}
+	for _, e := range es {
+		kind := string(e.Kind)
+		if e.Zone != "" {
+			kind += " " + e.Zone
+		}
+		d.Rows = append(d.Rows, []string{e.Started.Format(time.RFC3339), e.ID, e.Context, kind, string(e.Mode), s.Status(string(e.Result)), dash(string(e.Path)), secsOrDash(e.FailoverSeconds), e.Reason})
+	}
+	return d.Render(w, s)
+}
+
+// DrillRestore prints what restore undid.
+func DrillRestore(w io.Writer, r drill.RestoreResult) {
+	if len(r.Uncordoned) == 0 && r.LockDeleted == "" {
+		fmt.Fprintln(w, "Nothing to restore: no node carries the karpctl.io/drill-cordoned label and no drill lock is left")
+		return
+	}
+	for _, n := range r.Uncordoned {
+		fmt.Fprintf(w, "uncordoned %s\n", n)
+	}
+	if r.LockDeleted != "" {
+		fmt.Fprintf(w, "deleted drill lock %s\n", r.LockDeleted)
+	}
+}
+
+func secsOrDash(v float64) string {
+	if v == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.3fs", v)
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
