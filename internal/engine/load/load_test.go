@@ -1,0 +1,139 @@
+package load
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/karpctl/karpctl/internal/engine"
+	"github.com/karpctl/karpctl/internal/engine/catalog"
+)
+
+func TestFromFilesExpandsWorkloads(t *testing.T) {
+	snap, err := FromFiles([]string{"testdata/cluster.yaml"}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.NodePools) != 1 || snap.NodePools[0].Name != "default" {
+		t.Fatalf("NodePools %v", snap.NodePools)
+	}
+	var names []string
+	for _, p := range snap.PendingPods {
+		names = append(names, p.Namespace+"/"+p.Name)
+	}
+	if got := strings.Join(names, ","); got != "shop/web-0,shop/web-1,shop/web-2,default/report-0,default/report-1,default/single" {
+		t.Errorf("pending pods %s", got)
+	}
+	web0 := snap.PendingPods[0]
+	if web0.UID == "" || web0.CreationTimestamp.IsZero() || web0.Labels["app"] != "web" || web0.OwnerReferences[0].Kind != "ReplicaSet" {
+		t.Errorf("web-0 not expanded with stable identity: %+v", web0.ObjectMeta)
+	}
+	again, _ := FromFiles([]string{"testdata/cluster.yaml"}, Options{})
+	if again.PendingPods[0].UID != web0.UID || !again.PendingPods[0].CreationTimestamp.Equal(&web0.CreationTimestamp) {
+		t.Error("UIDs or creation times differ between loads")
+	}
+
+	// The expanded snapshot plans: three web replicas on three nodes (anti-affinity), the rest packed.
+	cat, _ := catalog.Named("kwok")
+	res, err := engine.Plan(context.Background(), snap, cat, engine.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Totals.PodsOnNewNodes != 6 || res.Totals.NewNodes != 3 {
+		t.Errorf("plan totals %+v, want 6 pods on 3 nodes", res.Totals)
+	}
+}
+
+func TestScale(t *testing.T) {
+	snap, err := FromFiles([]string{"testdata/cluster.yaml"}, Options{Scale: map[string]int32{"shop/web": 10}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.PendingPods) != 13 {
+		t.Errorf("%d pending pods, want 13 (10 web + 2 job + 1 pod)", len(snap.PendingPods))
+	}
+	if _, err := FromFiles([]string{"testdata/cluster.yaml"}, Options{Scale: map[string]int32{"nope": 1}}); err == nil || !strings.Contains(err.Error(), "nope") {
+		t.Errorf("unknown scale target: %v", err)
+	}
+}
+
+func TestDirectoryListsAndStatefulSets(t *testing.T) {
+	snap, err := FromFiles([]string{"testdata"}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Nodes) != 1 || len(snap.Pods) != 1 || snap.Pods[0].Spec.NodeName != "n1" {
+		t.Errorf("List items not loaded: nodes %d, bound pods %d", len(snap.Nodes), len(snap.Pods))
+	}
+	if len(snap.PersistentVolumeClaims) != 2 || snap.PersistentVolumeClaims[0].Name != "data-db-0" {
+		t.Errorf("StatefulSet claims %v", snap.PersistentVolumeClaims)
+	}
+}
+
+func TestStdin(t *testing.T) {
+	f, _ := os.Open("testdata/statefulset.yaml")
+	defer f.Close()
+	snap, err := FromFiles([]string{"-"}, Options{Stdin: f})
+	if err != nil || len(snap.PendingPods) != 2 {
+		t.Fatalf("stdin: %v, %v", err, snap)
+	}
+}
+
+func TestErrorsNameFileDocumentAndLine(t *testing.T) {
+	cases := []struct {
+		name, data string
+		want       []string
+	}{
+		{"bad-yaml", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: a\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: [\n", []string{"bad-yaml.yaml:", "document 1", "malformed YAML"}},
+		{"unknown-kind", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: a\n---\n\napiVersion: v1\nkind: Service\nmetadata:\n  name: s\n", []string{"unknown-kind.yaml:7:", "document 1", "unsupported kind Service"}},
+		{"no-kind", "foo: bar\n", []string{":1:", "document 0", "apiVersion and kind are required"}},
+		{"wrong-type", "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\nspec:\n  replicas: many\n", []string{"document 0", "Deployment", "replicas"}},
+		{"v1beta1", "apiVersion: karpenter.sh/v1beta1\nkind: NodePool\nmetadata:\n  name: old\n", []string{"karpenter.sh/v1beta1 NodePool is not supported"}},
+		{"duplicate", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: a\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: a\n", []string{"duplicate Pod default/a"}},
+	}
+	dir := t.TempDir()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(dir, tc.name+".yaml")
+			if err := os.WriteFile(path, []byte(tc.data), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := FromFiles([]string{path}, Options{})
+			var le *Error
+			if !errors.As(err, &le) {
+				t.Fatalf("want *load.Error, got %v", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+	path := filepath.Join(dir, "unknown-kind.yaml")
+	if _, err := FromFiles([]string{path}, Options{SkipUnknownKinds: true}); err != nil {
+		t.Errorf("SkipUnknownKinds: %v", err)
+	}
+}
+
+// FuzzLoad: whatever the bytes, the loader returns a snapshot or an error, never panics.
+func FuzzLoad(f *testing.F) {
+	for _, name := range []string{"cluster.yaml", "list.json", "statefulset.yaml"} {
+		data, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Add([]byte("---\n---\n"))
+	f.Add([]byte("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec: {replicas: 2}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		snap, err := Parse("fuzz.yaml", data, Options{SkipUnknownKinds: true})
+		if err == nil && snap == nil {
+			t.Fatal("nil snapshot without error")
+		}
+	})
+}
