@@ -214,11 +214,14 @@ func (m *Manifests) add(js []byte, defaultNS string) error {
 		}
 		setNS(&d.ObjectMeta)
 		m.Deployments = append(m.Deployments, d)
-	case tm.Kind == "PodDisruptionBudget" && tm.APIVersion == "policy/v1":
+	case tm.Kind == "PodDisruptionBudget" && (tm.APIVersion == "policy/v1" || tm.APIVersion == "policy/v1beta1"):
+		// `helm template` without a cluster renders policy/v1beta1 (its default capabilities lack
+		// policy/v1); the fields audited (selector, maxUnavailable, minAvailable) are the same.
 		var p policyv1.PodDisruptionBudget
 		if err := decode(&p); err != nil {
 			return err
 		}
+		p.APIVersion = "policy/v1"
 		setNS(&p.ObjectMeta)
 		m.PDBs = append(m.PDBs, p)
 	case tm.Kind == "FlowSchema" && group == "flowcontrol.apiserver.k8s.io":

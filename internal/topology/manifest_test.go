@@ -137,3 +137,20 @@ func TestMalformedManifestNamesFileAndProblem(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
+
+// `helm template` without a cluster renders the chart's PDB as policy/v1beta1.
+func TestPolicyV1beta1PDBCounts(t *testing.T) {
+	d := harness.KarpenterDeployment(harness.KarpenterSpec{Namespace: "kube-system"})
+	p := writeYAML(t, t.TempDir(), "chart.yaml", typed(harness.KarpenterPDB("kube-system"), "policy/v1beta1", "PodDisruptionBudget"), typed(d, "apps/v1", "Deployment"))
+	m, err := ReadManifests([]string{p}, nil, "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, _, err := m.OfflineInput("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := Evaluate(in, Options{}); count(r, "pdb-missing") != 0 {
+		t.Fatalf("%v", ids(r, ""))
+	}
+}

@@ -556,3 +556,23 @@ func TestRequestCountBounded(t *testing.T) {
 		t.Fatalf("with --system-node-selector: %d requests: %v", len(res.Requests), res.Requests)
 	}
 }
+
+// A Pending replica is explained with the scheduler's reason and what to do about it.
+func TestPendingReplica(t *testing.T) {
+	harness.Need(t, env)
+	ctx := ctxFor(t, time.Minute)
+	d := chart("pending")
+	deploy(ctx, t, d, true, "a1")
+	p := harness.NewBuilder(env.Client).Pod(ctx, t, harness.PodSpec{Namespace: "pending", Name: "karpenter-7d9f8c6b5-p", Labels: d.Spec.Template.Labels, Template: &d.Spec.Template.Spec})
+	p.Status.Phase = corev1.PodPending
+	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: "Unschedulable",
+		Message: "0/5 nodes are available: 1 node(s) didn't match Pod's node affinity/selector, 4 Insufficient cpu.", LastTransitionTime: metav1.Now()}}
+	if _, err := env.Client.CoreV1().Pods("pending").UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := audit(ctx, t, "pending")
+	f := only(t, r, "replica-pending")
+	if r.Replicas.Pending != 1 || !strings.Contains(f.Message, "Insufficient cpu") || !strings.Contains(f.Remediation, "Karpenter never launches nodes for itself") {
+		t.Fatalf("%+v %+v", r.Replicas, f)
+	}
+}
