@@ -107,7 +107,9 @@ func FromCluster(ctx context.Context, kube kubernetes.Interface, dyn dynamic.Int
 		list func(context.Context, metav1.ListOptions) (runtime.Object, error)
 		add  func(runtime.Object)
 	}{
-		{"nodes", func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return kube.CoreV1().Nodes().List(ctx, o) },
+		{"nodes", func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return kube.CoreV1().Nodes().List(ctx, o)
+		},
 			func(o runtime.Object) { snap.Nodes = append(snap.Nodes, o.(*corev1.Node)) }},
 		{"daemonsets", func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			return kube.AppsV1().DaemonSets(metav1.NamespaceAll).List(ctx, o)
@@ -119,7 +121,9 @@ func FromCluster(ctx context.Context, kube kubernetes.Interface, dyn dynamic.Int
 		}},
 		{"persistentvolumes", func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			return kube.CoreV1().PersistentVolumes().List(ctx, o)
-		}, func(o runtime.Object) { snap.PersistentVolumes = append(snap.PersistentVolumes, o.(*corev1.PersistentVolume)) }},
+		}, func(o runtime.Object) {
+			snap.PersistentVolumes = append(snap.PersistentVolumes, o.(*corev1.PersistentVolume))
+		}},
 		{"storageclasses", func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			return kube.StorageV1().StorageClasses().List(ctx, o)
 		}, func(o runtime.Object) { snap.StorageClasses = append(snap.StorageClasses, o.(*storagev1.StorageClass)) }},
