@@ -63,3 +63,37 @@ func TestFromClusterReadsOnly(t *testing.T) {
 		t.Fatalf("NewClients: %v", err)
 	}
 }
+
+// FromCluster follows continue tokens page by page.
+func TestFromClusterPaginates(t *testing.T) {
+	kube := fake.NewClientset()
+	var limits []int64
+	kube.PrependReactor("list", "pods", func(a clienttesting.Action) (bool, runtime.Object, error) {
+		la := a.(clienttesting.ListActionImpl)
+		if la.GetListRestrictions().Fields.String() != "spec.nodeName=,status.phase=Pending" {
+			return true, &corev1.PodList{}, nil
+		}
+		limits = append(limits, la.ListOptions.Limit)
+		page := &corev1.PodList{}
+		start := 0
+		if la.ListOptions.Continue == "page2" {
+			start = 2
+		} else {
+			page.Continue = "page2"
+		}
+		for i := start; i < start+2; i++ {
+			page.Items = append(page.Items, corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: string(rune('a' + i)), Namespace: "x"}, Status: corev1.PodStatus{Phase: corev1.PodPending}})
+		}
+		return true, page, nil
+	})
+	dyn := dynfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{
+		nodePoolsGVR: "NodePoolList", nodeClaimsGVR: "NodeClaimList",
+	})
+	snap, err := FromCluster(context.Background(), kube, dyn, ClusterOptions{PageSize: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.PendingPods) != 4 || len(limits) != 2 || limits[0] != 2 {
+		t.Errorf("pending %d over %d pages (limits %v), want 4 over 2 pages of 2", len(snap.PendingPods), len(limits), limits)
+	}
+}
