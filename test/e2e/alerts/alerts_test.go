@@ -145,37 +145,47 @@ func TestAlertsFromCluster(t *testing.T) {
 	}
 }
 
-// The exporter reports the holder and a renew age that grows once the holder stops renewing, then
-// the handover to a new holder with its gap; Ctrl-C (context cancel) shuts it down.
+// The exporter, against two simulated replicas doing real client-go leader election (hack/replica-sim),
+// reports the holder and a renew age that grows once the leader is killed without releasing, then the
+// follower's takeover with the gap the lease timestamps give; Ctrl-C (context cancel) shuts it down.
 func TestLeaseExporter(t *testing.T) {
 	harness.Need(t, env)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	ns := "karpenter-exporter"
-	pods, l := karpenter(ctx, t, ns, 15)
-	leases := env.Client.CoordinationV1().Leases(ns)
-
-	// The simulated leader renews every 200 ms until killed.
-	renewCtx, kill := context.WithCancel(ctx)
-	renewed := make(chan struct{})
-	go func() {
-		defer close(renewed)
-		cur := l
-		for {
-			select {
-			case <-renewCtx.Done():
-				return
-			case <-time.After(200 * time.Millisecond):
-			}
-			cur.Spec.RenewTime = &metav1.MicroTime{Time: time.Now()}
-			next, err := leases.Update(ctx, cur, metav1.UpdateOptions{})
-			if err != nil {
-				t.Errorf("renewing: %v", err)
-				return
-			}
-			cur = next
+	b := harness.NewBuilder(env.Client)
+	n := b.Node(ctx, t, harness.NodeSpec{Name: ns + "-node-a", Zone: "zone-a"})
+	var pods []string
+	for _, p := range b.Karpenter(ctx, t, harness.KarpenterSpec{Namespace: ns}, n.Name, n.Name) {
+		pods = append(pods, p.Name)
+	}
+	// A 4 s lease leaves time to watch the renew age grow before the follower takes over.
+	timings := harness.ReplicaSpec{Namespace: ns, LeaseDuration: 4 * time.Second, RenewDeadline: 3 * time.Second, RetryPeriod: 250 * time.Millisecond}
+	start := func(pod string) *harness.Process {
+		s := timings
+		s.Pod = pod
+		p, err := env.StartReplica(s, nil)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}()
+		t.Cleanup(p.Kill)
+		return p
+	}
+	leaderProc := start(pods[0])
+	leases := env.Client.CoordinationV1().Leases(ns)
+	waitHolder := func(pod string) *coordinationv1.Lease {
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			l, err := leases.Get(ctx, "karpenter-leader-election", metav1.GetOptions{})
+			if err == nil && l.Spec.HolderIdentity != nil && strings.HasPrefix(*l.Spec.HolderIdentity, pod+"_") {
+				return l
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s never took the lease", pod)
+			}
+		}
+	}
+	waitHolder(pods[0])
+	start(pods[1])
 
 	serveCtx, stop := context.WithCancel(ctx)
 	var out, errOut syncBuffer
@@ -201,57 +211,52 @@ func TestLeaseExporter(t *testing.T) {
 	if v := value(t, first, "karpctl_lease_holder_info", map[string]string{"pod": pods[0]}); v != 1 {
 		t.Errorf("holder_info{pod=%s} = %v", pods[0], v)
 	}
-	if age := value(t, first, "karpctl_lease_renew_age_seconds", nil); age < 0 || age > 1.5 {
-		t.Errorf("renew age while renewing = %.2fs, want < 1.5s", age)
+	if age := value(t, first, "karpctl_lease_renew_age_seconds", nil); age < 0 || age > 1 {
+		t.Errorf("renew age while renewing every 250ms = %.2fs, want < 1s", age)
 	}
 	if v := value(t, first, "karpctl_lease_verdict", map[string]string{"verdict": "Healthy"}); v != 1 {
 		t.Errorf("verdict Healthy = %v", v)
 	}
-	if v := value(t, first, "karpctl_lease_duration_seconds", nil); v != 15 {
-		t.Errorf("duration = %v, want 15", v)
+	if v := value(t, first, "karpctl_lease_duration_seconds", nil); v != 4 {
+		t.Errorf("duration = %v, want 4", v)
 	}
 
-	kill()
-	<-renewed
-	killedAt := time.Now()
-	time.Sleep(2 * time.Second)
+	leaderProc.Kill() // SIGKILL: no release, the lease must expire
+	lastRenew := waitHolder(pods[0]).Spec.RenewTime.Time
+	time.Sleep(time.Second)
 	a := value(t, scrape(t, url), "karpctl_lease_renew_age_seconds", nil)
 	time.Sleep(1500 * time.Millisecond)
-	b := value(t, scrape(t, url), "karpctl_lease_renew_age_seconds", nil)
-	t.Logf("renew age %.2fs then %.2fs after the leader stopped renewing", a, b)
-	if a < 1.8 || b-a < 1.2 || b-a > 2.5 {
-		t.Errorf("renew age after the kill: %.2fs then %.2fs; want ≥1.8s and growing by ~1.5s", a, b)
+	b2 := value(t, scrape(t, url), "karpctl_lease_renew_age_seconds", nil)
+	t.Logf("renew age %.2fs then %.2fs after the leader was killed", a, b2)
+	if a < 0.9 || b2-a < 1.2 || b2-a > 2.5 {
+		t.Errorf("renew age after the kill: %.2fs then %.2fs; want >= 0.9s and growing by ~1.5s", a, b2)
 	}
 
-	// The follower takes over: new holder, acquireTime now, transitions + 1.
-	cur, err := leases.Get(ctx, l.Name, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, now, tr := pods[1]+"_0f9e8d7c-aaaa-bbbb-cccc-000000000002", metav1.NewMicroTime(time.Now()), *cur.Spec.LeaseTransitions+1
-	cur.Spec.HolderIdentity, cur.Spec.AcquireTime, cur.Spec.RenewTime, cur.Spec.LeaseTransitions = &id, &now, &now, &tr
-	if _, err := leases.Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	var after map[string]*dto.MetricFamily
+	// The follower takes over once the lease expires.
+	after := waitHolder(pods[1])
+	var scraped map[string]*dto.MetricFamily
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		after = scrape(t, url)
-		if value(t, after, "karpctl_lease_holder_changes_total", nil) == 1 {
+		scraped = scrape(t, url)
+		if value(t, scraped, "karpctl_lease_holder_changes_total", nil) == 1 {
 			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("holder_changes_total never reached 1")
 		}
 	}
-	gap := value(t, after, "karpctl_lease_last_gap_seconds", nil)
-	t.Logf("measured gap %.2fs (leader stopped renewing %.2fs before the takeover)", gap, now.Sub(killedAt).Seconds())
-	if gap < 3 || gap > now.Sub(killedAt).Seconds()+0.5 {
-		t.Errorf("last gap %.2fs, want ≈ %.2fs", gap, now.Sub(killedAt).Seconds())
+	want := after.Spec.AcquireTime.Time.Sub(lastRenew).Seconds()
+	gap := value(t, scraped, "karpctl_lease_last_gap_seconds", nil)
+	t.Logf("measured gap %.3fs; lease timestamps say %.3fs", gap, want)
+	if gap < want-0.1 || gap > want+0.1 {
+		t.Errorf("last gap %.3fs, want %.3fs (±100ms)", gap, want)
 	}
-	if v := value(t, after, "karpctl_lease_holder_info", map[string]string{"pod": pods[1]}); v != 1 {
+	if v := value(t, scraped, "karpctl_lease_expiries_total", nil); v != 1 {
+		t.Errorf("expiries_total = %v, want 1", v)
+	}
+	if v := value(t, scraped, "karpctl_lease_holder_info", map[string]string{"pod": pods[1]}); v != 1 {
 		t.Errorf("holder_info{pod=%s} = %v after the takeover", pods[1], v)
 	}
-	if v := value(t, after, "karpctl_lease_transitions", nil); v != 1 {
+	if v := value(t, scraped, "karpctl_lease_transitions", nil); v != 1 {
 		t.Errorf("transitions = %v, want 1", v)
 	}
 
