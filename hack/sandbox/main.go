@@ -75,7 +75,7 @@ func main() {
 	case "status":
 		code = cli.status()
 	case "run", "serve":
-		code = cli.serve(fs.Arg(0) == "serve")
+		code = cli.serve(fs.Arg(0) == "serve", args)
 	case "env":
 		code = cli.env()
 	case "workload":
@@ -163,7 +163,12 @@ func (c *cli) envLine(s *State) string {
 func (c *cli) up(args []string) int {
 	fs := flag.NewFlagSet("up", flag.ExitOnError)
 	timeout := fs.Duration("timeout", 5*time.Minute, "give up after this long")
+	karpEnv := fs.String("karpenter-env", "", "extra env for the Karpenter Deployment and processes, K=V[,K=V]")
 	_ = fs.Parse(args)
+	if _, err := parseEnv(*karpEnv); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
 	if err := os.MkdirAll(c.dir, 0o755); err != nil {
 		fatal(err)
 	}
@@ -185,7 +190,7 @@ func (c *cli) up(args []string) int {
 		fatal(err)
 	}
 	defer logf.Close()
-	cmd := exec.Command(self, "-dir", c.dir, "serve")
+	cmd := exec.Command(self, "-dir", c.dir, "serve", "-karpenter-env", *karpEnv)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own session: the supervisor outlives this command and a terminal's Ctrl-C.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -240,7 +245,15 @@ func (c *cli) waitUp(cmd *exec.Cmd, timeout time.Duration) int {
 }
 
 // serve is the supervisor: start the sandbox, record every PID, stop everything on SIGTERM/SIGINT.
-func (c *cli) serve(background bool) int {
+func (c *cli) serve(background bool, args []string) int {
+	fs := flag.NewFlagSet("run", flag.ExitOnError)
+	karpEnv := fs.String("karpenter-env", "", "extra env for the Karpenter Deployment and processes, K=V[,K=V]")
+	_ = fs.Parse(args)
+	extraEnv, err := parseEnv(*karpEnv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	if err := os.MkdirAll(c.dir, 0o755); err != nil {
@@ -262,7 +275,7 @@ func (c *cli) serve(background bool) int {
 	st := &State{SupervisorPID: os.Getpid(), KubeCacheDir: kubeCache}
 	c.writeState(st)
 	// Components log to cluster/NAME.log; this process logs the runner's events.
-	sb, err := sandbox.Start(ctx, sandbox.Options{Dir: clusterDir})
+	sb, err := sandbox.Start(ctx, sandbox.Options{Dir: clusterDir, KarpenterEnv: extraEnv})
 	if err != nil {
 		st.Error = err.Error()
 		c.writeState(st)
@@ -277,8 +290,14 @@ func (c *cli) serve(background bool) int {
 	st.Ready, st.Server, st.Kubeconfig, st.Namespace = true, sb.Env.Server(), sb.Kubeconfig(), sb.Namespace
 	st.Isolation, st.StartupSeconds = string(sb.Runner.Isolation()), sb.StartupTime.Seconds()
 	changed := make(chan struct{}, 1)
-	sb.Runner.OnEvent(func(e sandbox.Event) {
+	logEvent := func(e sandbox.Event) {
 		fmt.Fprintf(os.Stderr, "%s runner: %s %s pid %d %s\n", e.Time.Format("15:04:05.000"), e.Kind, e.Pod, e.PID, e.Detail)
+	}
+	for _, e := range sb.Runner.Events() {
+		logEvent(e)
+	}
+	sb.Runner.OnEvent(func(e sandbox.Event) {
+		logEvent(e)
 		select {
 		case changed <- struct{}{}:
 		default:
@@ -457,6 +476,14 @@ func (c *cli) workload(args []string) int {
 	}
 	fmt.Printf("deployment %s/%s: %d × (%s CPU, %s memory), tolerates nothing: only nodes Karpenter launches can take it\n",
 		d.Namespace, d.Name, *d.Spec.Replicas, w.CPU, w.Memory)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	n, err := sb.WaitForUnschedulable(ctx, d)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Printf("%d pods pending: the scheduler marked them Unschedulable\n", n)
 	return 0
 }
 
@@ -517,6 +544,21 @@ func printNodeClaims(out io.Writer, ncs []sandbox.NodeClaim) {
 	for _, k := range keys {
 		fmt.Fprintf(out, "  %d × %s\n", byType[k], k)
 	}
+}
+
+func parseEnv(s string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, kv := range strings.Split(s, ",") {
+		if kv = strings.TrimSpace(kv); kv == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("-karpenter-env: %q is not K=V", kv)
+		}
+		out[k] = v
+	}
+	return out, nil
 }
 
 // startTicks is field 22 of /proc/PID/stat (start time since boot), 0 if the process is gone.

@@ -187,6 +187,13 @@ func (s *Sandbox) createSystemNodes(ctx context.Context) error {
 			if err != nil || !nodeReady(n) {
 				return false, err
 			}
+			// The API server adds node.kubernetes.io/not-ready at creation; until the node-lifecycle
+			// controller removes it, Karpenter's pods would fail scheduling once (a Warning event).
+			for _, t := range n.Spec.Taints {
+				if t.Key == corev1.TaintNodeNotReady || t.Key == corev1.TaintNodeUnreachable {
+					return false, nil
+				}
+			}
 		}
 		return true, nil
 	})

@@ -89,6 +89,39 @@ func (s *Sandbox) CreateWorkload(ctx context.Context, w Workload) (*appsv1.Deplo
 	return got, nil
 }
 
+// WaitForUnschedulable waits until every replica of d exists and the scheduler marked each
+// Unschedulable — the moment Karpenter (and a plan) sees them as pending — and returns how many there are.
+// Pods that a node already took count as done (Karpenter may be faster than the caller).
+func (s *Sandbox) WaitForUnschedulable(ctx context.Context, d *appsv1.Deployment) (int, error) {
+	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
+	if err != nil {
+		return 0, err
+	}
+	want := int(*d.Spec.Replicas)
+	var pending int
+	err = s.waitFor(ctx, fmt.Sprintf("%d pods of %s/%s marked Unschedulable", want, d.Namespace, d.Name), func() (bool, error) {
+		pods, err := s.Env.Client.CoreV1().Pods(d.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+		if err != nil {
+			return false, err
+		}
+		done := 0
+		pending = 0
+		for _, p := range pods.Items {
+			if p.Spec.NodeName != "" {
+				done++
+				continue
+			}
+			for _, c := range p.Status.Conditions {
+				if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
+					pending++
+				}
+			}
+		}
+		return done+pending >= want, nil
+	})
+	return pending, err
+}
+
 // NodeClaim is the part of a karpenter.sh/v1 NodeClaim that a plan is compared with.
 type NodeClaim struct {
 	Name         string    `json:"name"`
