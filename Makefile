@@ -36,6 +36,12 @@ bench: harness ## Performance benchmarks (engine overhead, snapshot build, live 
 demo: harness build ## Start the sandbox with the real Karpenter and show every command
 	bash hack/demo.sh
 
+sandbox-up: harness ## Start the sandbox (real control plane + real Karpenter, 2 replicas) in the background
+	$(GO) run ./hack/sandbox up
+
+sandbox-down: ## Stop exactly the processes sandbox-up started
+	$(GO) run ./hack/sandbox down
+
 generate:
 	$(GO) generate ./...
 
