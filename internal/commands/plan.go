@@ -1,0 +1,352 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/karpctl/karpctl/internal/cli"
+	"github.com/karpctl/karpctl/internal/discovery"
+	"github.com/karpctl/karpctl/internal/engine"
+	"github.com/karpctl/karpctl/internal/engine/catalog"
+	"github.com/karpctl/karpctl/internal/engine/load"
+	"github.com/karpctl/karpctl/internal/output"
+	"github.com/karpctl/karpctl/internal/view"
+)
+
+func init() { register(newPlanCmd) }
+
+const planLong = `Show what Karpenter would launch for the pending pods, computed by Karpenter's own scheduler
+(Provisioner.Schedule of the bundled sigs.k8s.io/karpenter, see ` + "`karpctl version`" + `) over a snapshot of
+the cluster and an instance-type catalog. karpctl never launches nodes: --dry-run is the only mode.
+
+Live (default): reads pending pods (all namespaces, or -n NAMESPACE), bound pods, Nodes, NodeClaims,
+NodePools, DaemonSets and volumes with paginated lists (protobuf for core kinds) and writes nothing.
+-f FILE|DIR|- adds objects from manifests on top: Pods, Deployments/StatefulSets/ReplicaSets/Jobs
+(expanded into their replicas as pending pods — "what if I apply this?") and NodePools.
+With --offline the plan is made from the files alone, without a cluster.
+
+What-ifs: --zone-down ZONE removes the zone's offerings and turns the pods of its nodes into
+pending pods; --scale [KIND/]NAME=N sets a Deployment's (StatefulSet's, ReplicaSet's) replicas — in
+live mode the workload in the cluster (namespace -n, default "default"), with --offline the one in
+the files.
+
+The output groups the new NodeClaims by NodePool with the cheapest instance type Karpenter's
+options allow (and how many other options remain), zone, capacity type, $/h, pods and CPU/memory
+fill; then placements onto existing nodes (-o wide lists them and every NodeClaim), unschedulable
+pods grouped by Karpenter's reason, warnings (NodePools Karpenter would skip, a cluster Karpenter
+version other than the bundled one) and totals. -o json|yaml print the same as a stable schema.
+
+API cost (live): one paginated LIST each of pending pods (field selector, per -n namespace), bound
+pods, nodes, DaemonSets, PVCs, PVs, StorageClasses, CSINodes, NodePools and NodeClaims; one
+Deployment LIST to find Karpenter's version; one GET per --scale. Nothing is written.
+
+Exit codes: 0 every pending pod has a place (new or existing node); 3 the plan leaves pods
+unschedulable, or no NodePool is usable (the reason per NodePool is printed); 2 bad flags or input
+(malformed YAML, unknown kind, bad catalog, unknown zone, --dry-run=false, offline files without a
+usable NodePool); 1 API error.`
+
+const planExample = `  # What would Karpenter launch for the pods pending now?
+  kubectl karpctl plan --dry-run
+
+  # What if I apply this Deployment? (on top of the live cluster, or fully offline)
+  kubectl karpctl plan -f deploy.yaml
+  kubectl karpctl plan --offline -f nodepools.yaml -f deploy.yaml
+
+  # Lose a zone; scale a workload up
+  kubectl karpctl plan --zone-down us-west-2a --catalog aws
+  kubectl karpctl plan --scale deployment/web=40 -n shop
+
+  # Every NodeClaim and placement; machine-readable
+  kubectl karpctl plan -o wide
+  kubectl karpctl plan -o json`
+
+// PlanOptions are plan's flags.
+type PlanOptions struct {
+	env       *Env
+	Format    output.Format
+	DryRun    bool
+	Files     []string
+	Offline   bool
+	ZonesDown []string
+	Scale     []string
+	Catalog   string
+	ChunkSize int64
+
+	catalog    *catalog.Catalog
+	namespaces []string
+	scale      []load.ScaleTarget
+}
+
+func newPlanCmd(env *Env) *cobra.Command {
+	o := &PlanOptions{env: env}
+	cmd := &cobra.Command{
+		Use:     "plan",
+		Short:   "Dry-run Karpenter's scheduler: which NodeClaims it would create for the pending pods",
+		Long:    planLong,
+		Example: planExample,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	output.AddFormatFlag(f, &o.Format, output.TableFormat, output.Wide, output.JSON, output.YAML)
+	f.BoolVar(&o.DryRun, "dry-run", true, "Plan only (always: karpctl never launches nodes)")
+	f.StringArrayVarP(&o.Files, "filename", "f", nil, "Add objects from manifests: FILE, DIR or - for stdin (repeatable)")
+	f.BoolVar(&o.Offline, "offline", false, "Plan from the -f files alone, without a cluster")
+	f.StringArrayVar(&o.ZonesDown, "zone-down", nil, "What if this zone were lost (repeatable)")
+	f.StringArrayVar(&o.Scale, "scale", nil, "What if this workload had N replicas: [deployment|statefulset|replicaset/]NAME=N (repeatable)")
+	f.StringVar(&o.Catalog, "catalog", catalog.Kwok, "Instance types: "+strings.Join(catalog.Names(), "|")+" or a FILE in Karpenter's kwok instance-types format")
+	f.Int64Var(&o.ChunkSize, "chunk-size", 500, "Page size of every list call (live)")
+	return cmd
+}
+
+// Validate checks the flags and reads the catalog; nothing has been sent to the cluster yet.
+func (o *PlanOptions) Validate() error {
+	if !o.DryRun {
+		return cli.UsageError("--dry-run=false: karpctl never launches nodes, it only shows what Karpenter would do (drop the flag or leave it true)")
+	}
+	if o.Offline && len(o.Files) == 0 {
+		return cli.UsageError("--offline needs -f FILE|DIR|-: the plan is made from files alone")
+	}
+	if o.ChunkSize <= 0 {
+		return cli.UsageError("--chunk-size must be positive")
+	}
+	cat, err := readCatalog(o.Catalog)
+	if err != nil {
+		return err
+	}
+	o.catalog = cat
+	zones := map[string]bool{}
+	for _, z := range cat.Zones() {
+		zones[z] = true
+	}
+	for _, z := range o.ZonesDown {
+		if !zones[z] {
+			return cli.UsageError("--zone-down %q: catalog %s has no such zone (zones: %s)", z, cat.Name, strings.Join(cat.Zones(), ", "))
+		}
+	}
+	ns := ""
+	if p := o.env.Globals.Kube.Namespace; p != nil {
+		ns = *p
+	}
+	if ns != "" {
+		o.namespaces = []string{ns}
+	}
+	o.scale = nil
+	for _, s := range o.Scale {
+		t, err := parseScale(s, ns)
+		if err != nil {
+			return err
+		}
+		o.scale = append(o.scale, t)
+	}
+	return nil
+}
+
+func readCatalog(name string) (*catalog.Catalog, error) {
+	for _, n := range catalog.Names() {
+		if name == n {
+			return catalog.Named(n)
+		}
+	}
+	if _, err := os.Stat(name); err != nil {
+		_, nerr := catalog.Named(name)
+		return nil, cli.UsageError("--catalog: %v", nerr)
+	}
+	cat, err := catalog.Load(name)
+	if err != nil {
+		return nil, cli.UsageError("--catalog: %v", err)
+	}
+	return cat, nil
+}
+
+var scaleKinds = map[string]string{
+	"deployment": "Deployment", "deployments": "Deployment", "deploy": "Deployment",
+	"statefulset": "StatefulSet", "statefulsets": "StatefulSet", "sts": "StatefulSet",
+	"replicaset": "ReplicaSet", "replicasets": "ReplicaSet", "rs": "ReplicaSet",
+}
+
+// parseScale reads --scale [KIND/]NAME=N.
+func parseScale(s, namespace string) (load.ScaleTarget, error) {
+	bad := func(why string) (load.ScaleTarget, error) {
+		return load.ScaleTarget{}, cli.UsageError("--scale %q: %s; want [deployment|statefulset|replicaset/]NAME=N, e.g. --scale deployment/web=10", s, why)
+	}
+	lhs, n, ok := strings.Cut(s, "=")
+	if !ok {
+		return bad("no =N")
+	}
+	replicas, err := strconv.ParseInt(n, 10, 32)
+	if err != nil || replicas < 0 {
+		return bad("N is not a replica count")
+	}
+	t := load.ScaleTarget{Kind: "Deployment", Namespace: namespace, Name: lhs, Replicas: int32(replicas)}
+	if k, name, ok := strings.Cut(lhs, "/"); ok {
+		kind, known := scaleKinds[strings.ToLower(k)]
+		if !known {
+			return bad("unknown kind " + k)
+		}
+		t.Kind, t.Name = kind, name
+	}
+	if t.Name == "" || strings.Contains(t.Name, "/") {
+		return bad("no workload name")
+	}
+	return t, nil
+}
+
+// Run loads the snapshot, plans and prints; the exit code follows the plan's verdict.
+func (o *PlanOptions) Run(ctx context.Context) error {
+	report := view.PlanReport{
+		Mode: "live", Engine: cli.EngineModule + " " + cli.EngineVersion(), EngineVersion: cli.EngineVersion(),
+		Namespaces: o.namespaces, Files: o.Files, Scale: o.Scale,
+	}
+	var (
+		snap       *engine.Snapshot
+		versionMsg string
+		err        error
+	)
+	if o.Offline {
+		report.Mode = "offline"
+		snap, err = o.readFiles(true)
+	} else {
+		snap, versionMsg, report.KarpenterVersion, err = o.readLive(ctx)
+	}
+	if err != nil {
+		return err
+	}
+
+	res, err := o.plan(ctx, snap)
+	if errors.Is(err, engine.ErrNoUsableNodePool) {
+		if o.Offline {
+			return cli.UsageError("%v", err)
+		}
+		return cli.Unhealthy("%v", err)
+	}
+	if err != nil {
+		return err
+	}
+	if versionMsg != "" {
+		res.Warnings = append(res.Warnings, engine.Warning{Message: versionMsg})
+	}
+	report.Result = res
+	if o.Format.Machine() {
+		err = output.Write(o.env.Out, o.Format, report)
+	} else {
+		err = view.Plan(o.env.Out, o.env.Styles(), report, o.Format == output.Wide)
+	}
+	if err != nil {
+		return err
+	}
+	if n := res.Totals.UnschedulablePods; n > 0 {
+		return cli.Unhealthy("plan: %d of %d pending pods are unschedulable", n, res.Totals.PendingPods)
+	}
+	return nil
+}
+
+// plan runs the engine and, when it takes more than a second, says so once on stderr (stdout stays
+// clean for -o json).
+func (o *PlanOptions) plan(ctx context.Context, snap *engine.Snapshot) (*engine.Result, error) {
+	done := make(chan struct{})
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		select {
+		case <-done:
+		case <-time.After(time.Second):
+			fmt.Fprintf(o.env.ErrOut, "planning %d pending pods with Karpenter %s's scheduler…\n", len(snap.PendingPods), cli.EngineVersion())
+		}
+	}()
+	res, err := engine.Plan(ctx, snap, o.catalog, engine.Options{ZonesDown: o.ZonesDown})
+	close(done)
+	<-exited
+	return res, err
+}
+
+// readFiles loads -f; every problem there is an input error. offline applies --scale to the files.
+func (o *PlanOptions) readFiles(offline bool) (*engine.Snapshot, error) {
+	opts := load.Options{Stdin: o.env.In}
+	if offline && len(o.scale) > 0 {
+		opts.Scale = map[string]int32{}
+		for _, t := range o.scale {
+			key := t.Name
+			if t.Namespace != "" {
+				key = t.Namespace + "/" + t.Name
+			}
+			opts.Scale[key] = t.Replicas
+		}
+	}
+	snap, err := load.FromFiles(o.Files, opts)
+	if err != nil {
+		return nil, cli.UsageError("%v", err)
+	}
+	if offline && len(snap.NodePools) == 0 {
+		return nil, cli.UsageError("%s: no karpenter.sh/v1 NodePool in the files; --offline plans need one", strings.Join(o.Files, ", "))
+	}
+	return snap, nil
+}
+
+// readLive reads the cluster (and -f on top), applies --scale, and compares Karpenter's version.
+func (o *PlanOptions) readLive(ctx context.Context) (snap *engine.Snapshot, versionMsg, karpenterVersion string, err error) {
+	var files *engine.Snapshot
+	if len(o.Files) > 0 {
+		if files, err = o.readFiles(false); err != nil {
+			return nil, "", "", err
+		}
+	}
+	typed, cfg, err := o.env.Clients()
+	if err != nil {
+		return nil, "", "", err
+	}
+	kube, dyn, err := load.NewClients(cfg)
+	if err != nil {
+		return nil, "", "", err
+	}
+	snap, err = load.FromCluster(ctx, kube, dyn, load.ClusterOptions{Namespaces: o.namespaces, PageSize: o.ChunkSize})
+	if err != nil {
+		return nil, "", "", err
+	}
+	if files != nil {
+		load.Merge(snap, files)
+	}
+	if len(o.scale) > 0 {
+		scale := append([]load.ScaleTarget(nil), o.scale...)
+		for i := range scale {
+			if scale[i].Namespace == "" {
+				scale[i].Namespace = "default"
+			}
+		}
+		if err := load.ScaleLive(ctx, kube, snap, scale); err != nil {
+			var nf *load.ScaleNotFoundError
+			if errors.As(err, &nf) {
+				return nil, "", "", cli.UsageError("--%v", err)
+			}
+			return nil, "", "", err
+		}
+	}
+	// Karpenter's version: a missing or unreadable Deployment only means no comparison.
+	if k, err := discovery.Find(ctx, typed, o.env.Globals.Find); err == nil {
+		karpenterVersion = k.Version
+		versionMsg = VersionSkew(k.Version, cli.EngineVersion())
+	}
+	return snap, versionMsg, karpenterVersion, nil
+}
+
+// VersionSkew is the warning for a cluster Karpenter whose version differs from the bundled
+// scheduler's (ignoring a leading v); empty when they match or either is unknown.
+func VersionSkew(cluster, bundled string) string {
+	c, b := strings.TrimPrefix(cluster, "v"), strings.TrimPrefix(bundled, "v")
+	if c == "" || b == "" || b == "unknown" || c == b {
+		return ""
+	}
+	return fmt.Sprintf("the cluster runs Karpenter %s but this plan uses the scheduler of Karpenter %s: its decisions may differ", cluster, bundled)
+}

@@ -1,0 +1,181 @@
+package view
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/karpctl/karpctl/internal/engine"
+	"github.com/karpctl/karpctl/internal/output"
+)
+
+// PlanReport is what `plan --dry-run` prints. Its JSON form is the stable plan schema: these fields
+// plus engine.Result's (catalog, zonesDown, nodePools, existingNodes, unschedulable, warnings, totals).
+type PlanReport struct {
+	// Mode is "live" (read from the cluster, plus any -f files) or "offline" (files only).
+	Mode string `json:"mode"`
+	// Engine is the bundled Karpenter module and version whose scheduler made the plan.
+	Engine        string `json:"engine"`
+	EngineVersion string `json:"engineVersion"`
+	// KarpenterVersion is the image tag of the cluster's Karpenter, when found (live mode).
+	KarpenterVersion string `json:"karpenterVersion,omitempty"`
+	// Namespaces whose pending pods were planned for; empty means all.
+	Namespaces []string `json:"namespaces,omitempty"`
+	Files      []string `json:"files,omitempty"`
+	// Scale lists the --scale what-ifs as given (KIND/NAME=N).
+	Scale []string `json:"scale,omitempty"`
+	*engine.Result
+}
+
+// Plan prints the plan: new NodeClaims by NodePool, placements onto existing nodes, unschedulable
+// pods by reason, warnings and totals. wide lists every NodeClaim and every placement.
+func Plan(w io.Writer, s output.Styles, r PlanReport, wide bool) error {
+	var b strings.Builder
+	src := r.Mode
+	if r.Mode == "live" {
+		if len(r.Namespaces) == 0 {
+			src += ", all namespaces"
+		} else {
+			src += ", namespaces " + strings.Join(r.Namespaces, ",")
+		}
+	}
+	if len(r.Files) > 0 {
+		src += ", files " + strings.Join(r.Files, ",")
+	}
+	fmt.Fprintf(&b, "%s %d pending pods with Karpenter %s's scheduler, catalog %s (%s)\n",
+		s.Bold.Render("Plan (dry run):"), r.Totals.PendingPods, r.EngineVersion, r.Catalog, src)
+	var whatIf []string
+	if len(r.ZonesDown) > 0 {
+		whatIf = append(whatIf, "zones down "+strings.Join(r.ZonesDown, ","))
+	}
+	if len(r.Scale) > 0 {
+		whatIf = append(whatIf, "scale "+strings.Join(r.Scale, ","))
+	}
+	if len(whatIf) > 0 {
+		fmt.Fprintf(&b, "What if: %s\n", strings.Join(whatIf, "; "))
+	}
+
+	b.WriteString("\n" + s.Bold.Render("New NodeClaims") + "\n")
+	if r.Totals.NewNodes == 0 {
+		b.WriteString("  none\n")
+	} else {
+		nodeClaimTable(r.Result, wide).Render(&b, s)
+	}
+
+	b.WriteString("\n" + s.Bold.Render("Existing nodes") + "\n")
+	switch {
+	case len(r.ExistingNodes) == 0:
+		b.WriteString("  no pending pod fits onto an existing node\n")
+	case wide:
+		t := output.Table{Headers: []string{"NODE", "NODEPOOL", "PODS", "POD NAMES"}}
+		for _, e := range r.ExistingNodes {
+			t.Rows = append(t.Rows, []string{e.Node, orDash(e.NodePool), strconv.Itoa(len(e.Pods)), strings.Join(e.Pods, ",")})
+		}
+		t.Render(&b, s)
+	default:
+		fmt.Fprintf(&b, "  %d pods fit onto %d existing nodes (-o wide lists them)\n", r.Totals.PodsOnExistingNodes, len(r.ExistingNodes))
+	}
+
+	if len(r.Unschedulable) > 0 {
+		fmt.Fprintf(&b, "\n%s\n", s.Fail.Render(fmt.Sprintf("Unschedulable (%d pods)", r.Totals.UnschedulablePods)))
+		t := output.Table{Headers: []string{"PODS", "STAGE", "REASON", "EXAMPLES"}}
+		for _, g := range r.Unschedulable {
+			t.Rows = append(t.Rows, []string{strconv.Itoa(len(g.Pods)), g.Stage, g.Reason, examples(g.Pods, wide)})
+		}
+		t.Render(&b, s)
+	}
+
+	if len(r.Warnings) > 0 {
+		b.WriteString("\n" + s.Warn.Render("Warnings") + "\n")
+		for _, wn := range r.Warnings {
+			if wn.NodePool != "" {
+				fmt.Fprintf(&b, "  NodePool %s: %s\n", wn.NodePool, wn.Message)
+			} else {
+				fmt.Fprintf(&b, "  %s\n", wn.Message)
+			}
+		}
+	}
+
+	t := r.Totals
+	fmt.Fprintf(&b, "\n%s %d new nodes, %s/h; %d pods on new nodes, %d on existing nodes, %s\n",
+		s.Bold.Render("Total:"), t.NewNodes, price(t.PricePerHour), t.PodsOnNewNodes, t.PodsOnExistingNodes,
+		unschedulableWord(s, t.UnschedulablePods))
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// nodeClaimTable groups identical NodeClaims (same NodePool, instance type, zone, capacity type and
+// option count) into one row; wide prints one row per NodeClaim with every allowed zone and its pods.
+func nodeClaimTable(r *engine.Result, wide bool) output.Table {
+	if wide {
+		t := output.Table{Headers: []string{"NODEPOOL", "INSTANCE TYPE", "OTHER OPTIONS", "ZONE", "ALLOWED ZONES", "CAPACITY", "ALLOWED CAPACITY", "$/H", "PODS", "CPU", "MEMORY", "POD NAMES"}}
+		for _, np := range r.NodePools {
+			for _, nc := range np.NodeClaims {
+				t.Rows = append(t.Rows, []string{np.Name, nc.InstanceType, strconv.Itoa(nc.OtherInstanceTypes), nc.Zone,
+					strings.Join(nc.Zones, ","), nc.CapacityType, strings.Join(nc.CapacityTypes, ","), price(nc.PricePerHour),
+					strconv.Itoa(len(nc.Pods)), percent(nc.CPUFill), percent(nc.MemoryFill), strings.Join(nc.Pods, ",")})
+			}
+		}
+		return t
+	}
+	type key struct {
+		pool, it, zone, ct string
+		others, zones      int
+	}
+	type agg struct {
+		nodes, pods    int
+		price, cpu, mm float64
+	}
+	var order []key
+	groups := map[key]*agg{}
+	for _, np := range r.NodePools {
+		for _, nc := range np.NodeClaims {
+			k := key{np.Name, nc.InstanceType, nc.Zone, nc.CapacityType, nc.OtherInstanceTypes, len(nc.Zones)}
+			g, ok := groups[k]
+			if !ok {
+				g = &agg{}
+				groups[k] = g
+				order = append(order, k)
+			}
+			g.nodes++
+			g.pods += len(nc.Pods)
+			g.price += nc.PricePerHour
+			g.cpu += nc.CPUFill
+			g.mm += nc.MemoryFill
+		}
+	}
+	t := output.Table{Headers: []string{"NODEPOOL", "NODES", "INSTANCE TYPE", "OTHER OPTIONS", "ZONE", "CAPACITY", "$/H", "PODS", "CPU", "MEMORY"}}
+	for _, k := range order {
+		g := groups[k]
+		zone := k.zone
+		if k.zones > 1 {
+			zone += fmt.Sprintf(" (+%d)", k.zones-1)
+		}
+		n := float64(g.nodes)
+		t.Rows = append(t.Rows, []string{k.pool, strconv.Itoa(g.nodes), k.it, "+" + strconv.Itoa(k.others), zone, k.ct,
+			price(g.price), strconv.Itoa(g.pods), percent(g.cpu / n), percent(g.mm / n)})
+	}
+	return t
+}
+
+func examples(pods []string, all bool) string {
+	p := append([]string(nil), pods...)
+	sort.Strings(p)
+	if all || len(p) <= 3 {
+		return strings.Join(p, ",")
+	}
+	return strings.Join(p[:3], ",") + fmt.Sprintf(",… (+%d)", len(p)-3)
+}
+
+func unschedulableWord(s output.Styles, n int) string {
+	if n == 0 {
+		return s.OK.Render("0 unschedulable")
+	}
+	return s.Fail.Render(fmt.Sprintf("%d unschedulable", n))
+}
+
+func price(p float64) string { return "$" + strconv.FormatFloat(p, 'f', 4, 64) }
+
+func percent(f float64) string { return strconv.Itoa(int(f*100+0.5)) + "%" }
