@@ -80,9 +80,10 @@ func Plan(w io.Writer, s output.Styles, r PlanReport, wide bool) error {
 
 	if len(r.Unschedulable) > 0 {
 		fmt.Fprintf(&b, "\n%s\n", s.Fail.Render(fmt.Sprintf("Unschedulable (%d pods)", r.Totals.UnschedulablePods)))
-		t := output.Table{Headers: []string{"PODS", "STAGE", "REASON", "EXAMPLES"}}
+		// The reason goes last: Karpenter's messages are long.
+		t := output.Table{Headers: []string{"PODS", "STAGE", "EXAMPLES", "REASON"}}
 		for _, g := range r.Unschedulable {
-			t.Rows = append(t.Rows, []string{strconv.Itoa(len(g.Pods)), g.Stage, g.Reason, examples(g.Pods, wide)})
+			t.Rows = append(t.Rows, []string{strconv.Itoa(len(g.Pods)), g.Stage, examples(g.Pods, wide), g.Reason})
 		}
 		t.Render(&b, s)
 	}

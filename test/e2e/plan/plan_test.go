@@ -1,0 +1,405 @@
+// End-to-end tests of `kubectl karpctl plan --dry-run` on a real kube-apiserver with Karpenter's CRDs
+// installed from the pinned sigs.k8s.io/karpenter module, and the live-load benchmark.
+package plan
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+
+	"github.com/karpctl/karpctl/internal/cli"
+	"github.com/karpctl/karpctl/internal/harness"
+	"github.com/karpctl/karpctl/internal/view"
+	"github.com/karpctl/karpctl/test/e2e"
+)
+
+var env *harness.Env
+
+func TestMain(m *testing.M) { os.Exit(harness.Main(m, harness.Options{Kwok: true}, &env)) }
+
+var (
+	nodePoolsGVR  = schema.GroupVersionResource{Group: "karpenter.sh", Version: "v1", Resource: "nodepools"}
+	nodeClaimsGVR = schema.GroupVersionResource{Group: "karpenter.sh", Version: "v1", Resource: "nodeclaims"}
+	nodeClassGVR  = schema.GroupVersionResource{Group: "karpenter.kwok.sh", Version: "v1alpha1", Resource: "kwoknodeclasses"}
+)
+
+var (
+	crdsOnce sync.Once
+	crdsErr  error
+	dyn      dynamic.Interface
+)
+
+// karpenterAPI installs Karpenter's CRDs from the module and a Ready NodePool "default" with its
+// KWOKNodeClass, once per package.
+func karpenterAPI(ctx context.Context, t testing.TB) {
+	t.Helper()
+	harness.Need(t, env)
+	crdsOnce.Do(func() {
+		dirs, err := harness.KarpenterCRDDirs()
+		if err != nil {
+			crdsErr = err
+			return
+		}
+		if crdsErr = harness.InstallCRDs(ctx, env.Config, dirs...); crdsErr != nil {
+			return
+		}
+		if dyn, crdsErr = dynamic.NewForConfig(env.Config); crdsErr != nil {
+			return
+		}
+		crdsErr = createNodePool(ctx, "default", 0)
+	})
+	if crdsErr != nil {
+		t.Fatal(crdsErr)
+	}
+}
+
+// createNodePool creates a NodePool and its NodeClass the way a reconciled cluster has them: status
+// Ready=True, as Karpenter's controllers would set it.
+func createNodePool(ctx context.Context, name string, weight int64) error {
+	nc := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "karpenter.kwok.sh/v1alpha1", "kind": "KWOKNodeClass",
+		"metadata": map[string]any{"name": "default"}, "spec": map[string]any{},
+	}}
+	if _, err := dyn.Resource(nodeClassGVR).Create(ctx, nc, metav1.CreateOptions{}); err != nil && !strings.Contains(err.Error(), "already exists") {
+		return err
+	}
+	np := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "karpenter.sh/v1", "kind": "NodePool",
+		"metadata": map[string]any{"name": name},
+		"spec": map[string]any{
+			"template": map[string]any{"spec": map[string]any{
+				"nodeClassRef": map[string]any{"group": "karpenter.kwok.sh", "kind": "KWOKNodeClass", "name": "default"},
+				"requirements": []any{
+					map[string]any{"key": "karpenter.sh/capacity-type", "operator": "In", "values": []any{"on-demand"}},
+					map[string]any{"key": "kubernetes.io/arch", "operator": "In", "values": []any{"amd64"}},
+				},
+			}},
+		},
+	}}
+	if weight > 0 {
+		_ = unstructured.SetNestedField(np.Object, weight, "spec", "weight")
+	}
+	got, err := dyn.Resource(nodePoolsGVR).Create(ctx, np, metav1.CreateOptions{})
+	if err != nil {
+		return err
+	}
+	now := time.Now().UTC().Format(time.RFC3339)
+	cond := func(typ string) any {
+		return map[string]any{"type": typ, "status": "True", "reason": typ, "message": "", "lastTransitionTime": now, "observedGeneration": got.GetGeneration()}
+	}
+	got.Object["status"] = map[string]any{"conditions": []any{cond("Ready"), cond("ValidationSucceeded"), cond("NodeClassReady")}}
+	_, err = dyn.Resource(nodePoolsGVR).UpdateStatus(ctx, got, metav1.UpdateOptions{})
+	return err
+}
+
+type podSpec struct {
+	ns, name, node, app, cpu, mem string
+	antiAffinity                  bool
+}
+
+func createPod(ctx context.Context, t testing.TB, s podSpec) {
+	t.Helper()
+	if err := newPod(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func podObject(s podSpec) *corev1.Pod {
+	no := false
+	p := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: s.ns, Name: s.name, Labels: map[string]string{"app": s.app}},
+		Spec: corev1.PodSpec{
+			NodeName:                     s.node,
+			AutomountServiceAccountToken: &no,
+			Containers: []corev1.Container{{Name: "app", Image: "registry.k8s.io/pause:3.10", Resources: corev1.ResourceRequirements{
+				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(s.cpu), corev1.ResourceMemory: resource.MustParse(s.mem)},
+			}}},
+		},
+	}
+	if s.antiAffinity {
+		p.Spec.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
+			RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
+				TopologyKey: corev1.LabelHostname, LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": s.app}},
+			}},
+		}}
+	}
+	return p
+}
+
+func newPod(ctx context.Context, s podSpec) error {
+	_, err := env.Client.CoreV1().Pods(s.ns).Create(ctx, podObject(s), metav1.CreateOptions{})
+	return err
+}
+
+// state records every object's resourceVersion the plan could touch.
+func state(ctx context.Context, t *testing.T) map[string]string {
+	t.Helper()
+	rv := map[string]string{}
+	pods, err := env.Client.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pods.Items {
+		rv["pod/"+p.Namespace+"/"+p.Name] = p.ResourceVersion
+	}
+	deps, err := env.Client.AppsV1().Deployments("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range deps.Items {
+		rv["deployment/"+d.Namespace+"/"+d.Name] = d.ResourceVersion
+	}
+	for _, gvr := range []schema.GroupVersionResource{nodePoolsGVR, nodeClaimsGVR, nodeClassGVR} {
+		l, err := dyn.Resource(gvr).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range l.Items {
+			rv[gvr.Resource+"/"+o.GetName()] = o.GetResourceVersion()
+		}
+	}
+	return rv
+}
+
+// Nodes' resourceVersions move with kwok's heartbeats, so nodes are compared by name and spec only.
+func nodeNames(ctx context.Context, t *testing.T) string {
+	t.Helper()
+	nodes, err := env.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, n := range nodes.Items {
+		names = append(names, n.Name)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ",")
+}
+
+func decode(t *testing.T, r e2e.Result) view.PlanReport {
+	t.Helper()
+	var rep view.PlanReport
+	if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil || rep.Result == nil {
+		t.Fatalf("exit %d, stdout is not a plan: %v\n%s\n%s", r.Code, err, r.Stdout, r.Stderr)
+	}
+	return rep
+}
+
+func onlyReads(t *testing.T, r e2e.Result) {
+	t.Helper()
+	if len(r.Requests) == 0 {
+		t.Fatal("no request recorded")
+	}
+	for _, q := range r.Requests {
+		if !strings.HasPrefix(q, "GET ") {
+			t.Errorf("plan sent %s", q)
+		}
+	}
+}
+
+var sceneOnce sync.Once
+
+// scene: one system node per zone a/b with a bound pod, three pending web replicas (hostname
+// anti-affinity, 1 CPU each) in "shop", and one pod too big for any instance type in "batch".
+func scene(ctx context.Context, t *testing.T) {
+	karpenterAPI(ctx, t)
+	sceneOnce.Do(func() {
+		b := harness.NewBuilder(env.Client)
+		for _, ns := range []string{"shop", "batch", "system"} {
+			b.Namespace(ctx, t, ns)
+		}
+		b.Node(ctx, t, harness.NodeSpec{Name: "system-a", Zone: "test-zone-a", CPU: "4", Memory: "16Gi"})
+		b.Node(ctx, t, harness.NodeSpec{Name: "system-b", Zone: "test-zone-b", CPU: "4", Memory: "16Gi"})
+		createPod(ctx, t, podSpec{ns: "system", name: "agent-a", node: "system-a", app: "agent", cpu: "3500m", mem: "1Gi"})
+		createPod(ctx, t, podSpec{ns: "system", name: "agent-b", node: "system-b", app: "agent", cpu: "3500m", mem: "1Gi"})
+		for _, n := range []string{"web-0", "web-1", "web-2"} {
+			createPod(ctx, t, podSpec{ns: "shop", name: n, app: "web", cpu: "1", mem: "1Gi", antiAffinity: true})
+		}
+		createPod(ctx, t, podSpec{ns: "batch", name: "huge", app: "huge", cpu: "5000", mem: "1Gi"})
+		// kwok turns the bound pods Running; wait, so that no resourceVersion moves during a test.
+		for _, name := range []string{"agent-a", "agent-b"} {
+			for {
+				p, err := env.Client.CoreV1().Pods("system").Get(ctx, name, metav1.GetOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if p.Status.Phase == corev1.PodRunning {
+					break
+				}
+				select {
+				case <-ctx.Done():
+					t.Fatalf("pod system/%s not Running: %v", name, ctx.Err())
+				case <-time.After(100 * time.Millisecond):
+				}
+			}
+		}
+	})
+}
+
+// Acceptance 3: the plan from the live cluster, which is left exactly as it was; only GETs are sent.
+func TestPlanLiveReadsOnly(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	scene(ctx, t)
+	before, nodesBefore := state(ctx, t), nodeNames(ctx, t)
+
+	r := e2e.Karpctl(ctx, t, env.Kubeconfig, "plan", "--dry-run", "-n", "shop", "-o", "json")
+	if r.Code != cli.ExitOK {
+		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
+	}
+	rep := decode(t, r)
+	if rep.Mode != "live" || rep.Totals.PendingPods != 3 || rep.Totals.NewNodes != 3 || rep.Totals.PodsOnNewNodes != 3 || rep.Totals.UnschedulablePods != 0 {
+		t.Errorf("plan totals %+v", rep.Totals)
+	}
+	if len(rep.NodePools) != 1 || rep.NodePools[0].Name != "default" || len(rep.NodePools[0].NodeClaims) != 3 {
+		t.Errorf("node pools %+v", rep.NodePools)
+	}
+	for _, w := range rep.Warnings {
+		t.Errorf("unexpected warning %+v", w)
+	}
+	onlyReads(t, r)
+	t.Logf("%d requests: %s", len(r.Requests), strings.Join(r.Requests, "\n"))
+
+	// Human output and all namespaces: the huge pod is unschedulable, exit 3.
+	r = e2e.Karpctl(ctx, t, env.Kubeconfig, "plan")
+	if r.Code != cli.ExitUnhealthy || !strings.Contains(r.Stdout, "Unschedulable (1 pods)") || !strings.Contains(r.Stdout, "batch/huge") ||
+		!strings.Contains(r.Stderr, "1 of 4 pending pods are unschedulable") {
+		t.Errorf("all namespaces: exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
+	}
+	onlyReads(t, r)
+
+	after, nodesAfter := state(ctx, t), nodeNames(ctx, t)
+	if len(before) != len(after) || nodesBefore != nodesAfter {
+		t.Errorf("objects changed: %d -> %d, nodes %s -> %s", len(before), len(after), nodesBefore, nodesAfter)
+	}
+	for k, v := range before {
+		if after[k] != v {
+			t.Errorf("%s: resourceVersion %s -> %s", k, v, after[k])
+		}
+	}
+	if ncs, _ := dyn.Resource(nodeClaimsGVR).List(ctx, metav1.ListOptions{}); len(ncs.Items) != 0 {
+		t.Errorf("%d NodeClaims exist after a dry run", len(ncs.Items))
+	}
+}
+
+// --zone-down: the system node in test-zone-a goes, its pod becomes pending, no claim uses the zone.
+func TestPlanLiveZoneDown(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	scene(ctx, t)
+	r := e2e.Karpctl(ctx, t, env.Kubeconfig, "plan", "-n", "shop", "--zone-down", "test-zone-a", "-o", "json")
+	if r.Code != cli.ExitOK {
+		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
+	}
+	rep := decode(t, r)
+	if rep.Totals.PendingPods != 4 || rep.Totals.UnschedulablePods != 0 {
+		t.Errorf("totals %+v: want the 3 web pods and system/agent-a", rep.Totals)
+	}
+	var placed []string
+	for _, np := range rep.NodePools {
+		for _, nc := range np.NodeClaims {
+			placed = append(placed, nc.Pods...)
+			for _, z := range append([]string{nc.Zone}, nc.Zones...) {
+				if z == "test-zone-a" {
+					t.Errorf("claim in the zone that is down: %+v", nc)
+				}
+			}
+		}
+	}
+	if !strings.Contains(strings.Join(placed, ","), "system/agent-a") {
+		t.Errorf("agent-a not re-planned: %v", placed)
+	}
+	onlyReads(t, r)
+}
+
+// -f on top of the live snapshot, and --scale of a live Deployment.
+func TestPlanLiveWhatIfs(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	scene(ctx, t)
+	dir := t.TempDir()
+	manifest := `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api, namespace: shop}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: api}}
+  template:
+    metadata: {labels: {app: api}}
+    spec:
+      containers:
+        - name: api
+          image: nginx
+          resources: {requests: {cpu: "2", memory: 2Gi}}
+`
+	if err := os.WriteFile(filepath.Join(dir, "api.yaml"), []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := e2e.Karpctl(ctx, t, env.Kubeconfig, "plan", "-n", "shop", "-f", filepath.Join(dir, "api.yaml"), "-o", "json")
+	if rep := decode(t, r); r.Code != cli.ExitOK || rep.Totals.PendingPods != 5 {
+		t.Errorf("-f on live: exit %d, totals %+v", r.Code, rep.Totals)
+	}
+	onlyReads(t, r)
+
+	// A Deployment "web" owning the three pending pods (no controller-manager runs, so it makes none).
+	three := int32(3)
+	_, err := env.Client.AppsV1().Deployments("shop").Create(ctx, &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop"},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &three, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web"}}, Spec: podObject(podSpec{app: "web", cpu: "1", mem: "1Gi", antiAffinity: true}).Spec},
+		},
+	}, metav1.CreateOptions{})
+	if err != nil && !strings.Contains(err.Error(), "already exists") {
+		t.Fatal(err)
+	}
+	r = e2e.Karpctl(ctx, t, env.Kubeconfig, "plan", "-n", "shop", "--scale", "deployment/web=5", "-o", "json")
+	if rep := decode(t, r); r.Code != cli.ExitOK || rep.Totals.PendingPods != 5 || rep.Totals.NewNodes != 5 {
+		t.Errorf("scale up: exit %d, totals %+v", r.Code, rep.Totals)
+	}
+	onlyReads(t, r)
+	r = e2e.Karpctl(ctx, t, env.Kubeconfig, "plan", "-n", "shop", "--scale", "deployment/web=1", "-o", "json")
+	if rep := decode(t, r); r.Code != cli.ExitOK || rep.Totals.PendingPods != 1 {
+		t.Errorf("scale down: exit %d, totals %+v", r.Code, rep.Totals)
+	}
+	r = e2e.Karpctl(ctx, t, env.Kubeconfig, "plan", "-n", "shop", "--scale", "deployment/nope=1")
+	if r.Code != cli.ExitUsage || !strings.Contains(r.Stderr, "no Deployment shop/nope") {
+		t.Errorf("unknown workload: exit %d %q", r.Code, r.Stderr)
+	}
+}
+
+// A cluster Karpenter of another version than the bundled scheduler is warned about.
+func TestPlanWarnsOnVersionSkew(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	scene(ctx, t)
+	harness.NewBuilder(env.Client).Namespace(ctx, t, "karpenter")
+	d := harness.KarpenterDeployment(harness.KarpenterSpec{Namespace: "karpenter", Image: "public.ecr.aws/karpenter/controller:1.14.2"})
+	if _, err := env.Client.AppsV1().Deployments("karpenter").Create(ctx, d, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = env.Client.AppsV1().Deployments("karpenter").Delete(ctx, d.Name, metav1.DeleteOptions{}) }()
+	r := e2e.Karpctl(ctx, t, env.Kubeconfig, "plan", "-n", "shop", "-o", "json")
+	rep := decode(t, r)
+	if rep.KarpenterVersion != "1.14.2" || len(rep.Warnings) != 1 || !strings.Contains(rep.Warnings[0].Message, "1.14.2") {
+		t.Errorf("karpenterVersion %q warnings %+v", rep.KarpenterVersion, rep.Warnings)
+	}
+	r = e2e.Karpctl(ctx, t, env.Kubeconfig, "plan", "-n", "shop")
+	if !strings.Contains(r.Stdout, "Warnings") || !strings.Contains(r.Stdout, "the cluster runs Karpenter 1.14.2") {
+		t.Errorf("table lacks the version warning:\n%s", r.Stdout)
+	}
+}
