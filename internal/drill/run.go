@@ -191,8 +191,11 @@ func Run(ctx context.Context, c Client, p *Preflight, onEvent func(Event)) (r *R
 		return nil
 	}
 	if err := actOnce(); err != nil {
-		r.Reason = err.Error()
-		r.State = "action refused"
+		r.Reason, r.State = err.Error(), "action refused"
+		if ctx.Err() != nil {
+			emit(Event{Time: o.Now(), Kind: EvInterrupted, Detail: "drill interrupted during the action: restoring"})
+			r.Reason, r.State = "interrupted during the action: "+err.Error(), "interrupted"
+		}
 		return r
 	}
 
