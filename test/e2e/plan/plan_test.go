@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/karpctl/karpctl/internal/cli"
 	"github.com/karpctl/karpctl/internal/harness"
@@ -145,6 +146,28 @@ func newPod(ctx context.Context, s podSpec) error {
 	return err
 }
 
+// untaint removes the node.kubernetes.io/not-ready taint the apiserver's TaintNodesByCondition
+// admission puts on new nodes; without a node-lifecycle controller nothing else would, and Karpenter
+// rightly never places pods onto a not-ready node.
+func untaint(ctx context.Context, c kubernetes.Interface, name string) error {
+	n, err := c.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	var keep []corev1.Taint
+	for _, t := range n.Spec.Taints {
+		if t.Key != corev1.TaintNodeNotReady {
+			keep = append(keep, t)
+		}
+	}
+	if len(keep) == len(n.Spec.Taints) {
+		return nil
+	}
+	n.Spec.Taints = keep
+	_, err = c.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{})
+	return err
+}
+
 // state records every object's resourceVersion the plan could touch.
 func state(ctx context.Context, t *testing.T) map[string]string {
 	t.Helper()
@@ -222,14 +245,19 @@ func scene(ctx context.Context, t *testing.T) {
 		for _, ns := range []string{"shop", "batch", "system"} {
 			b.Namespace(ctx, t, ns)
 		}
-		b.Node(ctx, t, harness.NodeSpec{Name: "system-a", Zone: "test-zone-a", CPU: "4", Memory: "16Gi"})
-		b.Node(ctx, t, harness.NodeSpec{Name: "system-b", Zone: "test-zone-b", CPU: "4", Memory: "16Gi"})
+		for _, n := range []harness.NodeSpec{{Name: "system-a", Zone: "test-zone-a", CPU: "4", Memory: "16Gi"}, {Name: "system-b", Zone: "test-zone-b", CPU: "4", Memory: "16Gi"}} {
+			b.Node(ctx, t, n)
+			if err := untaint(ctx, env.Client, n.Name); err != nil {
+				t.Fatal(err)
+			}
+		}
 		createPod(ctx, t, podSpec{ns: "system", name: "agent-a", node: "system-a", app: "agent", cpu: "3500m", mem: "1Gi"})
 		createPod(ctx, t, podSpec{ns: "system", name: "agent-b", node: "system-b", app: "agent", cpu: "3500m", mem: "1Gi"})
 		for _, n := range []string{"web-0", "web-1", "web-2"} {
 			createPod(ctx, t, podSpec{ns: "shop", name: n, app: "web", cpu: "1", mem: "1Gi", antiAffinity: true})
 		}
 		createPod(ctx, t, podSpec{ns: "batch", name: "huge", app: "huge", cpu: "5000", mem: "1Gi"})
+		createPod(ctx, t, podSpec{ns: "batch", name: "small", app: "small", cpu: "250m", mem: "256Mi"})
 		// kwok turns the bound pods Running; wait, so that no resourceVersion moves during a test.
 		for _, name := range []string{"agent-a", "agent-b"} {
 			for {
@@ -277,7 +305,7 @@ func TestPlanLiveReadsOnly(t *testing.T) {
 	// Human output and all namespaces: the huge pod is unschedulable, exit 3.
 	r = e2e.Karpctl(ctx, t, env.Kubeconfig, "plan")
 	if r.Code != cli.ExitUnhealthy || !strings.Contains(r.Stdout, "Unschedulable (1 pods)") || !strings.Contains(r.Stdout, "batch/huge") ||
-		!strings.Contains(r.Stderr, "1 of 4 pending pods are unschedulable") {
+		!strings.Contains(r.Stdout, "1 pods fit onto 1 existing nodes") || !strings.Contains(r.Stderr, "1 of 5 pending pods are unschedulable") {
 		t.Errorf("all namespaces: exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
 	}
 	onlyReads(t, r)
