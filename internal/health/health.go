@@ -201,8 +201,14 @@ func Evaluate(in Input) Report {
 		names[p.Name] = true
 	}
 	var warnings []string
+	resolved := 0
 	for _, e := range in.Events {
 		if e.Type != corev1.EventTypeWarning || e.InvolvedObject.Kind != "Pod" || !names[e.InvolvedObject.Name] {
+			continue
+		}
+		// A scheduling failure of a pod that has since been scheduled and turned Ready is resolved.
+		if p := podByName(in.Pods, e.InvolvedObject.Name); e.Reason == "FailedScheduling" && p != nil && p.Spec.NodeName != "" && podReady(p) {
+			resolved++
 			continue
 		}
 		if t := eventTime(e); !t.IsZero() && in.Now.Sub(t) > EventWindow {
@@ -219,6 +225,8 @@ func Evaluate(in Input) Report {
 		add("events", Skipped, "%s", in.EventsSkipped)
 	} else if len(warnings) > 0 {
 		add("events", Warn, "%d Warning events in the last %s: %s", len(warnings), EventWindow, strings.Join(warnings, " | "))
+	} else if resolved > 0 {
+		add("events", OK, "no Warning events on the Karpenter pods in the last %s (%d FailedScheduling since resolved: the pods are scheduled and Ready)", EventWindow, resolved)
 	} else {
 		add("events", OK, "no Warning events on the Karpenter pods in the last %s", EventWindow)
 	}

@@ -8,11 +8,13 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
 
 	"github.com/karpctl/karpctl/internal/discovery"
 	"github.com/karpctl/karpctl/internal/lease"
@@ -82,13 +84,36 @@ func scrape(ctx context.Context, c kubernetes.Interface, p *corev1.Pod, k *disco
 	defer cancel()
 	body, err := c.CoreV1().Pods(p.Namespace).ProxyGet("http", p.Name, strconv.Itoa(port), "metrics", nil).DoRaw(ctx)
 	if err != nil {
-		return MetricsResult{Err: fmt.Sprintf("GET pods/proxy %s:%d/metrics: %s", p.Name, port, oneLine(strings.TrimSpace(err.Error())))}
+		msg := oneLine(strings.TrimSpace(err.Error()))
+		// client-go hides a non-Status error body ("the server rejected our request for an unknown
+		// reason"); the body is the API server's actual reason, e.g. "address not allowed".
+		if b := bodyReason(body); b != "" && !strings.Contains(msg, b) {
+			msg += ": " + b
+		}
+		return MetricsResult{Err: fmt.Sprintf("GET pods/proxy %s:%d/metrics: %s", p.Name, port, msg)}
 	}
 	m, err := ParseMetrics(bytes.NewReader(body), k.LeaseName)
 	if err != nil {
 		return MetricsResult{Err: fmt.Sprintf("%s:%d/metrics: %v", p.Name, port, err)}
 	}
 	return MetricsResult{Metrics: &m}
+}
+
+// bodyReason decodes an error body: a metav1.Status (protobuf or JSON) gives its message, short
+// text is used as is.
+func bodyReason(body []byte) string {
+	if len(body) == 0 {
+		return ""
+	}
+	if obj, _, err := scheme.Codecs.UniversalDeserializer().Decode(body, nil, nil); err == nil {
+		if st, ok := obj.(*metav1.Status); ok {
+			return oneLine(st.Message)
+		}
+	}
+	if b := oneLine(string(body)); len(b) < 300 && utf8.ValidString(b) {
+		return b
+	}
+	return ""
 }
 
 // MetricsPort is the controller container's port named http-metrics, else METRICS_PORT, else 8080.
