@@ -109,7 +109,9 @@ func TestPlanMatchesRealKarpenter(t *testing.T) {
 		return -1
 	}
 	sort.Slice(real, func(i, j int) bool { return real[i].InstanceType+real[i].Zone < real[j].InstanceType+real[j].Zone })
-	sort.Slice(planned, func(i, j int) bool { return planned[i].InstanceType+planned[i].Zone < planned[j].InstanceType+planned[j].Zone })
+	sort.Slice(planned, func(i, j int) bool {
+		return planned[i].InstanceType+planned[i].Zone < planned[j].InstanceType+planned[j].Zone
+	})
 	for i, nc := range real {
 		p := planned[i]
 		if nc.NodePool != sb.NodePool {
