@@ -1,0 +1,66 @@
+package load
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/karpctl/karpctl/internal/engine"
+)
+
+func TestScaleLive(t *testing.T) {
+	labels := map[string]string{"app": "web"}
+	three := int32(3)
+	dep := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop"},
+		Spec: appsv1.DeploymentSpec{Replicas: &three, Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}}},
+	}
+	kube := fake.NewClientset(dep)
+	pod := func(name, node string, age time.Duration) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "shop", Labels: labels,
+			CreationTimestamp: metav1.NewTime(time.Unix(1e9, 0).Add(-age))}, Spec: corev1.PodSpec{NodeName: node}}
+	}
+	snapshot := func() *engine.Snapshot {
+		return &engine.Snapshot{
+			PendingPods: []*corev1.Pod{pod("web-p", "", 0)},
+			Pods:        []*corev1.Pod{pod("web-old", "n1", time.Hour), pod("web-new", "n1", time.Minute), {ObjectMeta: metav1.ObjectMeta{Name: "other", Namespace: "shop"}}},
+		}
+	}
+	ctx := context.Background()
+
+	up := snapshot()
+	if err := ScaleLive(ctx, kube, up, []ScaleTarget{{Kind: "Deployment", Namespace: "shop", Name: "web", Replicas: 5}}); err != nil {
+		t.Fatal(err)
+	}
+	if len(up.PendingPods) != 3 || up.PendingPods[1].Name != "web-scale-0" || up.PendingPods[1].Labels["app"] != "web" || up.PendingPods[1].UID == "" {
+		t.Errorf("scale up: %d pending, %+v", len(up.PendingPods), up.PendingPods)
+	}
+
+	down := snapshot()
+	if err := ScaleLive(ctx, kube, down, []ScaleTarget{{Kind: "Deployment", Namespace: "shop", Name: "web", Replicas: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if len(down.PendingPods) != 0 || len(down.Pods) != 2 || down.Pods[0].Name != "web-old" || down.Pods[1].Name != "other" {
+		t.Errorf("scale down: pending %d, bound %v", len(down.PendingPods), down.Pods)
+	}
+
+	var nf *ScaleNotFoundError
+	if err := ScaleLive(ctx, kube, snapshot(), []ScaleTarget{{Kind: "StatefulSet", Namespace: "shop", Name: "web", Replicas: 1}}); !errors.As(err, &nf) {
+		t.Errorf("missing workload: %v", err)
+	}
+}
+
+func TestMerge(t *testing.T) {
+	dst := &engine.Snapshot{Live: true, PendingPods: []*corev1.Pod{{}}}
+	Merge(dst, &engine.Snapshot{PendingPods: []*corev1.Pod{{}}, Nodes: []*corev1.Node{{}}})
+	if !dst.Live || len(dst.PendingPods) != 2 || len(dst.Nodes) != 1 {
+		t.Errorf("merged %+v", dst)
+	}
+}
