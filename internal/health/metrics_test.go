@@ -107,6 +107,9 @@ func TestHealthyWithRecordedMetrics(t *testing.T) {
 	if c := find(t, r, "metrics/k-b"); !strings.Contains(c.Message, "429s 1") {
 		t.Fatalf("%+v", c)
 	}
+	for _, c := range r.Checks {
+		t.Logf("%-8s %-22s %s", c.Status, c.Name, c.Message)
+	}
 }
 
 func TestMetricsDisagreeWithLease(t *testing.T) {
