@@ -114,7 +114,7 @@ func nodeClaimTable(r *engine.Result, wide bool) output.Table {
 		t := output.Table{Headers: []string{"NODEPOOL", "INSTANCE TYPE", "OTHER OPTIONS", "ZONE", "ALLOWED ZONES", "CAPACITY", "ALLOWED CAPACITY", "$/H", "PODS", "CPU", "MEMORY", "POD NAMES"}}
 		for _, np := range r.NodePools {
 			for _, nc := range np.NodeClaims {
-				t.Rows = append(t.Rows, []string{np.Name, nc.InstanceType, strconv.Itoa(nc.OtherInstanceTypes), nc.Zone,
+				t.Rows = append(t.Rows, []string{np.Name, nc.InstanceType, "+" + strconv.Itoa(nc.OtherInstanceTypes), nc.Zone,
 					strings.Join(nc.Zones, ","), nc.CapacityType, strings.Join(nc.CapacityTypes, ","), price(nc.PricePerHour),
 					strconv.Itoa(len(nc.Pods)), percent(nc.CPUFill), percent(nc.MemoryFill), strings.Join(nc.Pods, ",")})
 			}
