@@ -356,6 +356,8 @@ func TestPreflightRefusals(t *testing.T) {
 		const ns = "pf-tty"
 		karpenter(ctx, t, ns, 2, true, false)
 		refuse(t, ns, 2, "standard input is not a terminal; pass --yes")
+		// --dry-run prints the plan and changes nothing either.
+		refuse(t, ns, 0, "Dry run: nothing was changed", "--dry-run")
 	})
 	t.Run("stale lease", func(t *testing.T) {
 		const ns = "pf-stale"
