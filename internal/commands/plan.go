@@ -253,6 +253,9 @@ func (o *PlanOptions) Run(ctx context.Context) error {
 	return nil
 }
 
+// progressAfter is how long planning runs before the progress line is printed.
+var progressAfter = time.Second
+
 // plan runs the engine and, when it takes more than a second, says so once on stderr (stdout stays
 // clean for -o json).
 func (o *PlanOptions) plan(ctx context.Context, snap *engine.Snapshot) (*engine.Result, error) {
@@ -262,7 +265,7 @@ func (o *PlanOptions) plan(ctx context.Context, snap *engine.Snapshot) (*engine.
 		defer close(exited)
 		select {
 		case <-done:
-		case <-time.After(time.Second):
+		case <-time.After(progressAfter):
 			fmt.Fprintf(o.env.ErrOut, "planning %d pending pods with Karpenter %s's scheduler…\n", len(snap.PendingPods), cli.EngineVersion())
 		}
 	}()

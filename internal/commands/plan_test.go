@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
@@ -264,4 +265,15 @@ func runIn(t *testing.T, stdin string, out, errOut *strings.Builder, args ...str
 	t.Helper()
 	env := &Env{IOStreams: genericiooptions.IOStreams{In: strings.NewReader(stdin), Out: out, ErrOut: errOut}, Globals: cli.NewGlobals()}
 	return Run(context.Background(), env, "kubectl-karpctl", args)
+}
+
+// A slow plan says so once on stderr; stdout stays a clean JSON document.
+func TestPlanProgressOnStderr(t *testing.T) {
+	defer func(d time.Duration) { progressAfter = d }(progressAfter)
+	progressAfter = time.Nanosecond
+	dir := writeFiles(t, map[string]string{"all.yaml": planNodePool + "---\n" + planDeployment("web", 2, "1")})
+	code, _, errOut := planJSON(t, "--offline", "-f", dir)
+	if code != cli.ExitOK || errOut != "planning 2 pending pods with Karpenter "+cli.EngineVersion()+"'s scheduler…\n" {
+		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
 }
