@@ -17,18 +17,41 @@ import (
 	"github.com/karpctl/karpctl/internal/engine"
 )
 
-// Merge adds src's objects to dst (the what-if "-f on top of the cluster"). dst stays Live if it was.
+// Merge adds src's objects to dst (the what-if "-f on top of the cluster"). A NodePool, Node or Pod
+// of src replaces dst's of the same name: the file says what the object would be once applied. dst
+// stays Live if it was.
 func Merge(dst, src *engine.Snapshot) {
-	dst.NodePools = append(dst.NodePools, src.NodePools...)
+	dst.NodePools = append(replaced(dst.NodePools, src.NodePools, metaKey), src.NodePools...)
+	dst.Nodes = append(replaced(dst.Nodes, src.Nodes, metaKey), src.Nodes...)
+	srcPods := append(append([]*corev1.Pod{}, src.Pods...), src.PendingPods...)
+	dst.Pods = append(replaced(dst.Pods, srcPods, metaKey), src.Pods...)
+	dst.PendingPods = append(replaced(dst.PendingPods, srcPods, metaKey), src.PendingPods...)
 	dst.NodeClaims = append(dst.NodeClaims, src.NodeClaims...)
-	dst.Nodes = append(dst.Nodes, src.Nodes...)
-	dst.Pods = append(dst.Pods, src.Pods...)
-	dst.PendingPods = append(dst.PendingPods, src.PendingPods...)
 	dst.DaemonSets = append(dst.DaemonSets, src.DaemonSets...)
 	dst.PersistentVolumeClaims = append(dst.PersistentVolumeClaims, src.PersistentVolumeClaims...)
 	dst.PersistentVolumes = append(dst.PersistentVolumes, src.PersistentVolumes...)
 	dst.StorageClasses = append(dst.StorageClasses, src.StorageClasses...)
 	dst.CSINodes = append(dst.CSINodes, src.CSINodes...)
+}
+
+func metaKey(o metav1.Object) string { return o.GetNamespace() + "/" + o.GetName() }
+
+// replaced returns have without the objects whose key is in by.
+func replaced[T metav1.Object, U metav1.Object](have []T, by []U, key func(metav1.Object) string) []T {
+	if len(by) == 0 {
+		return have
+	}
+	gone := map[string]bool{}
+	for _, o := range by {
+		gone[key(o)] = true
+	}
+	out := make([]T, 0, len(have))
+	for _, o := range have {
+		if !gone[key(o)] {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // ScaleTarget is one live `--scale KIND/NAME=N`.

@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
+	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 
 	"github.com/karpctl/karpctl/internal/engine"
 )
@@ -58,9 +59,19 @@ func TestScaleLive(t *testing.T) {
 }
 
 func TestMerge(t *testing.T) {
-	dst := &engine.Snapshot{Live: true, PendingPods: []*corev1.Pod{{}}}
-	Merge(dst, &engine.Snapshot{PendingPods: []*corev1.Pod{{}}, Nodes: []*corev1.Node{{}}})
-	if !dst.Live || len(dst.PendingPods) != 2 || len(dst.Nodes) != 1 {
-		t.Errorf("merged %+v", dst)
+	named := func(ns, name string) metav1.ObjectMeta { return metav1.ObjectMeta{Namespace: ns, Name: name} }
+	dst := &engine.Snapshot{Live: true,
+		PendingPods: []*corev1.Pod{{ObjectMeta: named("a", "p1")}, {ObjectMeta: named("a", "p2")}},
+		NodePools:   []*karpv1.NodePool{{ObjectMeta: named("", "default")}, {ObjectMeta: named("", "gpu")}}}
+	Merge(dst, &engine.Snapshot{
+		PendingPods: []*corev1.Pod{{ObjectMeta: named("a", "p2")}, {ObjectMeta: named("b", "p2")}},
+		Nodes:       []*corev1.Node{{ObjectMeta: named("", "n")}},
+		NodePools:   []*karpv1.NodePool{{ObjectMeta: named("", "default"), Spec: karpv1.NodePoolSpec{Weight: ptr(int32(7))}}},
+	})
+	if !dst.Live || len(dst.PendingPods) != 3 || len(dst.Nodes) != 1 || len(dst.NodePools) != 2 {
+		t.Fatalf("merged: %d pending, %d nodes, %d NodePools", len(dst.PendingPods), len(dst.Nodes), len(dst.NodePools))
+	}
+	if dst.NodePools[1].Name != "default" || dst.NodePools[1].Spec.Weight == nil {
+		t.Errorf("the file's NodePool default did not replace the cluster's: %+v", dst.NodePools)
 	}
 }
