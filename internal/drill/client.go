@@ -30,7 +30,10 @@ type Client interface {
 	PDBs(ctx context.Context, ns string) ([]policyv1.PodDisruptionBudget, error)
 	Evict(ctx context.Context, ns, pod string) error
 	DeletePod(ctx context.Context, ns, pod string, grace int64) error
+	// Nodes lists nodes by label selector; callers always pass one (never a cluster-wide list).
 	Nodes(ctx context.Context, selector string) ([]corev1.Node, error)
+	// Node gets one node by name, nil when it does not exist.
+	Node(ctx context.Context, name string) (*corev1.Node, error)
 	PatchNode(ctx context.Context, name string, mergePatch []byte) error
 }
 
@@ -112,6 +115,17 @@ func (k Kube) Nodes(ctx context.Context, sel string) ([]corev1.Node, error) {
 		return nil, fmt.Errorf("listing nodes (%s): %w", sel, err)
 	}
 	return l.Items, nil
+}
+
+func (k Kube) Node(ctx context.Context, name string) (*corev1.Node, error) {
+	n, err := k.C.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading node %s: %w", name, err)
+	}
+	return n, nil
 }
 
 func (k Kube) PatchNode(ctx context.Context, name string, patch []byte) error {

@@ -197,17 +197,42 @@ func Check(ctx context.Context, c Client, k *discovery.Karpenter, o Options) (*P
 	pods := pl.Items
 	sort.Slice(pods, func(i, j int) bool { return pods[i].Name < pods[j].Name })
 	p.pods = pods
+	// Nodes by name for the replicas, and for a zone outage the zone's nodes and any nodes an earlier
+	// drill left cordoned, by label selector: never a cluster-wide node list.
+	nodeMap := map[string]*corev1.Node{}
+	for i := range pods {
+		name := pods[i].Spec.NodeName
+		if name == "" || nodeMap[name] != nil {
+			continue
+		}
+		n, err := c.Node(ctx, name)
+		if err != nil {
+			if o.Kind == ZoneOutage {
+				return nil, err
+			}
+			continue // zones only for the display: optional for leader-kill
+		}
+		if n != nil {
+			nodeMap[name] = n
+		}
+	}
 	var nodes []corev1.Node
 	if o.Kind == ZoneOutage {
-		if nodes, err = c.Nodes(ctx, ""); err != nil {
+		if nodes, err = c.Nodes(ctx, corev1.LabelTopologyZone+"="+o.Zone); err != nil {
 			return nil, err
 		}
-	} else {
-		nodes, _ = c.Nodes(ctx, "") // zones only for the display: optional
-	}
-	nodeMap := map[string]*corev1.Node{}
-	for i := range nodes {
-		nodeMap[nodes[i].Name] = &nodes[i]
+		leftovers, err := c.Nodes(ctx, CordonLabel)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range leftovers {
+			if n.Labels[corev1.LabelTopologyZone] != o.Zone {
+				nodes = append(nodes, n)
+			}
+		}
+		for i := range nodes {
+			nodeMap[nodes[i].Name] = &nodes[i]
+		}
 	}
 	l, err := c.Lease(ctx, k.LeaseNamespace, k.LeaseName)
 	if err != nil {

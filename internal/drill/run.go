@@ -117,7 +117,7 @@ func Run(ctx context.Context, c Client, p *Preflight, onEvent func(Event)) (r *R
 	var cordoned []string
 	zoneNodes := map[string]bool{}
 	if o.Kind == ZoneOutage {
-		nodes, err := c.Nodes(ctx, "")
+		nodes, err := c.Nodes(ctx, corev1.LabelTopologyZone+"="+o.Zone)
 		if err != nil {
 			r.Reason = err.Error()
 			return r

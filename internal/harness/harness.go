@@ -222,7 +222,9 @@ func (e *Env) waitReady(ctx context.Context, timeout time.Duration) error {
 }
 
 func (e *Env) startControllerManager(log io.Writer) error {
-	kc, err := e.WriteKubeconfig("controller-manager", "system:kube-controller-manager")
+	// With --use-service-account-credentials=false every controller acts as this identity, which the
+	// bootstrap role system:kube-controller-manager does not cover: give it the masters group.
+	kc, err := e.WriteKubeconfig("controller-manager", "system:kube-controller-manager", "system:masters")
 	if err != nil {
 		return err
 	}
