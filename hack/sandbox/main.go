@@ -217,6 +217,9 @@ func (c *cli) waitUp(cmd *exec.Cmd, timeout time.Duration) int {
 			case s.Ready:
 				fmt.Printf("sandbox up in %.1fs: %s, Karpenter %s in namespace %s (hostname isolation: %s)\n%s\n",
 					s.StartupSeconds, s.Server, sandbox.KarpenterVersion(), s.Namespace, s.Isolation, c.envLine(s))
+				if s.Isolation == string(sandbox.NoIsolation) {
+					fmt.Fprintln(os.Stderr, "sandbox: WARNING: not root and no user namespaces: every Karpenter process has this machine's hostname, so the lease holder identity names no pod (run as root for pod-named holders)")
+				}
 				return 0
 			case s.Error != "":
 				fmt.Fprintf(os.Stderr, "sandbox: start failed: %s\n", s.Error)
