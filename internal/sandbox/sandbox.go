@@ -16,7 +16,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
@@ -129,9 +128,6 @@ func Start(ctx context.Context, opts Options) (_ *Sandbox, err error) {
 	if s.Dynamic, err = dynamic.NewForConfig(env.Config); err != nil {
 		return nil, err
 	}
-	if err = grantControllerManager(ctx, env); err != nil {
-		return nil, err
-	}
 	if err = installCRDs(ctx, s.Dynamic); err != nil {
 		return nil, err
 	}
@@ -222,21 +218,6 @@ func (s *Sandbox) logTails() string {
 		out += fmt.Sprintf("--- %s (last 15 lines)\n%s\n", l, Tail(l, 15))
 	}
 	return out
-}
-
-// grantControllerManager binds the controller-manager's identity to cluster-admin. The harness runs it
-// with --use-service-account-credentials=false under the user system:kube-controller-manager, whose
-// bootstrap role covers only its own needs, not those of the controllers (ReplicaSets, PDB status …).
-func grantControllerManager(ctx context.Context, env *harness.Env) error {
-	crb := &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "sandbox:kube-controller-manager"},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "cluster-admin"},
-		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: "system:kube-controller-manager"}},
-	}
-	if _, err := env.Client.RbacV1().ClusterRoleBindings().Create(ctx, crb, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("granting the controller-manager its controllers' permissions: %w", err)
-	}
-	return nil
 }
 
 func ignoreNotFound(err error) error {
