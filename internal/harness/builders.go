@@ -3,7 +3,8 @@ package harness
 import (
 	"context"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -172,7 +173,7 @@ func KarpenterDeployment(s KarpenterSpec) *appsv1.Deployment {
 	}
 	labels := KarpenterLabels()
 	var env []corev1.EnvVar
-	for _, k := range sortedKeys(s.Env) {
+	for _, k := range slices.Sorted(maps.Keys(s.Env)) {
 		env = append(env, corev1.EnvVar{Name: k, Value: s.Env[k]})
 	}
 	pod := corev1.PodSpec{
@@ -239,13 +240,4 @@ func (b *Builder) Karpenter(ctx context.Context, t testing.TB, s KarpenterSpec, 
 		}))
 	}
 	return pods
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -201,7 +201,7 @@ func (e *Env) waitReady(ctx context.Context, timeout time.Duration) error {
 	for time.Now().Before(deadline) {
 		for _, p := range e.Procs {
 			if p.exited() {
-				return fmt.Errorf("%s exited during start-up:\n%s", p.Name, tail(p.Log, 30))
+				return fmt.Errorf("%s exited during start-up:\n%s", p.Name, Tail(p.Log, 30))
 			}
 		}
 		body, err := e.Client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
@@ -218,7 +218,7 @@ func (e *Env) waitReady(ctx context.Context, timeout time.Duration) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("kube-apiserver not ready after %s (%v):\n%s", timeout, last, tail(filepath.Join(e.Dir, "kube-apiserver.log"), 30))
+	return fmt.Errorf("kube-apiserver not ready after %s (%v):\n%s", timeout, last, Tail(filepath.Join(e.Dir, "kube-apiserver.log"), 30))
 }
 
 func (e *Env) startControllerManager(log io.Writer) error {
@@ -419,7 +419,8 @@ func CountRequests(cfg *rest.Config) (*rest.Config, *RequestCounter) {
 
 var getOpts = metav1.GetOptions{}
 
-func tail(path string, n int) string {
+// Tail returns the last n lines of a file (or the error reading it), for start-up failure reports.
+func Tail(path string, n int) string {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err.Error()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 
@@ -257,14 +256,4 @@ func KarpenterDeployment(ns string, replicas int32, extra map[string]string) *ap
 func int64Ptr(v int64) *int64 { return &v }
 
 // Tail returns the last n lines of a file (or the error reading it).
-func Tail(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err.Error()
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
+func Tail(path string, n int) string { return harness.Tail(path, n) }

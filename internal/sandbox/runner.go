@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -385,7 +387,7 @@ func (r *Runner) processEnv(pod *corev1.Pod, metricsPort, healthPort int) []stri
 			env = append(env, kv)
 		}
 	}
-	for _, k := range sortedKeys(vars) {
+	for _, k := range slices.Sorted(maps.Keys(vars)) {
 		env = append(env, k+"="+vars[k])
 	}
 	return env
@@ -436,15 +438,6 @@ func DetectIsolation() Isolation {
 		isolation = NoIsolation
 	})
 	return isolation
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // RSS is a process's resident set size in bytes (0 if it is gone).

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
@@ -33,20 +34,60 @@ func Karpctl(ctx context.Context, t testing.TB, kubeconfig string, args ...strin
 // KarpctlIn is Karpctl with standard input.
 func KarpctlIn(ctx context.Context, t testing.TB, kubeconfig string, stdin []byte, args ...string) Result {
 	t.Helper()
-	var out, errOut syncBuffer
-	rec := &recorder{}
-	env := &commands.Env{
-		IOStreams:     genericiooptions.IOStreams{In: bytes.NewReader(stdin), Out: &out, ErrOut: &errOut},
-		Globals:       cli.NewGlobals(),
-		WrapTransport: rec.wrap,
-	}
+	return startIn(ctx, kubeconfig, stdin, args).Wait(t)
+}
+
+// Running is a karpctl run in the background (--watch, --serve): its output can be read while it runs.
+type Running struct {
+	args        []string
+	out, errOut syncBuffer
+	rec         recorder
+	done        chan int
+}
+
+// Start runs `kubectl karpctl ARGS --kubeconfig KUBECONFIG` in the background until it exits or ctx ends.
+func Start(ctx context.Context, kubeconfig string, args ...string) *Running {
+	return startIn(ctx, kubeconfig, nil, args)
+}
+
+func startIn(ctx context.Context, kubeconfig string, stdin []byte, args []string) *Running {
 	if kubeconfig != "" {
 		args = append(args, "--kubeconfig", kubeconfig)
 	}
-	code := commands.Run(ctx, env, "kubectl-karpctl", args)
-	r := Result{Code: code, Stdout: out.String(), Stderr: errOut.String(), Requests: rec.list()}
-	t.Logf("karpctl %s -> exit %d, %d requests\n%s%s", strings.Join(args, " "), code, len(r.Requests), r.Stdout, r.Stderr)
+	r := &Running{args: args, done: make(chan int, 1)}
+	env := &commands.Env{
+		IOStreams:     genericiooptions.IOStreams{In: bytes.NewReader(stdin), Out: &r.out, ErrOut: &r.errOut},
+		Globals:       cli.NewGlobals(),
+		WrapTransport: r.rec.wrap,
+	}
+	go func() { r.done <- commands.Run(ctx, env, "kubectl-karpctl", args) }()
 	return r
+}
+
+// Stdout is what the command printed so far.
+func (r *Running) Stdout() string { return r.out.String() }
+
+// Stderr is what the command printed on stderr so far.
+func (r *Running) Stderr() string { return r.errOut.String() }
+
+// Wait waits for the command to exit and returns everything it did.
+func (r *Running) Wait(t testing.TB) Result {
+	t.Helper()
+	code := <-r.done
+	res := Result{Code: code, Stdout: r.out.String(), Stderr: r.errOut.String(), Requests: r.rec.list()}
+	t.Logf("karpctl %s -> exit %d, %d requests\n%s%s", strings.Join(r.args, " "), code, len(res.Requests), res.Stdout, res.Stderr)
+	return res
+}
+
+// Exited reports whether the command has exited within d, and its code.
+func (r *Running) Exited(d time.Duration) (int, bool) {
+	select {
+	case code := <-r.done:
+		r.done <- code
+		return code, true
+	case <-time.After(d):
+		return 0, false
+	}
 }
 
 type recorder struct {

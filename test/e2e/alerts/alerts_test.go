@@ -3,7 +3,6 @@
 package alerts
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -12,7 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,41 +19,16 @@ import (
 	"github.com/prometheus/common/model"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"sigs.k8s.io/yaml"
 
 	"github.com/karpctl/karpctl/internal/alerts"
-	"github.com/karpctl/karpctl/internal/cli"
-	"github.com/karpctl/karpctl/internal/commands"
 	"github.com/karpctl/karpctl/internal/harness"
+	"github.com/karpctl/karpctl/test/e2e"
 )
 
 var env *harness.Env
 
 func TestMain(m *testing.M) { os.Exit(harness.Main(m, harness.Options{}, &env)) }
-
-// syncBuffer is a bytes.Buffer safe for the command's goroutine and the test's reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func run(ctx context.Context, out, errOut *syncBuffer, args ...string) int {
-	e := &commands.Env{IOStreams: genericiooptions.IOStreams{In: strings.NewReader(""), Out: out, ErrOut: errOut}, Globals: cli.NewGlobals()}
-	return commands.Run(ctx, e, "kubectl-karpctl", append(args, "--kubeconfig", env.Kubeconfig))
-}
 
 // karpenter creates a Karpenter Deployment with two pods in ns and its Lease held by the first pod.
 func karpenter(ctx context.Context, t *testing.T, ns string, durationSecs int32) (pods []string, l *coordinationv1.Lease) {
@@ -87,13 +60,13 @@ func TestAlertsFromCluster(t *testing.T) {
 	ns := "karpenter-alerts"
 	karpenter(ctx, t, ns, 60)
 
-	var out, errOut syncBuffer
-	if code := run(ctx, &out, &errOut, "alerts", "--karpenter-namespace", ns, "--kube-state-metrics", "--runbook-url", "https://runbooks.example.com/k"); code != 0 {
-		t.Fatalf("alerts: exit %d: %s", code, errOut.String())
+	r := e2e.Karpctl(ctx, t, env.Kubeconfig, "alerts", "--karpenter-namespace", ns, "--kube-state-metrics", "--runbook-url", "https://runbooks.example.com/k")
+	if r.Code != 0 {
+		t.Fatalf("alerts: exit %d: %s", r.Code, r.Stderr)
 	}
 	var pr alerts.PrometheusRule
-	if err := yaml.UnmarshalStrict([]byte(out.String()), &pr); err != nil {
-		t.Fatalf("output is not a PrometheusRule: %v\n%s", err, out.String())
+	if err := yaml.UnmarshalStrict([]byte(r.Stdout), &pr); err != nil {
+		t.Fatalf("output is not a PrometheusRule: %v\n%s", err, r.Stdout)
 	}
 	if pr.Kind != "PrometheusRule" || pr.Metadata.Namespace != ns {
 		t.Errorf("kind %q namespace %q, want PrometheusRule in %s", pr.Kind, pr.Metadata.Namespace, ns)
@@ -105,7 +78,7 @@ func TestAlertsFromCluster(t *testing.T) {
 		`name="karpenter-leader-election"`,
 		`kube_pod_container_status_restarts_total{namespace="karpenter-alerts"`,
 	} {
-		if !strings.Contains(out.String(), want) {
+		if !strings.Contains(r.Stdout, want) {
 			t.Errorf("output lacks %q", want)
 		}
 	}
@@ -130,11 +103,11 @@ func TestAlertsFromCluster(t *testing.T) {
 	}
 	dir := t.TempDir()
 	spec, _ := yaml.Marshal(pr.Spec)
-	var rules, rulesErr syncBuffer
-	if code := run(ctx, &rules, &rulesErr, "alerts", "--karpenter-namespace", ns, "--format", "rules"); code != 0 {
-		t.Fatalf("alerts --format rules: exit %d: %s", code, rulesErr.String())
+	rr := e2e.Karpctl(ctx, t, env.Kubeconfig, "alerts", "--karpenter-namespace", ns, "--format", "rules")
+	if code := rr.Code; code != 0 {
+		t.Fatalf("alerts --format rules: exit %d: %s", code, rr.Stderr)
 	}
-	for name, body := range map[string]string{"spec.yaml": string(spec), "rules.yaml": rules.String()} {
+	for name, body := range map[string]string{"spec.yaml": string(spec), "rules.yaml": rr.Stdout} {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
 			t.Fatal(err)
@@ -188,25 +161,21 @@ func TestLeaseExporter(t *testing.T) {
 	start(pods[1])
 
 	serveCtx, stop := context.WithCancel(ctx)
-	var out, errOut syncBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- run(serveCtx, &out, &errOut, "lease", "--karpenter-namespace", ns, "--serve", "127.0.0.1:0")
-	}()
+	serving := e2e.Start(serveCtx, env.Kubeconfig, "lease", "--karpenter-namespace", ns, "--serve", "127.0.0.1:0")
 	addr := regexp.MustCompile(`http://(127\.0\.0\.1:\d+)/metrics`)
 	var url string
 	for deadline := time.Now().Add(20 * time.Second); url == ""; {
-		if m := addr.FindStringSubmatch(out.String()); m != nil {
+		if m := addr.FindStringSubmatch(serving.Stdout()); m != nil {
 			url = "http://" + m[1] + "/metrics"
 		} else if time.Now().After(deadline) {
-			t.Fatalf("exporter never announced its address; out %q err %q", out.String(), errOut.String())
+			t.Fatalf("exporter never announced its address; out %q err %q", serving.Stdout(), serving.Stderr())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 
 	first := scrape(t, url)
 	if v := value(t, first, "karpctl_lease_up", nil); v != 1 {
-		t.Fatalf("karpctl_lease_up = %v; stderr %s", v, errOut.String())
+		t.Fatalf("karpctl_lease_up = %v; stderr %s", v, serving.Stderr())
 	}
 	if v := value(t, first, "karpctl_lease_holder_info", map[string]string{"pod": pods[0]}); v != 1 {
 		t.Errorf("holder_info{pod=%s} = %v", pods[0], v)
@@ -261,13 +230,12 @@ func TestLeaseExporter(t *testing.T) {
 	}
 
 	stop()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Errorf("lease --serve exited %d after Ctrl-C: %s", code, errOut.String())
-		}
-	case <-time.After(10 * time.Second):
+	code, exited := serving.Exited(10 * time.Second)
+	if !exited {
 		t.Fatal("lease --serve did not stop within 10s of Ctrl-C")
+	}
+	if code != 0 {
+		t.Errorf("lease --serve exited %d after Ctrl-C: %s", code, serving.Stderr())
 	}
 	if _, err := http.Get(url); err == nil {
 		t.Error("the exporter still answers after shutdown")

@@ -157,10 +157,7 @@ func TestLeaderKilledWithoutRelease(t *testing.T) {
 	before := getLease(ctx, t, ns, "karpenter-leader-election")
 
 	watchCtx, stopWatch := context.WithCancel(ctx)
-	watchDone := make(chan e2e.Result)
-	go func() {
-		watchDone <- e2e.Karpctl(watchCtx, t, env.Kubeconfig, "lease", "--watch", "-o", "json", "--karpenter-namespace", ns)
-	}()
+	watching := e2e.Start(watchCtx, env.Kubeconfig, "lease", "--watch", "-o", "json", "--karpenter-namespace", ns)
 	time.Sleep(500 * time.Millisecond) // the watch is established
 
 	leader.Kill()
@@ -193,7 +190,7 @@ func TestLeaderKilledWithoutRelease(t *testing.T) {
 	}
 	time.Sleep(300 * time.Millisecond)
 	stopWatch()
-	w := <-watchDone
+	w := watching.Wait(t)
 	changes, sum := parseWatch(t, w.Stdout)
 	if len(changes) != 1 {
 		t.Fatalf("want exactly one holder change, got %d: %+v", len(changes), changes)
@@ -220,10 +217,7 @@ func TestLeaderStoppedGracefully(t *testing.T) {
 	replica(t, harness.FastTimings(harness.ReplicaSpec{Namespace: ns, Pod: pods[1].Name}))
 
 	watchCtx, stopWatch := context.WithCancel(ctx)
-	watchDone := make(chan e2e.Result)
-	go func() {
-		watchDone <- e2e.Karpctl(watchCtx, t, env.Kubeconfig, "lease", "--watch", "-o", "json", "--karpenter-namespace", ns)
-	}()
+	watching := e2e.Start(watchCtx, env.Kubeconfig, "lease", "--watch", "-o", "json", "--karpenter-namespace", ns)
 	time.Sleep(500 * time.Millisecond)
 	leader.Stop(5 * time.Second) // SIGTERM: release on cancel
 	stopped := time.Now()
@@ -246,7 +240,7 @@ func TestLeaderStoppedGracefully(t *testing.T) {
 	waitHolder(ctx, t, ns, "karpenter-leader-election", pods[1].Name)
 	time.Sleep(300 * time.Millisecond)
 	stopWatch()
-	w := <-watchDone
+	w := watching.Wait(t)
 	changes, sum := parseWatch(t, w.Stdout)
 	if len(changes) != 1 || sum.Releases != 1 || sum.Expiries != 0 {
 		t.Fatalf("changes %+v summary %+v", changes, sum)
