@@ -70,6 +70,9 @@ eval "$("$SB" env)"
 export XDG_STATE_HOME=$root/.sandbox/state
 say "Every command below runs with KUBECONFIG=$KUBECONFIG"
 
+heading "Versions: karpctl, its bundled Karpenter engine, and what runs in the cluster"
+karpctl version
+
 heading "Who leads? The real lease, written by the real controller"
 karpctl lease
 
@@ -89,5 +92,19 @@ karpctl health
 
 heading "Drill: kill the leader and time the handover"
 say "v1.15.0 does not release its lease on SIGTERM: expect ≈ 15–19 s until the other replica takes over."
+# A lease watch runs beside the drill and is shown after it: what an operator sees during a failover.
+watch_log=.sandbox/lease-watch.log
+watch_pid=
+if has lease; then
+  "$K" lease --watch --watch-duration 40s >"$watch_log" 2>&1 &
+  watch_pid=$!
+fi
 karpctl drill leader-kill --yes
+if [ -n "$watch_pid" ]; then
+  kill -INT "$watch_pid" 2>/dev/null
+  wait "$watch_pid" 2>/dev/null
+  printf '%s$ kubectl karpctl lease --watch%s   %s(ran during the drill; Ctrl-C printed the summary)%s\n' "$B" "$R" "$D" "$R"
+  cat "$watch_log"
+fi
 karpctl lease
+karpctl drill history

@@ -192,6 +192,12 @@ func TestTrackerReleasePath(t *testing.T) {
 	if s := tr.Summary(); s.HolderChanges != 1 || s.Releases != 1 || s.Expiries != 0 {
 		t.Fatalf("summary %+v", s)
 	}
+	// client-go renews a few ms after acquiring: counted as a renewal, not as a cycle interval.
+	tr.Observe(rec("b_2", at(3.4), at(3.405), 1), at(3.405))
+	tr.Observe(rec("b_2", at(3.4), at(5.405), 1), at(5.405))
+	if s := tr.Summary(); s.Renewals != 2 || s.RenewP50 != 2*time.Second || s.RenewMax != 2*time.Second {
+		t.Fatalf("renewals after acquisition: %+v", s)
+	}
 }
 
 func TestTrackerDirectTakeoverImpliesExpiry(t *testing.T) {

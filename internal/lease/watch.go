@@ -67,16 +67,18 @@ type Summary struct {
 
 // Tracker turns successive observations of one Lease into Events. Not safe for concurrent use.
 type Tracker struct {
-	seen        bool
-	holder      string
-	lastHolder  string    // the last non-empty holder
-	lastRenew   time.Time // the last renewTime of lastHolder (or the release time)
-	renew       time.Time
-	duration    time.Duration
-	expired     bool
-	intervals   []time.Duration
-	sum         Summary
-	transitions int32
+	seen       bool
+	holder     string
+	lastHolder string    // the last non-empty holder
+	lastRenew  time.Time // the last renewTime of lastHolder (or the release time)
+	renew      time.Time
+	duration   time.Duration
+	expired    bool
+	// justAcquired marks the first renewal after an acquisition (see Observe).
+	justAcquired bool
+	intervals    []time.Duration
+	sum          Summary
+	transitions  int32
 }
 
 // Observe feeds one state of the lease (nil = deleted).
@@ -115,7 +117,12 @@ func (t *Tracker) Observe(l *coordinationv1.Lease, now time.Time) []Event {
 	case holder == t.holder && holder != "":
 		if renew.After(t.renew) {
 			iv := renew.Sub(t.renew)
-			t.intervals = append(t.intervals, iv)
+			// client-go renews right after acquiring (its renew loop polls immediately): that
+			// milliseconds-long step says nothing about the renewal cycle, so it is not an interval.
+			if !t.justAcquired {
+				t.intervals = append(t.intervals, iv)
+			}
+			t.justAcquired = false
 			t.sum.Renewals++
 			t.expired = false
 			evs = append(evs, Event{Kind: EventRenewed, Time: renew, To: holder, Interval: iv, Transitions: t.transitions})
@@ -146,6 +153,7 @@ func (t *Tracker) Observe(l *coordinationv1.Lease, now time.Time) []Event {
 			t.sum.HolderChanges++
 		}
 		t.expired = false
+		t.justAcquired = true
 		evs = append(evs, e)
 	}
 	t.holder, t.renew = holder, renew
