@@ -49,12 +49,14 @@ type Event struct {
 
 // Summary is what --watch prints on exit: the election cycle's fluctuation.
 type Summary struct {
-	Since           time.Time     `json:"since"`
-	Until           time.Time     `json:"until"`
-	HolderChanges   int           `json:"holderChanges"`
-	Releases        int           `json:"releases"`
-	Expiries        int           `json:"expiries"`
-	Renewals        int           `json:"renewals"`
+	Since         time.Time `json:"since"`
+	Until         time.Time `json:"until"`
+	HolderChanges int       `json:"holderChanges"`
+	Releases      int       `json:"releases"`
+	Expiries      int       `json:"expiries"`
+	Renewals      int       `json:"renewals"`
+	// Intervals is how many renewal intervals the percentiles are computed from.
+	Intervals       int           `json:"renewIntervals"`
 	LongestGap      time.Duration `json:"-"`
 	LongestGapSecs  float64       `json:"longestGapSeconds"`
 	RenewP50        time.Duration `json:"-"`
@@ -184,6 +186,7 @@ func (t *Tracker) Tick(now time.Time) []Event {
 // Summary returns the statistics so far.
 func (t *Tracker) Summary() Summary {
 	s := t.sum
+	s.Intervals = len(t.intervals)
 	s.RenewP50, s.RenewP99, s.RenewMax = Percentile(t.intervals, 50), Percentile(t.intervals, 99), Percentile(t.intervals, 100)
 	s.LongestGapSecs = s.LongestGap.Seconds()
 	s.RenewP50Seconds, s.RenewP99Seconds, s.RenewMaxSeconds = s.RenewP50.Seconds(), s.RenewP99.Seconds(), s.RenewMax.Seconds()

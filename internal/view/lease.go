@@ -119,8 +119,16 @@ func LeaseSummary(w io.Writer, s output.Styles, sum lease.Summary) error {
 		{"Releases", fmt.Sprint(sum.Releases)},
 		{"Expiries", fmt.Sprint(sum.Expiries)},
 		{"Longest gap", sum.LongestGap.Round(time.Millisecond).String()},
-		{"Renewals", fmt.Sprintf("%d (interval p50 %s, p99 %s, max %s)", sum.Renewals, sum.RenewP50.Round(time.Millisecond), sum.RenewP99.Round(time.Millisecond), sum.RenewMax.Round(time.Millisecond))},
+		{"Renewals", renewals(sum)},
 	})
+}
+
+func renewals(sum lease.Summary) string {
+	if sum.Intervals == 0 {
+		return fmt.Sprintf("%d (no full renewal interval observed)", sum.Renewals)
+	}
+	return fmt.Sprintf("%d (interval p50 %s, p99 %s, max %s over %d intervals)", sum.Renewals,
+		sum.RenewP50.Round(time.Millisecond), sum.RenewP99.Round(time.Millisecond), sum.RenewMax.Round(time.Millisecond), sum.Intervals)
 }
 
 func timeAndAge(t *time.Time, now time.Time) string {
