@@ -93,7 +93,7 @@ func newAuditCmd(env *Env) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	output.AddFormatFlag(f, &o.Format, output.TableFormat, output.JSON, output.YAML, output.SARIF)
+	output.AddFormatFlag(f, &o.Format, output.TableFormat, output.Wide, output.JSON, output.YAML, output.SARIF)
 	f.StringVar(&o.Profile, "profile", string(topology.ProfileBasic), "Availability target: test (1 replica), basic (2), critical (3 across zones)")
 	f.StringArrayVar(&o.RackLabels, "rack-label", nil, "Node label naming the rack (repeatable; the first a node carries is used)")
 	f.StringVar(&o.SystemNodeSelector, "system-node-selector", "", "Label selector of the nodes reserved for system components; replicas outside them, and workload pods beside them, are reported")
@@ -170,7 +170,7 @@ func (o *AuditOptions) Run(ctx context.Context) error {
 	case output.JSON, output.YAML:
 		err = output.Write(o.env.Out, o.Format, r)
 	default:
-		err = view.AuditReport(o.env.Out, o.env.Styles(), r, o.FailOn, code)
+		err = view.AuditReport(o.env.Out, o.env.Styles(), r, o.FailOn, code, o.Format == output.Wide)
 	}
 	if err != nil {
 		return err

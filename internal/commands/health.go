@@ -57,7 +57,7 @@ Exit codes: 0 OK or WARN (WARN is 3 with --strict), 1 API error, 3 FAIL.`,
 		Args:    cobra.NoArgs,
 		RunE:    func(cmd *cobra.Command, _ []string) error { return o.Run(cmd.Context()) },
 	}
-	output.AddFormatFlag(cmd.Flags(), &o.Format, output.TableFormat, output.JSON, output.YAML)
+	output.AddFormatFlag(cmd.Flags(), &o.Format, output.TableFormat, output.Wide, output.JSON, output.YAML)
 	cmd.Flags().BoolVar(&o.Strict, "strict", false, "Exit 3 on WARN too")
 	cmd.Flags().BoolVar(&o.NoMetrics, "no-metrics", false, "Do not read the replicas' /metrics through the pod proxy")
 	cmd.Flags().DurationVar(&o.MetricsTimeout, "metrics-timeout", 5*time.Second, "Timeout of each proxied /metrics read")
@@ -86,7 +86,7 @@ func (o *HealthOptions) Run(ctx context.Context) error {
 	if o.Format.Machine() {
 		err = output.Write(o.env.Out, o.Format, r)
 	} else {
-		err = view.HealthReport(o.env.Out, o.env.Styles(), r)
+		err = view.HealthReport(o.env.Out, o.env.Styles(), r, o.Format == output.Wide)
 	}
 	if err != nil {
 		return err

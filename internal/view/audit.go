@@ -11,7 +11,7 @@ import (
 
 // AuditReport prints the topology audit: placements, findings by severity, the zone- and host-loss
 // what-ifs, skipped checks, and one summary line naming the exit code under failOn.
-func AuditReport(w io.Writer, s output.Styles, r topology.Report, failOn string, exitCode int) error {
+func AuditReport(w io.Writer, s output.Styles, r topology.Report, failOn string, exitCode int, wide bool) error {
 	mode := "live cluster"
 	if r.Mode == "offline" {
 		mode = "manifests only"
@@ -38,6 +38,9 @@ func AuditReport(w io.Writer, s output.Styles, r topology.Report, failOn string,
 		if withSystem {
 			t.Headers = append(t.Headers, "SYSTEM-NODE")
 		}
+		if wide {
+			t.Headers = append(t.Headers, "PHASE", "PENDING-REASON")
+		}
 		for _, p := range r.Placements {
 			managed := "no"
 			if p.KarpenterManaged {
@@ -54,6 +57,9 @@ func AuditReport(w io.Writer, s output.Styles, r topology.Report, failOn string,
 					sys = map[bool]string{true: "yes", false: "no"}[*p.SystemNode]
 				}
 				row = append(row, sys)
+			}
+			if wide {
+				row = append(row, p.Phase, orDash(p.PendingReason))
 			}
 			t.Rows = append(t.Rows, row)
 		}
@@ -77,6 +83,9 @@ func AuditReport(w io.Writer, s output.Styles, r topology.Report, failOn string,
 		for _, f := range fs {
 			fmt.Fprintf(w, "  %s %s\n", s.Dim.Render("["+f.ID+"]"), f.Message)
 			fmt.Fprintf(w, "      %s %s\n", s.Key.Render("fix:"), f.Remediation)
+			if wide && f.Object != "" {
+				fmt.Fprintf(w, "      %s %s\n", s.Key.Render("object:"), f.Object)
+			}
 		}
 	}
 

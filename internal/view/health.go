@@ -3,13 +3,16 @@ package view
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
+	"strings"
 
 	"github.com/karpctl/karpctl/internal/health"
 	"github.com/karpctl/karpctl/internal/output"
 )
 
-// HealthReport prints one line per check, then the verdict.
-func HealthReport(w io.Writer, s output.Styles, r health.Report) error {
+// HealthReport prints one line per check, then the verdict; wide adds each replica's metrics.
+func HealthReport(w io.Writer, s output.Styles, r health.Report, wide bool) error {
 	fmt.Fprintf(w, "Karpenter %s/%s, lease %s\n\n", r.Namespace, r.Deployment, r.Lease)
 	t := output.Table{Headers: []string{"STATUS", "CHECK", "DETAIL"}}
 	for _, c := range r.Checks {
@@ -18,10 +21,40 @@ func HealthReport(w io.Writer, s output.Styles, r health.Report) error {
 	if err := t.Render(w, s); err != nil {
 		return err
 	}
+	if wide {
+		if err := replicaMetrics(w, s, r); err != nil {
+			return err
+		}
+	}
 	n := map[health.Status]int{}
 	for _, c := range r.Checks {
 		n[c.Status]++
 	}
 	_, err := fmt.Fprintf(w, "\nVerdict: %s (%d OK, %d WARN, %d FAIL, %d SKIPPED)\n", s.Status(string(r.Verdict)), n[health.OK], n[health.Warn], n[health.Fail], n[health.Skipped])
 	return err
+}
+
+// replicaMetrics is the wide view: every replica's own API-server traffic, as its metrics report it.
+func replicaMetrics(w io.Writer, s output.Styles, r health.Report) error {
+	fmt.Fprintln(w)
+	if len(r.Metrics) == 0 {
+		_, err := fmt.Fprintln(w, "Replica metrics: none could be read (see the SKIPPED metrics checks)")
+		return err
+	}
+	t := output.Table{Headers: []string{"REPLICA", "LEADER-STATUS", "REQUESTS", "BY CODE", "NON-2XX", "ERRORS", "429", "LATENCY MEAN", "P99 ≤"}}
+	for _, pod := range slices.Sorted(maps.Keys(r.Metrics)) {
+		m := r.Metrics[pod]
+		leader := "-"
+		if m.LeaderStatus != nil {
+			leader = fmt.Sprint(*m.LeaderStatus)
+		}
+		var codes []string
+		for _, c := range slices.Sorted(maps.Keys(m.Requests)) {
+			codes = append(codes, fmt.Sprintf("%s:%g", c, m.Requests[c]))
+		}
+		t.Rows = append(t.Rows, []string{pod, leader, fmt.Sprintf("%g", m.Total), strings.Join(codes, " "),
+			fmt.Sprintf("%.1f%%", 100*m.Non2xxShare()), fmt.Sprintf("%g", m.Errors), fmt.Sprintf("%g", m.Throttled),
+			fmt.Sprintf("%.1fms", 1000*m.LatencyMeanSec), fmt.Sprintf("%.1fms", 1000*m.LatencyP99Sec)})
+	}
+	return t.Render(w, s)
 }
