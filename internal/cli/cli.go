@@ -103,6 +103,17 @@ func (g *Globals) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&g.Find.Lease, "lease", "", "Leader-election Lease as NAMESPACE/NAME (overrides what the Deployment says)")
 }
 
+// KarpenterSearch is where to look for Karpenter: --karpenter-namespace, else an explicit -n (the
+// kubeconfig context's namespace is not used: Karpenter rarely lives where one's workloads do).
+// plan does not use it: there -n selects the pending pods to plan for.
+func (g *Globals) KarpenterSearch() discovery.Options {
+	o := g.Find
+	if o.Namespace == "" && g.Kube.Namespace != nil {
+		o.Namespace = *g.Kube.Namespace
+	}
+	return o
+}
+
 // RESTConfig is the client configuration kubectl would use with the same flags.
 func (g *Globals) RESTConfig() (*rest.Config, error) {
 	cfg, err := g.Kube.ToRESTConfig()

@@ -174,7 +174,7 @@ func (o *AlertsOptions) inputs(ctx context.Context) (alerts.Options, string, err
 		if err != nil {
 			return in, "", err
 		}
-		k, err := discovery.Find(ctx, c, find)
+		k, err := discovery.Find(ctx, c, o.env.Globals.KarpenterSearch())
 		if err != nil {
 			return in, "", err
 		}

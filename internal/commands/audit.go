@@ -190,7 +190,7 @@ func (o *AuditOptions) readLive(ctx context.Context) (topology.Input, error) {
 	if err != nil {
 		return topology.Input{}, fmt.Errorf("building metadata client: %w", err)
 	}
-	k, err := discovery.Find(ctx, c, o.env.Globals.Find)
+	k, err := discovery.Find(ctx, c, o.env.Globals.KarpenterSearch())
 	if err != nil {
 		return topology.Input{}, err
 	}

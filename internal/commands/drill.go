@@ -130,7 +130,7 @@ func (o *DrillOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	k, err := discovery.Find(ctx, cs, o.env.Globals.Find)
+	k, err := discovery.Find(ctx, cs, o.env.Globals.KarpenterSearch())
 	if err != nil {
 		return err
 	}
@@ -263,7 +263,7 @@ mark and are never touched. --id limits it to one drill.`,
 				return err
 			}
 			ns := ""
-			if k, err := discovery.Find(cmd.Context(), cs, env.Globals.Find); err == nil {
+			if k, err := discovery.Find(cmd.Context(), cs, env.Globals.KarpenterSearch()); err == nil {
 				ns = k.Namespace
 			} else {
 				fmt.Fprintf(env.ErrOut, "warning: %s; only nodes are restored\n", cli.Message(err))

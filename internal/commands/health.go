@@ -75,7 +75,7 @@ func (o *HealthOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	k, err := discovery.Find(ctx, c, o.env.Globals.Find)
+	k, err := discovery.Find(ctx, c, o.env.Globals.KarpenterSearch())
 	if err != nil {
 		return err
 	}

@@ -70,7 +70,7 @@ func (o *LeaseOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	k, err := discovery.Find(ctx, c, o.env.Globals.Find)
+	k, err := discovery.Find(ctx, c, o.env.Globals.KarpenterSearch())
 	if err != nil {
 		return err
 	}

@@ -76,7 +76,7 @@ func (v *VersionInfo) fillCluster(ctx context.Context, env *Env) {
 		return
 	}
 	v.Server = sv.GitVersion
-	if k, err := discovery.Find(ctx, c, env.Globals.Find); err == nil {
+	if k, err := discovery.Find(ctx, c, env.Globals.KarpenterSearch()); err == nil {
 		v.KarpenterImage, v.KarpenterVersion, v.KarpenterNamespace = k.Image, k.Version, k.Namespace
 	}
 }

@@ -402,3 +402,19 @@ func parallel(t *testing.T, n int, f func(i int) error) {
 		t.Fatal(err)
 	}
 }
+
+// An explicit -n narrows the search like --karpenter-namespace (kubectl users type -n first).
+func TestNamespaceFlagNarrowsDiscovery(t *testing.T) {
+	harness.Need(t, env)
+	ctx := ctxFor(t, time.Minute)
+	pods := setup(ctx, t, "by-n", harness.KarpenterSpec{})
+	replica(t, harness.FastTimings(harness.ReplicaSpec{Namespace: "by-n", Pod: pods[0].Name}))
+	waitHolder(ctx, t, "by-n", "karpenter-leader-election", pods[0].Name)
+	s, r := statusOf(ctx, t, "-n", "by-n")
+	if r.Code != 0 || s.Namespace != "by-n" || s.Holder.Pod != pods[0].Name {
+		t.Fatalf("exit %d %+v", r.Code, s)
+	}
+	if !strings.Contains(r.Requests[0], "/namespaces/by-n/deployments") {
+		t.Fatalf("first request %s", r.Requests[0])
+	}
+}
