@@ -61,6 +61,9 @@ func Run(ctx context.Context, env *Env, program string, args []string) int {
 	root.SetOut(env.Out)
 	root.SetErr(env.ErrOut)
 	err := root.ExecuteContext(ctx)
+	if err != nil && strings.HasPrefix(err.Error(), "unknown command") {
+		err = cli.UsageError("%v (see --help)", err)
+	}
 	if err != nil {
 		fmt.Fprintf(env.ErrOut, "error: %s\n", cli.Message(err))
 	}

@@ -37,6 +37,7 @@ func TestPluginHelpShowsKubectl(t *testing.T) {
 
 func TestUsageErrorsExit2WithOneLine(t *testing.T) {
 	for _, args := range [][]string{
+		{"bogus"},
 		{"lease", "--bogus"},
 		{"lease", "extra-arg"},
 		{"lease", "-o", "xml"},
