@@ -22,7 +22,7 @@ func TestKwokNodeAndPod(t *testing.T) {
 	b := NewBuilder(env.Client)
 	n := b.Node(ctx, t, NodeSpec{Name: "n-a", Zone: "zone-a"})
 	p := b.Pod(ctx, t, PodSpec{Namespace: "default", Name: "p", Node: n.Name})
-	if !waitFor(ctx, func() bool {
+	if !WaitFor(ctx, func() bool {
 		got, err := env.Client.CoreV1().Pods("default").Get(ctx, p.Name, metav1.GetOptions{})
 		return err == nil && got.Status.Phase == corev1.PodRunning
 	}) {
@@ -36,19 +36,6 @@ func TestKwokNodeAndPod(t *testing.T) {
 	for _, a := range node.Status.Addresses {
 		if a.Type == corev1.NodeInternalIP && a.Address != "127.0.0.1" {
 			t.Fatalf("node address %s is not loopback", a.Address)
-		}
-	}
-}
-
-func waitFor(ctx context.Context, f func() bool) bool {
-	for {
-		if f() {
-			return true
-		}
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }

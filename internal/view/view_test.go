@@ -56,7 +56,7 @@ func TestLeaseStatusPlain(t *testing.T) {
 func TestHealthWideShowsReplicaMetrics(t *testing.T) {
 	one := 1.0
 	r := health.Report{Namespace: "karpenter", Deployment: "karpenter", Lease: "karpenter/l", Verdict: health.OK,
-		Checks: []health.Check{{Name: "deployment", Status: health.OK, Message: "2/2"}},
+		Checks:  []health.Check{{Name: "deployment", Status: health.OK, Message: "2/2"}},
 		Metrics: map[string]health.ReplicaMetrics{"kp-a": {LeaderStatus: &one, Requests: map[string]float64{"200": 20, "429": 1}, Total: 21, Non2xx: 1, Throttled: 1, Errors: 1, LatencyMeanSec: 0.0044, LatencyP99Sec: 0.0256}},
 	}
 	b, s := plain()

@@ -523,28 +523,11 @@ func TestRequestCountBounded(t *testing.T) {
 	// 1,000 extra nodes (not kwok-managed, so kwok does not heartbeat them), 16 concurrent creators.
 	start := time.Now()
 	b := harness.NewBuilder(env.Client)
-	work := make(chan int)
-	errs := make(chan error, 1000)
-	var wg sync.WaitGroup
-	for w := 0; w < 16; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				zone := []string{"zone-a", "zone-b", "zone-c"}[i%3]
-				if _, err := b.CreateNode(ctx, harness.NodeSpec{Name: fmt.Sprintf("bulk-%04d", i), Zone: zone, NotKwok: true}); err != nil {
-					errs <- err
-				}
-			}
-		}()
-	}
-	for i := 0; i < 1000; i++ {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+	if err := harness.Parallel(1000, 16, func(i int) error {
+		zone := []string{"zone-a", "zone-b", "zone-c"}[i%3]
+		_, err := b.CreateNode(ctx, harness.NodeSpec{Name: fmt.Sprintf("bulk-%04d", i), Zone: zone, NotKwok: true})
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("created 1,000 nodes in %s", time.Since(start).Round(time.Millisecond))

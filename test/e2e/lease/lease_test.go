@@ -351,11 +351,11 @@ func TestRequestCountOnLargeCluster(t *testing.T) {
 	replica(t, harness.FastTimings(harness.ReplicaSpec{Namespace: "big", Pod: pods[0].Name}))
 	b := harness.NewBuilder(env.Client)
 	b.Namespace(ctx, t, "workload")
-	parallel(t, 200, func(i int) error {
+	createAll(t, 200, func(i int) error {
 		_, err := b.CreateNode(ctx, harness.NodeSpec{Name: fmt.Sprintf("worker-%03d", i), Zone: fmt.Sprintf("zone-%c", 'a'+i%3), NotKwok: true})
 		return err
 	})
-	parallel(t, 500, func(i int) error {
+	createAll(t, 500, func(i int) error {
 		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "workload", Name: fmt.Sprintf("app-%03d", i), Labels: map[string]string{"app": "web"}},
 			Spec: corev1.PodSpec{NodeName: fmt.Sprintf("worker-%03d", i%200), Containers: []corev1.Container{{Name: "c", Image: "pause"}}}}
 		_, err := env.Client.CoreV1().Pods("workload").Create(ctx, p, metav1.CreateOptions{})
@@ -380,41 +380,9 @@ func TestRequestCountOnLargeCluster(t *testing.T) {
 	t.Logf("requests: %s", strings.Join(r.Requests, ", "))
 }
 
-func parallel(t *testing.T, n int, f func(i int) error) {
+func createAll(t *testing.T, n int, f func(i int) error) {
 	t.Helper()
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	sem := make(chan struct{}, 16)
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func(i int) {
-			defer wg.Done()
-			defer func() { <-sem }()
-			if err := f(i); err != nil {
-				errs <- err
-			}
-		}(i)
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+	if err := harness.Parallel(n, 16, f); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// An explicit -n narrows the search like --karpenter-namespace (kubectl users type -n first).
-func TestNamespaceFlagNarrowsDiscovery(t *testing.T) {
-	harness.Need(t, env)
-	ctx := ctxFor(t, time.Minute)
-	pods := setup(ctx, t, "by-n", harness.KarpenterSpec{})
-	replica(t, harness.FastTimings(harness.ReplicaSpec{Namespace: "by-n", Pod: pods[0].Name}))
-	waitHolder(ctx, t, "by-n", "karpenter-leader-election", pods[0].Name)
-	s, r := statusOf(ctx, t, "-n", "by-n")
-	if r.Code != 0 || s.Namespace != "by-n" || s.Holder.Pod != pods[0].Name {
-		t.Fatalf("exit %d %+v", r.Code, s)
-	}
-	if !strings.Contains(r.Requests[0], "/namespaces/by-n/deployments") {
-		t.Fatalf("first request %s", r.Requests[0])
 	}
 }

@@ -51,71 +51,32 @@ func populate(ctx context.Context, b *testing.B) {
 			}
 		}
 		zones := []string{"test-zone-a", "test-zone-b", "test-zone-c", "test-zone-d"}
-		jobs := make(chan func() error)
-		var (
-			wg   sync.WaitGroup
-			mu   sync.Mutex
-			errs []error
-		)
-		for range benchWorkers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for job := range jobs {
-					if err := job(); err != nil {
-						mu.Lock()
-						errs = append(errs, err)
-						mu.Unlock()
-					}
-				}
-			}()
-		}
-		run := func(n int, f func(i int) error) {
-			for i := range n {
-				jobs <- func() error { return f(i) }
-			}
-		}
-		run(benchNodes, func(i int) error {
+		populateErr = harness.Parallel(benchNodes, benchWorkers, func(i int) error {
 			name := fmt.Sprintf("bench-node-%04d", i)
 			if _, err := bld.CreateNode(ctx, harness.NodeSpec{Name: name, Zone: zones[i%len(zones)], CPU: "8", Memory: "32Gi", NotKwok: true}); err != nil {
 				return err
 			}
 			return untaint(ctx, c, name)
 		})
-		// Pods are only bound after every node exists.
-		close(jobs)
-		wg.Wait()
-		jobs = make(chan func() error)
-		for range benchWorkers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for job := range jobs {
-					if err := job(); err != nil {
-						mu.Lock()
-						errs = append(errs, err)
-						mu.Unlock()
-					}
-				}
-			}()
+		if populateErr != nil {
+			return
 		}
-		client := func(s podSpec) error {
+		// Pods are only bound after every node exists.
+		create := func(s podSpec) error {
 			_, err := c.CoreV1().Pods(s.ns).Create(ctx, podObject(s), metav1.CreateOptions{})
 			return err
 		}
-		run(benchNodes*benchBoundPerNode, func(i int) error {
-			return client(podSpec{ns: "bench-bound", name: fmt.Sprintf("bound-%05d", i), node: fmt.Sprintf("bench-node-%04d", i/benchBoundPerNode), app: fmt.Sprintf("svc-%d", i%50), cpu: "350m", mem: "1Gi"})
+		populateErr = harness.Parallel(benchNodes*benchBoundPerNode, benchWorkers, func(i int) error {
+			return create(podSpec{ns: "bench-bound", name: fmt.Sprintf("bound-%05d", i), node: fmt.Sprintf("bench-node-%04d", i/benchBoundPerNode), app: fmt.Sprintf("svc-%d", i%50), cpu: "350m", mem: "1Gi"})
 		})
-		sizes := []struct{ cpu, mem string }{{"250m", "256Mi"}, {"500m", "512Mi"}, {"1", "2Gi"}, {"2", "4Gi"}, {"100m", "128Mi"}}
-		run(benchPending, func(i int) error {
-			s := sizes[i%len(sizes)]
-			return client(podSpec{ns: "bench-pending", name: fmt.Sprintf("pending-%04d", i), app: fmt.Sprintf("app-%d", i%len(sizes)), cpu: s.cpu, mem: s.mem})
-		})
-		close(jobs)
-		wg.Wait()
-		if len(errs) > 0 {
-			populateErr = fmt.Errorf("%d creates failed, first: %w", len(errs), errs[0])
+		if populateErr != nil {
+			return
 		}
+		sizes := []struct{ cpu, mem string }{{"250m", "256Mi"}, {"500m", "512Mi"}, {"1", "2Gi"}, {"2", "4Gi"}, {"100m", "128Mi"}}
+		populateErr = harness.Parallel(benchPending, benchWorkers, func(i int) error {
+			s := sizes[i%len(sizes)]
+			return create(podSpec{ns: "bench-pending", name: fmt.Sprintf("pending-%04d", i), app: fmt.Sprintf("app-%d", i%len(sizes)), cpu: s.cpu, mem: s.mem})
+		})
 		populateTime = time.Since(t0)
 	})
 	if populateErr != nil {

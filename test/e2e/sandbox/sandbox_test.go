@@ -17,6 +17,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/karpctl/karpctl/internal/harness"
 	"github.com/karpctl/karpctl/internal/lease"
 	"github.com/karpctl/karpctl/internal/sandbox"
 	"github.com/karpctl/karpctl/test/e2e"
@@ -117,7 +118,7 @@ func TestLeaderPodDeletionFailsOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The runner kills the process: SIGKILL for grace period 0.
-	killed := waitFor(ctx, func() bool { return syscall.Kill(ld.Process.PID, 0) != nil })
+	killed := harness.WaitFor(ctx, func() bool { return syscall.Kill(ld.Process.PID, 0) != nil })
 	if !killed {
 		t.Fatalf("leader process %d still alive after its pod was deleted", ld.Process.PID)
 	}
@@ -185,10 +186,10 @@ func TestFollowerEvictionKeepsLeader(t *testing.T) {
 	}
 	// The PDB controller must have counted the replicas before it allows a disruption.
 	ev := &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Namespace: sb.Namespace, Name: follower.Pod}}
-	if !waitFor(ctx, func() bool { return sb.Env.Client.PolicyV1().Evictions(sb.Namespace).Evict(ctx, ev) == nil }) {
+	if !harness.WaitFor(ctx, func() bool { return sb.Env.Client.PolicyV1().Evictions(sb.Namespace).Evict(ctx, ev) == nil }) {
 		t.Fatalf("eviction of %s never allowed", follower.Pod)
 	}
-	if !waitFor(ctx, func() bool { return syscall.Kill(follower.PID, 0) != nil }) {
+	if !harness.WaitFor(ctx, func() bool { return syscall.Kill(follower.PID, 0) != nil }) {
 		t.Fatalf("follower process %d survived its eviction", follower.PID)
 	}
 	if !slices.ContainsFunc(sb.Runner.Events(), func(e sandbox.Event) bool {
@@ -224,17 +225,4 @@ func procNames(ps []sandbox.Process) []string {
 		out = append(out, p.Pod)
 	}
 	return out
-}
-
-func waitFor(ctx context.Context, f func() bool) bool {
-	for {
-		if f() {
-			return true
-		}
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 }
