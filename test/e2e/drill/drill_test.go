@@ -670,3 +670,68 @@ func grantControllerManager(ctx context.Context, t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// On a terminal the drill asks before acting: "no" refuses with the cluster unchanged (exit 2), "yes"
+// runs it. util-linux's script(1) gives the drill a pseudo-terminal as standard input.
+func TestConfirmationOnTerminal(t *testing.T) {
+	harness.Need(t, env)
+	script, err := exec.LookPath("script")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("script(1) from util-linux is needed for the terminal test")
+		}
+		t.Skip("script(1) not installed")
+	}
+	ctx := ctxFor(t, 3*time.Minute)
+	const ns = "lk-tty"
+	karpenter(ctx, t, ns, 2, true, false)
+	onTerminal := func(answer string) (int, string) {
+		t.Helper()
+		line := strings.Join([]string{karpctlBinary(t), "drill", "leader-kill", "--karpenter-namespace", ns, "--retry-period", "250ms", "--timeout", "60s", "--kubeconfig", env.Kubeconfig}, " ")
+		cmd := exec.CommandContext(ctx, script, "-q", "-e", "-c", line, "/dev/null")
+		cmd.Stdin = strings.NewReader(answer)
+		out, _ := cmd.CombinedOutput()
+		return cmd.ProcessState.ExitCode(), string(out)
+	}
+	before := snapshot(ctx, t, ns)
+	code, out := onTerminal("no\n")
+	if code != 2 || !strings.Contains(out, "Proceed with the drill?") || !strings.Contains(out, "not confirmed; nothing was changed") {
+		t.Fatalf("answer no: exit %d\n%s", code, out)
+	}
+	sameSnapshot(t, before, snapshot(ctx, t, ns))
+
+	code, out = onTerminal("yes\n")
+	if code != 0 || !strings.Contains(out, "PASS") {
+		t.Fatalf("answer yes: exit %d\n%s", code, out)
+	}
+	lockGone(ctx, t, ns)
+}
+
+// A lock left by a drill that died (older than --timeout) refuses the next drill, naming it; --force
+// takes it over, and the drill deletes it at the end as its own.
+func TestStaleLockNeedsForce(t *testing.T) {
+	harness.Need(t, env)
+	ctx := ctxFor(t, 3*time.Minute)
+	const ns = "lk-stale"
+	karpenter(ctx, t, ns, 2, true, false)
+	old := metav1.NewMicroTime(time.Now().Add(-10 * time.Minute))
+	holder, dur := "drill-20261127-000000-dead00", int32(60)
+	if _, err := env.Client.CoordinationV1().Leases(ns).Create(ctx, &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: drill.LockName},
+		Spec:       coordinationv1.LeaseSpec{HolderIdentity: &holder, AcquireTime: &old, RenewTime: &old, LeaseDurationSeconds: &dur},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"drill", "leader-kill", "--yes", "--karpenter-namespace", ns, "--retry-period", "250ms", "--timeout", "60s"}
+	before := snapshot(ctx, t, ns)
+	r := e2e.Karpctl(ctx, t, env.Kubeconfig, args...)
+	if r.Code == 0 || !strings.Contains(r.Stdout+r.Stderr, "stale lock") || !strings.Contains(r.Stdout+r.Stderr, holder) {
+		t.Fatalf("without --force: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	sameSnapshot(t, before, snapshot(ctx, t, ns))
+	r = e2e.Karpctl(ctx, t, env.Kubeconfig, append(args, "--force")...)
+	if r.Code != 0 || !strings.Contains(r.Stdout, "PASS") {
+		t.Fatalf("with --force: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	lockGone(ctx, t, ns)
+}
