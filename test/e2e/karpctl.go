@@ -5,6 +5,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"sync"
@@ -130,4 +131,12 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// Decode parses the run's JSON output into v, failing the test with the output when it does not parse.
+func (r Result) Decode(t testing.TB, v any) {
+	t.Helper()
+	if err := json.Unmarshal([]byte(r.Stdout), v); err != nil {
+		t.Fatalf("decoding the output as JSON (exit %d): %v\n%s%s", r.Code, err, r.Stdout, r.Stderr)
+	}
 }

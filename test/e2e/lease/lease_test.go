@@ -63,9 +63,7 @@ func statusOf(ctx context.Context, t *testing.T, args ...string) (lease.Status, 
 	t.Helper()
 	r := e2e.Karpctl(ctx, t, env.Kubeconfig, append([]string{"lease", "-o", "json"}, args...)...)
 	var s lease.Status
-	if err := json.Unmarshal([]byte(r.Stdout), &s); err != nil {
-		t.Fatalf("lease -o json did not parse (%v): %q", err, r.Stdout)
-	}
+	r.Decode(t, &s)
 	return s, r
 }
 

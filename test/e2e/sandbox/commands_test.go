@@ -2,7 +2,6 @@ package sandbox
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -32,9 +31,7 @@ func TestAuditTopologyAgainstRealKarpenter(t *testing.T) {
 		t.Fatalf("audit-topology: exit %d: %s", r.Code, r.Stderr)
 	}
 	var rep topology.Report
-	if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil {
-		t.Fatalf("decoding: %v", err)
-	}
+	r.Decode(t, &rep)
 	if rep.Leader != ld.Pod || rep.Replicas.Ready != 2 || rep.Summary.Errors != 0 {
 		t.Fatalf("leader %q (real %q), ready %d, errors %d", rep.Leader, ld.Pod, rep.Replicas.Ready, rep.Summary.Errors)
 	}
@@ -73,9 +70,7 @@ func TestHealthAgainstRealKarpenter(t *testing.T) {
 		t.Fatalf("health: exit %d: %s", r.Code, r.Stderr)
 	}
 	var rep health.Report
-	if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil {
-		t.Fatalf("decoding: %v", err)
-	}
+	r.Decode(t, &rep)
 	for _, c := range rep.Checks {
 		switch {
 		case strings.HasPrefix(c.Name, "metrics/"):
