@@ -98,4 +98,3 @@ func TestWatchSurvivesReconnect(t *testing.T) {
 		t.Fatalf("summary %+v", sum)
 	}
 }
-
