@@ -50,8 +50,10 @@ type DrillOptions struct {
 	Timeout     time.Duration
 	RetryPeriod time.Duration
 	Slack       time.Duration
-	ReportFile  string
-	Zone        string
+	// UnschedulableGrace: see drill.Options.
+	UnschedulableGrace time.Duration
+	ReportFile         string
+	Zone               string
 }
 
 func init() { register(newDrillCmd) }
@@ -108,6 +110,7 @@ func newDrillRunCmd(env *Env, kind drill.Kind) *cobra.Command {
 	f.DurationVar(&o.Timeout, "timeout", 3*time.Minute, "Give up (FAIL) after this long without a new leader and all replicas Ready")
 	f.DurationVar(&o.RetryPeriod, "retry-period", 2*time.Second, "Karpenter's leader-election retry period (not recorded in the Lease; v1.15.0 uses 2s)")
 	f.DurationVar(&o.Slack, "slack", drill.DefaultSlack, "Slack added to the failover bound")
+	f.DurationVar(&o.UnschedulableGrace, "unschedulable-grace", drill.DefaultUnschedulableGrace, "End the drill (FAIL) once a replacement pod has been Unschedulable this long and the leader has failed over")
 	f.StringVar(&o.ReportFile, "report", "", "Write the JSON report to FILE")
 	return cmd
 }
@@ -118,8 +121,8 @@ func (o *DrillOptions) Run(ctx context.Context) error {
 	if mode != drill.Evict && mode != drill.Hard {
 		return cli.UsageError("--mode %q: want evict or hard", o.Mode)
 	}
-	if o.Timeout <= 0 || o.RetryPeriod <= 0 || o.Slack < 0 {
-		return cli.UsageError("--timeout and --retry-period must be positive, --slack not negative")
+	if o.Timeout <= 0 || o.RetryPeriod <= 0 || o.Slack < 0 || o.UnschedulableGrace <= 0 {
+		return cli.UsageError("--timeout, --retry-period and --unschedulable-grace must be positive, --slack not negative")
 	}
 	if l := o.env.Globals.Find.Lease; l != "" {
 		if _, _, err := cli.ParseLease(l); err != nil {
@@ -136,7 +139,7 @@ func (o *DrillOptions) Run(ctx context.Context) error {
 	}
 	c := drill.Kube{C: cs}
 	pre, err := drill.Check(ctx, c, k, drill.Options{Kind: o.kind, Mode: mode, Zone: o.Zone, Force: o.Force,
-		Timeout: o.Timeout, RetryPeriod: o.RetryPeriod, Slack: o.Slack, Cluster: cfg.Host, Context: o.contextName()})
+		Timeout: o.Timeout, RetryPeriod: o.RetryPeriod, Slack: o.Slack, UnschedulableGrace: o.UnschedulableGrace, Cluster: cfg.Host, Context: o.contextName()})
 	if err != nil {
 		return err
 	}

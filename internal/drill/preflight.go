@@ -31,10 +31,13 @@ type Options struct {
 	// uses controller-runtime's 2 s and does not make it configurable.
 	RetryPeriod time.Duration
 	Slack       time.Duration
-	Cluster     string // API server URL, for history
-	Context     string // kubeconfig context, for history
-	ID          string // generated when empty
-	Now         func() time.Time
+	// UnschedulableGrace ends the drill early (FAIL) once the leader question is settled and a
+	// replacement has stayed Unschedulable this long: waiting for --timeout would add nothing.
+	UnschedulableGrace time.Duration
+	Cluster            string // API server URL, for history
+	Context            string // kubeconfig context, for history
+	ID                 string // generated when empty
+	Now                func() time.Time
 }
 
 func (o *Options) defaults() {
@@ -50,6 +53,9 @@ func (o *Options) defaults() {
 	if o.Slack == 0 {
 		o.Slack = DefaultSlack
 	}
+	if o.UnschedulableGrace == 0 {
+		o.UnschedulableGrace = DefaultUnschedulableGrace
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -59,6 +65,10 @@ func (o *Options) defaults() {
 		o.ID = fmt.Sprintf("drill-%s-%s", o.Now().UTC().Format("20060102-150405"), hex.EncodeToString(b))
 	}
 }
+
+// DefaultUnschedulableGrace gives the scheduler several retries (its backoff starts at 1 s and tops out
+// at 10 s) before a replacement that cannot schedule ends the drill.
+const DefaultUnschedulableGrace = 30 * time.Second
 
 // Gate is one preflight check.
 type Gate struct {

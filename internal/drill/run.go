@@ -201,6 +201,7 @@ func Run(ctx context.Context, c Client, p *Preflight, onEvent func(Event)) (r *R
 
 	pods := map[string]*corev1.Pod{}
 	initial := map[string]bool{}
+	unschedulableSince := map[string]time.Time{} // replacement pod -> first seen Unschedulable
 	for i := range pl.Items {
 		pods[pl.Items[i].Name] = &pl.Items[i]
 		initial[pl.Items[i].Name] = true
@@ -302,9 +303,14 @@ func Run(ctx context.Context, c Client, p *Preflight, onEvent func(Event)) (r *R
 		}
 		if msg := unschedulable(pod); msg != "" {
 			r.Unschedulable = fmt.Sprintf("%s cannot schedule: %s", pod.Name, msg)
+			if _, seen := unschedulableSince[pod.Name]; !seen {
+				unschedulableSince[pod.Name] = now
+			}
 			if once(EvUnschedulable, pod.Name) {
 				emit(Event{Time: now, Kind: EvUnschedulable, Detail: r.Unschedulable})
 			}
+		} else {
+			delete(unschedulableSince, pod.Name)
 		}
 		if podReady(pod) && pod.Status.Phase == corev1.PodRunning && once(EvReady, pod.Name) {
 			emit(Event{Time: now, Kind: EvReady, Detail: fmt.Sprintf("%s Running and Ready on %s", pod.Name, pod.Spec.NodeName)})
@@ -353,6 +359,11 @@ func Run(ctx context.Context, c Client, p *Preflight, onEvent func(Event)) (r *R
 			}
 		case now := <-tick.C:
 			onLease(tracker.Tick(now))
+			if stuck, since := stuckReplacement(unschedulableSince); stuck != "" && (acquired || !leaderHit) && now.Sub(since) >= o.UnschedulableGrace {
+				r.Result, r.State = Fail, state()
+				r.Reason = fmt.Sprintf("%s (for %s; gave up before --timeout: the leader question is settled and waiting adds nothing)", r.Unschedulable, now.Sub(since).Round(time.Second))
+				return r
+			}
 		case ev, ok := <-leaseW.ResultChan():
 			if !ok {
 				r.Result, r.Reason, r.State = Fail, "the lease watch ended", state()
@@ -444,6 +455,17 @@ func grace(p *corev1.Pod) int64 {
 		return *p.DeletionGracePeriodSeconds
 	}
 	return 0
+}
+
+// stuckReplacement is the replacement that has been Unschedulable the longest, and since when.
+func stuckReplacement(since map[string]time.Time) (string, time.Time) {
+	pod, first := "", time.Time{}
+	for p, t := range since {
+		if pod == "" || t.Before(first) {
+			pod, first = p, t
+		}
+	}
+	return pod, first
 }
 
 func unschedulable(p *corev1.Pod) string {

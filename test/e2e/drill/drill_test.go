@@ -735,3 +735,52 @@ func TestStaleLockNeedsForce(t *testing.T) {
 	}
 	lockGone(ctx, t, ns)
 }
+
+// A zone outage whose replacement cannot schedule anywhere (the Deployment allows only two zones, and
+// zone spread + host anti-affinity forbid the survivor's zone) ends as FAIL with the scheduler's
+// reason once the leader has failed over and --unschedulable-grace has passed — not at --timeout —
+// and the cordoned nodes are restored.
+func TestZoneOutageReplacementUnschedulable(t *testing.T) {
+	harness.Need(t, env)
+	ctx := ctxFor(t, 3*time.Minute)
+	const ns = "zone-stuck"
+	nodes(ctx, t)
+	b := harness.NewBuilder(env.Client)
+	b.Namespace(ctx, t, ns)
+	d := harness.KarpenterDeployment(harness.KarpenterSpec{Namespace: ns})
+	terms := d.Spec.Template.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms
+	terms[0].MatchExpressions = append(terms[0].MatchExpressions, corev1.NodeSelectorRequirement{
+		Key: corev1.LabelTopologyZone, Operator: corev1.NodeSelectorOpIn, Values: []string{"zone-a", "zone-b"}})
+	if _, err := env.Client.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	startSims(ctx, t, ns, false)
+	t.Cleanup(func() { _ = env.Client.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
+	waitSettled(ctx, t, ns, 2)
+	_, pod := holder(ctx, t, ns)
+	p, err := env.Client.CoreV1().Pods(ns).Get(ctx, pod, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := env.Client.CoreV1().Nodes().Get(ctx, p.Spec.NodeName, metav1.GetOptions{})
+	zone := n.Labels[corev1.LabelTopologyZone]
+
+	report := filepath.Join(t.TempDir(), "r.json")
+	start := time.Now()
+	r := e2e.Karpctl(ctx, t, env.Kubeconfig, "drill", "zone-outage", zone, "--yes", "--karpenter-namespace", ns,
+		"--retry-period", "250ms", "--timeout", "2m", "--unschedulable-grace", "3s", "--report", report)
+	took := time.Since(start)
+	rep := readReport(t, report)
+	if r.Code != 3 || rep.Result != drill.Fail || !strings.Contains(rep.Reason, "cannot schedule") || !strings.Contains(rep.Reason, "gave up before --timeout") {
+		t.Fatalf("exit %d, report %s: %s", r.Code, rep.Result, rep.Reason)
+	}
+	if took > time.Minute {
+		t.Fatalf("took %s: the drill waited for --timeout instead of the grace", took)
+	}
+	requireKinds(t, rep, drill.EvCordoned, drill.EvEvicted, drill.EvAcquired, drill.EvUnschedulable, drill.EvUncordoned)
+	if cordoned, marked := cordonState(ctx, t); len(cordoned) != 0 || len(marked) != 0 {
+		t.Fatalf("not restored: cordoned %v, marked %v", cordoned, marked)
+	}
+	lockGone(ctx, t, ns)
+	t.Logf("ended after %s: %s", took.Round(100*time.Millisecond), rep.Reason)
+}
