@@ -5,7 +5,7 @@ export KUBECACHEDIR ?= $(CURDIR)/.bin/kubecache
 GO      ?= go
 PREFIX  ?= $(shell GOTOOLCHAIN=$(GOTOOLCHAIN) $(GO) env GOPATH)/bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -X github.com/karpctl/karpctl/internal/cli.Version=$(VERSION)
+LDFLAGS := -s -w -X github.com/karpctl/karpctl/internal/cli.Version=$(VERSION)
 BIN     := bin/kubectl-karpctl
 
 .PHONY: build install test unit e2e demo bench harness sandbox-up sandbox-down vet fmt generate clean
