@@ -27,7 +27,6 @@ const (
 	EventExpired  EventKind = "expired"  // renew age passed the duration with no new holder
 	EventRenewed  EventKind = "renewed"
 	EventDeleted  EventKind = "deleted"
-	EventCreated  EventKind = "created"
 )
 
 // Event is one change the tracker saw. Times come from the Lease's own timestamps where they exist,
