@@ -258,7 +258,7 @@ func (a *audit) placements() {
 		case a.r.Leader == p.Name:
 			pl.Role = "leader"
 		case a.r.Leader != "":
-			pl.Role = "standby"
+			pl.Role = "follower"
 		default:
 			pl.Role = "unknown"
 		}

@@ -94,7 +94,7 @@ type CheckResult struct {
 // Placement is one Karpenter replica and where it runs.
 type Placement struct {
 	Pod   string `json:"pod"`
-	Role  string `json:"role"` // leader | standby | unknown (no lease read) | pending
+	Role  string `json:"role"` // leader | follower (a standby) | unknown (no lease read) | pending — the roles lease uses
 	Phase string `json:"phase"`
 	Ready bool   `json:"ready"`
 	Node  string `json:"node,omitempty"`
