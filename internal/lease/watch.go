@@ -27,6 +27,7 @@ const (
 	EventExpired  EventKind = "expired"  // renew age passed the duration with no new holder
 	EventRenewed  EventKind = "renewed"
 	EventDeleted  EventKind = "deleted"
+	EventMissing  EventKind = "missing" // the lease does not exist when the watch starts
 )
 
 // Event is one change the tracker saw. Times come from the Lease's own timestamps where they exist,
@@ -81,6 +82,9 @@ type Tracker struct {
 	sum          Summary
 	transitions  int32
 }
+
+// Start sets when watching began (Observe and Tick otherwise start the clock at their first call).
+func (t *Tracker) Start(now time.Time) { t.sum.Since, t.sum.Until = now, now }
 
 // Observe feeds one state of the lease (nil = deleted).
 func (t *Tracker) Observe(l *coordinationv1.Lease, now time.Time) []Event {
@@ -214,6 +218,7 @@ func Percentile(ds []time.Duration, p float64) time.Duration {
 // re-listing, and a 100 ms ticker only to notice expiry (nothing is written when a lease expires).
 func Watch(ctx context.Context, c kubernetes.Interface, ns, name string, onEvent func(Event)) (Summary, error) {
 	var t Tracker
+	t.Start(time.Now())
 	l, err := c.CoordinationV1().Leases(ns).Get(ctx, name, metav1.GetOptions{})
 	rv := ""
 	switch {
@@ -229,6 +234,7 @@ func Watch(ctx context.Context, c kubernetes.Interface, ns, name string, onEvent
 			return t.Summary(), fmt.Errorf("watching lease %s/%s: %w", ns, name, lerr)
 		}
 		rv = list.ResourceVersion
+		onEvent(Event{Kind: EventMissing, Time: time.Now()})
 	default:
 		return t.Summary(), fmt.Errorf("reading lease %s/%s: %w", ns, name, err)
 	}

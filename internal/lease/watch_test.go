@@ -98,3 +98,22 @@ func TestWatchSurvivesReconnect(t *testing.T) {
 		t.Fatalf("summary %+v", sum)
 	}
 }
+
+// Watching a lease that does not exist yet says so, and the summary covers the time watched.
+func TestWatchMissingLease(t *testing.T) {
+	c := fake.NewClientset()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	var kinds []EventKind
+	start := time.Now()
+	sum, err := Watch(ctx, c, "karpenter", "karpenter-leader-election", func(e Event) { kinds = append(kinds, e.Kind) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(kinds) != 1 || kinds[0] != EventMissing {
+		t.Fatalf("events %v", kinds)
+	}
+	if sum.Since.Before(start) || sum.Until.Sub(sum.Since) < 250*time.Millisecond || sum.Until.Sub(sum.Since) > 5*time.Second {
+		t.Fatalf("summary covers %s .. %s", sum.Since, sum.Until)
+	}
+}

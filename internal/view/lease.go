@@ -101,6 +101,8 @@ func LeaseEvent(w io.Writer, s output.Styles, e lease.Event, verbose bool) {
 		fmt.Fprintf(w, "%s  %s %s released the lease\n", at, s.Warn.Render("RELEASED"), e.From)
 	case lease.EventExpired:
 		fmt.Fprintf(w, "%s  %s %s stopped renewing; the lease expired\n", at, s.Fail.Render("EXPIRED"), e.From)
+	case lease.EventMissing:
+		fmt.Fprintf(w, "%s  watching: the lease does not exist (yet); its creation will show here\n", at)
 	case lease.EventDeleted:
 		fmt.Fprintf(w, "%s  %s the lease was deleted\n", at, s.Fail.Render("DELETED"))
 	case lease.EventRenewed:
