@@ -464,13 +464,25 @@ func (s *simulation) result(r scheduler.Results) *Result {
 	for p, err := range r.PodErrors {
 		addUnschedulable("scheduling", err.Error(), p)
 	}
-	// Whatever else Karpenter reported as FailedScheduling was rejected before scheduling.
+	// Whatever else Karpenter reported as FailedScheduling was rejected before scheduling. Karpenter
+	// rejects some pods without an event (those requiring karpenter.sh/nodepool DoesNotExist, like its
+	// own replicas): ask its own Validate why. A pod with no answer at all is still reported, never
+	// dropped from the plan.
 	for _, p := range s.pending {
 		if handled[p.UID] {
 			continue
 		}
 		if msg, ok := s.recorder.message(p.UID); ok {
 			addUnschedulable("validation", msg, p)
+			continue
+		}
+		switch err := s.provisioner.Validate(s.ctx, p); {
+		case errors.Is(err, provisioning.KarpenterManagedLabelDoesNotExistError):
+			addUnschedulable("ignored", "ignored by Karpenter: the pod requires karpenter.sh/nodepool DoesNotExist (it must not run on Karpenter-launched nodes), so only room on existing nodes, found by kube-scheduler, can take it", p)
+		case err != nil:
+			addUnschedulable("validation", err.Error(), p)
+		default:
+			addUnschedulable("unknown", "Karpenter's scheduler returned no decision for this pod", p)
 		}
 	}
 	sort.Strings(keys)

@@ -302,3 +302,25 @@ func TestPlanIsDeterministic(t *testing.T) {
 		}
 	}
 }
+
+// Karpenter ignores, without an event, pods that must not run on its nodes (its own replicas require
+// karpenter.sh/nodepool DoesNotExist). The plan says so instead of dropping them.
+func TestPlanReportsPodsKarpenterIgnores(t *testing.T) {
+	avoid := func(p *corev1.Pod) {
+		p.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
+			NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{{Key: karpv1.NodePoolLabelKey, Operator: corev1.NodeSelectorOpDoesNotExist}}}},
+		}}}
+	}
+	snap := &Snapshot{NodePools: []*karpv1.NodePool{nodePool("default")}, PendingPods: []*corev1.Pod{pod("controller", "1", "1Gi", avoid), pod("web", "1", "1Gi")}}
+	res := plan(t, snap, Options{})
+	if res.Totals.PodsOnNewNodes != 1 || res.Totals.UnschedulablePods != 1 || len(res.Unschedulable) != 1 {
+		t.Fatalf("totals %+v, unschedulable %+v", res.Totals, res.Unschedulable)
+	}
+	g := res.Unschedulable[0]
+	if g.Stage != "ignored" || !strings.Contains(g.Reason, "karpenter.sh/nodepool DoesNotExist") || len(g.Pods) != 1 || !strings.HasSuffix(g.Pods[0], "controller") {
+		t.Fatalf("group %+v", g)
+	}
+	if n := res.Totals.PodsOnNewNodes + res.Totals.PodsOnExistingNodes + res.Totals.UnschedulablePods; n != res.Totals.PendingPods {
+		t.Fatalf("%d of %d pending pods accounted for", n, res.Totals.PendingPods)
+	}
+}

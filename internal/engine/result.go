@@ -56,8 +56,9 @@ type ExistingNodePlacement struct {
 // UnschedulableGroup is pods that share a reason.
 type UnschedulableGroup struct {
 	Reason string `json:"reason"`
-	// Stage is "validation" for pods Karpenter rejects before scheduling (e.g. a missing PVC), else
-	// "scheduling".
+	// Stage is "scheduling" (Karpenter's scheduler found no place), "validation" (rejected before
+	// scheduling, e.g. a missing PVC), "ignored" (the pod requires karpenter.sh/nodepool DoesNotExist,
+	// so Karpenter never provisions for it) or "unknown" (no decision at all; never silently dropped).
 	Stage string   `json:"stage"`
 	Pods  []string `json:"pods"`
 }

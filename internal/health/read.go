@@ -85,10 +85,14 @@ func scrape(ctx context.Context, c kubernetes.Interface, p *corev1.Pod, k *disco
 	body, err := c.CoreV1().Pods(p.Namespace).ProxyGet("http", p.Name, strconv.Itoa(port), "metrics", nil).DoRaw(ctx)
 	if err != nil {
 		msg := oneLine(strings.TrimSpace(err.Error()))
-		// client-go hides a non-Status error body ("the server rejected our request for an unknown
-		// reason"); the body is the API server's actual reason, e.g. "address not allowed".
+		// client-go hides a non-Status error body behind "the server rejected our request for an
+		// unknown reason (…)"; the body is the API server's actual reason, e.g. "address not allowed".
 		if b := bodyReason(body); b != "" && !strings.Contains(msg, b) {
-			msg += ": " + b
+			if strings.HasPrefix(msg, "the server rejected our request for an unknown reason") {
+				msg = "the API server refused to proxy to the pod: " + b
+			} else {
+				msg += ": " + b
+			}
 		}
 		return MetricsResult{Err: fmt.Sprintf("GET pods/proxy %s:%d/metrics: %s", p.Name, port, msg)}
 	}
