@@ -12,6 +12,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
@@ -209,7 +210,7 @@ func Nodes(ctx context.Context, c kubernetes.Interface, names []string) (map[str
 		}
 		node, err := c.CoreV1().Nodes().Get(ctx, n, metav1.GetOptions{})
 		if err != nil {
-			if isNotFound(err) {
+			if apierrors.IsNotFound(err) {
 				continue
 			}
 			return nil, fmt.Errorf("reading node %s: %w", n, err)
@@ -230,4 +231,14 @@ func NodeNames(pods []corev1.Pod) []string {
 		}
 	}
 	return out
+}
+
+// PodReady reports whether the pod's Ready condition is True.
+func PodReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }

@@ -258,7 +258,7 @@ func Check(ctx context.Context, c Client, k *discovery.Karpenter, o Options) (*P
 	// ≥ 2 ready replicas.
 	var ready []string
 	for i := range pods {
-		if live(&pods[i]) && podReady(&pods[i]) {
+		if live(&pods[i]) && discovery.PodReady(&pods[i]) {
 			ready = append(ready, pods[i].Name)
 		}
 	}
@@ -374,7 +374,7 @@ func zoneGates(p *Preflight, o Options, pods []corev1.Pod, nodes []corev1.Node, 
 		}
 		if inZoneSet[pods[i].Spec.NodeName] {
 			p.Plan.Targets = append(p.Plan.Targets, pods[i].Name)
-		} else if podReady(&pods[i]) {
+		} else if discovery.PodReady(&pods[i]) {
 			survivors++
 		}
 	}
@@ -484,15 +484,6 @@ func zoneOf(n *corev1.Node) string {
 
 func live(p *corev1.Pod) bool {
 	return p.DeletionTimestamp == nil && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed
-}
-
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 func orNone(s string) string {

@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	watchtools "k8s.io/client-go/tools/watch"
 
+	"github.com/karpctl/karpctl/internal/discovery"
 	"github.com/karpctl/karpctl/internal/lease"
 )
 
@@ -237,7 +238,7 @@ func Run(ctx context.Context, c Client, p *Preflight, onEvent func(Event)) (r *R
 	readyReplacements := func() int {
 		n := 0
 		for name, pod := range pods {
-			if !initial[name] && live(pod) && podReady(pod) && !zoneNodes[pod.Spec.NodeName] {
+			if !initial[name] && live(pod) && discovery.PodReady(pod) && !zoneNodes[pod.Spec.NodeName] {
 				n++
 			}
 		}
@@ -312,7 +313,7 @@ func Run(ctx context.Context, c Client, p *Preflight, onEvent func(Event)) (r *R
 		} else {
 			delete(unschedulableSince, pod.Name)
 		}
-		if podReady(pod) && pod.Status.Phase == corev1.PodRunning && once(EvReady, pod.Name) {
+		if discovery.PodReady(pod) && pod.Status.Phase == corev1.PodRunning && once(EvReady, pod.Name) {
 			emit(Event{Time: now, Kind: EvReady, Detail: fmt.Sprintf("%s Running and Ready on %s", pod.Name, pod.Spec.NodeName)})
 			if r.ReplacementReadySeconds == 0 {
 				r.ReplacementReadySeconds = now.Sub(action).Seconds()
@@ -323,7 +324,7 @@ func Run(ctx context.Context, c Client, p *Preflight, onEvent func(Event)) (r *R
 		if !allReady {
 			n := 0
 			for _, pod := range pods {
-				if live(pod) && podReady(pod) {
+				if live(pod) && discovery.PodReady(pod) {
 					n++
 				}
 			}

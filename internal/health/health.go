@@ -12,6 +12,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/karpctl/karpctl/internal/discovery"
 	"github.com/karpctl/karpctl/internal/lease"
 )
 
@@ -141,8 +142,8 @@ func Evaluate(in Input) Report {
 			add("leader", Fail, "holder %q of lease %s/%s is not a Karpenter pod", st.HolderIdentity, st.Namespace, st.Name)
 		case p.DeletionTimestamp != nil:
 			add("leader", Fail, "leader %s is terminating", p.Name)
-		case p.Status.Phase != corev1.PodRunning || !podReady(p):
-			add("leader", Fail, "leader %s is %s, ready=%t", p.Name, p.Status.Phase, podReady(p))
+		case p.Status.Phase != corev1.PodRunning || !discovery.PodReady(p):
+			add("leader", Fail, "leader %s is %s, ready=%t", p.Name, p.Status.Phase, discovery.PodReady(p))
 		default:
 			add("leader", OK, "%s holds %s/%s and is Running and Ready", p.Name, st.Namespace, st.Name)
 		}
@@ -154,9 +155,9 @@ func Evaluate(in Input) Report {
 		add("lease-renewal", Skipped, "no held lease to judge (%s)", st.Verdict)
 	case lease.Healthy, lease.Orphaned:
 		if st.RenewAge > st.LeaseDuration {
-			add("lease-renewal", Fail, "lease %s/%s last renewed %s ago, past its %s duration", st.Namespace, st.Name, round(st.RenewAge), st.LeaseDuration)
+			add("lease-renewal", Fail, "lease %s/%s last renewed %s ago, past its %s duration", st.Namespace, st.Name, lease.Round(st.RenewAge), st.LeaseDuration)
 		} else {
-			add("lease-renewal", OK, "renewed %s ago (stale after %s, duration %s)", round(st.RenewAge), round(lease.StaleAfter(st.LeaseDuration)), st.LeaseDuration)
+			add("lease-renewal", OK, "renewed %s ago (stale after %s, duration %s)", lease.Round(st.RenewAge), lease.Round(lease.StaleAfter(st.LeaseDuration)), st.LeaseDuration)
 		}
 	default: // Stale, Expired
 		add("lease-renewal", Fail, "lease %s/%s is %s: %s", st.Namespace, st.Name, st.Verdict, st.Reason)
@@ -169,8 +170,8 @@ func Evaluate(in Input) Report {
 			continue
 		}
 		followers = append(followers, p.Name)
-		if p.Status.Phase != corev1.PodRunning || !podReady(&p) {
-			notReady = append(notReady, fmt.Sprintf("%s (%s, ready=%t)", p.Name, p.Status.Phase, podReady(&p)))
+		if p.Status.Phase != corev1.PodRunning || !discovery.PodReady(&p) {
+			notReady = append(notReady, fmt.Sprintf("%s (%s, ready=%t)", p.Name, p.Status.Phase, discovery.PodReady(&p)))
 		}
 	}
 	switch {
@@ -207,7 +208,7 @@ func Evaluate(in Input) Report {
 			continue
 		}
 		// A scheduling failure of a pod that has since been scheduled and turned Ready is resolved.
-		if p := podByName(in.Pods, e.InvolvedObject.Name); e.Reason == "FailedScheduling" && p != nil && p.Spec.NodeName != "" && podReady(p) {
+		if p := podByName(in.Pods, e.InvolvedObject.Name); e.Reason == "FailedScheduling" && p != nil && p.Spec.NodeName != "" && discovery.PodReady(p) {
 			resolved++
 			continue
 		}
@@ -350,15 +351,6 @@ func podByName(pods []corev1.Pod, name string) *corev1.Pod {
 	return nil
 }
 
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
-
 func eventTime(e corev1.Event) time.Time {
 	switch {
 	case !e.LastTimestamp.IsZero():
@@ -370,10 +362,3 @@ func eventTime(e corev1.Event) time.Time {
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
-
-func round(d time.Duration) time.Duration {
-	if d < 0 {
-		return 0
-	}
-	return d.Round(100 * time.Millisecond)
-}

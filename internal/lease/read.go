@@ -67,5 +67,3 @@ func GetLease(ctx context.Context, c kubernetes.Interface, ns, name string) (*co
 	}
 	return l, nil
 }
-
-func isNotFound(err error) bool { return apierrors.IsNotFound(err) }

@@ -9,6 +9,8 @@ import (
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/karpctl/karpctl/internal/discovery"
 )
 
 // Verdict is the one-word judgement of the lease.
@@ -146,7 +148,7 @@ func Evaluate(in Input) Status {
 		s.Holder = resolveHolder(s.HolderIdentity, in.Pods, podByName, in.Nodes)
 	}
 	for _, p := range in.Pods {
-		c := Candidate{Pod: p.Name, Role: "follower", Phase: string(p.Status.Phase), Ready: podReady(&p),
+		c := Candidate{Pod: p.Name, Role: "follower", Phase: string(p.Status.Phase), Ready: discovery.PodReady(&p),
 			Node: p.Spec.NodeName, Created: p.CreationTimestamp.Time, Deleting: p.DeletionTimestamp != nil}
 		for _, cs := range p.Status.ContainerStatuses {
 			c.Restarts += cs.RestartCount
@@ -207,27 +209,19 @@ func judge(in Input, s Status) (Verdict, string) {
 	case s.RenewTime == nil:
 		return Stale, "the lease has a holder but no renewTime"
 	case s.RenewAge > s.LeaseDuration:
-		return Expired, fmt.Sprintf("last renewed %s ago, longer than the lease duration %s: %s no longer leads and no other replica has taken over", round(s.RenewAge), s.LeaseDuration, s.HolderIdentity)
+		return Expired, fmt.Sprintf("last renewed %s ago, longer than the lease duration %s: %s no longer leads and no other replica has taken over", Round(s.RenewAge), s.LeaseDuration, s.HolderIdentity)
 	case s.Holder == nil || s.Holder.Pod == "":
 		return Orphaned, fmt.Sprintf("holder %q is not one of the Karpenter pods (deleted pod, or a Karpenter outside this Deployment)", s.HolderIdentity)
 	case s.RenewAge > StaleAfter(s.LeaseDuration):
-		return Stale, fmt.Sprintf("last renewed %s ago (stale after %s, expires after %s): the leader has missed its renewals", round(s.RenewAge), round(StaleAfter(s.LeaseDuration)), s.LeaseDuration)
+		return Stale, fmt.Sprintf("last renewed %s ago (stale after %s, expires after %s): the leader has missed its renewals", Round(s.RenewAge), Round(StaleAfter(s.LeaseDuration)), s.LeaseDuration)
 	}
-	return Healthy, fmt.Sprintf("%s renewed %s ago (stale after %s)", s.Holder.Pod, round(s.RenewAge), round(StaleAfter(s.LeaseDuration)))
+	return Healthy, fmt.Sprintf("%s renewed %s ago (stale after %s)", s.Holder.Pod, Round(s.RenewAge), Round(StaleAfter(s.LeaseDuration)))
 }
 
-func round(d time.Duration) time.Duration {
+// Round shows a duration the way karpctl prints ages: to 100 ms, never negative (clock skew).
+func Round(d time.Duration) time.Duration {
 	if d < 0 {
 		return 0
 	}
 	return d.Round(100 * time.Millisecond)
-}
-
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -227,7 +228,7 @@ func Watch(ctx context.Context, c kubernetes.Interface, ns, name string, onEvent
 		for _, e := range t.Observe(l, time.Now()) {
 			onEvent(e)
 		}
-	case isNotFound(err):
+	case apierrors.IsNotFound(err):
 		// Watch from "now" for its creation: a list gives the collection's resourceVersion.
 		list, lerr := c.CoordinationV1().Leases(ns).List(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", name).String()})
 		if lerr != nil {

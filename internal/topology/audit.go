@@ -248,7 +248,7 @@ func (a *audit) placements() {
 		a.r.Leader = a.active[0].Name
 	}
 	for _, p := range a.active {
-		pl := Placement{Pod: p.Name, Phase: string(p.Status.Phase), Ready: podReady(p), Node: p.Spec.NodeName}
+		pl := Placement{Pod: p.Name, Phase: string(p.Status.Phase), Ready: discovery.PodReady(p), Node: p.Spec.NodeName}
 		switch {
 		case p.Spec.NodeName == "":
 			pl.Role = "pending"
@@ -884,15 +884,6 @@ func unschedulableMessage(p *corev1.Pod) string {
 		}
 	}
 	return ""
-}
-
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 func sortedSet(m map[string]bool) []string {
