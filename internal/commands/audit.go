@@ -12,7 +12,6 @@ import (
 	"k8s.io/client-go/metadata"
 
 	"github.com/karpctl/karpctl/internal/cli"
-	"github.com/karpctl/karpctl/internal/discovery"
 	"github.com/karpctl/karpctl/internal/output"
 	"github.com/karpctl/karpctl/internal/topology"
 	"github.com/karpctl/karpctl/internal/view"
@@ -182,17 +181,13 @@ func (o *AuditOptions) Run(ctx context.Context) error {
 }
 
 func (o *AuditOptions) readLive(ctx context.Context) (topology.Input, error) {
-	c, cfg, err := o.env.Clients()
+	c, cfg, k, err := o.env.FindKarpenter(ctx)
 	if err != nil {
 		return topology.Input{}, err
 	}
 	md, err := metadata.NewForConfig(cfg)
 	if err != nil {
 		return topology.Input{}, fmt.Errorf("building metadata client: %w", err)
-	}
-	k, err := discovery.Find(ctx, c, o.env.Globals.KarpenterSearch())
-	if err != nil {
-		return topology.Input{}, err
 	}
 	return topology.Read(ctx, c, md, k, o.options())
 }

@@ -124,16 +124,7 @@ func (o *DrillOptions) Run(ctx context.Context) error {
 	if o.Timeout <= 0 || o.RetryPeriod <= 0 || o.Slack < 0 || o.UnschedulableGrace <= 0 {
 		return cli.UsageError("--timeout, --retry-period and --unschedulable-grace must be positive, --slack not negative")
 	}
-	if l := o.env.Globals.Find.Lease; l != "" {
-		if _, _, err := cli.ParseLease(l); err != nil {
-			return err
-		}
-	}
-	cs, cfg, err := o.env.Clients()
-	if err != nil {
-		return err
-	}
-	k, err := discovery.Find(ctx, cs, o.env.Globals.KarpenterSearch())
+	cs, cfg, k, err := o.env.FindKarpenter(ctx)
 	if err != nil {
 		return err
 	}
@@ -285,6 +276,13 @@ mark and are never touched. --id limits it to one drill.`,
 	return cmd
 }
 
+// DrillHistory is `drill history -o json|yaml`.
+type DrillHistory struct {
+	File   string               `json:"file"`
+	Trends []drill.Trend        `json:"trends"`
+	Drills []drill.HistoryEntry `json:"drills"`
+}
+
 func newDrillHistoryCmd(env *Env) *cobra.Command {
 	var format output.Format
 	cmd := &cobra.Command{
@@ -305,11 +303,7 @@ func newDrillHistoryCmd(env *Env) *cobra.Command {
 			}
 			trends := drill.Trends(es)
 			if format.Machine() {
-				return output.Write(env.Out, format, struct {
-					File   string               `json:"file"`
-					Trends []drill.Trend        `json:"trends"`
-					Drills []drill.HistoryEntry `json:"drills"`
-				}{path, trends, es})
+				return output.Write(env.Out, format, DrillHistory{File: path, Trends: trends, Drills: es})
 			}
 			return view.DrillHistory(env.Out, env.Styles(), path, es, trends)
 		},

@@ -7,7 +7,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/karpctl/karpctl/internal/cli"
-	"github.com/karpctl/karpctl/internal/discovery"
 	"github.com/karpctl/karpctl/internal/health"
 	"github.com/karpctl/karpctl/internal/output"
 	"github.com/karpctl/karpctl/internal/view"
@@ -66,16 +65,7 @@ Exit codes: 0 OK or WARN (WARN is 3 with --strict), 1 API error, 3 FAIL.`,
 
 // Run finds Karpenter, runs the checks and prints them.
 func (o *HealthOptions) Run(ctx context.Context) error {
-	if l := o.env.Globals.Find.Lease; l != "" {
-		if _, _, err := cli.ParseLease(l); err != nil {
-			return err
-		}
-	}
-	c, _, err := o.env.Clients()
-	if err != nil {
-		return err
-	}
-	k, err := discovery.Find(ctx, c, o.env.Globals.KarpenterSearch())
+	c, _, k, err := o.env.FindKarpenter(ctx)
 	if err != nil {
 		return err
 	}

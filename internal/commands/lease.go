@@ -58,19 +58,10 @@ func newLeaseCmd(env *Env) *cobra.Command {
 
 // Run finds Karpenter and reports or watches its lease.
 func (o *LeaseOptions) Run(ctx context.Context) error {
-	if o.Lease() != "" {
-		if _, _, err := cli.ParseLease(o.Lease()); err != nil {
-			return err
-		}
-	}
 	if o.WatchDuration < 0 {
 		return cli.UsageError("--watch-duration must not be negative")
 	}
-	c, _, err := o.env.Clients()
-	if err != nil {
-		return err
-	}
-	k, err := discovery.Find(ctx, c, o.env.Globals.KarpenterSearch())
+	c, _, k, err := o.env.FindKarpenter(ctx)
 	if err != nil {
 		return err
 	}
@@ -96,9 +87,6 @@ func (o *LeaseOptions) Run(ctx context.Context) error {
 	}
 	return nil
 }
-
-// Lease is the --lease flag.
-func (o *LeaseOptions) Lease() string { return o.env.Globals.Find.Lease }
 
 func (o *LeaseOptions) watch(ctx context.Context, cs kubernetes.Interface, k *discovery.Karpenter) error {
 	if k.LeaderElectionDisabled {

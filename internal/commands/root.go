@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/karpctl/karpctl/internal/cli"
+	"github.com/karpctl/karpctl/internal/discovery"
 	"github.com/karpctl/karpctl/internal/output"
 )
 
@@ -40,6 +41,25 @@ func (e *Env) Clients() (kubernetes.Interface, *rest.Config, error) {
 		cfg.Wrap(e.WrapTransport)
 	}
 	return cli.ClientsetFor(cfg)
+}
+
+// FindKarpenter validates --lease, builds the clients and finds Karpenter (--karpenter-namespace or an
+// explicit -n, --karpenter-selector, --lease): the start every command that reads Karpenter shares.
+func (e *Env) FindKarpenter(ctx context.Context) (kubernetes.Interface, *rest.Config, *discovery.Karpenter, error) {
+	if l := e.Globals.Find.Lease; l != "" {
+		if _, _, err := cli.ParseLease(l); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	c, cfg, err := e.Clients()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	k, err := discovery.Find(ctx, c, e.Globals.KarpenterSearch())
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return c, cfg, k, nil
 }
 
 // Styles for the command's standard output.

@@ -35,7 +35,9 @@ func TestJSONSchemaDocumented(t *testing.T) {
 		{"`kubectl karpctl audit-topology -o json|yaml`", topology.Report{}},
 		{"`kubectl karpctl plan --dry-run -o json|yaml`", view.PlanReport{}},
 		{"`kubectl karpctl health -o json|yaml`", health.Report{}},
-		{"`kubectl karpctl drill … -o json|yaml`, `--report FILE`, and each line of the history file", drill.Report{}},
+		{"`kubectl karpctl drill leader-kill|zone-outage -o json|yaml` and `--report FILE`", drill.Report{}},
+		{"Each line of the drill history file (`$XDG_STATE_HOME/karpctl/drills.jsonl`)", drill.HistoryEntry{}},
+		{"`kubectl karpctl drill history -o json|yaml`", DrillHistory{}},
 		{"`kubectl karpctl version -o json|yaml`", VersionInfo{}},
 	} {
 		fmt.Fprintf(&b, "\n## %s\n\n| field | type |\n| --- | --- |\n", s.title)
