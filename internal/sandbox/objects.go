@@ -257,3 +257,21 @@ func int64Ptr(v int64) *int64 { return &v }
 
 // Tail returns the last n lines of a file (or the error reading it).
 func Tail(path string, n int) string { return harness.Tail(path, n) }
+
+// nodePoolReady reports whether the sandbox's NodePool has the condition Ready=True.
+func (s *Sandbox) nodePoolReady(ctx context.Context) (bool, error) {
+	np, err := s.Dynamic.Resource(NodePoolResource).Get(ctx, s.NodePool, metav1.GetOptions{})
+	if err != nil {
+		return false, err
+	}
+	conds, _, err := unstructured.NestedSlice(np.Object, "status", "conditions")
+	if err != nil {
+		return false, err
+	}
+	for _, c := range conds {
+		if m, ok := c.(map[string]any); ok && m["type"] == "Ready" {
+			return m["status"] == "True", nil
+		}
+	}
+	return false, nil
+}

@@ -75,9 +75,9 @@ type Sandbox struct {
 	cancel context.CancelFunc
 }
 
-// Start brings the sandbox up and returns once every Karpenter replica runs as a process and one of them
-// holds the lease. On error everything started so far is stopped. Missing binaries yield an error
-// wrapping harness.ErrMissingBinaries.
+// Start brings the sandbox up and returns once every Karpenter replica runs as a process, one of them
+// holds the lease and the NodePool is Ready. On error everything started so far is stopped. Missing
+// binaries yield an error wrapping harness.ErrMissingBinaries.
 func Start(ctx context.Context, opts Options) (_ *Sandbox, err error) {
 	t0 := time.Now()
 	if opts.Namespace == "" {
@@ -163,6 +163,13 @@ func Start(ctx context.Context, opts Options) (_ *Sandbox, err error) {
 		return nil, err
 	}
 	if _, err = s.WaitForLeader(ctx); err != nil {
+		return nil, err
+	}
+	// The leader marks the NodePool Ready once it has reconciled the NodeClass; until then Karpenter
+	// (and karpctl plan) skip the NodePool, so "up" is not up before that.
+	if err = s.waitFor(ctx, fmt.Sprintf("NodePool %s Ready", s.NodePool), func() (bool, error) {
+		return s.nodePoolReady(ctx)
+	}); err != nil {
 		return nil, err
 	}
 	s.StartupTime = time.Since(t0)
