@@ -10,7 +10,6 @@ import (
 
 	"github.com/karpctl/karpctl/internal/alerts"
 	"github.com/karpctl/karpctl/internal/cli"
-	"github.com/karpctl/karpctl/internal/discovery"
 	"github.com/karpctl/karpctl/internal/lease"
 )
 
@@ -167,14 +166,9 @@ func (o *AlertsOptions) inputs(ctx context.Context) (alerts.Options, string, err
 			return in, "", cli.UsageError("--offline needs Karpenter's namespace: give -n NAMESPACE, --karpenter-namespace or --lease NAMESPACE/NAME")
 		}
 		in.LeaseName = leaseName
-		in.Deployment = "karpenter"
 		where = fmt.Sprintf("Karpenter in namespace %s (given, not read from a cluster)", in.Namespace)
 	} else {
-		c, _, err := o.env.Clients()
-		if err != nil {
-			return in, "", err
-		}
-		k, err := discovery.Find(ctx, c, o.env.Globals.KarpenterSearch())
+		c, _, k, err := o.env.FindKarpenter(ctx)
 		if err != nil {
 			return in, "", err
 		}
@@ -194,22 +188,18 @@ func (o *AlertsOptions) inputs(ctx context.Context) (alerts.Options, string, err
 			if err != nil {
 				return in, "", err
 			}
-			switch {
-			case l == nil:
+			if l == nil {
 				in.LeaseDurationSource = fmt.Sprintf("default: Lease %s/%s does not exist yet", k.LeaseNamespace, k.LeaseName)
-			case l.Spec.LeaseDurationSeconds == nil || *l.Spec.LeaseDurationSeconds <= 0:
+			} else if d, set := lease.Duration(l); !set {
 				in.LeaseDurationSource = fmt.Sprintf("default: Lease %s/%s has no leaseDurationSeconds", k.LeaseNamespace, k.LeaseName)
-			default:
-				in.LeaseDuration = time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second
+			} else {
+				in.LeaseDuration = d
 				in.LeaseDurationSource = fmt.Sprintf("leaseDurationSeconds of Lease %s/%s", k.LeaseNamespace, k.LeaseName)
 			}
 		}
 	}
 	if o.LeaseName != "" {
 		in.LeaseName = o.LeaseName
-	}
-	if in.Deployment == "" {
-		in.Deployment = "karpenter"
 	}
 	if in.SwitchThreshold == 0 {
 		in.SwitchThreshold = alerts.DefaultSwitchThreshold(replicas)

@@ -14,6 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/karpctl/karpctl/internal/lease"
 )
 
 // Client is everything a drill reads, watches and changes. Kube implements it over client-go; the
@@ -50,14 +52,7 @@ func (k Kube) Allowed(ctx context.Context, a authorizationv1.ResourceAttributes)
 }
 
 func (k Kube) Lease(ctx context.Context, ns, name string) (*coordinationv1.Lease, error) {
-	l, err := k.C.CoordinationV1().Leases(ns).Get(ctx, name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading lease %s/%s: %w", ns, name, err)
-	}
-	return l, nil
+	return lease.GetLease(ctx, k.C, ns, name)
 }
 
 func (k Kube) CreateLease(ctx context.Context, l *coordinationv1.Lease) (*coordinationv1.Lease, error) {

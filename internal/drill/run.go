@@ -102,10 +102,7 @@ func Run(ctx context.Context, c Client, p *Preflight, onEvent func(Event)) (r *R
 	}
 	defer leaseW.Stop()
 
-	duration := lease.DefaultLeaseDuration
-	if l0.Spec.LeaseDurationSeconds != nil && *l0.Spec.LeaseDurationSeconds > 0 {
-		duration = time.Duration(*l0.Spec.LeaseDurationSeconds) * time.Second
-	}
+	duration, _ := lease.Duration(l0)
 	r.LeaseDurationSeconds = duration.Seconds()
 	oldHolder := ""
 	if l0.Spec.HolderIdentity != nil {

@@ -36,11 +36,7 @@ type ReadOptions struct {
 // server's pod proxy (GET pods/proxy). Failures of the optional reads become SKIPPED checks with the
 // exact error; only the lease and pods are required.
 func Read(ctx context.Context, c kubernetes.Interface, k *discovery.Karpenter, o ReadOptions, now func() time.Time) (Report, error) {
-	st, err := lease.Read(ctx, c, k, now)
-	if err != nil {
-		return Report{}, err
-	}
-	pods, err := k.Pods(ctx, c)
+	st, pods, err := lease.ReadPods(ctx, c, k, now)
 	if err != nil {
 		return Report{}, err
 	}

@@ -18,6 +18,13 @@ import (
 // Karpenter pod: the Lease, the pods by selector in one namespace, and their nodes by name.
 // It never lists pods or nodes cluster-wide.
 func Read(ctx context.Context, c kubernetes.Interface, k *discovery.Karpenter, now func() time.Time) (Status, error) {
+	st, _, err := ReadPods(ctx, c, k, now)
+	return st, err
+}
+
+// ReadPods is Read that also returns the Karpenter pods it listed by selector (k.Pods), for callers
+// that judge the same pods further.
+func ReadPods(ctx context.Context, c kubernetes.Interface, k *discovery.Karpenter, now func() time.Time) (Status, []corev1.Pod, error) {
 	in := Input{Namespace: k.LeaseNamespace, Name: k.LeaseName, Disabled: k.LeaderElectionDisabled}
 	if d := k.Deployment; d != nil {
 		in.Replicas = 1
@@ -26,34 +33,31 @@ func Read(ctx context.Context, c kubernetes.Interface, k *discovery.Karpenter, n
 		}
 	}
 	if !k.LeaderElectionDisabled {
-		l, err := c.CoordinationV1().Leases(k.LeaseNamespace).Get(ctx, k.LeaseName, metav1.GetOptions{})
-		switch {
-		case apierrors.IsNotFound(err):
-		case err != nil:
-			return Status{}, fmt.Errorf("reading lease %s/%s: %w", k.LeaseNamespace, k.LeaseName, err)
-		default:
-			in.Lease = l
+		var err error
+		if in.Lease, err = GetLease(ctx, c, k.LeaseNamespace, k.LeaseName); err != nil {
+			return Status{}, nil, err
 		}
 	}
-	pods, err := k.Pods(ctx, c)
+	listed, err := k.Pods(ctx, c)
 	if err != nil {
-		return Status{}, err
+		return Status{}, nil, err
 	}
+	pods := listed
 	if k.Deployment == nil && in.Lease != nil && in.Lease.Spec.HolderIdentity != nil {
 		// Only --lease was given: the holder's pod is all we can name, in the lease's namespace.
 		host, _ := ParseIdentity(*in.Lease.Spec.HolderIdentity)
 		if p, err := c.CoreV1().Pods(k.LeaseNamespace).Get(ctx, host, metav1.GetOptions{}); err == nil {
 			pods = []corev1.Pod{*p}
 		} else if !apierrors.IsNotFound(err) {
-			return Status{}, fmt.Errorf("reading holder pod %s/%s: %w", k.LeaseNamespace, host, err)
+			return Status{}, nil, fmt.Errorf("reading holder pod %s/%s: %w", k.LeaseNamespace, host, err)
 		}
 	}
 	in.Pods = pods
 	if in.Nodes, err = discovery.Nodes(ctx, c, discovery.NodeNames(pods)); err != nil {
-		return Status{}, err
+		return Status{}, nil, err
 	}
 	in.Now = now()
-	return Evaluate(in), nil
+	return Evaluate(in), listed, nil
 }
 
 // GetLease reads the lease, nil when it does not exist.

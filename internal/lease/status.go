@@ -33,6 +33,15 @@ func (s Status) OK() bool { return s.Verdict == Healthy || (s.Verdict == Disable
 // DefaultLeaseDuration is controller-runtime's default, used when the Lease does not say.
 const DefaultLeaseDuration = 15 * time.Second
 
+// Duration is the lease's leaseDurationSeconds, or DefaultLeaseDuration (and false) when the Lease
+// does not set a positive one.
+func Duration(l *coordinationv1.Lease) (time.Duration, bool) {
+	if l.Spec.LeaseDurationSeconds != nil && *l.Spec.LeaseDurationSeconds > 0 {
+		return time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second, true
+	}
+	return DefaultLeaseDuration, false
+}
+
 // StaleFraction places the Stale threshold at 2/3 of the lease duration. With controller-runtime's
 // defaults (duration 15 s, renew deadline 10 s, retry 2 s) that is the renew deadline: a leader renews
 // every retry period (~2 s), and one that has not renewed for the renew deadline has already given up
@@ -120,9 +129,7 @@ func Evaluate(in Input) Status {
 		if l.Spec.HolderIdentity != nil {
 			s.HolderIdentity = *l.Spec.HolderIdentity
 		}
-		if l.Spec.LeaseDurationSeconds != nil && *l.Spec.LeaseDurationSeconds > 0 {
-			s.LeaseDuration = time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second
-		}
+		s.LeaseDuration, _ = Duration(l)
 		if l.Spec.AcquireTime != nil {
 			t := l.Spec.AcquireTime.Time
 			s.AcquireTime = &t

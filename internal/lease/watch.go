@@ -107,10 +107,7 @@ func (t *Tracker) Observe(l *coordinationv1.Lease, now time.Time) []Event {
 	if l.Spec.AcquireTime != nil {
 		acquire = l.Spec.AcquireTime.Time
 	}
-	t.duration = DefaultLeaseDuration
-	if l.Spec.LeaseDurationSeconds != nil && *l.Spec.LeaseDurationSeconds > 0 {
-		t.duration = time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second
-	}
+	t.duration, _ = Duration(l)
 	if l.Spec.LeaseTransitions != nil {
 		t.transitions = *l.Spec.LeaseTransitions
 	}

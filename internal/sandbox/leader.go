@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/karpctl/karpctl/internal/harness"
+	"github.com/karpctl/karpctl/internal/lease"
 )
 
 // Leader is who holds Karpenter's lease right now.
@@ -57,10 +58,7 @@ func (s *Sandbox) Leader(ctx context.Context) (*Leader, error) {
 		return nil, fmt.Errorf("%w: lease %s/%s has no holder", ErrNoLeader, s.Namespace, s.LeaseName)
 	}
 	id := *l.Spec.HolderIdentity
-	dur := 15 * time.Second
-	if l.Spec.LeaseDurationSeconds != nil {
-		dur = time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second
-	}
+	dur, _ := lease.Duration(l)
 	if l.Spec.RenewTime == nil || time.Since(l.Spec.RenewTime.Time) > dur {
 		return nil, fmt.Errorf("%w: lease held by %s has expired", ErrNoLeader, id)
 	}
