@@ -232,6 +232,19 @@ func Run(ctx context.Context, c Client, p *Preflight, onEvent func(Event)) (r *R
 		}
 		return "started"
 	}
+	// fail ends the drill as FAIL with reason — or as interrupted when Ctrl-C (ctx) ended it: a
+	// cancelled context also closes the watches and fails the requests, and whichever the select picks
+	// first must not be reported as the cause.
+	fail := func(reason string) *Report {
+		r.Result, r.State = Fail, state()
+		if ctx.Err() != nil {
+			emit(Event{Time: o.Now(), Kind: EvInterrupted, Detail: "drill interrupted: restoring"})
+			r.Reason = fmt.Sprintf("interrupted after %s at state %q", o.Now().Sub(action).Round(100*time.Millisecond), r.State)
+			return r
+		}
+		r.Reason = reason
+		return r
+	}
 	readyReplacements := func() int {
 		n := 0
 		for name, pod := range pods {
@@ -336,23 +349,15 @@ func Run(ctx context.Context, c Client, p *Preflight, onEvent func(Event)) (r *R
 	for !done() {
 		select {
 		case <-tctx.Done():
-			r.State = state()
-			if ctx.Err() != nil {
-				emit(Event{Time: o.Now(), Kind: EvInterrupted, Detail: "drill interrupted: restoring"})
-				r.Result, r.Reason = Fail, fmt.Sprintf("interrupted after %s at state %q", o.Now().Sub(action).Round(100*time.Millisecond), r.State)
-				return r
-			}
-			r.Result = Fail
-			r.Reason = fmt.Sprintf("timeout after %s: state reached %q (leader acquired: %t, replicas ready: %t)", o.Timeout, r.State, acquired || !leaderHit, allReady)
+			reason := fmt.Sprintf("timeout after %s: state reached %q (leader acquired: %t, replicas ready: %t)", o.Timeout, state(), acquired || !leaderHit, allReady)
 			if r.Unschedulable != "" {
-				r.Reason += "; " + r.Unschedulable
+				reason += "; " + r.Unschedulable
 			}
-			return r
+			return fail(reason)
 		case <-retry.C:
 			if len(pending) > 0 {
 				if err := actOnce(); err != nil {
-					r.Result, r.Reason, r.State = Fail, err.Error(), state()
-					return r
+					return fail(err.Error())
 				}
 			}
 		case now := <-tick.C:
@@ -364,8 +369,7 @@ func Run(ctx context.Context, c Client, p *Preflight, onEvent func(Event)) (r *R
 			}
 		case ev, ok := <-leaseW.ResultChan():
 			if !ok {
-				r.Result, r.Reason, r.State = Fail, "the lease watch ended", state()
-				return r
+				return fail("the lease watch ended")
 			}
 			switch ev.Type {
 			case watch.Added, watch.Modified:
@@ -375,17 +379,14 @@ func Run(ctx context.Context, c Client, p *Preflight, onEvent func(Event)) (r *R
 			case watch.Deleted:
 				onLease(tracker.Observe(nil, o.Now()))
 			case watch.Error:
-				r.Result, r.Reason, r.State = Fail, fmt.Sprintf("watching the lease: %v", apierrors.FromObject(ev.Object)), state()
-				return r
+				return fail(fmt.Sprintf("watching the lease: %v", apierrors.FromObject(ev.Object)))
 			}
 		case ev, ok := <-podW.ResultChan():
 			if !ok {
-				r.Result, r.Reason, r.State = Fail, "the pod watch ended", state()
-				return r
+				return fail("the pod watch ended")
 			}
 			if ev.Type == watch.Error {
-				r.Result, r.Reason, r.State = Fail, fmt.Sprintf("watching the pods: %v", apierrors.FromObject(ev.Object)), state()
-				return r
+				return fail(fmt.Sprintf("watching the pods: %v", apierrors.FromObject(ev.Object)))
 			}
 			onPod(ev)
 		}
