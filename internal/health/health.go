@@ -266,7 +266,7 @@ func metricsChecks(in Input, live []corev1.Pod, holderPod string, r *Report, add
 		if m.LeaderStatus != nil && *m.LeaderStatus == 1 {
 			leaders = append(leaders, p.Name)
 		}
-		codes := codeSummary(m.Requests)
+		codes := CodeSummary(m.Requests)
 		msg := fmt.Sprintf("%.0f API requests (%s), non-2xx %.1f%%, 429s %.0f, latency mean %s p99 ≤ %s",
 			m.Total, codes, 100*m.Non2xxShare(), m.Throttled, secs(m.LatencyMeanSec), secs(m.LatencyP99Sec))
 		switch {
@@ -296,7 +296,8 @@ func metricsChecks(in Input, live []corev1.Pod, holderPod string, r *Report, add
 	}
 }
 
-func codeSummary(m map[string]float64) string {
+// CodeSummary is "CODE:COUNT ..." by code, counts as whole numbers.
+func CodeSummary(m map[string]float64) string {
 	codes := make([]string, 0, len(m))
 	for c := range m {
 		codes = append(codes, c)

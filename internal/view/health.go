@@ -5,7 +5,6 @@ import (
 	"io"
 	"maps"
 	"slices"
-	"strings"
 
 	"github.com/karpctl/karpctl/internal/health"
 	"github.com/karpctl/karpctl/internal/output"
@@ -48,12 +47,9 @@ func replicaMetrics(w io.Writer, s output.Styles, r health.Report) error {
 		if m.LeaderStatus != nil {
 			leader = fmt.Sprint(*m.LeaderStatus)
 		}
-		var codes []string
-		for _, c := range slices.Sorted(maps.Keys(m.Requests)) {
-			codes = append(codes, fmt.Sprintf("%s:%g", c, m.Requests[c]))
-		}
-		t.Rows = append(t.Rows, []string{pod, leader, fmt.Sprintf("%g", m.Total), strings.Join(codes, " "),
-			fmt.Sprintf("%.1f%%", 100*m.Non2xxShare()), fmt.Sprintf("%g", m.Errors), fmt.Sprintf("%g", m.Throttled),
+		// Counters are whole numbers: %.0f, never %g, which prints a million requests as 1e+06.
+		t.Rows = append(t.Rows, []string{pod, leader, fmt.Sprintf("%.0f", m.Total), health.CodeSummary(m.Requests),
+			fmt.Sprintf("%.1f%%", 100*m.Non2xxShare()), fmt.Sprintf("%.0f", m.Errors), fmt.Sprintf("%.0f", m.Throttled),
 			fmt.Sprintf("%.1fms", 1000*m.LatencyMeanSec), fmt.Sprintf("%.1fms", 1000*m.LatencyP99Sec)})
 	}
 	return t.Render(w, s)

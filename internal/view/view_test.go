@@ -75,6 +75,20 @@ func TestHealthWideShowsReplicaMetrics(t *testing.T) {
 	}
 }
 
+// A long-running replica's counters pass a million: they stay whole numbers, never 1.234567e+06.
+func TestHealthWideLargeCounters(t *testing.T) {
+	r := health.Report{Namespace: "karpenter", Deployment: "karpenter", Lease: "karpenter/l", Verdict: health.OK,
+		Metrics: map[string]health.ReplicaMetrics{"kp-a": {Requests: map[string]float64{"200": 1234567, "500": 2000000}, Total: 3234567, Non2xx: 2000000, Errors: 2000000, Throttled: 1000000}},
+	}
+	b, s := plain()
+	if err := HealthReport(b, s, r, true); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "e+0") || !strings.Contains(b.String(), "3234567") || !strings.Contains(b.String(), "200:1234567 500:2000000") || !strings.Contains(b.String(), "1000000") {
+		t.Fatalf("wide:\n%s", b.String())
+	}
+}
+
 func TestAuditWideShowsPendingReason(t *testing.T) {
 	r := topology.Report{Mode: "live", Profile: "basic", Namespace: "karpenter", Name: "karpenter",
 		Placements: []topology.Placement{{Pod: "kp-c", Role: "pending", Phase: "Pending", PendingReason: "0/3 nodes are available"}},
