@@ -61,6 +61,9 @@ func (o *LeaseOptions) Run(ctx context.Context) error {
 	if o.WatchDuration < 0 {
 		return cli.UsageError("--watch-duration must not be negative")
 	}
+	if o.Serve != "" && o.Watch {
+		return cli.UsageError("--serve and --watch do not go together: the exporter watches the lease itself")
+	}
 	c, _, k, err := o.env.FindKarpenter(ctx)
 	if err != nil {
 		return err

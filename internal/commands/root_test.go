@@ -52,6 +52,15 @@ func TestUsageErrorsExit2WithOneLine(t *testing.T) {
 	}
 }
 
+// A usage error is found before the cluster is asked anything: against an unreachable server the
+// answer is still exit 2, not the API error of a request that should not have been sent.
+func TestServeWithWatchIsUsageErrorBeforeAnyRequest(t *testing.T) {
+	code, _, errOut := run(t, "kubectl-karpctl", "lease", "--serve", "127.0.0.1:0", "--watch", "--server", "https://127.0.0.1:1", "--request-timeout", "2s")
+	if code != cli.ExitUsage || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, "--serve and --watch") {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+}
+
 func TestUnreachableClusterIsAPIError(t *testing.T) {
 	code, _, errOut := run(t, "kubectl-karpctl", "lease", "--server", "https://127.0.0.1:1", "--request-timeout", "2s")
 	if code != cli.ExitAPI || strings.Count(errOut, "\n") != 1 {
