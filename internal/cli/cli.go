@@ -127,15 +127,6 @@ func (g *Globals) RESTConfig() (*rest.Config, error) {
 	return cfg, nil
 }
 
-// Clientset builds a typed client speaking protobuf, which is cheaper for large lists.
-func (g *Globals) Clientset() (kubernetes.Interface, *rest.Config, error) {
-	cfg, err := g.RESTConfig()
-	if err != nil {
-		return nil, nil, err
-	}
-	return ClientsetFor(cfg)
-}
-
 // ClientsetFor builds the protobuf-speaking typed client for cfg.
 func ClientsetFor(cfg *rest.Config) (kubernetes.Interface, *rest.Config, error) {
 	pcfg := rest.CopyConfig(cfg)

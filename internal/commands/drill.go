@@ -176,17 +176,16 @@ func (o *DrillOptions) Run(ctx context.Context) error {
 			view.DrillEvent(o.env.Out, s, e)
 		}
 	})
-	if err := o.finish(r, human); err != nil {
-		return err
-	}
+	o.finish(r, human)
 	if r.Result != drill.Pass {
 		return cli.Unhealthy("drill %s %s: %s", o.kind, r.Result, r.Reason)
 	}
 	return nil
 }
 
-// finish prints the report, writes --report and appends the history line.
-func (o *DrillOptions) finish(r *drill.Report, human bool) error {
+// finish prints the report, writes --report and appends the history line; failing to write is a
+// warning, never the drill's result.
+func (o *DrillOptions) finish(r *drill.Report, human bool) {
 	var errs []string
 	if human {
 		if r.Result != drill.Refused {
@@ -211,7 +210,6 @@ func (o *DrillOptions) finish(r *drill.Report, human bool) error {
 	if len(errs) > 0 {
 		fmt.Fprintf(o.env.ErrOut, "warning: %s\n", strings.Join(errs, "; "))
 	}
-	return nil
 }
 
 // confirm asks on a terminal; without one it refuses (exit 2) instead of guessing.

@@ -153,12 +153,8 @@ func Evaluate(in Input) Report {
 	switch st.Verdict {
 	case lease.Disabled, lease.Missing, lease.NoHolder:
 		add("lease-renewal", Skipped, "no held lease to judge (%s)", st.Verdict)
-	case lease.Healthy, lease.Orphaned:
-		if st.RenewAge > st.LeaseDuration {
-			add("lease-renewal", Fail, "lease %s/%s last renewed %s ago, past its %s duration", st.Namespace, st.Name, lease.Round(st.RenewAge), st.LeaseDuration)
-		} else {
-			add("lease-renewal", OK, "renewed %s ago (stale after %s, duration %s)", lease.Round(st.RenewAge), lease.Round(lease.StaleAfter(st.LeaseDuration)), st.LeaseDuration)
-		}
+	case lease.Healthy, lease.Orphaned: // renewed within the duration, else the verdict is Expired
+		add("lease-renewal", OK, "renewed %s ago (stale after %s, duration %s)", lease.Round(st.RenewAge), lease.Round(lease.StaleAfter(st.LeaseDuration)), st.LeaseDuration)
 	default: // Stale, Expired
 		add("lease-renewal", Fail, "lease %s/%s is %s: %s", st.Namespace, st.Name, st.Verdict, st.Reason)
 	}

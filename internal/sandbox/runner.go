@@ -155,18 +155,6 @@ func (r *Runner) Events() []Event {
 	return append([]Event(nil), r.events...)
 }
 
-// PIDs of every process the Runner currently owns (including ones being stopped).
-func (r *Runner) PIDs() []int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []int
-	for _, p := range r.procs {
-		out = append(out, p.PID)
-	}
-	sort.Ints(out)
-	return out
-}
-
 func (p *Process) snapshot() Process {
 	return Process{Pod: p.Pod, UID: p.UID, Node: p.Node, PID: p.PID, MetricsPort: p.MetricsPort,
 		HealthProbePort: p.HealthProbePort, Started: p.Started, Log: p.Log, Restarts: p.Restarts}
