@@ -142,18 +142,19 @@ func (c *cli) writeState(s *State) {
 }
 
 // supervisor returns the recorded supervisor PID if that process is still the one up started.
-func (c *cli) supervisor() (int, bool) {
+func (c *cli) supervisor() (Proc, bool) {
 	b, err := os.ReadFile(c.path("supervisor.pid"))
 	if err != nil {
-		return 0, false
+		return Proc{}, false
 	}
 	f := strings.Fields(string(b))
 	if len(f) != 2 {
-		return 0, false
+		return Proc{}, false
 	}
-	pid, _ := strconv.Atoi(f[0])
-	ticks, _ := strconv.ParseUint(f[1], 10, 64)
-	return pid, pid > 0 && alive(Proc{PID: pid, StartTicks: ticks})
+	sup := Proc{Name: "supervisor"}
+	sup.PID, _ = strconv.Atoi(f[0])
+	sup.StartTicks, _ = strconv.ParseUint(f[1], 10, 64)
+	return sup, sup.PID > 0 && alive(sup)
 }
 
 func (c *cli) envLine(s *State) string {
@@ -336,14 +337,15 @@ func (c *cli) serve(background bool, args []string) int {
 // somehow still alive — never a process it did not start (PID and start time must both match).
 func (c *cli) down() int {
 	st, _ := c.readState()
-	pid, ok := c.supervisor()
+	sup, ok := c.supervisor()
 	if !ok && st == nil {
 		fmt.Println("sandbox is not running")
 		return 0
 	}
 	if ok {
-		_ = syscall.Kill(pid, syscall.SIGTERM)
-		for i := 0; i < 400 && alive(Proc{PID: pid, StartTicks: startTicks(pid)}); i++ {
+		_ = syscall.Kill(sup.PID, syscall.SIGTERM)
+		// The recorded start time, not the PID's current one: a reused PID is not the supervisor.
+		for i := 0; i < 400 && alive(sup); i++ {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
@@ -362,7 +364,7 @@ func (c *cli) down() int {
 	if st != nil {
 		n = len(st.Procs)
 	}
-	fmt.Printf("sandbox down: supervisor %d and %d processes stopped", pid, n)
+	fmt.Printf("sandbox down: supervisor %d and %d processes stopped", sup.PID, n)
 	if len(leftovers) > 0 {
 		fmt.Printf("; killed leftovers: %s", strings.Join(leftovers, ", "))
 	}
@@ -409,8 +411,8 @@ func (c *cli) status() int {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	sb := &sandbox.Sandbox{Env: &harness.Env{Client: kc}, Dynamic: dc, Namespace: st.Namespace, LeaseName: sandbox.LeaseName}
-	pid, _ := c.supervisor()
-	fmt.Printf("sandbox up since %s: %s (supervisor pid %d, state %s)\n%s\n\n", st.Updated.Format(time.TimeOnly), st.Server, pid, c.dir, c.envLine(st))
+	sup, _ := c.supervisor()
+	fmt.Printf("sandbox up since %s: %s (supervisor pid %d, state %s)\n%s\n\n", st.Updated.Format(time.TimeOnly), st.Server, sup.PID, c.dir, c.envLine(st))
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "PROCESS\tPID\tRSS")
 	var total int64
