@@ -33,10 +33,10 @@ With -f the Deployment and PodDisruptionBudget come from manifests (helm templat
 directory, or - for stdin) and only the spec checks run; add pods (in -f) and --nodes-file (a
 ` + "`kubectl get nodes -o yaml`" + ` dump) to run the placement checks offline.
 
-API cost (live): 1 Deployment list, 1 pod list by selector, 1 GET per node running a replica, 1
-metadata-only node list (zone inventory), 1 PDB list in Karpenter's namespace, 1 Lease GET, and 1
-FlowSchema list when Karpenter is not in kube-system; --system-node-selector adds 1 pod list per
-replica node. Nothing is written.
+API cost (live): 1 Deployment list, 1 pod list by selector, 1 metadata-only node list (the zone
+inventory, which also gives the replicas' nodes), 1 PDB list in Karpenter's namespace, 1 Lease GET,
+and 1 FlowSchema list when Karpenter is not in kube-system; --system-node-selector adds 1 pod list
+per replica node. Nothing is written.
 
 Exit codes: 0 no finding at or above --fail-on; 3 findings at or above --fail-on (default error);
 2 bad flags or manifests; 1 API error.`

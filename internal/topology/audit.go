@@ -88,6 +88,8 @@ type audit struct {
 	active   []*corev1.Pod // not terminating
 	skipped  map[string]string
 	template *corev1.PodTemplateSpec
+	// eligibleNodes counts the nodes the replicas may use (see eligible); -1 when unknown.
+	eligibleNodes int
 }
 
 // Evaluate audits in against o. Pure: the same input gives the same report.
@@ -114,7 +116,7 @@ func Evaluate(in Input, o Options) Report {
 		}
 	}
 	a.r.Replicas.Observed = len(a.active)
-	a.eligibleZones()
+	a.eligible()
 	a.placements()
 
 	a.replicas()
@@ -191,15 +193,18 @@ func KarpenterManaged(labels map[string]string, owners []metav1.OwnerReference) 
 	return false
 }
 
-// eligibleZones fills EligibleZones from the inventory: zones with a node that is not Karpenter's and
-// matches the template's node selector and required node affinity by labels (taints are not in
-// metadata, so they are not considered).
-func (a *audit) eligibleZones() {
+// eligible fills EligibleZones and eligibleNodes from the inventory: the nodes the replicas may use
+// are those that are not Karpenter's and match the template's node selector and required node
+// affinity by labels (taints are not in metadata, so they are not considered); a zone is eligible
+// when it has such a node. eligibleNodes stays -1 (unknown) without the inventory.
+func (a *audit) eligible() {
+	a.eligibleNodes = -1
 	if !a.in.InventoryRead {
 		return
 	}
 	aff := nodeaffinity.GetRequiredNodeAffinity(&corev1.Pod{Spec: a.template.Spec})
 	zones := map[string]bool{}
+	n := 0
 	for _, m := range a.in.Inventory {
 		if KarpenterManaged(m.Labels, m.OwnerReferences) {
 			continue
@@ -207,29 +212,12 @@ func (a *audit) eligibleZones() {
 		if ok, err := aff.Match(&corev1.Node{ObjectMeta: m.ObjectMeta}); err != nil || !ok {
 			continue
 		}
+		n++
 		if z := m.Labels[ZoneLabel]; z != "" {
 			zones[z] = true
 		}
 	}
-	a.r.EligibleZones = sortedSet(zones)
-}
-
-// eligibleNodes counts nodes the replicas may use (see eligibleZones); -1 when unknown.
-func (a *audit) eligibleNodes() int {
-	if !a.in.InventoryRead {
-		return -1
-	}
-	aff := nodeaffinity.GetRequiredNodeAffinity(&corev1.Pod{Spec: a.template.Spec})
-	n := 0
-	for _, m := range a.in.Inventory {
-		if KarpenterManaged(m.Labels, m.OwnerReferences) {
-			continue
-		}
-		if ok, err := aff.Match(&corev1.Node{ObjectMeta: m.ObjectMeta}); err == nil && ok {
-			n++
-		}
-	}
-	return n
+	a.r.EligibleZones, a.eligibleNodes = sortedSet(zones), n
 }
 
 func (a *audit) placements() {
@@ -311,7 +299,7 @@ func (a *audit) readiness() {
 		a.skip(CheckReadiness, why)
 		return
 	}
-	eligible := a.eligibleNodes()
+	eligible := a.eligibleNodes
 	for _, pl := range a.r.Placements {
 		if pl.Role != "pending" {
 			continue
@@ -353,6 +341,10 @@ func (a *audit) zones() {
 		a.skip(CheckZones, why)
 		return
 	}
+	if a.in.Nodes == nil {
+		a.skip(CheckZones, "nodes not read")
+		return
+	}
 	ready := a.readyPlaced()
 	zones := map[string]bool{}
 	var unlabeled []string
@@ -369,9 +361,6 @@ func (a *audit) zones() {
 		return
 	case len(zones) == 0:
 		a.skip(CheckZones, "the replicas' nodes carry no "+ZoneLabel+" label")
-		return
-	case a.in.Nodes == nil:
-		a.skip(CheckZones, "nodes not read")
 		return
 	}
 	eligible := len(a.r.EligibleZones)
@@ -428,6 +417,10 @@ func (a *audit) racks() {
 	}
 	if ok, why := a.livePlacement(); !ok {
 		a.skip(CheckRacks, why)
+		return
+	}
+	if a.in.Nodes == nil {
+		a.skip(CheckRacks, "nodes not read")
 		return
 	}
 	racks := map[string][]string{}

@@ -376,6 +376,22 @@ func TestOfflineWithoutPodsSkipsPlacement(t *testing.T) {
 	}
 }
 
+// Offline with pods but no --nodes-file: the node-dependent checks say the nodes were not given,
+// not that the nodes lack zone or rack labels (and no racks-unknown finding is made up).
+func TestOfflinePodsWithoutNodes(t *testing.T) {
+	s := newScenario(chart("kube-system")).pod("k-1", "a1").pod("k-2", "b1").pdb(harness.KarpenterPDB("kube-system"))
+	s.in.Mode, s.in.Nodes, s.in.Inventory, s.in.InventoryRead, s.in.LeaseRead, s.in.FlowSchemasRead = "offline", nil, nil, false, false, false
+	r := Evaluate(s.in, Options{RackLabels: []string{"rack"}})
+	for _, c := range []string{CheckZones, CheckRacks, CheckIsolation} {
+		if got, _ := r.Check(c); got.Status != Skipped || got.Reason != "nodes not read" {
+			t.Errorf("%s: %+v", c, got)
+		}
+	}
+	if n := count(r, "racks-unknown"); n != 0 {
+		t.Errorf("racks-unknown without nodes: %v", ids(r, ""))
+	}
+}
+
 func TestEveryRuleIsDocumentedOnce(t *testing.T) {
 	seen := map[string]bool{}
 	for _, r := range Rules {

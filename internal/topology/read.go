@@ -21,7 +21,7 @@ var nodesResource = schema.GroupVersionResource{Version: "v1", Resource: "nodes"
 // Read gathers a live Input for k. Its API cost does not grow with the cluster, except for one
 // metadata-only node list (the zone inventory):
 //
-//	pods by selector (1) + each replica's node by name (1 per distinct node) + node metadata (1)
+//	pods by selector (1) + node metadata (1; it also gives the replicas' nodes)
 //	+ PDBs in Karpenter's namespace (1) + the Lease (1, unless leader election is disabled)
 //	+ FlowSchemas (1, only when the namespace is not kube-system)
 //	+ with --system-node-selector: the pods on each replica's node (1 per distinct node).
@@ -39,14 +39,23 @@ func Read(ctx context.Context, c kubernetes.Interface, md metadata.Interface, k 
 	}
 	in.PodsRead = true
 	names := discovery.NodeNames(in.Pods)
-	if in.Nodes, err = discovery.Nodes(ctx, c, names); err != nil {
-		return Input{}, err
-	}
 	inv, err := md.Resource(nodesResource).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return Input{}, fmt.Errorf("listing node metadata (zone inventory): %w", err)
 	}
 	in.Inventory, in.InventoryRead = inv.Items, true
+	// The replicas' nodes come from the inventory: the audit (and lease.Evaluate) read only their
+	// labels and owners, which the metadata carries. Nodes that do not exist are left out.
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	in.Nodes = map[string]*corev1.Node{}
+	for i := range inv.Items {
+		if m := &inv.Items[i]; want[m.Name] {
+			in.Nodes[m.Name] = &corev1.Node{ObjectMeta: m.ObjectMeta}
+		}
+	}
 
 	pdbs, err := c.PolicyV1().PodDisruptionBudgets(k.Namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {

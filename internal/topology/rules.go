@@ -28,7 +28,6 @@ const (
 	CheckResources     = "resources"
 	CheckElection      = "election"
 	CheckFlowSchema    = "flowschema"
-	CheckLeader        = "leader"
 )
 
 // Rules is the catalogue of finding IDs, in report order.
