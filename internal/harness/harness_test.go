@@ -7,7 +7,11 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 )
 
 var env *Env
@@ -37,5 +41,32 @@ func TestKwokNodeAndPod(t *testing.T) {
 		if a.Type == corev1.NodeInternalIP && a.Address != "127.0.0.1" {
 			t.Fatalf("node address %s is not loopback", a.Address)
 		}
+	}
+}
+
+// RestrictedKubeconfig returns only once its user may do what the rules allow, at the first request,
+// and nothing else.
+func TestRestrictedKubeconfig(t *testing.T) {
+	Need(t, env)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	kc, err := env.RestrictedKubeconfig(ctx, "pod-reader",
+		rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"list"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", kc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CoreV1().Pods("default").List(ctx, metav1.ListOptions{}); err != nil {
+		t.Fatalf("listing pods right after RestrictedKubeconfig: %v", err)
+	}
+	if _, err := c.CoreV1().Secrets("default").List(ctx, metav1.ListOptions{}); !apierrors.IsForbidden(err) {
+		t.Fatalf("listing secrets: %v, want Forbidden", err)
 	}
 }

@@ -69,6 +69,10 @@ func crdObjects() ([]*unstructured.Unstructured, error) {
 	return out, nil
 }
 
+// InstallCRDs creates the embedded CRDs (existing ones are left as they are) and waits until each is
+// Established: the sandbox's installer, for tests that need Karpenter's API without a sandbox.
+func InstallCRDs(ctx context.Context, dyn dynamic.Interface) error { return installCRDs(ctx, dyn) }
+
 func installCRDs(ctx context.Context, dyn dynamic.Interface) error {
 	crds, err := crdObjects()
 	if err != nil {

@@ -18,6 +18,13 @@ import (
 	"github.com/karpctl/karpctl/internal/commands"
 )
 
+// Context is a context that ends after d or when the test (and its cleanups) finish.
+func Context(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
 // Result is one karpctl run.
 type Result struct {
 	Code     int

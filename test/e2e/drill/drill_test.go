@@ -27,8 +27,10 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/karpctl/karpctl/internal/commands"
 	"github.com/karpctl/karpctl/internal/drill"
 	"github.com/karpctl/karpctl/internal/harness"
+	"github.com/karpctl/karpctl/internal/lease"
 	"github.com/karpctl/karpctl/test/e2e"
 )
 
@@ -36,7 +38,14 @@ var env *harness.Env
 
 const leaseName = "karpenter-leader-election"
 
+// karpctlEnv makes the test binary karpctl itself (commands.Main, as cmd/karpctl runs it) instead of
+// running tests: the tests that need a separate process (signals, a terminal) re-execute themselves.
+const karpctlEnv = "KARPCTL_E2E_RUN_KARPCTL"
+
 func TestMain(m *testing.M) {
+	if os.Getenv(karpctlEnv) != "" {
+		os.Exit(commands.Main(append([]string{"kubectl-karpctl"}, os.Args[1:]...), os.Stdin, os.Stdout, os.Stderr))
+	}
 	// Every drill appends to the history file: keep it in the test's own state dir (subprocesses inherit it).
 	dir, err := os.MkdirTemp("", "karpctl-drill-state-")
 	if err != nil {
@@ -53,7 +62,6 @@ var nodesOnce sync.Once
 // nodes: two per zone in zones a, b, c, roomy enough for every test's replicas.
 func nodes(ctx context.Context, t *testing.T) {
 	nodesOnce.Do(func() {
-		grantControllerManager(ctx, t)
 		b := harness.NewBuilder(env.Client)
 		for _, z := range []string{"a", "b", "c"} {
 			for i := 1; i <= 2; i++ {
@@ -61,12 +69,6 @@ func nodes(ctx context.Context, t *testing.T) {
 			}
 		}
 	})
-}
-
-func ctxFor(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
 }
 
 // karpenter creates a chart-like Deployment (and optionally its PDB) in ns, runs the simulators and
@@ -129,8 +131,12 @@ func holder(ctx context.Context, t *testing.T, ns string) (identity, pod string)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if l.Spec.HolderIdentity == nil {
+		t.Fatalf("lease %s/%s has no holder", ns, leaseName)
+	}
 	identity = *l.Spec.HolderIdentity
-	return identity, identity[:strings.LastIndex(identity, "_")]
+	pod, _ = lease.ParseIdentity(identity)
+	return identity, pod
 }
 
 func readReport(t *testing.T, path string) drill.Report {
@@ -192,7 +198,7 @@ func lockGone(ctx context.Context, t *testing.T, ns string) {
 // retry period + 1 s, the timeline complete, the replacement Running.
 func TestLeaderKillReleased(t *testing.T) {
 	harness.Need(t, env)
-	ctx := ctxFor(t, 3*time.Minute)
+	ctx := e2e.Context(t, 3*time.Minute)
 	const ns = "lk-released"
 	karpenter(ctx, t, ns, 2, true, false)
 	oldID, oldPod := holder(ctx, t, ns)
@@ -237,7 +243,7 @@ func TestLeaderKillReleased(t *testing.T) {
 // lease duration + 2 × retry + slack, the report explains.
 func TestLeaderKillHard(t *testing.T) {
 	harness.Need(t, env)
-	ctx := ctxFor(t, 3*time.Minute)
+	ctx := e2e.Context(t, 3*time.Minute)
 	const ns = "lk-hard"
 	karpenter(ctx, t, ns, 2, true, false)
 	report := filepath.Join(t.TempDir(), "r.json")
@@ -262,7 +268,7 @@ func TestLeaderKillHard(t *testing.T) {
 // takes the expired path and the report says the controller did not release on shutdown.
 func TestLeaderKillNoRelease(t *testing.T) {
 	harness.Need(t, env)
-	ctx := ctxFor(t, 3*time.Minute)
+	ctx := e2e.Context(t, 3*time.Minute)
 	const ns = "lk-norelease"
 	karpenter(ctx, t, ns, 2, true, true)
 	report := filepath.Join(t.TempDir(), "r.json")
@@ -328,7 +334,7 @@ func sameSnapshot(t *testing.T, before, after map[string]string) {
 // Acceptance 3: refusals leave the cluster unchanged.
 func TestPreflightRefusals(t *testing.T) {
 	harness.Need(t, env)
-	ctx := ctxFor(t, 4*time.Minute)
+	ctx := e2e.Context(t, 4*time.Minute)
 	refuse := func(t *testing.T, ns string, wantCode int, want string, args ...string) {
 		t.Helper()
 		before := snapshot(ctx, t, ns)
@@ -386,7 +392,7 @@ func TestPreflightRefusals(t *testing.T) {
 // Acceptance 5: a read-only identity is refused with the missing verbs named, before anything changes.
 func TestRBACReadOnlyRefused(t *testing.T) {
 	harness.Need(t, env)
-	ctx := ctxFor(t, 2*time.Minute)
+	ctx := e2e.Context(t, 2*time.Minute)
 	const ns = "rbac"
 	karpenter(ctx, t, ns, 2, true, false)
 	kc := readOnly(ctx, t)
@@ -408,33 +414,19 @@ func TestRBACReadOnlyRefused(t *testing.T) {
 	sameSnapshot(t, before, snapshot(ctx, t, ns))
 }
 
-var roOnce sync.Once
-var roKubeconfig string
-
-// readOnly mints a user who may read Deployments, pods, events, leases and nodes, and nothing else.
+// readOnly mints a user who may read Deployments, pods, events, leases, nodes and PDBs, and nothing else.
 func readOnly(ctx context.Context, t *testing.T) string {
-	roOnce.Do(func() {
-		cr := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "karpctl-drill-readonly"}, Rules: []rbacv1.PolicyRule{
-			{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"get", "list", "watch"}},
-			{APIGroups: []string{""}, Resources: []string{"pods", "events", "nodes"}, Verbs: []string{"get", "list", "watch"}},
-			{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"get", "list", "watch"}},
-			{APIGroups: []string{"policy"}, Resources: []string{"poddisruptionbudgets"}, Verbs: []string{"get", "list"}},
-		}}
-		if _, err := env.Client.RbacV1().ClusterRoles().Create(ctx, cr, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		crb := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "karpctl-drill-readonly"},
-			RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: cr.Name},
-			Subjects: []rbacv1.Subject{{Kind: "User", Name: "drill-viewer", APIGroup: "rbac.authorization.k8s.io"}}}
-		if _, err := env.Client.RbacV1().ClusterRoleBindings().Create(ctx, crb, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		var err error
-		if roKubeconfig, err = env.WriteKubeconfig("drill-viewer", "drill-viewer"); err != nil {
-			t.Fatal(err)
-		}
-	})
-	return roKubeconfig
+	t.Helper()
+	kc, err := env.RestrictedKubeconfig(ctx, "drill-viewer",
+		rbacv1.PolicyRule{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"get", "list", "watch"}},
+		rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"pods", "events", "nodes"}, Verbs: []string{"get", "list", "watch"}},
+		rbacv1.PolicyRule{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"get", "list", "watch"}},
+		rbacv1.PolicyRule{APIGroups: []string{"policy"}, Resources: []string{"poddisruptionbudgets"}, Verbs: []string{"get", "list"}},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kc
 }
 
 // inZones keeps the replicas to the given zones. With two zones and the chart's zone spread
@@ -525,7 +517,7 @@ func requireRestored(ctx context.Context, t *testing.T, preCordoned string) {
 // another zone, every node it cordoned uncordoned, the pre-cordoned node left cordoned.
 func TestZoneOutage(t *testing.T) {
 	harness.Need(t, env)
-	ctx := ctxFor(t, 3*time.Minute)
+	ctx := e2e.Context(t, 3*time.Minute)
 	const ns = "zone"
 	zone, pre := zoneSetup(ctx, t, ns)
 	report := filepath.Join(t.TempDir(), "r.json")
@@ -554,30 +546,24 @@ func TestZoneOutage(t *testing.T) {
 	}
 }
 
-var binOnce sync.Once
-var binPath string
-
-func karpctlBinary(t *testing.T) string {
-	binOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "karpctl-bin-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		binPath = filepath.Join(dir, "kubectl-karpctl")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/karpctl")
-		cmd.Dir = harness.RepoRoot()
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go build: %v\n%s", err, out)
-		}
-	})
-	return binPath
+// karpctlProcess is this test binary, which runs as karpctl in a separate process (see karpctlEnv),
+// and the environment that makes it do so.
+func karpctlProcess(t *testing.T) (path string, environ []string) {
+	t.Helper()
+	path, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, append(os.Environ(), karpctlEnv+"=1")
 }
 
 // startDrill runs zone-outage as a separate process and returns once it has cordoned a node.
 func startDrill(ctx context.Context, t *testing.T, ns, zone string) (*exec.Cmd, *strings.Builder) {
 	t.Helper()
-	cmd := exec.CommandContext(ctx, karpctlBinary(t), "drill", "zone-outage", zone, "--yes", "--karpenter-namespace", ns,
+	karpctl, environ := karpctlProcess(t)
+	cmd := exec.CommandContext(ctx, karpctl, "drill", "zone-outage", zone, "--yes", "--karpenter-namespace", ns,
 		"--retry-period", "250ms", "--timeout", "60s", "--kubeconfig", env.Kubeconfig)
+	cmd.Env = environ
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -608,7 +594,7 @@ func startDrill(ctx context.Context, t *testing.T, ns, zone string) (*exec.Cmd, 
 // with an ordinary setup the simulated failover can finish before the test looks.
 func TestZoneOutageSIGINT(t *testing.T) {
 	harness.Need(t, env)
-	ctx := ctxFor(t, 3*time.Minute)
+	ctx := e2e.Context(t, 3*time.Minute)
 	const ns = "zone-int"
 	zone, pre := zoneSetup(ctx, t, ns, inZones("zone-a", "zone-b"))
 	cmd, out := startDrill(ctx, t, ns, zone)
@@ -631,7 +617,7 @@ func TestZoneOutageSIGINT(t *testing.T) {
 // Acceptance 4: SIGKILL mid-drill leaves the marks; `drill restore` undoes them.
 func TestZoneOutageSIGKILLRestore(t *testing.T) {
 	harness.Need(t, env)
-	ctx := ctxFor(t, 3*time.Minute)
+	ctx := e2e.Context(t, 3*time.Minute)
 	const ns = "zone-kill"
 	zone, pre := zoneSetup(ctx, t, ns, inZones("zone-a", "zone-b"))
 	cmd, _ := startDrill(ctx, t, ns, zone)
@@ -658,7 +644,7 @@ func TestZoneOutageSIGKILLRestore(t *testing.T) {
 // runs tests in source order).
 func TestZZHistory(t *testing.T) {
 	harness.Need(t, env)
-	ctx := ctxFor(t, time.Minute)
+	ctx := e2e.Context(t, time.Minute)
 	r := e2e.Karpctl(ctx, t, "", "drill", "history", "-o", "json")
 	var h struct {
 		File   string
@@ -696,17 +682,8 @@ func (c coordinationLease) obj() *coordinationv1.Lease {
 		Spec: coordinationv1.LeaseSpec{HolderIdentity: &id, AcquireTime: &c.at}}
 }
 
-// grantControllerManager binds the controller-manager's identity to cluster-admin: the harness runs it
-// with --use-service-account-credentials=false as system:kube-controller-manager, whose bootstrap role
-// does not cover the per-controller work (ReplicaSets, PDB status, namespace deletion).
-func grantControllerManager(ctx context.Context, t *testing.T) {
-	crb := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "karpctl-e2e-controller-manager"},
-		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "cluster-admin"},
-		Subjects: []rbacv1.Subject{{Kind: "User", Name: "system:kube-controller-manager", APIGroup: "rbac.authorization.k8s.io"}}}
-	if _, err := env.Client.RbacV1().ClusterRoleBindings().Create(ctx, crb, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
-	}
-}
+// shellQuote quotes s for sh -c.
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // On a terminal the drill asks before acting: "no" refuses with the cluster unchanged (exit 2), "yes"
 // runs it. util-linux's script(1) gives the drill a pseudo-terminal as standard input.
@@ -719,13 +696,15 @@ func TestConfirmationOnTerminal(t *testing.T) {
 		}
 		t.Skip("script(1) not installed")
 	}
-	ctx := ctxFor(t, 3*time.Minute)
+	ctx := e2e.Context(t, 3*time.Minute)
 	const ns = "lk-tty"
 	karpenter(ctx, t, ns, 2, true, false)
+	karpctl, environ := karpctlProcess(t)
 	onTerminal := func(answer string) (int, string) {
 		t.Helper()
-		line := strings.Join([]string{karpctlBinary(t), "drill", "leader-kill", "--karpenter-namespace", ns, "--retry-period", "250ms", "--timeout", "60s", "--kubeconfig", env.Kubeconfig}, " ")
+		line := strings.Join([]string{shellQuote(karpctl), "drill", "leader-kill", "--karpenter-namespace", ns, "--retry-period", "250ms", "--timeout", "60s", "--kubeconfig", env.Kubeconfig}, " ")
 		cmd := exec.CommandContext(ctx, script, "-q", "-e", "-c", line, "/dev/null")
+		cmd.Env = environ
 		cmd.Stdin = strings.NewReader(answer)
 		out, _ := cmd.CombinedOutput()
 		return cmd.ProcessState.ExitCode(), string(out)
@@ -748,7 +727,7 @@ func TestConfirmationOnTerminal(t *testing.T) {
 // takes it over, and the drill deletes it at the end as its own.
 func TestStaleLockNeedsForce(t *testing.T) {
 	harness.Need(t, env)
-	ctx := ctxFor(t, 3*time.Minute)
+	ctx := e2e.Context(t, 3*time.Minute)
 	const ns = "lk-stale"
 	karpenter(ctx, t, ns, 2, true, false)
 	old := metav1.NewMicroTime(time.Now().Add(-10 * time.Minute))
@@ -779,7 +758,7 @@ func TestStaleLockNeedsForce(t *testing.T) {
 // and the cordoned nodes are restored.
 func TestZoneOutageReplacementUnschedulable(t *testing.T) {
 	harness.Need(t, env)
-	ctx := ctxFor(t, 3*time.Minute)
+	ctx := e2e.Context(t, 3*time.Minute)
 	const ns = "zone-stuck"
 	nodes(ctx, t)
 	b := harness.NewBuilder(env.Client)

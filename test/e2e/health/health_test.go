@@ -15,7 +15,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/karpctl/karpctl/internal/harness"
@@ -35,14 +34,6 @@ var setupOnce sync.Once
 
 func setupCluster(ctx context.Context, t *testing.T) {
 	setupOnce.Do(func() {
-		// The harness runs the controller-manager as system:kube-controller-manager without per-controller
-		// service accounts; its bootstrap role cannot run the ReplicaSet or PDB controllers.
-		crb := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "karpctl-e2e-controller-manager"},
-			RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "cluster-admin"},
-			Subjects: []rbacv1.Subject{{Kind: "User", Name: "system:kube-controller-manager", APIGroup: "rbac.authorization.k8s.io"}}}
-		if _, err := env.Client.RbacV1().ClusterRoleBindings().Create(ctx, crb, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-			t.Fatal(err)
-		}
 		b := harness.NewBuilder(env.Client)
 		for _, z := range []string{"a", "b", "c"} {
 			b.Node(ctx, t, harness.NodeSpec{Name: "sys-" + z, Zone: "zone-" + z, CPU: "32", Memory: "128Gi"})
@@ -65,12 +56,6 @@ func setupCluster(ctx context.Context, t *testing.T) {
 			}
 		}
 	})
-}
-
-func ctxFor(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
 }
 
 // karpenter creates the chart-like Deployment in ns, waits for its Ready pods and gives each a
@@ -148,7 +133,7 @@ func check(t *testing.T, r health.Report, prefix string) []health.Check {
 // SKIPPED with the API server's refusal to proxy to a loopback pod address (never a silent pass).
 func TestHealthyTwoReplicas(t *testing.T) {
 	harness.Need(t, env)
-	ctx := ctxFor(t, 2*time.Minute)
+	ctx := e2e.Context(t, 2*time.Minute)
 	karpenter(ctx, t, "healthy")
 	rep, r := healthOf(ctx, t, env.Kubeconfig, "healthy")
 	if r.Code != 0 || rep.Verdict != health.OK {
@@ -181,7 +166,7 @@ func TestHealthyTwoReplicas(t *testing.T) {
 // Acceptance 1: the leader stopped (killed, nobody takes over) → FAIL naming the stale lease, exit 3.
 func TestLeaderStopped(t *testing.T) {
 	harness.Need(t, env)
-	ctx := ctxFor(t, 2*time.Minute)
+	ctx := e2e.Context(t, 2*time.Minute)
 	procs := karpenter(ctx, t, "stopped")
 	for _, p := range procs {
 		p.Kill()
@@ -201,7 +186,7 @@ func TestLeaderStopped(t *testing.T) {
 // Acceptance 1: a replica CrashLooping after OOMKills → WARN naming it.
 func TestCrashLoopingReplica(t *testing.T) {
 	harness.Need(t, env)
-	ctx := ctxFor(t, 2*time.Minute)
+	ctx := e2e.Context(t, 2*time.Minute)
 	const ns = "crashloop"
 	karpenter(ctx, t, ns)
 	l, _ := env.Client.CoordinationV1().Leases(ns).Get(ctx, leaseName, metav1.GetOptions{})
@@ -232,24 +217,14 @@ func TestCrashLoopingReplica(t *testing.T) {
 // Acceptance 5: a read-only identity runs health; the proxy checks are SKIPPED naming pods/proxy.
 func TestReadOnlyIdentity(t *testing.T) {
 	harness.Need(t, env)
-	ctx := ctxFor(t, 2*time.Minute)
+	ctx := e2e.Context(t, 2*time.Minute)
 	const ns = "readonly"
 	karpenter(ctx, t, ns)
-	cr := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "karpctl-health-readonly"}, Rules: []rbacv1.PolicyRule{
-		{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"get", "list"}},
-		{APIGroups: []string{""}, Resources: []string{"pods", "events", "nodes"}, Verbs: []string{"get", "list"}},
-		{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"get", "list"}},
-	}}
-	if _, err := env.Client.RbacV1().ClusterRoles().Create(ctx, cr, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	crb := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: cr.Name},
-		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: cr.Name},
-		Subjects: []rbacv1.Subject{{Kind: "User", Name: "health-viewer", APIGroup: "rbac.authorization.k8s.io"}}}
-	if _, err := env.Client.RbacV1().ClusterRoleBindings().Create(ctx, crb, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	kc, err := env.WriteKubeconfig("health-viewer", "health-viewer")
+	kc, err := env.RestrictedKubeconfig(ctx, "health-viewer",
+		rbacv1.PolicyRule{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"get", "list"}},
+		rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"pods", "events", "nodes"}, Verbs: []string{"get", "list"}},
+		rbacv1.PolicyRule{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"get", "list"}},
+	)
 	if err != nil {
 		t.Fatal(err)
 	}

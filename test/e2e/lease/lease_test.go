@@ -99,16 +99,10 @@ func waitHolder(ctx context.Context, t *testing.T, ns, name, pod string) *coordi
 	}
 }
 
-func ctxFor(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 // Acceptance 1: two replicas in namespace karpenter (not kube-system).
 func TestLeaseHealthyTwoReplicas(t *testing.T) {
 	harness.Need(t, env)
-	ctx := ctxFor(t, 2*time.Minute)
+	ctx := e2e.Context(t, 2*time.Minute)
 	pods := setup(ctx, t, "karpenter", harness.KarpenterSpec{})
 	replica(t, harness.FastTimings(harness.ReplicaSpec{Namespace: "karpenter", Pod: pods[0].Name}))
 	waitHolder(ctx, t, "karpenter", "karpenter-leader-election", pods[0].Name)
@@ -140,7 +134,7 @@ func TestLeaseHealthyTwoReplicas(t *testing.T) {
 // holder change whose gap matches the lease timestamps within 100 ms.
 func TestLeaderKilledWithoutRelease(t *testing.T) {
 	harness.Need(t, env)
-	ctx := ctxFor(t, 2*time.Minute)
+	ctx := e2e.Context(t, 2*time.Minute)
 	const ns = "kill"
 	pods := setup(ctx, t, ns, harness.KarpenterSpec{})
 	// A 6 s lease: Stale after 4 s, while client-go's follower (which compares records at one-second
@@ -210,7 +204,7 @@ func TestLeaderKilledWithoutRelease(t *testing.T) {
 // holder, never Orphaned; --watch reports one holder change with a gap near the retry period.
 func TestLeaderStoppedGracefully(t *testing.T) {
 	harness.Need(t, env)
-	ctx := ctxFor(t, 2*time.Minute)
+	ctx := e2e.Context(t, 2*time.Minute)
 	const ns = "graceful"
 	pods := setup(ctx, t, ns, harness.KarpenterSpec{})
 	leader := replica(t, harness.FastTimings(harness.ReplicaSpec{Namespace: ns, Pod: pods[0].Name}))
@@ -278,7 +272,7 @@ func parseWatch(t *testing.T, out string) (changes []lease.Event, sum lease.Summ
 // Acceptance 5: disabled election, no Karpenter at all, custom lease name.
 func TestDisabledMissingAndCustomName(t *testing.T) {
 	harness.Need(t, env)
-	ctx := ctxFor(t, time.Minute)
+	ctx := e2e.Context(t, time.Minute)
 	setup(ctx, t, "noelection", harness.KarpenterSpec{Env: map[string]string{"DISABLE_LEADER_ELECTION": "true"}})
 	s, r := statusOf(ctx, t, "--karpenter-namespace", "noelection")
 	if s.Verdict != lease.Disabled || r.Code != 3 {
@@ -312,27 +306,12 @@ func TestDisabledMissingAndCustomName(t *testing.T) {
 // Acceptance 6: an identity that may not get leases gets one line naming the permission.
 func TestForbiddenLease(t *testing.T) {
 	harness.Need(t, env)
-	ctx := ctxFor(t, time.Minute)
+	ctx := e2e.Context(t, time.Minute)
 	setup(ctx, t, "rbac", harness.KarpenterSpec{})
-	role := &rbacv1.ClusterRole{
-		ObjectMeta: metav1.ObjectMeta{Name: "karpctl-no-leases"},
-		Rules: []rbacv1.PolicyRule{
-			{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"list", "get"}},
-			{APIGroups: []string{""}, Resources: []string{"pods", "nodes"}, Verbs: []string{"list", "get"}},
-		},
-	}
-	if _, err := env.Client.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	binding := &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "karpctl-no-leases"},
-		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role.Name},
-		Subjects:   []rbacv1.Subject{{Kind: "User", Name: "no-leases"}},
-	}
-	if _, err := env.Client.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	kc, err := env.WriteKubeconfig("no-leases", "no-leases")
+	kc, err := env.RestrictedKubeconfig(ctx, "no-leases",
+		rbacv1.PolicyRule{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"list", "get"}},
+		rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"pods", "nodes"}, Verbs: []string{"list", "get"}},
+	)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -347,7 +326,7 @@ func TestForbiddenLease(t *testing.T) {
 // 200 nodes).
 func TestRequestCountOnLargeCluster(t *testing.T) {
 	harness.Need(t, env)
-	ctx := ctxFor(t, 3*time.Minute)
+	ctx := e2e.Context(t, 3*time.Minute)
 	pods := setup(ctx, t, "big", harness.KarpenterSpec{})
 	replica(t, harness.FastTimings(harness.ReplicaSpec{Namespace: "big", Pod: pods[0].Name}))
 	b := harness.NewBuilder(env.Client)

@@ -14,7 +14,7 @@ import (
 // version names the server's version and the Karpenter image tag it finds.
 func TestVersionAgainstCluster(t *testing.T) {
 	harness.Need(t, env)
-	ctx := ctxFor(t, time.Minute)
+	ctx := e2e.Context(t, time.Minute)
 	setup(ctx, t, "versioned", harness.KarpenterSpec{Image: "public.ecr.aws/karpenter/controller:1.14.2@sha256:0123"})
 	r := e2e.Karpctl(ctx, t, env.Kubeconfig, "version", "-o", "json", "--karpenter-namespace", "versioned")
 	var v commands.VersionInfo

@@ -1,5 +1,6 @@
 // End-to-end tests of `kubectl karpctl plan --dry-run` on a real kube-apiserver with Karpenter's CRDs
-// installed from the pinned sigs.k8s.io/karpenter module, and the live-load benchmark.
+// installed (the sandbox's embedded copies of the pinned sigs.k8s.io/karpenter's), and the live-load
+// benchmark.
 package plan
 
 import (
@@ -24,6 +25,7 @@ import (
 
 	"github.com/karpctl/karpctl/internal/cli"
 	"github.com/karpctl/karpctl/internal/harness"
+	"github.com/karpctl/karpctl/internal/sandbox"
 	"github.com/karpctl/karpctl/internal/view"
 	"github.com/karpctl/karpctl/test/e2e"
 )
@@ -33,32 +35,21 @@ var env *harness.Env
 func TestMain(m *testing.M) { os.Exit(harness.Main(m, harness.Options{Kwok: true}, &env)) }
 
 var (
-	nodePoolsGVR  = schema.GroupVersionResource{Group: "karpenter.sh", Version: "v1", Resource: "nodepools"}
-	nodeClaimsGVR = schema.GroupVersionResource{Group: "karpenter.sh", Version: "v1", Resource: "nodeclaims"}
-	nodeClassGVR  = schema.GroupVersionResource{Group: "karpenter.kwok.sh", Version: "v1alpha1", Resource: "kwoknodeclasses"}
-)
-
-var (
 	crdsOnce sync.Once
 	crdsErr  error
 	dyn      dynamic.Interface
 )
 
-// karpenterAPI installs Karpenter's CRDs from the module and a Ready NodePool "default" with its
-// KWOKNodeClass, once per package.
+// karpenterAPI installs Karpenter's CRDs and a Ready NodePool "default" with its KWOKNodeClass, once
+// per package.
 func karpenterAPI(ctx context.Context, t testing.TB) {
 	t.Helper()
 	harness.Need(t, env)
 	crdsOnce.Do(func() {
-		dirs, err := harness.KarpenterCRDDirs()
-		if err != nil {
-			crdsErr = err
-			return
-		}
-		if crdsErr = harness.InstallCRDs(ctx, env.Config, dirs...); crdsErr != nil {
-			return
-		}
 		if dyn, crdsErr = dynamic.NewForConfig(env.Config); crdsErr != nil {
+			return
+		}
+		if crdsErr = sandbox.InstallCRDs(ctx, dyn); crdsErr != nil {
 			return
 		}
 		crdsErr = createNodePool(ctx, "default", 0)
@@ -71,11 +62,7 @@ func karpenterAPI(ctx context.Context, t testing.TB) {
 // createNodePool creates a NodePool and its NodeClass the way a reconciled cluster has them: status
 // Ready=True, as Karpenter's controllers would set it.
 func createNodePool(ctx context.Context, name string, weight int64) error {
-	nc := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "karpenter.kwok.sh/v1alpha1", "kind": "KWOKNodeClass",
-		"metadata": map[string]any{"name": "default"}, "spec": map[string]any{},
-	}}
-	if _, err := dyn.Resource(nodeClassGVR).Create(ctx, nc, metav1.CreateOptions{}); err != nil && !strings.Contains(err.Error(), "already exists") {
+	if _, err := dyn.Resource(sandbox.NodeClassResource).Create(ctx, sandbox.NodeClassObject(), metav1.CreateOptions{}); err != nil && !strings.Contains(err.Error(), "already exists") {
 		return err
 	}
 	np := &unstructured.Unstructured{Object: map[string]any{
@@ -83,7 +70,7 @@ func createNodePool(ctx context.Context, name string, weight int64) error {
 		"metadata": map[string]any{"name": name},
 		"spec": map[string]any{
 			"template": map[string]any{"spec": map[string]any{
-				"nodeClassRef": map[string]any{"group": "karpenter.kwok.sh", "kind": "KWOKNodeClass", "name": "default"},
+				"nodeClassRef": map[string]any{"group": "karpenter.kwok.sh", "kind": "KWOKNodeClass", "name": sandbox.NodeClassName},
 				"requirements": []any{
 					map[string]any{"key": "karpenter.sh/capacity-type", "operator": "In", "values": []any{"on-demand"}},
 					map[string]any{"key": "kubernetes.io/arch", "operator": "In", "values": []any{"amd64"}},
@@ -94,7 +81,7 @@ func createNodePool(ctx context.Context, name string, weight int64) error {
 	if weight > 0 {
 		_ = unstructured.SetNestedField(np.Object, weight, "spec", "weight")
 	}
-	got, err := dyn.Resource(nodePoolsGVR).Create(ctx, np, metav1.CreateOptions{})
+	got, err := dyn.Resource(sandbox.NodePoolResource).Create(ctx, np, metav1.CreateOptions{})
 	if err != nil {
 		return err
 	}
@@ -103,7 +90,7 @@ func createNodePool(ctx context.Context, name string, weight int64) error {
 		return map[string]any{"type": typ, "status": "True", "reason": typ, "message": "", "lastTransitionTime": now, "observedGeneration": got.GetGeneration()}
 	}
 	got.Object["status"] = map[string]any{"conditions": []any{cond("Ready"), cond("ValidationSucceeded"), cond("NodeClassReady")}}
-	_, err = dyn.Resource(nodePoolsGVR).UpdateStatus(ctx, got, metav1.UpdateOptions{})
+	_, err = dyn.Resource(sandbox.NodePoolResource).UpdateStatus(ctx, got, metav1.UpdateOptions{})
 	return err
 }
 
@@ -186,7 +173,7 @@ func state(ctx context.Context, t *testing.T) map[string]string {
 	for _, d := range deps.Items {
 		rv["deployment/"+d.Namespace+"/"+d.Name] = d.ResourceVersion
 	}
-	for _, gvr := range []schema.GroupVersionResource{nodePoolsGVR, nodeClaimsGVR, nodeClassGVR} {
+	for _, gvr := range []schema.GroupVersionResource{sandbox.NodePoolResource, sandbox.NodeClaimResource, sandbox.NodeClassResource} {
 		l, err := dyn.Resource(gvr).List(ctx, metav1.ListOptions{})
 		if err != nil {
 			t.Fatal(err)
@@ -319,7 +306,7 @@ func TestPlanLiveReadsOnly(t *testing.T) {
 			t.Errorf("%s: resourceVersion %s -> %s", k, v, after[k])
 		}
 	}
-	if ncs, _ := dyn.Resource(nodeClaimsGVR).List(ctx, metav1.ListOptions{}); len(ncs.Items) != 0 {
+	if ncs, _ := dyn.Resource(sandbox.NodeClaimResource).List(ctx, metav1.ListOptions{}); len(ncs.Items) != 0 {
 		t.Errorf("%d NodeClaims exist after a dry run", len(ncs.Items))
 	}
 }
