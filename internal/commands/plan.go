@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/dynamic"
 
 	"github.com/karpctl/karpctl/internal/cli"
 	"github.com/karpctl/karpctl/internal/discovery"
@@ -34,8 +35,9 @@ With --offline the plan is made from the files alone, without a cluster.
 
 What-ifs: --zone-down ZONE removes the zone's offerings and turns the pods of its nodes into
 pending pods; --scale [KIND/]NAME=N sets a Deployment's (StatefulSet's, ReplicaSet's) replicas — in
-live mode the workload in the cluster (namespace -n, default "default"), with --offline the one in
-the files.
+live mode the workload in the cluster (namespace -n, default "default"; KIND default deployment),
+with --offline the one in the files (without KIND/, any of the three kinds of that name). One
+--scale per workload.
 
 The output groups the new NodeClaims by NodePool with the cheapest instance type Karpenter's
 options allow (and how many other options remain), zone, capacity type, $/h, pods and CPU/memory
@@ -127,13 +129,9 @@ func (o *PlanOptions) Validate() error {
 		return err
 	}
 	o.catalog = cat
-	zones := map[string]bool{}
-	for _, z := range cat.Zones() {
-		zones[z] = true
-	}
 	for _, z := range o.ZonesDown {
-		if !zones[z] {
-			return cli.UsageError("--zone-down %q: catalog %s has no such zone (zones: %s)", z, cat.Name, strings.Join(cat.Zones(), ", "))
+		if err := cat.CheckZone(z); err != nil {
+			return cli.UsageError("--zone-down: %v", err)
 		}
 	}
 	ns := ""
@@ -143,11 +141,24 @@ func (o *PlanOptions) Validate() error {
 	if ns != "" {
 		o.namespaces = []string{ns}
 	}
+	// A workload scaled twice would get two sets of replicas live and the last count offline. Without
+	// KIND a target is a Deployment live, but any kind of that name offline.
+	kind := func(t load.ScaleTarget) string {
+		if t.Kind == "" && !o.Offline {
+			return "Deployment"
+		}
+		return t.Kind
+	}
 	o.scale = nil
 	for _, s := range o.Scale {
 		t, err := parseScale(s, ns)
 		if err != nil {
 			return err
+		}
+		for j, prev := range o.scale {
+			if a, b := kind(t), kind(prev); t.Name == prev.Name && (a == b || a == "" || b == "") {
+				return cli.UsageError("--scale %q: %s is already scaled by --scale %q; give each workload one --scale", s, t.Name, o.Scale[j])
+			}
 		}
 		o.scale = append(o.scale, t)
 	}
@@ -155,6 +166,9 @@ func (o *PlanOptions) Validate() error {
 }
 
 func readCatalog(name string) (*catalog.Catalog, error) {
+	if name == "" {
+		return nil, cli.UsageError("--catalog is empty: give %s or a FILE in Karpenter's kwok instance-types format", strings.Join(catalog.Names(), ", "))
+	}
 	for _, n := range catalog.Names() {
 		if name == n {
 			return catalog.Named(n)
@@ -177,7 +191,7 @@ var scaleKinds = map[string]string{
 	"replicaset": "ReplicaSet", "replicasets": "ReplicaSet", "rs": "ReplicaSet",
 }
 
-// parseScale reads --scale [KIND/]NAME=N.
+// parseScale reads --scale [KIND/]NAME=N; Kind is empty without KIND/.
 func parseScale(s, namespace string) (load.ScaleTarget, error) {
 	bad := func(why string) (load.ScaleTarget, error) {
 		return load.ScaleTarget{}, cli.UsageError("--scale %q: %s; want [deployment|statefulset|replicaset/]NAME=N, e.g. --scale deployment/web=10", s, why)
@@ -190,7 +204,7 @@ func parseScale(s, namespace string) (load.ScaleTarget, error) {
 	if err != nil || replicas < 0 {
 		return bad("N is not a replica count")
 	}
-	t := load.ScaleTarget{Kind: "Deployment", Namespace: namespace, Name: lhs, Replicas: int32(replicas)}
+	t := load.ScaleTarget{Namespace: namespace, Name: lhs, Replicas: int32(replicas)}
 	if k, name, ok := strings.Cut(lhs, "/"); ok {
 		kind, known := scaleKinds[strings.ToLower(k)]
 		if !known {
@@ -278,15 +292,8 @@ func (o *PlanOptions) plan(ctx context.Context, snap *engine.Snapshot) (*engine.
 // readFiles loads -f; every problem there is an input error. offline applies --scale to the files.
 func (o *PlanOptions) readFiles(offline bool) (*engine.Snapshot, error) {
 	opts := load.Options{Stdin: o.env.In}
-	if offline && len(o.scale) > 0 {
-		opts.Scale = map[string]int32{}
-		for _, t := range o.scale {
-			key := t.Name
-			if t.Namespace != "" {
-				key = t.Namespace + "/" + t.Name
-			}
-			opts.Scale[key] = t.Replicas
-		}
+	if offline {
+		opts.Scale = o.scale
 	}
 	snap, err := load.FromFiles(o.Files, opts)
 	if err != nil {
@@ -306,13 +313,13 @@ func (o *PlanOptions) readLive(ctx context.Context) (snap *engine.Snapshot, vers
 			return nil, "", "", err
 		}
 	}
-	typed, cfg, err := o.env.Clients()
+	kube, cfg, err := o.env.Clients() // protobuf for core kinds
 	if err != nil {
 		return nil, "", "", err
 	}
-	kube, dyn, err := load.NewClients(cfg)
+	dyn, err := dynamic.NewForConfig(cfg) // JSON, for Karpenter's kinds; cfg is copied
 	if err != nil {
-		return nil, "", "", err
+		return nil, "", "", fmt.Errorf("dynamic client: %w", err)
 	}
 	snap, err = load.FromCluster(ctx, kube, dyn, load.ClusterOptions{Namespaces: o.namespaces, PageSize: o.ChunkSize})
 	if err != nil {
@@ -327,6 +334,9 @@ func (o *PlanOptions) readLive(ctx context.Context) (snap *engine.Snapshot, vers
 			if scale[i].Namespace == "" {
 				scale[i].Namespace = "default"
 			}
+			if scale[i].Kind == "" {
+				scale[i].Kind = "Deployment"
+			}
 		}
 		if err := load.ScaleLive(ctx, kube, snap, scale); err != nil {
 			var nf *load.ScaleNotFoundError
@@ -337,7 +347,7 @@ func (o *PlanOptions) readLive(ctx context.Context) (snap *engine.Snapshot, vers
 		}
 	}
 	// Karpenter's version: a missing or unreadable Deployment only means no comparison.
-	if k, err := discovery.Find(ctx, typed, o.env.Globals.Find); err == nil {
+	if k, err := discovery.Find(ctx, kube, o.env.Globals.Find); err == nil {
 		karpenterVersion = k.Version
 		versionMsg = VersionSkew(k.Version, cli.EngineVersion())
 	}

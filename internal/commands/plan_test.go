@@ -12,6 +12,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/karpctl/karpctl/internal/cli"
+	"github.com/karpctl/karpctl/internal/engine/load"
 	"github.com/karpctl/karpctl/internal/view"
 )
 
@@ -197,6 +198,7 @@ func TestPlanInputErrorsExit2WithOneLine(t *testing.T) {
 		{[]string{"--offline", "-f", p("nopool.yaml")}, "no karpenter.sh/v1 NodePool"},
 		{[]string{"--offline", "-f", p("nodepool.yaml"), "--catalog", p("catalog.json")}, "catalog.json"},
 		{[]string{"--offline", "-f", p("nodepool.yaml"), "--catalog", "gcp"}, "unknown catalog"},
+		{[]string{"--offline", "-f", p("nodepool.yaml"), "--catalog="}, "--catalog is empty: give kwok, aws or a FILE"},
 		{[]string{"--offline", "-f", p("nodepool.yaml"), "--zone-down", "mars-1"}, "mars-1"},
 		{[]string{"--offline", "-f", p("nodepool.yaml"), "--scale", "web"}, "--scale"},
 		{[]string{"--offline", "-f", p("nodepool.yaml"), "--scale", "cronjob/web=3"}, "unknown kind"},
@@ -243,21 +245,63 @@ func TestVersionSkew(t *testing.T) {
 }
 
 func TestParseScale(t *testing.T) {
-	for in, want := range map[string]string{
-		"web=3":             "Deployment default/web 3",
-		"deployment/web=3":  "Deployment default/web 3",
-		"sts/db=0":          "StatefulSet default/db 0",
-		"ReplicaSet/rs-1=2": "ReplicaSet default/rs-1 2",
+	for in, want := range map[string]load.ScaleTarget{
+		// no KIND/: a Deployment live (readLive), any scalable kind offline
+		"web=3":             {Namespace: "default", Name: "web", Replicas: 3},
+		"deployment/web=3":  {Kind: "Deployment", Namespace: "default", Name: "web", Replicas: 3},
+		"sts/db=0":          {Kind: "StatefulSet", Namespace: "default", Name: "db", Replicas: 0},
+		"ReplicaSet/rs-1=2": {Kind: "ReplicaSet", Namespace: "default", Name: "rs-1", Replicas: 2},
 	} {
 		got, err := parseScale(in, "default")
-		if err != nil || got.String()+" "+itoa(int(got.Replicas)) != want {
-			t.Errorf("%s: %v %v", in, got, err)
+		if err != nil || got != want {
+			t.Errorf("%s: %+v %v, want %+v", in, got, err, want)
 		}
 	}
 	for _, bad := range []string{"web", "web=-1", "web=x", "=3", "job/x=1", "a/b/c=1"} {
 		if _, err := parseScale(bad, ""); err == nil {
 			t.Errorf("%s accepted", bad)
 		}
+	}
+}
+
+// Offline, --scale KIND/NAME scales only a workload of that kind, as it does live.
+func TestPlanOfflineScaleMatchesKind(t *testing.T) {
+	dir := writeFiles(t, map[string]string{"nodepool.yaml": planNodePool, "deploy.yaml": planDeployment("web", 2, "1")})
+	code, _, errOut := run(t, "kubectl-karpctl", "plan", "--offline", "-f", dir, "--scale", "statefulset/web=5")
+	if code != cli.ExitUsage || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, "scale: no StatefulSet named web in the input") {
+		t.Errorf("statefulset/web with only a Deployment web: exit %d, stderr %q", code, errOut)
+	}
+	for _, target := range []string{"web=5", "Deployment/web=5", "deploy/web=5"} {
+		code, r, errOut := planJSON(t, "--offline", "-f", dir, "--scale", target)
+		if code != cli.ExitOK || r.Totals.PendingPods != 5 {
+			t.Errorf("%s: exit %d, totals %+v, %s", target, code, r.Totals, errOut)
+		}
+	}
+}
+
+// A workload may be scaled once: live a repeat made duplicate pods, offline the last count won.
+func TestPlanRepeatedScaleIsUsageError(t *testing.T) {
+	dir := writeFiles(t, map[string]string{"nodepool.yaml": planNodePool, "deploy.yaml": planDeployment("web", 2, "1")})
+	for _, args := range [][]string{
+		{"--offline", "-f", dir, "--scale", "web=5", "--scale", "web=7"},
+		{"--offline", "-f", dir, "--scale", "deployment/web=5", "--scale", "web=7"},
+		{"--offline", "-f", dir, "--scale", "web=5", "--scale", "sts/web=7"}, // offline web means any kind
+		{"-n", "shop", "--scale", "web=5", "--scale", "deployment/web=7"},    // live: rejected before any request
+	} {
+		code, _, errOut := run(t, "kubectl-karpctl", append([]string{"plan"}, args...)...)
+		want := `--scale "` + args[len(args)-1] + `": web is already scaled by --scale "` + args[len(args)-3] + `"`
+		if code != cli.ExitUsage || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, want) {
+			t.Errorf("%v: exit %d, stderr %q (want one line with %q)", args, code, errOut, want)
+		}
+	}
+	// Live, web is the Deployment web: a StatefulSet web is another workload.
+	o := &PlanOptions{env: &Env{Globals: cli.NewGlobals()}, DryRun: true, ChunkSize: 500, Catalog: "kwok", Scale: []string{"web=5", "statefulset/web=3"}}
+	if err := o.Validate(); err != nil || len(o.scale) != 2 {
+		t.Errorf("live deployment and statefulset web: %v, %+v", err, o.scale)
+	}
+	o.Offline, o.Files = true, []string{dir}
+	if err := o.Validate(); cli.ExitCode(err) != cli.ExitUsage {
+		t.Errorf("offline web and statefulset/web: %v", err)
 	}
 }
 

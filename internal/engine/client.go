@@ -138,25 +138,16 @@ func (c *snapshotClient) podCandidates(o *client.ListOptions) []client.Object {
 	var pods []*corev1.Pod
 	if o.FieldSelector != nil {
 		if node, ok := o.FieldSelector.RequiresExactMatch("spec.nodeName"); ok {
-			pods = c.podsByNode[node]
-			return toObjects(pods)
+			return asObjects(c.podsByNode[node])
 		}
 	}
 	if o.Namespace != "" {
-		return toObjects(c.podsByNamespace[o.Namespace])
+		return asObjects(c.podsByNamespace[o.Namespace])
 	}
 	for _, k := range c.order[corev1.SchemeGroupVersion.WithKind("Pod")] {
 		pods = append(pods, c.objects[corev1.SchemeGroupVersion.WithKind("Pod")][k].(*corev1.Pod))
 	}
-	return toObjects(pods)
-}
-
-func toObjects(pods []*corev1.Pod) []client.Object {
-	out := make([]client.Object, len(pods))
-	for i, p := range pods {
-		out[i] = p
-	}
-	return out
+	return asObjects(pods)
 }
 
 func (c *snapshotClient) matches(gvk schema.GroupVersionKind, obj client.Object, o *client.ListOptions) (bool, error) {

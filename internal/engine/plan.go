@@ -17,7 +17,6 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -41,11 +40,6 @@ type Options struct {
 	// ZonesDown removes every offering in these zones and turns pods bound to nodes in them into
 	// pending pods (the nodes and their NodeClaims disappear).
 	ZonesDown []string
-	// ExtraNodeClasses are NodeClass kinds accepted besides the catalog's own (catalog.NodeClasses),
-	// e.g. to plan a cluster whose NodePools use another provider's NodeClass with a custom catalog.
-	ExtraNodeClasses []schema.GroupKind
-	// Logger receives Karpenter's logs; they are discarded when it is the zero value.
-	Logger logr.Logger
 }
 
 // ErrNoUsableNodePool means no NodePool is left that Karpenter would provision with; the error text
@@ -68,22 +62,21 @@ func Plan(ctx context.Context, snap *Snapshot, cat *catalog.Catalog, opts Option
 
 // simulation is everything Schedule needs, built from a snapshot.
 type simulation struct {
-	ctx           context.Context
-	provisioner   *provisioning.Provisioner
-	recorder      *eventRecorder
-	catalog       *catalog.Catalog
-	zonesDown     []string
-	nodePools     []*karpv1.NodePool
-	pending       []*corev1.Pod
-	warnings      []Warning
-	instanceTypes int
+	ctx         context.Context
+	provisioner *provisioning.Provisioner
+	recorder    *eventRecorder
+	catalog     *catalog.Catalog
+	zonesDown   []string
+	nodePools   []*karpv1.NodePool
+	pending     []*corev1.Pod
+	warnings    []Warning
 }
 
 func newSimulation(ctx context.Context, snap *Snapshot, cat *catalog.Catalog, opts Options) (*simulation, error) {
 	if snap == nil || cat == nil {
 		return nil, errors.New("engine.Plan: snapshot and catalog are required")
 	}
-	ctx, err := karpenterContext(ctx, opts.Logger)
+	ctx, err := karpenterContext(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -91,13 +84,9 @@ func newSimulation(ctx context.Context, snap *Snapshot, cat *catalog.Catalog, op
 
 	// What-if: zones down.
 	down := map[string]bool{}
-	known := map[string]bool{}
-	for _, z := range cat.Zones() {
-		known[z] = true
-	}
 	for _, z := range opts.ZonesDown {
-		if !known[z] {
-			return nil, fmt.Errorf("zone %q is not in catalog %s (zones: %s)", z, cat.Name, strings.Join(cat.Zones(), ", "))
+		if err := cat.CheckZone(z); err != nil {
+			return nil, err
 		}
 		if !down[z] {
 			down[z] = true
@@ -108,9 +97,7 @@ func newSimulation(ctx context.Context, snap *Snapshot, cat *catalog.Catalog, op
 	sort.Strings(sim.zonesDown)
 	cat.RegisterWellKnownLabels()
 
-	nodeClasses := append(append([]schema.GroupKind{}, cat.NodeClasses...), opts.ExtraNodeClasses...)
-	cp := &catalogProvider{instanceTypes: cat.KarpenterInstanceTypes(), nodeClasses: nodeClasses}
-	sim.instanceTypes = len(cp.instanceTypes)
+	cp := &catalogProvider{instanceTypes: cat.KarpenterInstanceTypes(), nodeClasses: cat.NodeClasses}
 
 	nodePools, warnings := usableNodePools(ctx, snap, cp, cat.Name)
 	sim.warnings = warnings
@@ -217,8 +204,8 @@ func asObjects[T client.Object](in []T) []client.Object {
 
 // karpenterContext carries what Karpenter reads from the context: its options (production defaults,
 // set explicitly so that the environment of the user's shell does not change a plan), the controller
-// name and a logger.
-func karpenterContext(ctx context.Context, logger logr.Logger) (context.Context, error) {
+// name and a logger that discards Karpenter's logs.
+func karpenterContext(ctx context.Context) (context.Context, error) {
 	o := &options.Options{}
 	fs := &options.FlagSet{FlagSet: flag.NewFlagSet("karpenter", flag.ContinueOnError)}
 	fs.SetOutput(io.Discard)
@@ -236,10 +223,7 @@ func karpenterContext(ctx context.Context, logger logr.Logger) (context.Context,
 	}
 	ctx = options.ToContext(ctx, o)
 	ctx = injection.WithControllerName(ctx, "provisioner")
-	if logger.GetSink() == nil {
-		logger = logr.Discard()
-	}
-	return log.IntoContext(ctx, logger), nil
+	return log.IntoContext(ctx, logr.Discard()), nil
 }
 
 // usableNodePools returns copies of the NodePools Karpenter would provision with, Ready, and a warning
@@ -298,7 +282,7 @@ func usableNodePools(ctx context.Context, snap *Snapshot, cp *catalogProvider, c
 		np.StatusConditions().SetTrue(karpv1.ConditionTypeValidationSucceeded)
 		np.StatusConditions().SetTrue(karpv1.ConditionTypeNodeClassReady)
 		if np.UID == "" {
-			np.UID = stableUID("nodepool", np.Name)
+			np.UID = StableUID("nodepool", np.Name)
 		}
 		if n := compatibleInstanceTypes(np, cp); n == 0 {
 			warn("its requirements match no instance type of catalog %s: it cannot launch anything", catalogName)
@@ -324,9 +308,10 @@ func compatibleInstanceTypes(np *karpv1.NodePool, cp *catalogProvider) int {
 	return n
 }
 
-// epoch is the creation time given to pending pods that have none, so that Karpenter's queue order
-// (creation time, then UID) is the same on every run.
-var epoch = time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+// Epoch is the creation time given to pending pods that have none (and, in package load, the base of
+// the creation times of generated replicas), so that Karpenter's queue order (creation time, then
+// UID) is the same on every run.
+var Epoch = time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // preparePending returns copies of the pods marked the way kube-scheduler marks pods it gave up on
 // (PodScheduled=False, reason Unschedulable), which is what Karpenter looks for, with a stable UID
@@ -336,10 +321,10 @@ func preparePending(pods []*corev1.Pod) []*corev1.Pod {
 	for i, p := range pods {
 		q := p.DeepCopy()
 		if q.UID == "" {
-			q.UID = stableUID("pod", q.Namespace, q.Name)
+			q.UID = StableUID("pod", q.Namespace, q.Name)
 		}
 		if q.CreationTimestamp.IsZero() {
-			q.CreationTimestamp = metav1.NewTime(epoch.Add(time.Duration(i) * time.Millisecond))
+			q.CreationTimestamp = metav1.NewTime(Epoch.Add(time.Duration(i) * time.Millisecond))
 		}
 		if q.Status.Phase == "" {
 			q.Status.Phase = corev1.PodPending
@@ -354,7 +339,8 @@ func preparePending(pods []*corev1.Pod) []*corev1.Pod {
 	return out
 }
 
-func stableUID(parts ...string) types.UID {
+// StableUID is a UID derived from parts: the same object gets the same UID on every run.
+func StableUID(parts ...string) types.UID {
 	sum := sha256.Sum256([]byte(strings.Join(parts, "/")))
 	h := hex.EncodeToString(sum[:16])
 	return types.UID(h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32])
@@ -406,13 +392,7 @@ func (s *simulation) result(r scheduler.Results) *Result {
 		for _, p := range nc.Pods {
 			handled[p.UID] = true
 		}
-		i, ok := index[nc.NodePoolName]
-		if !ok {
-			i = len(res.NodePools)
-			index[nc.NodePoolName] = i
-			res.NodePools = append(res.NodePools, NodePoolPlan{Name: nc.NodePoolName})
-		}
-		pp := &res.NodePools[i]
+		pp := &res.NodePools[index[nc.NodePoolName]]
 		pp.NodeClaims = append(pp.NodeClaims, plan)
 		pp.PricePerHour += plan.PricePerHour
 		pp.Pods += len(plan.Pods)

@@ -125,6 +125,17 @@ func (c *Catalog) Zones() []string {
 	return out
 }
 
+// CheckZone says why zone cannot be taken down: the catalog has no offering in it.
+func (c *Catalog) CheckZone(zone string) error {
+	zones := c.Zones()
+	for _, z := range zones {
+		if z == zone {
+			return nil
+		}
+	}
+	return fmt.Errorf("catalog %s has no zone %q (zones: %s)", c.Name, zone, strings.Join(zones, ", "))
+}
+
 // LabelKeys lists every label key the catalog's instance types carry besides the standard ones.
 func (c *Catalog) LabelKeys() []string {
 	set := map[string]bool{}

@@ -78,6 +78,17 @@ func TestWithoutZone(t *testing.T) {
 	}
 }
 
+func TestCheckZone(t *testing.T) {
+	c, _ := Named("kwok")
+	if err := c.CheckZone("test-zone-b"); err != nil {
+		t.Errorf("known zone: %v", err)
+	}
+	err := c.CheckZone("mars-1")
+	if err == nil || err.Error() != `catalog kwok has no zone "mars-1" (zones: test-zone-a, test-zone-b, test-zone-c, test-zone-d)` {
+		t.Errorf("unknown zone: %v", err)
+	}
+}
+
 func TestLoadErrors(t *testing.T) {
 	good := `{"name":"x-1","architecture":"amd64","resources":{"cpu":"1","memory":"1Gi"},"offerings":[{"Price":0.1,"Available":true,"Requirements":[{"key":"topology.kubernetes.io/zone","operator":"In","values":["z"]},{"key":"karpenter.sh/capacity-type","operator":"In","values":["on-demand"]}]}]}`
 	cases := []struct {

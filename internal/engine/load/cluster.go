@@ -70,18 +70,14 @@ func FromCluster(ctx context.Context, kube kubernetes.Interface, dyn dynamic.Int
 		}
 		return nil
 	}
-	simple := func(f func(context.Context, metav1.ListOptions) (runtime.Object, error)) pager.ListPageFunc {
-		return func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return f(ctx, o) }
-	}
-
 	namespaces := opts.Namespaces
 	if len(namespaces) == 0 {
 		namespaces = []string{metav1.NamespaceAll}
 	}
 	for _, ns := range namespaces {
-		err := each("pending pods", simple(func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+		err := each("pending pods", func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			return kube.CoreV1().Pods(ns).List(ctx, o)
-		}), metav1.ListOptions{FieldSelector: "status.phase=Pending,spec.nodeName="}, func(o runtime.Object) error {
+		}, metav1.ListOptions{FieldSelector: "status.phase=Pending,spec.nodeName="}, func(o runtime.Object) error {
 			if p := o.(*corev1.Pod); p.Spec.NodeName == "" && p.Status.Phase == corev1.PodPending && p.DeletionTimestamp == nil {
 				snap.PendingPods = append(snap.PendingPods, p)
 			}
@@ -91,9 +87,9 @@ func FromCluster(ctx context.Context, kube kubernetes.Interface, dyn dynamic.Int
 			return nil, err
 		}
 	}
-	err := each("bound pods", simple(func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+	err := each("bound pods", func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 		return kube.CoreV1().Pods(metav1.NamespaceAll).List(ctx, o)
-	}), metav1.ListOptions{FieldSelector: "spec.nodeName!=,status.phase!=Succeeded,status.phase!=Failed"}, func(o runtime.Object) error {
+	}, metav1.ListOptions{FieldSelector: "spec.nodeName!=,status.phase!=Succeeded,status.phase!=Failed"}, func(o runtime.Object) error {
 		if p := o.(*corev1.Pod); p.Spec.NodeName != "" && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed {
 			snap.Pods = append(snap.Pods, p)
 		}
@@ -104,7 +100,7 @@ func FromCluster(ctx context.Context, kube kubernetes.Interface, dyn dynamic.Int
 	}
 	steps := []struct {
 		what string
-		list func(context.Context, metav1.ListOptions) (runtime.Object, error)
+		list pager.ListPageFunc
 		add  func(runtime.Object)
 	}{
 		{"nodes", func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
@@ -132,14 +128,14 @@ func FromCluster(ctx context.Context, kube kubernetes.Interface, dyn dynamic.Int
 		}, func(o runtime.Object) { snap.CSINodes = append(snap.CSINodes, o.(*storagev1.CSINode)) }},
 	}
 	for _, s := range steps {
-		if err := each(s.what, simple(s.list), metav1.ListOptions{}, func(o runtime.Object) error { s.add(o); return nil }); err != nil {
+		if err := each(s.what, s.list, metav1.ListOptions{}, func(o runtime.Object) error { s.add(o); return nil }); err != nil {
 			return nil, err
 		}
 	}
 
-	err = each("NodePools", simple(func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+	err = each("NodePools", func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 		return dyn.Resource(nodePoolsGVR).List(ctx, o)
-	}), metav1.ListOptions{}, func(o runtime.Object) error {
+	}, metav1.ListOptions{}, func(o runtime.Object) error {
 		np := &karpv1.NodePool{}
 		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.(*unstructured.Unstructured).Object, np); err != nil {
 			return fmt.Errorf("NodePool %s: %w", o.(*unstructured.Unstructured).GetName(), err)
@@ -153,9 +149,9 @@ func FromCluster(ctx context.Context, kube kubernetes.Interface, dyn dynamic.Int
 	if err != nil {
 		return nil, err
 	}
-	err = each("NodeClaims", simple(func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+	err = each("NodeClaims", func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 		return dyn.Resource(nodeClaimsGVR).List(ctx, o)
-	}), metav1.ListOptions{}, func(o runtime.Object) error {
+	}, metav1.ListOptions{}, func(o runtime.Object) error {
 		nc := &karpv1.NodeClaim{}
 		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.(*unstructured.Unstructured).Object, nc); err != nil {
 			return fmt.Errorf("NodeClaim %s: %w", o.(*unstructured.Unstructured).GetName(), err)

@@ -4,8 +4,6 @@ package load
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,9 +32,10 @@ import (
 type Options struct {
 	// Stdin is read for the path "-".
 	Stdin io.Reader
-	// Scale overrides replicas of Deployments, StatefulSets and ReplicaSets, keyed by "name" or
-	// "namespace/name" (the what-if `--scale NAME=N`).
-	Scale map[string]int32
+	// Scale overrides replicas of Deployments, StatefulSets and ReplicaSets (the what-if
+	// `--scale [KIND/]NAME=N`). A target with no Kind matches any of the three kinds, one with no
+	// Namespace any namespace. A target that matches nothing is an error.
+	Scale []ScaleTarget
 	// SkipUnknownKinds ignores documents of kinds the planner does not use (Services, ConfigMaps...)
 	// instead of failing on them.
 	SkipUnknownKinds bool
@@ -55,10 +54,6 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Err }
-
-// epoch is the creation time of expanded replicas; replica i of the n-th workload is created
-// n seconds + i milliseconds later, so Karpenter's queue order is the same on every run.
-var epoch = time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // FromFiles reads YAML or JSON manifests (multi-document; v1 List objects too) from files,
 // directories (*.yaml, *.yml, *.json, sorted, not recursive) or "-" for Opts.Stdin.
@@ -142,24 +137,37 @@ type loader struct {
 	opts      Options
 	snap      *engine.Snapshot
 	workloads int
-	scaleUsed map[string]bool
+	scaleUsed map[int]bool      // indexes of Options.Scale that matched a workload
 	seen      map[string]string // kind/ns/name -> file:line, to report duplicates
 }
 
 func newLoader(opts Options) *loader {
-	return &loader{opts: opts, snap: &engine.Snapshot{}, scaleUsed: map[string]bool{}, seen: map[string]string{}}
+	return &loader{opts: opts, snap: &engine.Snapshot{}, scaleUsed: map[int]bool{}, seen: map[string]string{}}
 }
 
 func (l *loader) finish() (*engine.Snapshot, error) {
-	var unused []string
-	for k := range l.opts.Scale {
-		if !l.scaleUsed[k] {
-			unused = append(unused, k)
+	unused := map[string][]string{} // kind -> names
+	for i, t := range l.opts.Scale {
+		if l.scaleUsed[i] {
+			continue
 		}
+		kind, name := t.Kind, t.Name
+		if kind == "" {
+			kind = "Deployment, StatefulSet or ReplicaSet"
+		}
+		if t.Namespace != "" {
+			name = t.Namespace + "/" + name
+		}
+		unused[kind] = append(unused[kind], name)
 	}
 	if len(unused) > 0 {
-		sort.Strings(unused)
-		return nil, fmt.Errorf("scale: no Deployment, StatefulSet or ReplicaSet named %s in the input", strings.Join(unused, ", "))
+		var msgs []string
+		for kind, names := range unused {
+			sort.Strings(names)
+			msgs = append(msgs, fmt.Sprintf("no %s named %s in the input", kind, strings.Join(names, ", ")))
+		}
+		sort.Strings(msgs)
+		return nil, fmt.Errorf("scale: %s", strings.Join(msgs, "; "))
 	}
 	return l.snap, nil
 }
@@ -321,7 +329,7 @@ func (l *loader) object(js []byte, line int, fail func(int, error) error) error 
 		}
 		defaultNamespace(&o.ObjectMeta)
 		if o.UID == "" {
-			o.UID = stableUID("DaemonSet", o.Namespace, o.Name)
+			o.UID = engine.StableUID("DaemonSet", o.Namespace, o.Name)
 		}
 		l.snap.DaemonSets = append(l.snap.DaemonSets, o)
 	case "karpenter.sh/v1/NodePool":
@@ -416,10 +424,10 @@ func (l *loader) expand(kind string, meta metav1.ObjectMeta, replicas *int32, tp
 		n = *replicas
 	}
 	if kind != "Job" {
-		for _, k := range []string{meta.Name, meta.Namespace + "/" + meta.Name} {
-			if v, ok := l.opts.Scale[k]; ok {
-				n = v
-				l.scaleUsed[k] = true
+		for i, t := range l.opts.Scale {
+			if t.Name == meta.Name && (t.Namespace == "" || t.Namespace == meta.Namespace) && (t.Kind == "" || strings.EqualFold(t.Kind, kind)) {
+				n = t.Replicas
+				l.scaleUsed[i] = true
 			}
 		}
 	}
@@ -431,34 +439,17 @@ func (l *loader) expand(kind string, meta metav1.ObjectMeta, replicas *int32, tp
 		return fail(line, fmt.Errorf("%s %s: %d replicas is more than the planner takes (%d)", kind, meta.Name, n, maxReplicas))
 	}
 	l.workloads++
-	created := epoch.Add(time.Duration(l.workloads) * time.Second)
-	ownerKind, ownerAPI := kind, "apps/v1"
-	if kind == "Deployment" {
-		ownerKind = "ReplicaSet" // pods of a Deployment are owned by its ReplicaSet
-	}
-	if kind == "Job" {
-		ownerAPI = "batch/v1"
-	}
+	// replica i of the n-th workload is created n seconds + i milliseconds after engine.Epoch, so
+	// Karpenter's queue order is the same on every run
+	created := engine.Epoch.Add(time.Duration(l.workloads) * time.Second)
 	for i := int32(0); i < n; i++ {
-		p := &corev1.Pod{
-			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
-			ObjectMeta: *tpl.ObjectMeta.DeepCopy(),
-			Spec:       *tpl.Spec.DeepCopy(),
-		}
-		p.Name = fmt.Sprintf("%s-%d", meta.Name, i)
-		p.Namespace = meta.Namespace
-		p.UID = stableUID(kind, meta.Namespace, meta.Name, strconv.Itoa(int(i)))
-		p.CreationTimestamp = metav1.NewTime(created.Add(time.Duration(i) * time.Millisecond))
-		p.OwnerReferences = []metav1.OwnerReference{{
-			APIVersion: ownerAPI, Kind: ownerKind, Name: meta.Name, UID: stableUID(kind, meta.Namespace, meta.Name),
-			Controller: ptr(true),
-		}}
-		p.Status.Phase = corev1.PodPending
+		p := replicaPod(kind, meta.Namespace, meta.Name, tpl, fmt.Sprintf("%s-%d", meta.Name, i),
+			engine.StableUID(kind, meta.Namespace, meta.Name, strconv.Itoa(int(i))), created.Add(time.Duration(i)*time.Millisecond))
 		for _, c := range claims {
 			claim := c.DeepCopy()
 			claim.Name = fmt.Sprintf("%s-%s-%d", c.Name, meta.Name, i)
 			claim.Namespace = meta.Namespace
-			claim.UID = stableUID("PersistentVolumeClaim", meta.Namespace, claim.Name)
+			claim.UID = engine.StableUID("PersistentVolumeClaim", meta.Namespace, claim.Name)
 			l.snap.PersistentVolumeClaims = append(l.snap.PersistentVolumeClaims, claim)
 			p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: c.Name, VolumeSource: corev1.VolumeSource{
 				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: claim.Name},
@@ -469,10 +460,29 @@ func (l *loader) expand(kind string, meta metav1.ObjectMeta, replicas *int32, tp
 	return nil
 }
 
-func ptr[T any](v T) *T { return &v }
-
-func stableUID(parts ...string) types.UID {
-	sum := sha256.Sum256([]byte(strings.Join(parts, "/")))
-	h := hex.EncodeToString(sum[:16])
-	return types.UID(h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32])
+// replicaPod is a pending replica of the workload kind namespace/workload built from its template,
+// owned as its controller would own it (a Deployment's pods by its ReplicaSet).
+func replicaPod(kind, namespace, workload string, tpl *corev1.PodTemplateSpec, name string, uid types.UID, created time.Time) *corev1.Pod {
+	ownerKind, ownerAPI := kind, "apps/v1"
+	if kind == "Deployment" {
+		ownerKind = "ReplicaSet"
+	}
+	if kind == "Job" {
+		ownerAPI = "batch/v1"
+	}
+	p := &corev1.Pod{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: *tpl.ObjectMeta.DeepCopy(),
+		Spec:       *tpl.Spec.DeepCopy(),
+	}
+	p.Name, p.Namespace, p.UID = name, namespace, uid
+	p.CreationTimestamp = metav1.NewTime(created)
+	p.OwnerReferences = []metav1.OwnerReference{{
+		APIVersion: ownerAPI, Kind: ownerKind, Name: workload, UID: engine.StableUID(kind, namespace, workload),
+		Controller: ptr(true),
+	}}
+	p.Status.Phase = corev1.PodPending
+	return p
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/karpctl/karpctl/internal/engine"
 	"github.com/karpctl/karpctl/internal/engine/catalog"
@@ -48,15 +51,50 @@ func TestFromFilesExpandsWorkloads(t *testing.T) {
 }
 
 func TestScale(t *testing.T) {
-	snap, err := FromFiles([]string{"testdata/cluster.yaml"}, Options{Scale: map[string]int32{"shop/web": 10}})
+	snap, err := FromFiles([]string{"testdata/cluster.yaml"}, Options{Scale: []ScaleTarget{{Namespace: "shop", Name: "web", Replicas: 10}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(snap.PendingPods) != 13 {
 		t.Errorf("%d pending pods, want 13 (10 web + 2 job + 1 pod)", len(snap.PendingPods))
 	}
-	if _, err := FromFiles([]string{"testdata/cluster.yaml"}, Options{Scale: map[string]int32{"nope": 1}}); err == nil || !strings.Contains(err.Error(), "nope") {
+	if _, err := FromFiles([]string{"testdata/cluster.yaml"}, Options{Scale: []ScaleTarget{{Name: "nope", Replicas: 1}}}); err == nil || !strings.Contains(err.Error(), "nope") {
 		t.Errorf("unknown scale target: %v", err)
+	}
+}
+
+// A scale target with a kind only matches workloads of that kind (any case); without one, any kind.
+func TestScaleMatchesKind(t *testing.T) {
+	_, err := FromFiles([]string{"testdata/cluster.yaml"}, Options{Scale: []ScaleTarget{{Kind: "StatefulSet", Name: "web", Replicas: 5}}})
+	if err == nil || err.Error() != "scale: no StatefulSet named web in the input" {
+		t.Errorf("StatefulSet web scaled the Deployment web: %v", err)
+	}
+	for _, kind := range []string{"", "Deployment", "deployment"} {
+		snap, err := FromFiles([]string{"testdata/cluster.yaml"}, Options{Scale: []ScaleTarget{{Kind: kind, Name: "web", Replicas: 5}}})
+		if err != nil || len(snap.PendingPods) != 8 {
+			t.Errorf("kind %q: %v, want 8 pending pods (5 web + 2 job + 1 pod)", kind, err)
+		}
+	}
+	_, err = FromFiles([]string{"testdata/cluster.yaml"}, Options{Scale: []ScaleTarget{
+		{Kind: "ReplicaSet", Name: "web"}, {Name: "b"}, {Namespace: "x", Name: "a"}, {Kind: "Deployment", Name: "web", Replicas: 1},
+	}})
+	if want := "scale: no Deployment, StatefulSet or ReplicaSet named b, x/a in the input; no ReplicaSet named web in the input"; err == nil || err.Error() != want {
+		t.Errorf("unused targets: %v, want %s", err, want)
+	}
+}
+
+// Generated replicas keep the UIDs earlier versions gave them (sha256 of kind/namespace/name/index).
+func TestReplicaUIDsAreStable(t *testing.T) {
+	snap, err := FromFiles([]string{"testdata/cluster.yaml"}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	web0 := snap.PendingPods[0]
+	if web0.Name != "web-0" || web0.UID != "2608abf3-8dee-4622-0149-65710f9edcb7" || web0.OwnerReferences[0].UID != "c9bef405-febe-27bc-b225-30fa308c1117" {
+		t.Errorf("web-0 %s uid %s owner %+v", web0.Name, web0.UID, web0.OwnerReferences)
+	}
+	if !web0.CreationTimestamp.Equal(&metav1.Time{Time: time.Date(2020, 1, 1, 0, 0, 1, 0, time.UTC)}) {
+		t.Errorf("web-0 created %v", web0.CreationTimestamp)
 	}
 }
 

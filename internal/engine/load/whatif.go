@@ -54,10 +54,10 @@ func replaced[T metav1.Object, U metav1.Object](have []T, by []U, key func(metav
 	return out
 }
 
-// ScaleTarget is one live `--scale KIND/NAME=N`.
+// ScaleTarget is one `--scale [KIND/]NAME=N`.
 type ScaleTarget struct {
-	Kind      string // Deployment, StatefulSet or ReplicaSet
-	Namespace string
+	Kind      string // Deployment, StatefulSet or ReplicaSet; empty (files only) for any of them
+	Namespace string // empty (files only) for any namespace
 	Name      string
 	Replicas  int32
 }
@@ -92,23 +92,9 @@ func ScaleLive(ctx context.Context, kube kubernetes.Interface, snap *engine.Snap
 		have := int32(len(pending) + len(bound))
 		switch {
 		case t.Replicas > have:
-			ownerKind, uid := kind, stableUID(kind, t.Namespace, t.Name)
-			if kind == "Deployment" {
-				ownerKind = "ReplicaSet"
-			}
 			for i := int32(0); i < t.Replicas-have; i++ {
-				p := &corev1.Pod{
-					TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
-					ObjectMeta: *tpl.ObjectMeta.DeepCopy(),
-					Spec:       *tpl.Spec.DeepCopy(),
-				}
-				p.Name = t.Name + "-scale-" + strconv.Itoa(int(i))
-				p.Namespace = t.Namespace
-				p.UID = stableUID("scale", kind, t.Namespace, t.Name, strconv.Itoa(int(i)))
-				p.CreationTimestamp = metav1.NewTime(epoch.Add(time.Duration(i) * time.Millisecond))
-				p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: ownerKind, Name: t.Name, UID: uid, Controller: ptr(true)}}
-				p.Status.Phase = corev1.PodPending
-				snap.PendingPods = append(snap.PendingPods, p)
+				snap.PendingPods = append(snap.PendingPods, replicaPod(kind, t.Namespace, t.Name, tpl, t.Name+"-scale-"+strconv.Itoa(int(i)),
+					engine.StableUID("scale", kind, t.Namespace, t.Name, strconv.Itoa(int(i))), engine.Epoch.Add(time.Duration(i)*time.Millisecond)))
 			}
 		case t.Replicas < have:
 			drop := int(have - t.Replicas)

@@ -43,6 +43,11 @@ func TestScaleLive(t *testing.T) {
 	if len(up.PendingPods) != 3 || up.PendingPods[1].Name != "web-scale-0" || up.PendingPods[1].Labels["app"] != "web" || up.PendingPods[1].UID == "" {
 		t.Errorf("scale up: %d pending, %+v", len(up.PendingPods), up.PendingPods)
 	}
+	if p := up.PendingPods[1]; p.UID != "5ece6a92-d6e3-0152-03a1-ce444d589ab7" || p.OwnerReferences[0].Kind != "ReplicaSet" ||
+		p.OwnerReferences[0].UID != "c9bef405-febe-27bc-b225-30fa308c1117" || p.Status.Phase != corev1.PodPending ||
+		!p.CreationTimestamp.Equal(&metav1.Time{Time: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)}) {
+		t.Errorf("scale up: replica identity %+v", p.ObjectMeta)
+	}
 
 	down := snapshot()
 	if err := ScaleLive(ctx, kube, down, []ScaleTarget{{Kind: "Deployment", Namespace: "shop", Name: "web", Replicas: 1}}); err != nil {
