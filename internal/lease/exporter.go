@@ -25,14 +25,9 @@ type Exporter struct {
 	// OnWatchError, when set, hears why the background watch stopped before it is restarted.
 	OnWatchError func(error)
 
-	mu         sync.Mutex
-	changes    float64
-	releases   float64
-	expiries   float64
-	lastGap    time.Duration
-	longestGap time.Duration
-	gaps       int
-	watching   bool
+	mu       sync.Mutex
+	tally    Tally // across watch restarts
+	watching bool
 
 	up, holder, renewAge, duration, staleAfter, transitions, verdict, candidates *prometheus.Desc
 	changesD, releasesD, expiriesD, lastGapD, longestGapD, watchUp               *prometheus.Desc
@@ -124,12 +119,12 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	ch <- prometheus.MustNewConstMetric(e.changesD, prometheus.CounterValue, e.changes)
-	ch <- prometheus.MustNewConstMetric(e.releasesD, prometheus.CounterValue, e.releases)
-	ch <- prometheus.MustNewConstMetric(e.expiriesD, prometheus.CounterValue, e.expiries)
-	if e.gaps > 0 {
-		gauge(e.lastGapD, e.lastGap.Seconds())
-		gauge(e.longestGapD, e.longestGap.Seconds())
+	ch <- prometheus.MustNewConstMetric(e.changesD, prometheus.CounterValue, float64(e.tally.HolderChanges))
+	ch <- prometheus.MustNewConstMetric(e.releasesD, prometheus.CounterValue, float64(e.tally.Releases))
+	ch <- prometheus.MustNewConstMetric(e.expiriesD, prometheus.CounterValue, float64(e.tally.Expiries))
+	if e.tally.Gaps > 0 {
+		gauge(e.lastGapD, e.tally.LastGap.Seconds())
+		gauge(e.longestGapD, e.tally.LongestGap.Seconds())
 	}
 	w := 0.0
 	if e.watching {
@@ -142,24 +137,7 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 func (e *Exporter) Observe(ev Event) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	switch ev.Kind {
-	case EventAcquired:
-		// From is the previous non-empty holder: a holder re-taking its own released lease is no change.
-		if ev.From != "" && ev.From != ev.To {
-			e.changes++
-		}
-		if ev.From != "" {
-			e.gaps++
-			e.lastGap = ev.Gap
-			if ev.Gap > e.longestGap {
-				e.longestGap = ev.Gap
-			}
-		}
-	case EventReleased:
-		e.releases++
-	case EventExpired:
-		e.expiries++
-	}
+	e.tally.Add(ev)
 }
 
 // Run watches the lease until ctx ends, restarting the watch after an error (one second later).

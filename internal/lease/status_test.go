@@ -231,3 +231,31 @@ func TestTrackerSameHolderReacquires(t *testing.T) {
 		t.Fatalf("summary %+v", s)
 	}
 }
+
+// The first holder after a holderless first sight (a released or new lease) is no holder change and
+// has no measured gap; the watch summary and the exporter count the same events the same way.
+func TestTrackerAndExporterCountAlike(t *testing.T) {
+	var tr Tracker
+	var e Exporter // Observe needs no client
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	feed := func(evs []Event) {
+		for _, ev := range evs {
+			e.Observe(ev)
+		}
+	}
+	feed(tr.Observe(rec("", at(0), at(0), 0), at(0)))
+	feed(tr.Observe(rec("a_1", at(1), at(1), 1), at(1)))
+	if s := tr.Summary(); s.HolderChanges != 0 || s.LongestGap != 0 {
+		t.Fatalf("first holder counted as a change: %+v", s)
+	}
+	feed(tr.Observe(rec("a_1", at(1), at(3), 1), at(3)))
+	feed(tr.Tick(at(19)))
+	feed(tr.Observe(rec("b_2", at(19.5), at(19.5), 2), at(19.5)))
+	s := tr.Summary()
+	if s.HolderChanges != 1 || s.Expiries != 1 || s.LongestGap != 16500*time.Millisecond {
+		t.Fatalf("summary %+v", s)
+	}
+	if got := e.tally; got.HolderChanges != s.HolderChanges || got.Releases != s.Releases || got.Expiries != s.Expiries || got.LongestGap != s.LongestGap || got.Gaps != 1 {
+		t.Fatalf("exporter %+v, watch summary %+v", got, s)
+	}
+}

@@ -68,6 +68,37 @@ type Summary struct {
 	RenewMaxSeconds float64       `json:"renewIntervalMaxSeconds"`
 }
 
+// Tally counts holder changes, releases, expiries and takeover gaps from Events. The watch summary
+// (Tracker) and the exporter both count with it, so `lease --watch` and `lease --serve` agree.
+type Tally struct {
+	HolderChanges, Releases, Expiries int
+	// Gaps is how many acquisitions had a known previous holder, so a measured gap.
+	Gaps                int
+	LastGap, LongestGap time.Duration
+}
+
+// Add counts one event.
+func (t *Tally) Add(ev Event) {
+	switch ev.Kind {
+	case EventAcquired:
+		// From is the previous non-empty holder. Without one (the first holder seen) nothing changed
+		// hands and no gap was measured; a holder re-taking its own released lease is no change.
+		if ev.From == "" {
+			return
+		}
+		if ev.From != ev.To {
+			t.HolderChanges++
+		}
+		t.Gaps++
+		t.LastGap = ev.Gap
+		t.LongestGap = max(t.LongestGap, ev.Gap)
+	case EventReleased:
+		t.Releases++
+	case EventExpired:
+		t.Expiries++
+	}
+}
+
 // Tracker turns successive observations of one Lease into Events. Not safe for concurrent use.
 type Tracker struct {
 	seen       bool
@@ -81,6 +112,7 @@ type Tracker struct {
 	justAcquired bool
 	intervals    []time.Duration
 	sum          Summary
+	tally        Tally
 	transitions  int32
 }
 
@@ -131,13 +163,11 @@ func (t *Tracker) Observe(l *coordinationv1.Lease, now time.Time) []Event {
 			evs = append(evs, Event{Kind: EventRenewed, Time: renew, To: holder, Interval: iv, Transitions: t.transitions})
 		}
 	case holder == "" && t.holder != "":
-		t.sum.Releases++
 		evs = append(evs, Event{Kind: EventReleased, Time: renew, From: t.holder, Transitions: t.transitions})
 	case holder != "" && holder != t.holder:
 		if t.holder != "" && !t.expired && !t.renew.IsZero() {
 			// Taken over without a release: the previous holder's lease must have expired first, even
 			// if the new holder won the race with our expiry tick.
-			t.sum.Expiries++
 			evs = append(evs, Event{Kind: EventExpired, Time: t.renew.Add(t.duration), From: t.holder, Transitions: t.transitions})
 		}
 		at := acquire
@@ -148,12 +178,6 @@ func (t *Tracker) Observe(l *coordinationv1.Lease, now time.Time) []Event {
 		if !t.lastRenew.IsZero() {
 			e.Gap = at.Sub(t.lastRenew)
 			e.GapSeconds = e.Gap.Seconds()
-			if e.Gap > t.sum.LongestGap {
-				t.sum.LongestGap = e.Gap
-			}
-		}
-		if t.lastHolder != holder {
-			t.sum.HolderChanges++
 		}
 		t.expired = false
 		t.justAcquired = true
@@ -167,6 +191,9 @@ func (t *Tracker) Observe(l *coordinationv1.Lease, now time.Time) []Event {
 		// A release stamps renewTime with the release time: leadership ended then.
 		t.lastRenew = renew
 	}
+	for _, e := range evs {
+		t.tally.Add(e)
+	}
 	return evs
 }
 
@@ -178,8 +205,9 @@ func (t *Tracker) Tick(now time.Time) []Event {
 	}
 	if at := t.renew.Add(t.duration); now.After(at) {
 		t.expired = true
-		t.sum.Expiries++
-		return []Event{{Kind: EventExpired, Time: at, From: t.holder, Transitions: t.transitions}}
+		e := Event{Kind: EventExpired, Time: at, From: t.holder, Transitions: t.transitions}
+		t.tally.Add(e)
+		return []Event{e}
 	}
 	return nil
 }
@@ -187,6 +215,7 @@ func (t *Tracker) Tick(now time.Time) []Event {
 // Summary returns the statistics so far.
 func (t *Tracker) Summary() Summary {
 	s := t.sum
+	s.HolderChanges, s.Releases, s.Expiries, s.LongestGap = t.tally.HolderChanges, t.tally.Releases, t.tally.Expiries, t.tally.LongestGap
 	s.Intervals = len(t.intervals)
 	s.RenewP50, s.RenewP99, s.RenewMax = Percentile(t.intervals, 50), Percentile(t.intervals, 99), Percentile(t.intervals, 100)
 	s.LongestGapSecs = s.LongestGap.Seconds()
