@@ -139,11 +139,10 @@ func ClientsetFor(cfg *rest.Config) (kubernetes.Interface, *rest.Config, error) 
 	return cs, cfg, nil
 }
 
-// ParseLease validates --lease NAMESPACE/NAME.
+// ParseLease validates --lease NAMESPACE/NAME (discovery.ParseLease) as a usage error.
 func ParseLease(s string) (ns, name string, err error) {
-	ns, name, ok := strings.Cut(s, "/")
-	if !ok || ns == "" || name == "" || strings.Contains(name, "/") {
-		return "", "", UsageError("--lease %q: want NAMESPACE/NAME, e.g. --lease karpenter/karpenter-leader-election", s)
+	if ns, name, err = discovery.ParseLease(s); err != nil {
+		return "", "", UsageError("%v", err)
 	}
 	return ns, name, nil
 }

@@ -43,14 +43,9 @@ func (e *Env) Clients() (kubernetes.Interface, *rest.Config, error) {
 	return cli.ClientsetFor(cfg)
 }
 
-// FindKarpenter validates --lease, builds the clients and finds Karpenter (--karpenter-namespace or an
-// explicit -n, --karpenter-selector, --lease): the start every command that reads Karpenter shares.
+// FindKarpenter builds the clients and finds Karpenter (--karpenter-namespace or an explicit -n,
+// --karpenter-selector, --lease): the start every command that reads Karpenter shares.
 func (e *Env) FindKarpenter(ctx context.Context) (kubernetes.Interface, *rest.Config, *discovery.Karpenter, error) {
-	if l := e.Globals.Find.Lease; l != "" {
-		if _, _, err := cli.ParseLease(l); err != nil {
-			return nil, nil, nil, err
-		}
-	}
 	c, cfg, err := e.Clients()
 	if err != nil {
 		return nil, nil, nil, err
@@ -114,6 +109,16 @@ func NewRoot(env *Env, program string) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Annotations:   map[string]string{cobra.CommandDisplayNameAnnotation: display},
+		// --lease is checked once for every command, before any of them loads a kubeconfig or sends
+		// a request.
+		PersistentPreRunE: func(*cobra.Command, []string) error {
+			if l := env.Globals.Find.Lease; l != "" {
+				if _, _, err := cli.ParseLease(l); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return cli.UsageError("%v (see --help)", err)

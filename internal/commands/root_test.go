@@ -42,6 +42,9 @@ func TestUsageErrorsExit2WithOneLine(t *testing.T) {
 		{"lease", "extra-arg"},
 		{"lease", "-o", "xml"},
 		{"lease", "--lease", "nslash"},
+		{"version", "--lease", "ns/a/b"},
+		{"plan", "--lease", "ns/"},
+		{"drill", "restore", "--lease", "/name"},
 		{"lease", "--watch-duration", "-1s"},
 		{"version", "-o", "toml"},
 	} {

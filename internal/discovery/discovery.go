@@ -54,6 +54,16 @@ type Karpenter struct {
 	Env map[string]string `json:"-"`
 }
 
+// ParseLease splits --lease NAMESPACE/NAME; anything else (no slash, an empty part, a second slash)
+// is an error naming the flag.
+func ParseLease(s string) (ns, name string, err error) {
+	ns, name, ok := strings.Cut(s, "/")
+	if !ok || ns == "" || name == "" || strings.Contains(name, "/") {
+		return "", "", fmt.Errorf("--lease %q: want NAMESPACE/NAME, e.g. --lease karpenter/karpenter-leader-election", s)
+	}
+	return ns, name, nil
+}
+
 // Find locates Karpenter with one Deployment list (by label selector) and no pod or node reads.
 func Find(ctx context.Context, c kubernetes.Interface, o Options) (*Karpenter, error) {
 	sel := o.Selector
@@ -65,10 +75,9 @@ func Find(ctx context.Context, c kubernetes.Interface, o Options) (*Karpenter, e
 	}
 	var leaseNS, leaseName string
 	if o.Lease != "" {
-		var ok bool
-		leaseNS, leaseName, ok = strings.Cut(o.Lease, "/")
-		if !ok || leaseNS == "" || leaseName == "" {
-			return nil, fmt.Errorf("%w: --lease %q: want NAMESPACE/NAME", ErrNotFound, o.Lease)
+		var err error
+		if leaseNS, leaseName, err = ParseLease(o.Lease); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrNotFound, err)
 		}
 	}
 	list, err := c.AppsV1().Deployments(o.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
