@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"runtime"
@@ -50,7 +51,7 @@ func newVersionCmd(env *Env) *cobra.Command {
 				} else {
 					pairs = append(pairs, [2]string{"Server", v.Server})
 					if v.KarpenterImage != "" {
-						pairs = append(pairs, [2]string{"Karpenter", fmt.Sprintf("%s (%s in %s)", orDash(v.KarpenterVersion), v.KarpenterImage, v.KarpenterNamespace)})
+						pairs = append(pairs, [2]string{"Karpenter", fmt.Sprintf("%s (%s in %s)", cmp.Or(v.KarpenterVersion, "-"), v.KarpenterImage, v.KarpenterNamespace)})
 					} else {
 						pairs = append(pairs, [2]string{"Karpenter", "not found"})
 					}
@@ -79,11 +80,4 @@ func (v *VersionInfo) fillCluster(ctx context.Context, env *Env) {
 	if k, err := discovery.Find(ctx, c, env.Globals.KarpenterSearch()); err == nil {
 		v.KarpenterImage, v.KarpenterVersion, v.KarpenterNamespace = k.Image, k.Version, k.Namespace
 	}
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }

@@ -1,6 +1,7 @@
 package view
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"strings"
@@ -50,7 +51,7 @@ func AuditReport(w io.Writer, s output.Styles, r topology.Report, failOn string,
 			if role == "leader" {
 				role = s.OK.Render(role)
 			}
-			row := []string{p.Pod, role, fmt.Sprint(p.Ready), orNone(p.Node), orNone(p.Zone), orDash(p.Rack), managed}
+			row := []string{p.Pod, role, fmt.Sprint(p.Ready), orNone(p.Node), orNone(p.Zone), cmp.Or(p.Rack, "-"), managed}
 			if withSystem {
 				sys := "-"
 				if p.SystemNode != nil {
@@ -59,7 +60,7 @@ func AuditReport(w io.Writer, s output.Styles, r topology.Report, failOn string,
 				row = append(row, sys)
 			}
 			if wide {
-				row = append(row, p.Phase, orDash(p.PendingReason))
+				row = append(row, p.Phase, cmp.Or(p.PendingReason, "-"))
 			}
 			t.Rows = append(t.Rows, row)
 		}
@@ -145,11 +146,4 @@ func severityStyle(s output.Styles, sev topology.Severity, text string) string {
 		return s.Warn.Render(text)
 	}
 	return s.Info.Render(text)
-}
-
-func orDash(v string) string {
-	if v == "" {
-		return "-"
-	}
-	return v
 }

@@ -1,6 +1,7 @@
 package view
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"strings"
@@ -104,7 +105,7 @@ func DrillHistory(w io.Writer, s output.Styles, path string, es []drill.HistoryE
 		if e.Zone != "" {
 			kind += " " + e.Zone
 		}
-		d.Rows = append(d.Rows, []string{e.Started.Format(time.RFC3339), e.ID, e.Context, kind, string(e.Mode), s.Status(string(e.Result)), dash(string(e.Path)), secsOrDash(e.FailoverSeconds), e.Reason})
+		d.Rows = append(d.Rows, []string{e.Started.Format(time.RFC3339), e.ID, e.Context, kind, string(e.Mode), s.Status(string(e.Result)), cmp.Or(string(e.Path), "-"), secsOrDash(e.FailoverSeconds), e.Reason})
 	}
 	return d.Render(w, s)
 }
@@ -128,11 +129,4 @@ func secsOrDash(v float64) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.3fs", v)
-}
-
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }

@@ -1,6 +1,7 @@
 package view
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"sort"
@@ -71,7 +72,7 @@ func Plan(w io.Writer, s output.Styles, r PlanReport, wide bool) error {
 	case wide:
 		t := output.Table{Headers: []string{"NODE", "NODEPOOL", "PODS", "POD NAMES"}}
 		for _, e := range r.ExistingNodes {
-			t.Rows = append(t.Rows, []string{e.Node, orDash(e.NodePool), strconv.Itoa(len(e.Pods)), strings.Join(e.Pods, ",")})
+			t.Rows = append(t.Rows, []string{e.Node, cmp.Or(e.NodePool, "-"), strconv.Itoa(len(e.Pods)), strings.Join(e.Pods, ",")})
 		}
 		t.Render(&b, s)
 	default:
