@@ -232,11 +232,11 @@ func (c *cli) waitUp(cmd *exec.Cmd, timeout time.Duration) int {
 		}
 		select {
 		case <-exited:
-			fmt.Fprintf(os.Stderr, "sandbox: supervisor exited during start-up; last lines of %s:\n%s\n", c.path("supervisor.log"), sandbox.Tail(c.path("supervisor.log"), 40))
+			fmt.Fprintf(os.Stderr, "sandbox: supervisor exited during start-up; last lines of %s:\n%s\n", c.path("supervisor.log"), harness.Tail(c.path("supervisor.log"), 40))
 			c.cleanupStale()
 			return 1
 		case <-deadline:
-			fmt.Fprintf(os.Stderr, "sandbox: not ready after %s; last lines of %s:\n%s\n", timeout, c.path("supervisor.log"), sandbox.Tail(c.path("supervisor.log"), 40))
+			fmt.Fprintf(os.Stderr, "sandbox: not ready after %s; last lines of %s:\n%s\n", timeout, c.path("supervisor.log"), harness.Tail(c.path("supervisor.log"), 40))
 			c.down()
 			return 1
 		case <-sig:
@@ -385,32 +385,35 @@ func (c *cli) cleanupStale() {
 	_ = os.Remove(c.path("supervisor.pid"))
 }
 
-func (c *cli) clients() (*State, kubernetes.Interface, dynamic.Interface, error) {
+// connect returns the running sandbox's state and a Sandbox with clients to it (no Runner).
+func (c *cli) connect() (*State, *sandbox.Sandbox, error) {
 	st, err := c.readState()
 	if _, ok := c.supervisor(); err != nil || !ok || !st.Ready {
-		return nil, nil, nil, errors.New("sandbox is not running (go run ./hack/sandbox up)")
+		return nil, nil, errors.New("sandbox is not running (go run ./hack/sandbox up)")
 	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", st.Kubeconfig)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	kc, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	dc, err := dynamic.NewForConfig(cfg)
-	return st, kc, dc, err
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, &sandbox.Sandbox{Env: &harness.Env{Client: kc}, Dynamic: dc, Namespace: st.Namespace, LeaseName: sandbox.LeaseName}, nil
 }
 
 func (c *cli) status() int {
-	st, kc, dc, err := c.clients()
+	st, sb, err := c.connect()
 	if err != nil {
 		fmt.Println(err)
 		return 3
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	sb := &sandbox.Sandbox{Env: &harness.Env{Client: kc}, Dynamic: dc, Namespace: st.Namespace, LeaseName: sandbox.LeaseName}
 	sup, _ := c.supervisor()
 	fmt.Printf("sandbox up since %s: %s (supervisor pid %d, state %s)\n%s\n\n", st.Updated.Format(time.TimeOnly), st.Server, sup.PID, c.dir, c.envLine(st))
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
@@ -438,7 +441,7 @@ func (c *cli) status() int {
 			fmt.Printf("  pod %s on %s: %s\n", p.Name, p.Spec.NodeName, p.Status.Phase)
 		}
 	}
-	nodes, err := kc.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	nodes, err := sb.Env.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	if err == nil {
 		fmt.Printf("nodes: %d\n", len(nodes.Items))
 	}
@@ -449,7 +452,7 @@ func (c *cli) status() int {
 }
 
 func (c *cli) env() int {
-	st, _, _, err := c.clients()
+	st, _, err := c.connect()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 3
@@ -468,12 +471,11 @@ func (c *cli) workload(args []string) int {
 	fs.StringVar(&w.Memory, "memory", "1Gi", "memory request per pod")
 	_ = fs.Parse(args)
 	w.Replicas = int32(*replicas)
-	st, kc, dc, err := c.clients()
+	_, sb, err := c.connect()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 3
 	}
-	sb := &sandbox.Sandbox{Env: &harness.Env{Client: kc}, Dynamic: dc, Namespace: st.Namespace}
 	d, err := sb.CreateWorkload(context.Background(), w)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -499,14 +501,13 @@ func (c *cli) nodeclaims(args []string) int {
 	timeout := fs.Duration("timeout", 3*time.Minute, "with -wait: give up after this long")
 	asJSON := fs.Bool("json", false, "print JSON")
 	_ = fs.Parse(args)
-	st, kc, dc, err := c.clients()
+	_, sb, err := c.connect()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 3
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	sb := &sandbox.Sandbox{Env: &harness.Env{Client: kc}, Dynamic: dc, Namespace: st.Namespace}
 	t0 := time.Now()
 	var ncs []sandbox.NodeClaim
 	if *wait {

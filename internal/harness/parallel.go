@@ -44,16 +44,30 @@ func Parallel(n, workers int, f func(i int) error) error {
 	return nil
 }
 
-// WaitFor polls cond every 100 ms until it holds (true) or ctx ends (false).
-func WaitFor(ctx context.Context, cond func() bool) bool {
+// Poll calls cond every interval until it holds or ctx ends. An error from cond does not stop polling;
+// the last one is part of the timeout error ("waiting for WHAT: context deadline exceeded (last error: …)").
+func Poll(ctx context.Context, interval time.Duration, what string, cond func() (bool, error)) error {
+	var last error
 	for {
-		if cond() {
-			return true
+		ok, err := cond()
+		if ok {
+			return nil
+		}
+		if err != nil {
+			last = err
 		}
 		select {
 		case <-ctx.Done():
-			return false
-		case <-time.After(100 * time.Millisecond):
+			if last != nil {
+				return fmt.Errorf("waiting for %s: %w (last error: %v)", what, ctx.Err(), last)
+			}
+			return fmt.Errorf("waiting for %s: %w", what, ctx.Err())
+		case <-time.After(interval):
 		}
 	}
+}
+
+// WaitFor polls cond every 100 ms until it holds (true) or ctx ends (false).
+func WaitFor(ctx context.Context, cond func() bool) bool {
+	return Poll(ctx, 100*time.Millisecond, "", func() (bool, error) { return cond(), nil }) == nil
 }

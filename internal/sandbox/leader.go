@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
-	"strings"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -13,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/karpctl/karpctl/internal/discovery"
 	"github.com/karpctl/karpctl/internal/harness"
 	"github.com/karpctl/karpctl/internal/lease"
 )
@@ -30,14 +29,6 @@ type Leader struct {
 
 // ErrNoLeader means the lease is missing, released, expired, or held by no running process.
 var ErrNoLeader = errors.New("no Karpenter replica leads")
-
-// HolderPod is the hostname part of a holder identity ("POD_UUID" → "POD").
-func HolderPod(identity string) string {
-	if i := strings.LastIndex(identity, "_"); i > 0 {
-		return identity[:i]
-	}
-	return identity
-}
 
 // Lease reads Karpenter's leader-election Lease.
 func (s *Sandbox) Lease(ctx context.Context) (*coordinationv1.Lease, error) {
@@ -62,7 +53,8 @@ func (s *Sandbox) Leader(ctx context.Context) (*Leader, error) {
 	if l.Spec.RenewTime == nil || time.Since(l.Spec.RenewTime.Time) > dur {
 		return nil, fmt.Errorf("%w: lease held by %s has expired", ErrNoLeader, id)
 	}
-	ld := &Leader{Identity: id, Pod: HolderPod(id), Lease: l}
+	pod, _ := lease.ParseIdentity(id)
+	ld := &Leader{Identity: id, Pod: pod, Lease: l}
 	if s.Runner == nil {
 		return ld, nil
 	}
@@ -87,7 +79,7 @@ func (s *Sandbox) WaitForLeader(ctx context.Context) (*Leader, error) {
 // which never releases the lease).
 func (s *Sandbox) WaitForNewLeader(ctx context.Context, previous string) (*Leader, error) {
 	var got *Leader
-	err := s.waitFor(ctx, "a Karpenter leader", func() (bool, error) {
+	err := waitFor(ctx, "a Karpenter leader", func() (bool, error) {
 		l, err := s.Leader(ctx)
 		if err != nil {
 			return false, err
@@ -100,21 +92,15 @@ func (s *Sandbox) WaitForNewLeader(ctx context.Context, previous string) (*Leade
 
 // KarpenterPods are the Karpenter Deployment's pods, by name (including terminating ones).
 func (s *Sandbox) KarpenterPods(ctx context.Context) ([]corev1.Pod, error) {
-	list, err := s.Env.Client.CoreV1().Pods(s.Namespace).List(ctx, metav1.ListOptions{
-		LabelSelector: labels.SelectorFromSet(harness.KarpenterLabels()).String(),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("listing Karpenter pods in %s: %w", s.Namespace, err)
-	}
-	sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Name < list.Items[j].Name })
-	return list.Items, nil
+	k := discovery.Karpenter{Namespace: s.Namespace, PodSelector: labels.SelectorFromSet(harness.KarpenterLabels())}
+	return k.Pods(ctx, s.Env.Client)
 }
 
 // WaitForReplicas waits until n Karpenter pods exist, none terminating, each backed by a process,
 // and returns the processes.
 func (s *Sandbox) WaitForReplicas(ctx context.Context, n int) ([]Process, error) {
 	var procs []Process
-	err := s.waitFor(ctx, fmt.Sprintf("%d Karpenter replicas with processes", n), func() (bool, error) {
+	err := waitFor(ctx, fmt.Sprintf("%d Karpenter replicas with processes", n), func() (bool, error) {
 		pods, err := s.KarpenterPods(ctx)
 		if err != nil {
 			return false, err

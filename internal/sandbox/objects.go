@@ -83,10 +83,9 @@ func installCRDs(ctx context.Context, dyn dynamic.Interface) error {
 			return fmt.Errorf("creating CRD %s: %w", crd.GetName(), err)
 		}
 	}
-	s := &Sandbox{}
 	for _, crd := range crds {
 		name := crd.GetName()
-		if err := s.waitFor(ctx, "CRD "+name+" Established", func() (bool, error) {
+		if err := waitFor(ctx, "CRD "+name+" Established", func() (bool, error) {
 			got, err := dyn.Resource(CRDResource).Get(ctx, name, metav1.GetOptions{})
 			if err != nil {
 				return false, err
@@ -184,7 +183,7 @@ func (s *Sandbox) createSystemNodes(ctx context.Context) error {
 		}
 		s.SystemNodes = append(s.SystemNodes, n.Name)
 	}
-	return s.waitFor(ctx, "system nodes Ready", func() (bool, error) {
+	return waitFor(ctx, "system nodes Ready", func() (bool, error) {
 		for _, name := range s.SystemNodes {
 			n, err := s.Env.Client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
 			if err != nil || !nodeReady(n) {
@@ -258,9 +257,6 @@ func KarpenterDeployment(ns string, replicas int32, extra map[string]string) *ap
 }
 
 func int64Ptr(v int64) *int64 { return &v }
-
-// Tail returns the last n lines of a file (or the error reading it).
-func Tail(path string, n int) string { return harness.Tail(path, n) }
 
 // nodePoolReady reports whether the sandbox's NodePool has the condition Ready=True.
 func (s *Sandbox) nodePoolReady(ctx context.Context) (bool, error) {

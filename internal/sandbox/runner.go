@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/karpctl/karpctl/internal/discovery"
 	"github.com/karpctl/karpctl/internal/harness"
 )
 
@@ -356,13 +357,12 @@ func (r *Runner) processEnv(pod *corev1.Pod, metricsPort, healthPort int) []stri
 		"SYSTEM_NAMESPACE":          pod.Namespace,
 		"LEADER_ELECTION_NAMESPACE": pod.Namespace,
 	}
-	for _, c := range pod.Spec.Containers {
+	if c := discovery.ControllerContainer(&pod.Spec); c != nil {
 		for _, e := range c.Env {
 			if e.ValueFrom == nil {
 				vars[e.Name] = e.Value
 			}
 		}
-		break // the controller container
 	}
 	vars["METRICS_PORT"] = strconv.Itoa(metricsPort)
 	vars["HEALTH_PROBE_PORT"] = strconv.Itoa(healthPort)

@@ -8,7 +8,6 @@ package sandbox
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -138,9 +137,12 @@ func Start(ctx context.Context, opts Options) (_ *Sandbox, err error) {
 		return nil, err
 	}
 	// Workload Deployments in "default" need its ServiceAccount (the controller-manager creates it).
-	if err = s.waitFor(ctx, "the default ServiceAccount", func() (bool, error) {
+	if err = waitFor(ctx, "the default ServiceAccount", func() (bool, error) {
 		_, err := env.Client.CoreV1().ServiceAccounts(corev1.NamespaceDefault).Get(ctx, "default", metav1.GetOptions{})
-		return err == nil, ignoreNotFound(err)
+		if apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		return err == nil, err
 	}); err != nil {
 		return nil, err
 	}
@@ -157,7 +159,7 @@ func Start(ctx context.Context, opts Options) (_ *Sandbox, err error) {
 	if err = s.Runner.start(runCtx); err != nil {
 		return nil, err
 	}
-	if err = s.waitFor(ctx, fmt.Sprintf("%d Karpenter processes", opts.Replicas), func() (bool, error) {
+	if err = waitFor(ctx, fmt.Sprintf("%d Karpenter processes", opts.Replicas), func() (bool, error) {
 		return len(s.Runner.Processes()) >= int(opts.Replicas), nil
 	}); err != nil {
 		return nil, err
@@ -167,7 +169,7 @@ func Start(ctx context.Context, opts Options) (_ *Sandbox, err error) {
 	}
 	// The leader marks the NodePool Ready once it has reconciled the NodeClass; until then Karpenter
 	// (and karpctl plan) skip the NodePool, so "up" is not up before that.
-	if err = s.waitFor(ctx, fmt.Sprintf("NodePool %s Ready", s.NodePool), func() (bool, error) {
+	if err = waitFor(ctx, fmt.Sprintf("NodePool %s Ready", s.NodePool), func() (bool, error) {
 		return s.nodePoolReady(ctx)
 	}); err != nil {
 		return nil, err
@@ -192,26 +194,9 @@ func (s *Sandbox) Stop() {
 // Kubeconfig is the admin kubeconfig (system:masters) of the sandbox.
 func (s *Sandbox) Kubeconfig() string { return s.Env.Kubeconfig }
 
-// waitFor polls cond every 200 ms until it is true, it errs, or ctx ends.
-func (s *Sandbox) waitFor(ctx context.Context, what string, cond func() (bool, error)) error {
-	var last error
-	for {
-		ok, err := cond()
-		if ok {
-			return nil
-		}
-		if err != nil {
-			last = err
-		}
-		select {
-		case <-ctx.Done():
-			if last != nil {
-				return fmt.Errorf("waiting for %s: %w (last error: %v)", what, ctx.Err(), last)
-			}
-			return fmt.Errorf("waiting for %s: %w", what, ctx.Err())
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
+// waitFor polls cond every 200 ms until it is true or ctx ends (see harness.Poll).
+func waitFor(ctx context.Context, what string, cond func() (bool, error)) error {
+	return harness.Poll(ctx, 200*time.Millisecond, what, cond)
 }
 
 // logTails is the end of each component's log, for a failed start.
@@ -222,17 +207,7 @@ func (s *Sandbox) logTails() string {
 	logs, _ := filepath.Glob(filepath.Join(s.Env.Dir, "*.log"))
 	out := ""
 	for _, l := range logs {
-		out += fmt.Sprintf("--- %s (last 15 lines)\n%s\n", l, Tail(l, 15))
+		out += fmt.Sprintf("--- %s (last 15 lines)\n%s\n", l, harness.Tail(l, 15))
 	}
 	return out
 }
-
-func ignoreNotFound(err error) error {
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	return err
-}
-
-// IsMissingBinaries reports whether err means hack/kube/build.sh has not been run.
-func IsMissingBinaries(err error) bool { return errors.Is(err, harness.ErrMissingBinaries) }

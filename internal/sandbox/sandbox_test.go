@@ -61,18 +61,6 @@ func TestCRDsMatchModule(t *testing.T) {
 	}
 }
 
-func TestHolderPod(t *testing.T) {
-	for id, want := range map[string]string{
-		"karpenter-7d9f8c6b5-abcde_0f8e2c1a-1111-2222-3333-444455556666": "karpenter-7d9f8c6b5-abcde",
-		"host_with_underscores_uuid":                                     "host_with_underscores",
-		"plain":                                                          "plain",
-	} {
-		if got := HolderPod(id); got != want {
-			t.Errorf("HolderPod(%q) = %q, want %q", id, got, want)
-		}
-	}
-}
-
 func TestGracePeriod(t *testing.T) {
 	zero, ten, hour := int64(0), int64(10), int64(3600)
 	for _, c := range []struct {

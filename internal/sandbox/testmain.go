@@ -2,10 +2,13 @@ package sandbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"testing"
 	"time"
+
+	"github.com/karpctl/karpctl/internal/harness"
 )
 
 // Main runs a test package against one sandbox started for the whole package and stopped after it.
@@ -19,7 +22,7 @@ func Main(m *testing.M, opts Options, sb **Sandbox) int {
 	}
 	s, err := Start(context.Background(), opts)
 	switch {
-	case IsMissingBinaries(err) && os.Getenv("CI") != "true":
+	case errors.Is(err, harness.ErrMissingBinaries) && os.Getenv("CI") != "true":
 		fmt.Fprintf(os.Stderr, "sandbox: %v; e2e tests skip\n", err)
 		startErr = err
 	case err != nil:

@@ -99,7 +99,7 @@ func (s *Sandbox) WaitForUnschedulable(ctx context.Context, d *appsv1.Deployment
 	}
 	want := int(*d.Spec.Replicas)
 	var pending int
-	err = s.waitFor(ctx, fmt.Sprintf("%d pods of %s/%s marked Unschedulable", want, d.Namespace, d.Name), func() (bool, error) {
+	err = waitFor(ctx, fmt.Sprintf("%d pods of %s/%s marked Unschedulable", want, d.Namespace, d.Name), func() (bool, error) {
 		pods, err := s.Env.Client.CoreV1().Pods(d.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
 		if err != nil {
 			return false, err
@@ -199,7 +199,7 @@ func nodeClaimFrom(u *unstructured.Unstructured) NodeClaim {
 // all of them Ready: Karpenter has launched everything the pending pods needed.
 func (s *Sandbox) WaitForProvisioned(ctx context.Context, ns string) ([]NodeClaim, error) {
 	var got []NodeClaim
-	err := s.waitFor(ctx, "Karpenter to provision for the pending pods in "+ns, func() (ok bool, err error) {
+	err := waitFor(ctx, "Karpenter to provision for the pending pods in "+ns, func() (ok bool, err error) {
 		pending, err := s.PendingPods(ctx, ns)
 		if err != nil || len(pending) > 0 {
 			return false, err
