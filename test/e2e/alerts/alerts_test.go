@@ -30,14 +30,21 @@ var env *harness.Env
 
 func TestMain(m *testing.M) { os.Exit(harness.Main(m, harness.Options{}, &env)) }
 
-// karpenter creates a Karpenter Deployment with two pods in ns and its Lease held by the first pod.
-func karpenter(ctx context.Context, t *testing.T, ns string, durationSecs int32) (pods []string, l *coordinationv1.Lease) {
+// karpenterPods creates a node and a Karpenter Deployment with two pods on it in ns, and no Lease.
+func karpenterPods(ctx context.Context, t *testing.T, ns string) (pods []string) {
 	t.Helper()
 	b := harness.NewBuilder(env.Client)
 	n := b.Node(ctx, t, harness.NodeSpec{Name: ns + "-node-a", Zone: "zone-a"})
 	for _, p := range b.Karpenter(ctx, t, harness.KarpenterSpec{Namespace: ns}, n.Name, n.Name) {
 		pods = append(pods, p.Name)
 	}
+	return pods
+}
+
+// karpenter is karpenterPods with the Deployment's Lease held by the first pod.
+func karpenter(ctx context.Context, t *testing.T, ns string, durationSecs int32) (pods []string, l *coordinationv1.Lease) {
+	t.Helper()
+	pods = karpenterPods(ctx, t, ns)
 	now := metav1.NewMicroTime(time.Now())
 	id, zero := pods[0]+"_0f9e8d7c-aaaa-bbbb-cccc-000000000001", int32(0)
 	l, err := env.Client.CoordinationV1().Leases(ns).Create(ctx, &coordinationv1.Lease{
@@ -126,12 +133,8 @@ func TestLeaseExporter(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	ns := "karpenter-exporter"
-	b := harness.NewBuilder(env.Client)
-	n := b.Node(ctx, t, harness.NodeSpec{Name: ns + "-node-a", Zone: "zone-a"})
-	var pods []string
-	for _, p := range b.Karpenter(ctx, t, harness.KarpenterSpec{Namespace: ns}, n.Name, n.Name) {
-		pods = append(pods, p.Name)
-	}
+	// No pre-made Lease: the simulated replicas elect a leader and write it themselves.
+	pods := karpenterPods(ctx, t, ns)
 	// A 6 s lease leaves time to watch the renew age grow before the follower takes over (client-go's
 	// follower compares records at one-second resolution, so it may take over ~1 s before the duration).
 	timings := harness.ReplicaSpec{Namespace: ns, LeaseDuration: 6 * time.Second, RenewDeadline: 4 * time.Second, RetryPeriod: 250 * time.Millisecond}

@@ -4,7 +4,6 @@ package audit
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -21,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/karpctl/karpctl/internal/discovery"
 	"github.com/karpctl/karpctl/internal/harness"
 	"github.com/karpctl/karpctl/internal/topology"
 	"github.com/karpctl/karpctl/test/e2e"
@@ -49,12 +49,6 @@ func nodes(ctx context.Context, t *testing.T) {
 			b.Node(ctx, t, n)
 		}
 	})
-}
-
-func ctxFor(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
 }
 
 // deploy creates d (and the chart's PDB when pdb) in d's namespace, one ready pod per node, and a
@@ -88,26 +82,22 @@ func deploy(ctx context.Context, t *testing.T, d *appsv1.Deployment, pdb bool, o
 		}
 	}
 	// kwok turns the pods Running and Ready.
-	deadline := time.Now().Add(time.Minute)
-	for {
-		list, err := env.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
-		ready := 0
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	ready := 0
+	if !harness.WaitFor(wctx, func() bool {
+		list, err := env.Client.CoreV1().Pods(ns).List(wctx, metav1.ListOptions{})
+		ready = 0
 		if err == nil {
-			for _, p := range list.Items {
-				for _, c := range p.Status.Conditions {
-					if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
-						ready++
-					}
+			for i := range list.Items {
+				if discovery.PodReady(&list.Items[i]) {
+					ready++
 				}
 			}
 		}
-		if ready == len(on) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pods in %s not ready: %d/%d", ns, ready, len(on))
-		}
-		time.Sleep(100 * time.Millisecond)
+		return ready == len(on)
+	}) {
+		t.Fatalf("pods in %s not ready (%v): %d/%d", ns, wctx.Err(), ready, len(on))
 	}
 }
 
@@ -119,9 +109,7 @@ func audit(ctx context.Context, t *testing.T, ns string, args ...string) (topolo
 	t.Helper()
 	r := e2e.Karpctl(ctx, t, env.Kubeconfig, append([]string{"audit-topology", "--karpenter-namespace", ns, "-o", "json"}, args...)...)
 	var rep topology.Report
-	if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil {
-		t.Fatalf("audit-topology -o json did not parse (%v): %q %s", err, r.Stdout, r.Stderr)
-	}
+	r.Decode(t, &rep)
 	return rep, r
 }
 
@@ -155,7 +143,7 @@ func only(t *testing.T, r topology.Report, id string) topology.Finding {
 // Acceptance 1 and 6 (the passing half).
 func TestChartDefault(t *testing.T) {
 	harness.Need(t, env)
-	ctx := ctxFor(t, 2*time.Minute)
+	ctx := e2e.Context(t, 2*time.Minute)
 	deploy(ctx, t, chart("chart"), true, "a1", "b1")
 
 	r, res := audit(ctx, t, "chart")
@@ -206,7 +194,7 @@ func TestChartDefault(t *testing.T) {
 // Acceptance 2.
 func TestPlacementErrors(t *testing.T) {
 	harness.Need(t, env)
-	ctx := ctxFor(t, 2*time.Minute)
+	ctx := e2e.Context(t, 2*time.Minute)
 	for _, c := range []struct {
 		ns     string
 		nodes  []string
@@ -234,7 +222,7 @@ func TestPlacementErrors(t *testing.T) {
 // Acceptance 3 and 6 (the failing half).
 func TestSpecWarnings(t *testing.T) {
 	harness.Need(t, env)
-	ctx := ctxFor(t, 3*time.Minute)
+	ctx := e2e.Context(t, 3*time.Minute)
 	mod := func(f func(*corev1.PodSpec)) func(*appsv1.Deployment) {
 		return func(d *appsv1.Deployment) { f(&d.Spec.Template.Spec) }
 	}
@@ -276,7 +264,7 @@ func TestSpecWarnings(t *testing.T) {
 // Acceptance 4.
 func TestRacks(t *testing.T) {
 	harness.Need(t, env)
-	ctx := ctxFor(t, 2*time.Minute)
+	ctx := e2e.Context(t, 2*time.Minute)
 	deploy(ctx, t, chart("racks"), true, "a1", "b1")
 	r, _ := audit(ctx, t, "racks", "--rack-label", rackLabel)
 	if c, _ := r.Check(topology.CheckRacks); c.Status != topology.Passed {
@@ -330,7 +318,7 @@ func specOnly(r topology.Report) string {
 // Acceptance 5, and SARIF (acceptance 6).
 func TestOfflineMatchesLive(t *testing.T) {
 	harness.Need(t, env)
-	ctx := ctxFor(t, 2*time.Minute)
+	ctx := e2e.Context(t, 2*time.Minute)
 	d := harness.KarpenterDeployment(harness.KarpenterSpec{Namespace: "mixed", Replicas: 2, Env: map[string]string{"DISABLE_LEADER_ELECTION": "true"}})
 	d.Spec.Template.Spec.TopologySpreadConstraints[0].WhenUnsatisfiable = corev1.ScheduleAnyway
 	d.Spec.Template.Spec.PriorityClassName = ""
@@ -353,9 +341,7 @@ func TestOfflineMatchesLive(t *testing.T) {
 	}
 	res := e2e.Karpctl(ctx, t, "", "audit-topology", "-f", file, "-o", "json")
 	var off topology.Report
-	if err := json.Unmarshal([]byte(res.Stdout), &off); err != nil {
-		t.Fatalf("%v: %s %s", err, res.Stdout, res.Stderr)
-	}
+	res.Decode(t, &off)
 	if a, b := specOnly(off), specOnly(live); a != b || !strings.Contains(a, "leader-election-disabled") || !strings.Contains(a, "spread-schedule-anyway") {
 		t.Fatalf("offline spec findings differ from live:\noffline:\n%s\nlive:\n%s", a, b)
 	}
@@ -370,8 +356,9 @@ func TestOfflineMatchesLive(t *testing.T) {
 	// stdin, as with `helm template ... | kubectl karpctl audit-topology -f -`
 	in := e2e.KarpctlIn(ctx, t, "", dump(t, dep, pdb), "audit-topology", "-f", "-", "-o", "json")
 	var fromStdin topology.Report
-	if err := json.Unmarshal([]byte(in.Stdout), &fromStdin); err != nil || specOnly(fromStdin) != specOnly(off) {
-		t.Fatalf("stdin: %v %s", err, in.Stderr)
+	in.Decode(t, &fromStdin)
+	if specOnly(fromStdin) != specOnly(off) {
+		t.Fatalf("stdin: spec findings differ from the file's: %s", in.Stderr)
 	}
 
 	for _, args := range [][]string{
@@ -387,7 +374,7 @@ func TestOfflineMatchesLive(t *testing.T) {
 			t.Fatalf("%v: SARIF invalid: %v", args, err)
 		}
 		var log topology.SARIFLog
-		_ = json.Unmarshal([]byte(s.Stdout), &log)
+		s.Decode(t, &log)
 		if len(log.Runs[0].Results) != len(live.Findings) && args[1] != "-f" {
 			t.Fatalf("SARIF has %d results, JSON %d findings", len(log.Runs[0].Results), len(live.Findings))
 		}
@@ -400,7 +387,7 @@ func TestOfflineMatchesLive(t *testing.T) {
 // Acceptance 8: bad input is one line and exit 2, before any request.
 func TestBadInput(t *testing.T) {
 	harness.Need(t, env)
-	ctx := ctxFor(t, time.Minute)
+	ctx := e2e.Context(t, time.Minute)
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "broken.yaml")
 	_ = os.WriteFile(bad, []byte("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: karpenter\nspec:\n  replicas: two\n"), 0o644)
@@ -430,45 +417,25 @@ func TestBadInput(t *testing.T) {
 // A user who may not list FlowSchemas gets an info "could not check", not an error.
 func TestFlowSchemaForbidden(t *testing.T) {
 	harness.Need(t, env)
-	ctx := ctxFor(t, time.Minute)
+	ctx := e2e.Context(t, time.Minute)
 	deploy(ctx, t, chart("nofs"), true, "a1", "b1")
-	role := &rbacv1.ClusterRole{
-		ObjectMeta: metav1.ObjectMeta{Name: "karpctl-audit-no-flowschemas"},
-		Rules: []rbacv1.PolicyRule{
-			{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"list"}},
-			{APIGroups: []string{""}, Resources: []string{"pods", "nodes"}, Verbs: []string{"list", "get"}},
-			{APIGroups: []string{"policy"}, Resources: []string{"poddisruptionbudgets"}, Verbs: []string{"list"}},
-			{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"get"}},
-		},
-	}
-	if _, err := env.Client.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	binding := &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: role.Name},
-		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role.Name},
-		Subjects:   []rbacv1.Subject{{Kind: "User", Name: "auditor"}},
-	}
-	if _, err := env.Client.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	kc, err := env.WriteKubeconfig("auditor", "auditor")
+	// RestrictedKubeconfig waits until the authorizer has the role (RBAC reaches it a moment after
+	// the create).
+	kc, err := env.RestrictedKubeconfig(ctx, "auditor",
+		rbacv1.PolicyRule{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"list"}},
+		rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"pods", "nodes"}, Verbs: []string{"list", "get"}},
+		rbacv1.PolicyRule{APIGroups: []string{"policy"}, Resources: []string{"poddisruptionbudgets"}, Verbs: []string{"list"}},
+		rbacv1.PolicyRule{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"get"}},
+	)
 	if err != nil {
 		t.Fatal(err)
 	}
+	res := e2e.Karpctl(ctx, t, kc, "audit-topology", "--karpenter-namespace", "nofs", "-o", "json")
+	if res.Code != 0 {
+		t.Fatalf("audit-topology without FlowSchema access: exit %d %s", res.Code, res.Stderr)
+	}
 	var r topology.Report
-	var res e2e.Result
-	// RBAC changes reach the authorizer's cache shortly after the create.
-	for i := 0; i < 50; i++ {
-		res = e2e.Karpctl(ctx, t, kc, "audit-topology", "--karpenter-namespace", "nofs", "-o", "json")
-		if res.Code == 0 {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err := json.Unmarshal([]byte(res.Stdout), &r); err != nil {
-		t.Fatalf("%v: exit %d %s", err, res.Code, res.Stderr)
-	}
+	res.Decode(t, &r)
 	f := only(t, r, "flowschema-unknown")
 	if f.Severity != topology.Info || !strings.Contains(f.Message, "could not check") {
 		t.Fatalf("%+v", f)
@@ -479,7 +446,7 @@ func TestFlowSchemaForbidden(t *testing.T) {
 // 1,000 extra nodes, and no per-node GET (the metadata list gives the replicas' nodes).
 func TestRequestCountBounded(t *testing.T) {
 	harness.Need(t, env)
-	ctx := ctxFor(t, 5*time.Minute)
+	ctx := e2e.Context(t, 5*time.Minute)
 	deploy(ctx, t, chart("cost"), true, "a1", "b1")
 
 	kinds := func(reqs []string) map[string]int {
@@ -543,7 +510,7 @@ func TestRequestCountBounded(t *testing.T) {
 // A Pending replica is explained with the scheduler's reason and what to do about it.
 func TestPendingReplica(t *testing.T) {
 	harness.Need(t, env)
-	ctx := ctxFor(t, time.Minute)
+	ctx := e2e.Context(t, time.Minute)
 	d := chart("pending")
 	deploy(ctx, t, d, true, "a1")
 	p := harness.NewBuilder(env.Client).Pod(ctx, t, harness.PodSpec{Namespace: "pending", Name: "karpenter-7d9f8c6b5-p", Labels: d.Spec.Template.Labels, Template: &d.Spec.Template.Spec})

@@ -74,13 +74,11 @@ func realChart(ctx context.Context, t *testing.T, ns string, set ...string) []by
 // The real chart's output, offline: its HA guards pass; only the empty default resources warn.
 // Installed (Deployment and PDB created, pods bound to a1 and b1), the live audit agrees.
 func TestRealHelmChart(t *testing.T) {
-	ctx := ctxFor(t, 3*time.Minute)
+	ctx := e2e.Context(t, 3*time.Minute)
 	rendered := realChart(ctx, t, "helm-chart")
 	off := e2e.KarpctlIn(ctx, t, "", rendered, "audit-topology", "-f", "-", "-o", "json")
 	var r topology.Report
-	if err := json.Unmarshal([]byte(off.Stdout), &r); err != nil {
-		t.Fatalf("%v: %s", err, off.Stderr)
-	}
+	off.Decode(t, &r)
 	if w := strings.Join(findings(r, topology.Warning), " "); w != "requests-missing" || len(findings(r, topology.Error)) != 0 {
 		t.Fatalf("chart defaults: errors %v, warnings %s", findings(r, topology.Error), w)
 	}

@@ -651,9 +651,10 @@ func TestZZHistory(t *testing.T) {
 		Trends []drill.Trend
 		Drills []drill.HistoryEntry
 	}
-	if r.Code != 0 || json.Unmarshal([]byte(r.Stdout), &h) != nil {
+	if r.Code != 0 {
 		t.Fatalf("exit %d %s", r.Code, r.Stdout)
 	}
+	r.Decode(t, &h)
 	passWithFailover := 0
 	for _, d := range h.Drills {
 		if d.Result == drill.Pass && d.FailoverSeconds > 0 {

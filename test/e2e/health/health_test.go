@@ -6,7 +6,6 @@ package health
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"strings"
 	"sync"
@@ -109,9 +108,7 @@ func healthOf(ctx context.Context, t *testing.T, kubeconfig, ns string) (health.
 	t.Helper()
 	r := e2e.Karpctl(ctx, t, kubeconfig, "health", "-o", "json", "--karpenter-namespace", ns)
 	var rep health.Report
-	if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil {
-		t.Fatalf("health -o json did not parse (%v): exit %d %q %s", err, r.Code, r.Stdout, r.Stderr)
-	}
+	r.Decode(t, &rep)
 	return rep, r
 }
 

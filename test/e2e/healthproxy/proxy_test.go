@@ -6,7 +6,6 @@ package healthproxy
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -146,9 +145,7 @@ func TestMetricsChecksThroughPodProxy(t *testing.T) {
 		t.Helper()
 		r := e2e.Karpctl(ctx, t, env.Kubeconfig, "health", "-o", "json", "--karpenter-namespace", ns)
 		var rep health.Report
-		if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil {
-			t.Fatalf("health -o json: %v (exit %d, %s)", err, r.Code, r.Stderr)
-		}
+		r.Decode(t, &rep)
 		return rep, r
 	}
 	status := func(rep health.Report, name string) health.Check {

@@ -153,7 +153,17 @@ func TestLeaderKilledWithoutRelease(t *testing.T) {
 
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	watching := e2e.Start(watchCtx, env.Kubeconfig, "lease", "--watch", "-o", "json", "--karpenter-namespace", ns)
-	time.Sleep(500 * time.Millisecond) // the watch is established
+	observed := waitWatchEvent(ctx, t, watching, lease.EventObserved) // the watch is established
+	// A few renewals after the one the watch first saw, for the summary's renewal intervals: the watch
+	// resumes from that read, so it receives every one of them (before the takeover, in order).
+	renewedCtx, renewedDone := context.WithTimeout(ctx, 30*time.Second)
+	if !harness.WaitFor(renewedCtx, func() bool {
+		l, err := env.Client.CoordinationV1().Leases(ns).Get(renewedCtx, "karpenter-leader-election", metav1.GetOptions{})
+		return err == nil && l.Spec.RenewTime != nil && l.Spec.RenewTime.Time.Sub(observed.Time) >= 500*time.Millisecond
+	}) {
+		t.Fatalf("the leader did not renew after the watch observed the lease at %s", observed.Time)
+	}
+	renewedDone()
 
 	leader.Kill()
 	killed := time.Now()
@@ -183,7 +193,7 @@ func TestLeaderKilledWithoutRelease(t *testing.T) {
 	if *after.Spec.LeaseTransitions <= *before.Spec.LeaseTransitions {
 		t.Fatalf("leaseTransitions %d -> %d", *before.Spec.LeaseTransitions, *after.Spec.LeaseTransitions)
 	}
-	time.Sleep(300 * time.Millisecond)
+	waitWatchEvent(ctx, t, watching, lease.EventAcquired) // the watch saw the takeover
 	stopWatch()
 	w := watching.Wait(t)
 	changes, sum := parseWatch(t, w.Stdout)
@@ -213,7 +223,8 @@ func TestLeaderStoppedGracefully(t *testing.T) {
 
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	watching := e2e.Start(watchCtx, env.Kubeconfig, "lease", "--watch", "-o", "json", "--karpenter-namespace", ns)
-	time.Sleep(500 * time.Millisecond)
+	waitWatchEvent(ctx, t, watching, lease.EventObserved) // the watch is established
+
 	leader.Stop(5 * time.Second) // SIGTERM: release on cancel
 	stopped := time.Now()
 	for time.Since(stopped) < 3*time.Second {
@@ -233,7 +244,7 @@ func TestLeaderStoppedGracefully(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	waitHolder(ctx, t, ns, "karpenter-leader-election", pods[1].Name)
-	time.Sleep(300 * time.Millisecond)
+	waitWatchEvent(ctx, t, watching, lease.EventAcquired) // the watch saw the takeover
 	stopWatch()
 	w := watching.Wait(t)
 	changes, sum := parseWatch(t, w.Stdout)
@@ -244,6 +255,44 @@ func TestLeaderStoppedGracefully(t *testing.T) {
 	if g := changes[0].GapSeconds; g < 0 || g > 1.25 {
 		t.Fatalf("gap after release %.3fs, want <= retry period + 1s", g)
 	}
+}
+
+// waitWatchEvent waits until the running `lease --watch -o json` has printed an event of kind: for
+// EventObserved, its first sight of the lease (the watch resumes from that read, so nothing after it
+// is missed); for EventAcquired, a takeover from a previous holder (From set), as parseWatch counts it.
+func waitWatchEvent(ctx context.Context, t *testing.T, w *e2e.Running, kind lease.EventKind) lease.Event {
+	t.Helper()
+	var ev lease.Event
+	seen := func() bool {
+		out := w.Stdout()
+		// Only complete lines: the command may be mid-write.
+		lines := strings.Split(out, "\n")
+		for _, line := range lines[:len(lines)-1] {
+			var l watchLine
+			if json.Unmarshal([]byte(line), &l) != nil || l.Event == nil || l.Event.Kind != kind {
+				continue
+			}
+			if kind != lease.EventAcquired || l.Event.From != "" {
+				ev = *l.Event
+				return true
+			}
+		}
+		return false
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if !harness.WaitFor(wctx, func() bool {
+		if seen() {
+			return true
+		}
+		if code, exited := w.Exited(0); exited && !seen() { // seen again: it may have printed, then exited
+			t.Fatalf("lease --watch exited %d before printing a %q event:\n%s%s", code, kind, w.Stdout(), w.Stderr())
+		}
+		return false
+	}) {
+		t.Fatalf("lease --watch printed no %q event (%v):\n%s%s", kind, wctx.Err(), w.Stdout(), w.Stderr())
+	}
+	return ev
 }
 
 type watchLine struct {

@@ -1,7 +1,6 @@
 package lease
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -18,8 +17,9 @@ func TestVersionAgainstCluster(t *testing.T) {
 	setup(ctx, t, "versioned", harness.KarpenterSpec{Image: "public.ecr.aws/karpenter/controller:1.14.2@sha256:0123"})
 	r := e2e.Karpctl(ctx, t, env.Kubeconfig, "version", "-o", "json", "--karpenter-namespace", "versioned")
 	var v commands.VersionInfo
-	if err := json.Unmarshal([]byte(r.Stdout), &v); err != nil || r.Code != 0 {
-		t.Fatalf("exit %d %v %q", r.Code, err, r.Stdout)
+	r.Decode(t, &v)
+	if r.Code != 0 {
+		t.Fatalf("exit %d %q", r.Code, r.Stdout)
 	}
 	if v.Server != "v1.36.3" || v.KarpenterVersion != "1.14.2" || v.KarpenterNamespace != "versioned" || v.Error != "" {
 		t.Fatalf("%+v", v)

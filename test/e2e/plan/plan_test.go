@@ -5,7 +5,6 @@ package plan
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"sort"
@@ -203,8 +202,9 @@ func nodeNames(ctx context.Context, t *testing.T) string {
 func decode(t *testing.T, r e2e.Result) view.PlanReport {
 	t.Helper()
 	var rep view.PlanReport
-	if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil || rep.Result == nil {
-		t.Fatalf("exit %d, stdout is not a plan: %v\n%s\n%s", r.Code, err, r.Stdout, r.Stderr)
+	r.Decode(t, &rep)
+	if rep.Result == nil {
+		t.Fatalf("exit %d, stdout is not a plan (no result):\n%s\n%s", r.Code, r.Stdout, r.Stderr)
 	}
 	return rep
 }

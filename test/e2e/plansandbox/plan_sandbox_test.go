@@ -4,7 +4,6 @@ package plansandbox
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"sort"
@@ -58,8 +57,9 @@ func TestPlanMatchesRealKarpenter(t *testing.T) {
 		t.Fatalf("plan: exit %d: %s", r.Code, r.Stderr)
 	}
 	var rep view.PlanReport
-	if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil || rep.Result == nil {
-		t.Fatalf("plan output: %v\n%s", err, r.Stdout)
+	r.Decode(t, &rep)
+	if rep.Result == nil {
+		t.Fatalf("plan output has no result:\n%s", r.Stdout)
 	}
 	for _, q := range r.Requests {
 		if !strings.HasPrefix(q, "GET ") {

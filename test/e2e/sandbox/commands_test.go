@@ -51,10 +51,21 @@ func TestAuditTopologyAgainstRealKarpenter(t *testing.T) {
 			leaderZone = p.Zone
 		}
 	}
+	if leaderZone == "" {
+		t.Fatalf("no placement with a zone for the leader %s: %+v", ld.Pod, rep.Placements)
+	}
+	matched := 0
 	for _, z := range rep.ZoneLoss {
-		if z.Domain == leaderZone && (z.LeaderLost == nil || !*z.LeaderLost || z.Remaining != 1) {
+		if z.Domain != leaderZone {
+			continue
+		}
+		matched++
+		if z.LeaderLost == nil || !*z.LeaderLost || z.Remaining != 1 {
 			t.Errorf("losing the leader's zone %s: %+v", leaderZone, z)
 		}
+	}
+	if matched != 1 {
+		t.Errorf("want exactly one zone-loss scenario for the leader's zone %s, got %d: %+v", leaderZone, matched, rep.ZoneLoss)
 	}
 }
 
@@ -71,7 +82,11 @@ func TestHealthAgainstRealKarpenter(t *testing.T) {
 	}
 	var rep health.Report
 	r.Decode(t, &rep)
+	sawLeader := false
 	for _, c := range rep.Checks {
+		if c.Name == "leader" {
+			sawLeader = true
+		}
 		switch {
 		case strings.HasPrefix(c.Name, "metrics/"):
 			if c.Status != health.Skipped || (c.Name != "metrics/leader-status" && !strings.Contains(c.Message, "address not allowed")) {
@@ -82,6 +97,9 @@ func TestHealthAgainstRealKarpenter(t *testing.T) {
 		case c.Name == "leader" && !strings.Contains(c.Message, ld.Pod):
 			t.Errorf("leader check %q does not name %s", c.Message, ld.Pod)
 		}
+	}
+	if !sawLeader {
+		t.Errorf("no leader check in %+v", rep.Checks)
 	}
 }
 

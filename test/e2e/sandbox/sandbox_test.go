@@ -5,7 +5,6 @@ package sandbox
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"regexp"
 	"slices"
@@ -73,9 +72,7 @@ func TestLeaseHolderIsAKarpenterPod(t *testing.T) {
 		t.Fatalf("lease -o json: exit %d: %s", r.Code, r.Stderr)
 	}
 	var st lease.Status
-	if err := json.Unmarshal([]byte(r.Stdout), &st); err != nil {
-		t.Fatalf("decoding lease -o json: %v\n%s", err, r.Stdout)
-	}
+	r.Decode(t, &st)
 	real, err := sb.Lease(ctx)
 	if err != nil {
 		t.Fatal(err)
