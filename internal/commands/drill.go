@@ -160,7 +160,7 @@ func (o *DrillOptions) Run(ctx context.Context) error {
 		return nil
 	}
 	if !o.Yes {
-		ok, err := o.confirm()
+		ok, err := o.confirm(ctx)
 		if err != nil {
 			return err
 		}
@@ -213,18 +213,25 @@ func (o *DrillOptions) finish(r *drill.Report, human bool) {
 }
 
 // confirm asks on a terminal; without one it refuses (exit 2) instead of guessing.
-func (o *DrillOptions) confirm() (bool, error) {
+func (o *DrillOptions) confirm(ctx context.Context) (bool, error) {
 	f, ok := o.env.In.(*os.File)
 	if !ok || !(isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd())) {
 		return false, cli.UsageError("refusing to run the drill without confirmation: standard input is not a terminal; pass --yes to run it unattended (nothing was changed)")
 	}
 	fmt.Fprint(o.env.ErrOut, "\nProceed with the drill? Type 'yes' to continue: ")
-	line, err := bufio.NewReader(io.LimitReader(f, 1024)).ReadString('\n')
-	if err != nil && line == "" {
+	answer := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(io.LimitReader(f, 1024)).ReadString('\n')
+		answer <- line
+	}()
+	select {
+	case <-ctx.Done(): // Ctrl-C at the prompt: a no, at once (the read is abandoned; the process ends)
+		fmt.Fprintln(o.env.ErrOut)
 		return false, nil
+	case line := <-answer:
+		a := strings.ToLower(strings.TrimSpace(line))
+		return a == "yes" || a == "y", nil
 	}
-	a := strings.ToLower(strings.TrimSpace(line))
-	return a == "yes" || a == "y", nil
 }
 
 func (o *DrillOptions) contextName() string {

@@ -4,6 +4,7 @@ package drill
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -717,6 +718,51 @@ func TestConfirmationOnTerminal(t *testing.T) {
 	}
 	sameSnapshot(t, before, snapshot(ctx, t, ns))
 
+	// Ctrl-C at the prompt answers no at once (it used to wait for Enter). The ^C is typed only once
+	// the prompt shows: earlier, it would interrupt the preflight instead.
+	line := strings.Join([]string{shellQuote(karpctl), "drill", "leader-kill", "--karpenter-namespace", ns, "--kubeconfig", env.Kubeconfig}, " ")
+	cmd := exec.CommandContext(ctx, script, "-q", "-e", "-c", line, "/dev/null")
+	cmd.Env = environ
+	typed, keys, err := os.Pipe() // a file, so Wait does not wait for a stdin copy that never ends
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer keys.Close()
+	defer typed.Close()
+	var shown bytes.Buffer
+	var mu sync.Mutex
+	cmd.Stdin = typed
+	cmd.Stdout = writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return shown.Write(p) })
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	promptCtx, promptDone := context.WithTimeout(ctx, time.Minute)
+	defer promptDone()
+	if !harness.WaitFor(promptCtx, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Contains(shown.String(), "Proceed with the drill?")
+	}) {
+		t.Fatalf("no prompt:\n%s", shown.String())
+	}
+	if _, err := keys.Write([]byte{3}); err != nil { // ^C
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case <-exited:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("Ctrl-C at the prompt did not end the drill:\n%s", shown.String())
+	}
+	mu.Lock()
+	if code := cmd.ProcessState.ExitCode(); code != 2 || !strings.Contains(shown.String(), "not confirmed; nothing was changed") {
+		t.Fatalf("Ctrl-C at the prompt: exit %d\n%s", code, shown.String())
+	}
+	mu.Unlock()
+	sameSnapshot(t, before, snapshot(ctx, t, ns))
+
 	code, out = onTerminal("yes\n")
 	if code != 0 || !strings.Contains(out, "PASS") {
 		t.Fatalf("answer yes: exit %d\n%s", code, out)
@@ -799,3 +845,8 @@ func TestZoneOutageReplacementUnschedulable(t *testing.T) {
 	lockGone(ctx, t, ns)
 	t.Logf("ended after %s: %s", took.Round(100*time.Millisecond), rep.Reason)
 }
+
+// writerFunc adapts a function to io.Writer.
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
