@@ -8,6 +8,7 @@ package harness
 
 import (
 	"context"
+	"crypto/tls"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -91,8 +92,30 @@ func Bin(name string) (string, error) {
 	return p, nil
 }
 
-// Start brings up the control plane and waits until the apiserver is ready.
-func Start(ctx context.Context, opts Options) (_ *Env, err error) {
+// errExited marks a start that failed because a component exited while starting up. With ports
+// from FreePort that is most often a lost race: something else (a parallel test's client connection,
+// another harness) took the port between FreePort and the component's bind.
+var errExited = errors.New("exited during start-up")
+
+// startAttempts bounds Start's retries of a start whose component exited (see errExited).
+const startAttempts = 3
+
+// Start brings up the control plane and waits until the apiserver and every optional component is
+// ready (its /healthz answers). A start in a directory of its own whose component exited during
+// start-up is retried from scratch with new ports, up to startAttempts times.
+func Start(ctx context.Context, opts Options) (*Env, error) {
+	for attempt := 1; ; attempt++ {
+		e, err := start(ctx, opts)
+		if err == nil || !errors.Is(err, errExited) || opts.Dir != "" || attempt == startAttempts {
+			return e, err
+		}
+		if opts.Log != nil {
+			fmt.Fprintf(opts.Log, "harness: start attempt %d failed, retrying with new ports: %v\n", attempt, err)
+		}
+	}
+}
+
+func start(ctx context.Context, opts Options) (_ *Env, err error) {
 	for _, b := range []string{"etcd", "kube-apiserver"} {
 		if _, err := Bin(b); err != nil {
 			return nil, err
@@ -119,22 +142,55 @@ func Start(ctx context.Context, opts Options) (_ *Env, err error) {
 	if err := e.startEtcdAndAPIServer(ctx, opts); err != nil {
 		return nil, err
 	}
-	if opts.ControllerManager {
-		if err := e.startControllerManager(opts.Log); err != nil {
+	health := map[*Process]string{}
+	for _, c := range []struct {
+		on    bool
+		start func(io.Writer) (*Process, string, error)
+	}{{opts.ControllerManager, e.startControllerManager}, {opts.Scheduler, e.startScheduler}, {opts.Kwok, e.startKwok}} {
+		if !c.on {
+			continue
+		}
+		p, url, err := c.start(opts.Log)
+		if err != nil {
 			return nil, err
 		}
+		health[p] = url
 	}
-	if opts.Scheduler {
-		if err := e.startScheduler(opts.Log); err != nil {
-			return nil, err
-		}
-	}
-	if opts.Kwok {
-		if err := e.startKwok(opts.Log); err != nil {
-			return nil, err
-		}
+	if err := waitHealthy(ctx, health, 90*time.Second); err != nil {
+		return nil, err
 	}
 	return e, nil
+}
+
+// waitHealthy polls each process's /healthz URL until it answers 200, failing at once (errExited)
+// when a process exits first.
+func waitHealthy(ctx context.Context, health map[*Process]string, timeout time.Duration) error {
+	// The components serve /healthz over TLS with self-signed certificates, kwok over plain HTTP;
+	// all on 127.0.0.1, and /healthz needs no credentials.
+	c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	defer c.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for p, url := range health {
+		err := Poll(ctx, 100*time.Millisecond, p.Name+" /healthz", func() (bool, error) {
+			if p.exited() {
+				return true, nil // reported below
+			}
+			resp, err := c.Get(url)
+			if err != nil {
+				return false, err
+			}
+			resp.Body.Close()
+			return resp.StatusCode == http.StatusOK, nil
+		})
+		if p.exited() {
+			return fmt.Errorf("%s %w:\n%s", p.Name, errExited, Tail(p.Log, 30))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (e *Env) startEtcdAndAPIServer(ctx context.Context, opts Options) error {
@@ -201,7 +257,7 @@ func (e *Env) waitReady(ctx context.Context, timeout time.Duration) error {
 	for time.Now().Before(deadline) {
 		for _, p := range e.Procs {
 			if p.exited() {
-				return fmt.Errorf("%s exited during start-up:\n%s", p.Name, Tail(p.Log, 30))
+				return fmt.Errorf("%s %w:\n%s", p.Name, errExited, Tail(p.Log, 30))
 			}
 		}
 		body, err := e.Client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
@@ -221,15 +277,16 @@ func (e *Env) waitReady(ctx context.Context, timeout time.Duration) error {
 	return fmt.Errorf("kube-apiserver not ready after %s (%v):\n%s", timeout, last, Tail(filepath.Join(e.Dir, "kube-apiserver.log"), 30))
 }
 
-func (e *Env) startControllerManager(log io.Writer) error {
+func (e *Env) startControllerManager(log io.Writer) (*Process, string, error) {
 	// With --use-service-account-credentials=false every controller acts as this identity, which the
 	// bootstrap role system:kube-controller-manager does not cover: give it the masters group.
 	kc, err := e.WriteKubeconfig("controller-manager", "system:kube-controller-manager", "system:masters")
 	if err != nil {
-		return err
+		return nil, "", err
 	}
-	_, err = e.run(log, "kube-controller-manager", "--kubeconfig", kc,
-		"--bind-address", "127.0.0.1", "--secure-port", strconv.Itoa(FreePort()),
+	port := FreePort()
+	p, err := e.run(log, "kube-controller-manager", "--kubeconfig", kc,
+		"--bind-address", "127.0.0.1", "--secure-port", strconv.Itoa(port),
 		"--authentication-kubeconfig", kc, "--authorization-kubeconfig", kc,
 		"--service-account-private-key-file", e.pki.path("sa.key"),
 		"--root-ca-file", e.pki.path("ca.crt"),
@@ -237,40 +294,42 @@ func (e *Env) startControllerManager(log io.Writer) error {
 		"--controllers", "*,-node-ipam-controller,-node-route-controller,-service-lb-controller,-cloud-node-lifecycle-controller",
 		"--flex-volume-plugin-dir", filepath.Join(e.Dir, "flexvolume"),
 		"--leader-elect=false", "--concurrent-deployment-syncs=10")
-	return err
+	return p, fmt.Sprintf("https://127.0.0.1:%d/healthz", port), err
 }
 
-func (e *Env) startScheduler(log io.Writer) error {
+func (e *Env) startScheduler(log io.Writer) (*Process, string, error) {
 	kc, err := e.WriteKubeconfig("scheduler", "system:kube-scheduler")
 	if err != nil {
-		return err
+		return nil, "", err
 	}
-	_, err = e.run(log, "kube-scheduler", "--kubeconfig", kc,
-		"--bind-address", "127.0.0.1", "--secure-port", strconv.Itoa(FreePort()),
+	port := FreePort()
+	p, err := e.run(log, "kube-scheduler", "--kubeconfig", kc,
+		"--bind-address", "127.0.0.1", "--secure-port", strconv.Itoa(port),
 		"--authentication-kubeconfig", kc, "--authorization-kubeconfig", kc,
 		"--leader-elect=false")
-	return err
+	return p, fmt.Sprintf("https://127.0.0.1:%d/healthz", port), err
 }
 
-func (e *Env) startKwok(log io.Writer) error {
+func (e *Env) startKwok(log io.Writer) (*Process, string, error) {
 	stages := filepath.Join(e.Dir, "kwok-stages.yaml")
 	if err := os.WriteFile(stages, kwokStages, 0o644); err != nil {
-		return err
+		return nil, "", err
 	}
 	kc, err := e.WriteKubeconfig("kwok", "kwok", "system:masters")
 	if err != nil {
-		return err
+		return nil, "", err
 	}
-	_, err = e.run(log, "kwok", "--kubeconfig", kc, "-c", stages,
+	port := FreePort()
+	p, err := e.run(log, "kwok", "--kubeconfig", kc, "-c", stages,
 		"--manage-all-nodes=false",
 		"--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
 		"--node-lease-duration-seconds=40",
 		// Loopback only: kwok's default pod range 10.0.0.0/24 would be dialled by the apiserver.
 		"--node-ip=127.0.0.1", "--cidr=127.244.0.0/16",
 		"--node-port=0",
-		"--server-address", fmt.Sprintf("127.0.0.1:%d", FreePort()),
+		"--server-address", fmt.Sprintf("127.0.0.1:%d", port),
 		"--enable-crds=")
-	return err
+	return p, fmt.Sprintf("http://127.0.0.1:%d/healthz", port), err
 }
 
 // WriteKubeconfig mints a client certificate for user (CN) in groups (O) and writes a kubeconfig for it.

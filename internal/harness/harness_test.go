@@ -2,6 +2,8 @@ package harness
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -68,5 +70,22 @@ func TestRestrictedKubeconfig(t *testing.T) {
 	}
 	if _, err := c.CoreV1().Secrets("default").List(ctx, metav1.ListOptions{}); !apierrors.IsForbidden(err) {
 		t.Fatalf("listing secrets: %v, want Forbidden", err)
+	}
+}
+
+// A component that dies while starting (say, its port was taken) fails the health wait at once as
+// errExited, which Start retries with new ports, instead of leaving tests to time out against it.
+func TestWaitHealthyComponentExited(t *testing.T) {
+	Need(t, env)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p, err := env.Run(nil, "exits-at-once", "/bin/false", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	err = waitHealthy(ctx, map[*Process]string{p: fmt.Sprintf("http://127.0.0.1:%d/healthz", FreePort())}, 30*time.Second)
+	if !errors.Is(err, errExited) || time.Since(start) > 10*time.Second {
+		t.Fatalf("after %s: %v, want errExited at once", time.Since(start).Round(time.Millisecond), err)
 	}
 }
