@@ -4,7 +4,6 @@ package drill
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -684,87 +683,35 @@ func (c coordinationLease) obj() *coordinationv1.Lease {
 		Spec: coordinationv1.LeaseSpec{HolderIdentity: &id, AcquireTime: &c.at}}
 }
 
-// shellQuote quotes s for sh -c.
-func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
-
-// On a terminal the drill asks before acting: "no" refuses with the cluster unchanged (exit 2), "yes"
-// runs it. util-linux's script(1) gives the drill a pseudo-terminal as standard input.
+// On a terminal the drill asks before acting: "no" refuses with the cluster unchanged (exit 2), Ctrl-C
+// at the prompt answers no at once (it used to wait for Enter), "yes" runs it. Each runs on a
+// pseudo-terminal of its own, and each answer is typed only once the prompt shows (a ^C typed earlier
+// would interrupt the preflight instead).
 func TestConfirmationOnTerminal(t *testing.T) {
 	harness.Need(t, env)
-	script, err := exec.LookPath("script")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("script(1) from util-linux is needed for the terminal test")
-		}
-		t.Skip("script(1) not installed")
-	}
 	ctx := e2e.Context(t, 3*time.Minute)
 	const ns = "lk-tty"
 	karpenter(ctx, t, ns, 2, true, false)
-	karpctl, environ := karpctlProcess(t)
-	onTerminal := func(answer string) (int, string) {
+	args := []string{"drill", "leader-kill", "--karpenter-namespace", ns, "--retry-period", "250ms", "--timeout", "60s", "--kubeconfig", env.Kubeconfig}
+	answer := func(keys string) (int, string) {
 		t.Helper()
-		line := strings.Join([]string{shellQuote(karpctl), "drill", "leader-kill", "--karpenter-namespace", ns, "--retry-period", "250ms", "--timeout", "60s", "--kubeconfig", env.Kubeconfig}, " ")
-		cmd := exec.CommandContext(ctx, script, "-q", "-e", "-c", line, "/dev/null")
-		cmd.Env = environ
-		cmd.Stdin = strings.NewReader(answer)
-		out, _ := cmd.CombinedOutput()
-		return cmd.ProcessState.ExitCode(), string(out)
+		tm := startOnTerminal(ctx, t, args...)
+		tm.WaitFor(ctx, t, "Proceed with the drill?")
+		tm.Type(t, keys)
+		return tm.Exit(t, 90*time.Second)
 	}
 	before := snapshot(ctx, t, ns)
-	code, out := onTerminal("no\n")
-	if code != 2 || !strings.Contains(out, "Proceed with the drill?") || !strings.Contains(out, "not confirmed; nothing was changed") {
+	if code, out := answer("no\r"); code != 2 || !strings.Contains(out, "not confirmed; nothing was changed") {
 		t.Fatalf("answer no: exit %d\n%s", code, out)
 	}
 	sameSnapshot(t, before, snapshot(ctx, t, ns))
 
-	// Ctrl-C at the prompt answers no at once (it used to wait for Enter). The ^C is typed only once
-	// the prompt shows: earlier, it would interrupt the preflight instead.
-	line := strings.Join([]string{shellQuote(karpctl), "drill", "leader-kill", "--karpenter-namespace", ns, "--kubeconfig", env.Kubeconfig}, " ")
-	cmd := exec.CommandContext(ctx, script, "-q", "-e", "-c", line, "/dev/null")
-	cmd.Env = environ
-	typed, keys, err := os.Pipe() // a file, so Wait does not wait for a stdin copy that never ends
-	if err != nil {
-		t.Fatal(err)
+	if code, out := answer("\x03"); code != 2 || !strings.Contains(out, "not confirmed; nothing was changed") {
+		t.Fatalf("Ctrl-C at the prompt: exit %d\n%s", code, out)
 	}
-	defer keys.Close()
-	defer typed.Close()
-	var shown bytes.Buffer
-	var mu sync.Mutex
-	cmd.Stdin = typed
-	cmd.Stdout = writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return shown.Write(p) })
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	promptCtx, promptDone := context.WithTimeout(ctx, time.Minute)
-	defer promptDone()
-	if !harness.WaitFor(promptCtx, func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return strings.Contains(shown.String(), "Proceed with the drill?")
-	}) {
-		t.Fatalf("no prompt:\n%s", shown.String())
-	}
-	if _, err := keys.Write([]byte{3}); err != nil { // ^C
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	select {
-	case <-exited:
-	case <-time.After(20 * time.Second):
-		t.Fatalf("Ctrl-C at the prompt did not end the drill:\n%s", shown.String())
-	}
-	mu.Lock()
-	if code := cmd.ProcessState.ExitCode(); code != 2 || !strings.Contains(shown.String(), "not confirmed; nothing was changed") {
-		t.Fatalf("Ctrl-C at the prompt: exit %d\n%s", code, shown.String())
-	}
-	mu.Unlock()
 	sameSnapshot(t, before, snapshot(ctx, t, ns))
 
-	code, out = onTerminal("yes\n")
-	if code != 0 || !strings.Contains(out, "PASS") {
+	if code, out := answer("yes\r"); code != 0 || !strings.Contains(out, "PASS") {
 		t.Fatalf("answer yes: exit %d\n%s", code, out)
 	}
 	lockGone(ctx, t, ns)
@@ -845,8 +792,3 @@ func TestZoneOutageReplacementUnschedulable(t *testing.T) {
 	lockGone(ctx, t, ns)
 	t.Logf("ended after %s: %s", took.Round(100*time.Millisecond), rep.Reason)
 }
-
-// writerFunc adapts a function to io.Writer.
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
