@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -87,5 +89,22 @@ func TestWaitHealthyComponentExited(t *testing.T) {
 	err = waitHealthy(ctx, map[*Process]string{p: fmt.Sprintf("http://127.0.0.1:%d/healthz", FreePort())}, 30*time.Second)
 	if !errors.Is(err, errExited) || time.Since(start) > 10*time.Second {
 		t.Fatalf("after %s: %v, want errExited at once", time.Since(start).Round(time.Millisecond), err)
+	}
+}
+
+// FreePort's ports lie below the ephemeral range, where no outgoing connection can take them, and are
+// free to bind.
+func TestFreePortOutsideEphemeralRange(t *testing.T) {
+	low := ephemeralLow()
+	for range 200 {
+		p := FreePort()
+		if p < portFloor || p >= low {
+			t.Fatalf("FreePort() = %d, want a free port in [%d, %d)", p, portFloor, low)
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		if err != nil {
+			t.Fatalf("FreePort() = %d, not bindable: %v", p, err)
+		}
+		l.Close()
 	}
 }
