@@ -116,8 +116,23 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	}
 }
 
+// binaries are the ones a start with opts runs.
+func (opts Options) binaries() []string {
+	bins := []string{"etcd", "kube-apiserver"}
+	if opts.ControllerManager {
+		bins = append(bins, "kube-controller-manager")
+	}
+	if opts.Scheduler {
+		bins = append(bins, "kube-scheduler")
+	}
+	if opts.Kwok {
+		bins = append(bins, "kwok")
+	}
+	return bins
+}
+
 func start(ctx context.Context, opts Options) (_ *Env, err error) {
-	for _, b := range []string{"etcd", "kube-apiserver"} {
+	for _, b := range opts.binaries() { // all of them before anything starts
 		if _, err := Bin(b); err != nil {
 			return nil, err
 		}
@@ -253,29 +268,33 @@ func (e *Env) startEtcdAndAPIServer(ctx context.Context, opts Options) error {
 }
 
 func (e *Env) waitReady(ctx context.Context, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	var last error
-	for time.Now().Before(deadline) {
+	tctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var dead *Process
+	err := Poll(tctx, 200*time.Millisecond, "kube-apiserver /readyz", func() (bool, error) {
 		for _, p := range e.Procs {
 			if p.exited() {
-				return fmt.Errorf("%s %w:\n%s", p.Name, errExited, Tail(p.Log, 30))
+				dead = p
+				return true, nil // reported below
 			}
 		}
-		body, err := e.Client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
-		if err == nil && strings.TrimSpace(string(body)) == "ok" {
-			// The bootstrap RBAC roles arrive a moment after /readyz on a fresh etcd.
-			if _, err := e.Client.RbacV1().ClusterRoles().Get(ctx, "view", getOpts); err == nil {
-				return nil
-			}
+		body, err := e.Client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(tctx)
+		if err != nil || strings.TrimSpace(string(body)) != "ok" {
+			return false, err
 		}
-		last = err
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
+		// The bootstrap RBAC roles arrive a moment after /readyz on a fresh etcd.
+		_, err = e.Client.RbacV1().ClusterRoles().Get(tctx, "view", getOpts)
+		return err == nil, err
+	})
+	switch {
+	case dead != nil:
+		return fmt.Errorf("%s %w:\n%s", dead.Name, errExited, Tail(dead.Log, 30))
+	case err != nil && ctx.Err() != nil:
+		return ctx.Err()
+	case err != nil:
+		return fmt.Errorf("kube-apiserver not ready after %s (%v):\n%s", timeout, err, Tail(filepath.Join(e.Dir, "kube-apiserver.log"), 30))
 	}
-	return fmt.Errorf("kube-apiserver not ready after %s (%v):\n%s", timeout, last, Tail(filepath.Join(e.Dir, "kube-apiserver.log"), 30))
+	return nil
 }
 
 func (e *Env) startControllerManager(log io.Writer) (*Process, string, error) {
@@ -365,27 +384,43 @@ func (e *Env) run(log io.Writer, name string, args ...string) (*Process, error) 
 // Run starts a process the Env owns and stops with Stop. env entries are added to the harness's own.
 func (e *Env) Run(log io.Writer, name, path string, env []string, args ...string) (*Process, error) {
 	logPath := filepath.Join(e.Dir, name+".log")
+	cmd := exec.Command(path, args...)
+	cmd.Env = append(os.Environ(), env...)
+	exited, err := StartLogged(cmd, logPath, log)
+	if err != nil {
+		return nil, fmt.Errorf("starting %s: %w", name, err)
+	}
+	p := &Process{Name: name, Cmd: cmd, Log: logPath, done: make(chan struct{})}
+	go func() { <-exited; close(p.done) }()
+	e.Procs = append(e.Procs, p)
+	return p, nil
+}
+
+// StartLogged starts cmd with its output appended to logPath, and copied to log when that is not nil.
+// The process leads its own process group (a test's Ctrl-C reaches the harness, which then stops its
+// children in order) and is killed when its parent dies; SysProcAttr set by the caller is kept. The
+// channel yields Wait's error once the process has exited and its log is closed.
+func StartLogged(cmd *exec.Cmd, logPath string, log io.Writer) (<-chan error, error) {
 	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(path, args...)
 	var out io.Writer = f
 	if log != nil {
 		out = io.MultiWriter(f, log)
 	}
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.Env = append(os.Environ(), env...)
-	// Own process group: a test's Ctrl-C reaches the harness, which then stops its children in order.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Setpgid, cmd.SysProcAttr.Pdeathsig = true, syscall.SIGKILL
 	if err := cmd.Start(); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("starting %s: %w", name, err)
+		return nil, err
 	}
-	p := &Process{Name: name, Cmd: cmd, Log: logPath, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); f.Close(); close(p.done) }()
-	e.Procs = append(e.Procs, p)
-	return p, nil
+	exited := make(chan error, 1)
+	go func() { err := cmd.Wait(); f.Close(); exited <- err }()
+	return exited, nil
 }
 
 func (p *Process) exited() bool {

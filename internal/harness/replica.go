@@ -73,5 +73,3 @@ func (e *Env) StartReplica(s ReplicaSpec, log io.Writer) (*Process, error) {
 		"--retry-period", s.RetryPeriod.String(), fmt.Sprintf("--release-on-cancel=%t", !s.NoRelease))
 }
 
-// Done is closed when the process has exited.
-func (p *Process) Done() <-chan struct{} { return p.done }

@@ -239,18 +239,10 @@ func (r *Runner) startLocked(pod *corev1.Pod) error {
 	}
 	env := r.processEnv(pod, metricsPort, healthPort)
 	logPath := filepath.Join(r.env.Dir, "karpenter-"+pod.Name+".log")
-	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
 	cmd := Command(r.isolation, pod.Name, r.bin)
-	var out io.Writer = f
-	if r.log != nil {
-		out = io.MultiWriter(f, r.log)
-	}
-	cmd.Stdout, cmd.Stderr, cmd.Env = out, out, env
-	if err := cmd.Start(); err != nil {
-		f.Close()
+	cmd.Env = env
+	exited, err := harness.StartLogged(cmd, logPath, r.log)
+	if err != nil {
 		return fmt.Errorf("starting karpenter for pod %s: %w", pod.Name, err)
 	}
 	p := &Process{
@@ -262,15 +254,14 @@ func (r *Runner) startLocked(pod *corev1.Pod) error {
 	r.eventLocked(Event{Pod: pod.Name, PID: p.PID, Kind: "started",
 		Detail: fmt.Sprintf("node %s, metrics :%d, health :%d, hostname via %s", p.Node, metricsPort, healthPort, r.isolation)})
 	r.wg.Add(1)
-	go r.wait(p, f)
+	go r.wait(p, exited)
 	return nil
 }
 
 // wait reaps p; an exit nobody asked for is a crash, restarted with back-off like a kubelet would.
-func (r *Runner) wait(p *Process, f *os.File) {
+func (r *Runner) wait(p *Process, exited <-chan error) {
 	defer r.wg.Done()
-	err := p.cmd.Wait()
-	f.Close()
+	err := <-exited
 	close(p.done)
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -88,12 +88,8 @@ func Start(ctx context.Context, opts Options) (_ *Sandbox, err error) {
 	if opts.Timeout == 0 {
 		opts.Timeout = 3 * time.Minute
 	}
-	bins := []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"}
-	if !opts.NoKarpenter {
-		bins = append(bins, KarpenterBinary)
-	}
-	for _, b := range bins {
-		if _, err := harness.Bin(b); err != nil {
+	if !opts.NoKarpenter { // harness.Start checks the control plane's binaries before it starts any
+		if _, err := harness.Bin(KarpenterBinary); err != nil {
 			return nil, err
 		}
 	}
