@@ -141,6 +141,11 @@ func (c *cli) writeState(s *State) {
 	}
 }
 
+// writeSupervisorPID records pid, with its start time, as the supervisor's: "PID TICKS".
+func (c *cli) writeSupervisorPID(pid int) {
+	_ = os.WriteFile(c.path("supervisor.pid"), fmt.Appendf(nil, "%d %d\n", pid, startTicks(pid)), 0o644)
+}
+
 // supervisor returns the recorded supervisor PID if that process is still the one up started.
 func (c *cli) supervisor() (Proc, bool) {
 	b, err := os.ReadFile(c.path("supervisor.pid"))
@@ -198,7 +203,7 @@ func (c *cli) up(args []string) int {
 	if err := cmd.Start(); err != nil {
 		fatal(err)
 	}
-	_ = os.WriteFile(c.path("supervisor.pid"), fmt.Appendf(nil, "%d %d\n", cmd.Process.Pid, startTicks(cmd.Process.Pid)), 0o644)
+	c.writeSupervisorPID(cmd.Process.Pid)
 	fmt.Fprintf(os.Stderr, "sandbox: starting (supervisor pid %d, log %s)\n", cmd.Process.Pid, c.path("supervisor.log"))
 	return c.waitUp(cmd, *timeout)
 }
@@ -269,7 +274,7 @@ func (c *cli) serve(background bool, args []string) int {
 			return 1
 		}
 		c.cleanupStale()
-		_ = os.WriteFile(c.path("supervisor.pid"), fmt.Appendf(nil, "%d %d\n", os.Getpid(), startTicks(os.Getpid())), 0o644)
+		c.writeSupervisorPID(os.Getpid())
 	}
 	defer os.Remove(c.path("supervisor.pid"))
 	clusterDir := c.path("cluster")
@@ -349,17 +354,7 @@ func (c *cli) down() int {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
-	var leftovers []string
-	if st != nil {
-		for _, p := range st.Procs {
-			if alive(p) {
-				_ = syscall.Kill(p.PID, syscall.SIGKILL)
-				leftovers = append(leftovers, fmt.Sprintf("%s (%d)", p.Name, p.PID))
-			}
-		}
-	}
-	_ = os.Remove(c.path("state.json"))
-	_ = os.Remove(c.path("supervisor.pid"))
+	leftovers := c.killRecorded(st)
 	n := 0
 	if st != nil {
 		n = len(st.Procs)
@@ -374,15 +369,28 @@ func (c *cli) down() int {
 
 // cleanupStale removes what a supervisor that died without cleaning up left behind.
 func (c *cli) cleanupStale() {
-	if st, err := c.readState(); err == nil {
+	st, err := c.readState()
+	if err != nil {
+		st = nil
+	}
+	c.killRecorded(st)
+}
+
+// killRecorded SIGKILLs every process st records that is still the one the supervisor started, removes
+// the state and PID files, and returns the killed processes as "NAME (PID)".
+func (c *cli) killRecorded(st *State) []string {
+	var killed []string
+	if st != nil {
 		for _, p := range st.Procs {
 			if alive(p) {
 				_ = syscall.Kill(p.PID, syscall.SIGKILL)
+				killed = append(killed, fmt.Sprintf("%s (%d)", p.Name, p.PID))
 			}
 		}
 	}
 	_ = os.Remove(c.path("state.json"))
 	_ = os.Remove(c.path("supervisor.pid"))
+	return killed
 }
 
 // connect returns the running sandbox's state and a Sandbox with clients to it (no Runner).
@@ -414,8 +422,7 @@ func (c *cli) status() int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	sup, _ := c.supervisor()
-	fmt.Printf("sandbox up since %s: %s (supervisor pid %d, state %s)\n%s\n\n", st.Updated.Format(time.TimeOnly), st.Server, sup.PID, c.dir, c.envLine(st))
+	fmt.Printf("sandbox up since %s: %s (supervisor pid %d, state %s)\n%s\n\n", st.Updated.Format(time.TimeOnly), st.Server, st.SupervisorPID, c.dir, c.envLine(st))
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "PROCESS\tPID\tRSS")
 	var total int64
@@ -567,37 +574,36 @@ func parseEnv(s string) (map[string]string, error) {
 	return out, nil
 }
 
-// startTicks is field 22 of /proc/PID/stat (start time since boot), 0 if the process is gone.
-func startTicks(pid int) uint64 {
+// procStat reads /proc/PID/stat: the start time since boot (field 22; 0 if the process is gone) and
+// whether the process is a zombie (state Z, field 3).
+func procStat(pid int) (ticks uint64, zombie bool) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0
+		return 0, false
 	}
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return 0
+		return 0, false
 	}
-	f := strings.Fields(s[i+1:])
+	f := strings.Fields(s[i+1:]) // fields after ")" start at 3
 	if len(f) < 20 {
-		return 0
+		return 0, false
 	}
-	v, _ := strconv.ParseUint(f[19], 10, 64) // field 22 overall; fields after ")" start at 3
-	return v
+	ticks, _ = strconv.ParseUint(f[19], 10, 64)
+	return ticks, f[0] == "Z"
+}
+
+// startTicks is the process's start time since boot, 0 if it is gone.
+func startTicks(pid int) uint64 {
+	t, _ := procStat(pid)
+	return t
 }
 
 // alive reports whether p still runs as the same process (a zombie does not count).
 func alive(p Proc) bool {
-	t := startTicks(p.PID)
-	if t == 0 || t != p.StartTicks {
-		return false
-	}
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.PID))
-	s := string(b)
-	if i := strings.LastIndexByte(s, ')'); i >= 0 && len(s) > i+2 && s[i+2] == 'Z' {
-		return false
-	}
-	return true
+	t, zombie := procStat(p.PID)
+	return t != 0 && t == p.StartTicks && !zombie
 }
 
 func fatal(err error) {

@@ -115,9 +115,6 @@ func newRunner(env *harness.Env, ns string, log io.Writer) (*Runner, error) {
 // Isolation reports how processes get their pod's hostname.
 func (r *Runner) Isolation() Isolation { return r.isolation }
 
-// Kubeconfig is the kubeconfig every Karpenter process uses.
-func (r *Runner) Kubeconfig() string { return r.kubeconfig }
-
 // OnEvent registers f to be called (synchronously, keep it short) for every later event.
 func (r *Runner) OnEvent(f func(Event)) {
 	r.mu.Lock()
@@ -164,7 +161,7 @@ func (p *Process) snapshot() Process {
 func (r *Runner) start(ctx context.Context) error {
 	f := informers.NewSharedInformerFactoryWithOptions(r.env.Client, 0,
 		informers.WithNamespace(r.namespace),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = "app.kubernetes.io/name=karpenter" }))
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = discovery.DefaultSelector }))
 	r.informer = f.Core().V1().Pods().Informer()
 	if _, err := r.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(o any) { r.sync(o.(*corev1.Pod)) },
