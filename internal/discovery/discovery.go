@@ -251,3 +251,16 @@ func PodReady(p *corev1.Pod) bool {
 	}
 	return false
 }
+
+// PodLive reports whether the pod is neither terminating nor finished (Succeeded or Failed).
+func PodLive(p *corev1.Pod) bool {
+	return p.DeletionTimestamp == nil && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed
+}
+
+// DesiredReplicas is the Deployment's spec.replicas, 1 when unset (the API server's default).
+func DesiredReplicas(d *appsv1.Deployment) int32 {
+	if d.Spec.Replicas != nil {
+		return *d.Spec.Replicas
+	}
+	return 1
+}

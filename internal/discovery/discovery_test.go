@@ -99,3 +99,36 @@ func TestFind(t *testing.T) {
 		t.Fatalf("bad selector: %v", err)
 	}
 }
+
+func TestDesiredReplicas(t *testing.T) {
+	d := deployment("karpenter", nil, "k:1")
+	if got := DesiredReplicas(d); got != 1 {
+		t.Fatalf("unset: %d, want 1", got)
+	}
+	for _, n := range []int32{0, 3} {
+		d.Spec.Replicas = &n
+		if got := DesiredReplicas(d); got != n {
+			t.Fatalf("replicas %d: got %d", n, got)
+		}
+	}
+}
+
+func TestPodLive(t *testing.T) {
+	now := metav1.Now()
+	for _, tc := range []struct {
+		name string
+		pod  corev1.Pod
+		want bool
+	}{
+		{"running", corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodRunning}}, true},
+		{"pending", corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodPending}}, true},
+		{"no phase", corev1.Pod{}, true},
+		{"succeeded", corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodSucceeded}}, false},
+		{"failed", corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodFailed}}, false},
+		{"terminating", corev1.Pod{ObjectMeta: metav1.ObjectMeta{DeletionTimestamp: &now}, Status: corev1.PodStatus{Phase: corev1.PodRunning}}, false},
+	} {
+		if got := PodLive(&tc.pod); got != tc.want {
+			t.Errorf("%s: PodLive = %t, want %t", tc.name, got, tc.want)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -98,6 +99,9 @@ type Plan struct {
 	Desired int `json:"desiredReplicas"`
 }
 
+// leaderHit reports whether the drill disrupts the leader: it is one of the targets.
+func (pl Plan) leaderHit() bool { return slices.Contains(pl.Targets, pl.Leader) }
+
 // Preflight is the gates and the plan; Ready reports whether the drill may run.
 type Preflight struct {
 	ID    string
@@ -105,7 +109,6 @@ type Preflight struct {
 	Plan  Plan
 	// Status is the lease as found.
 	Status lease.Status
-	pods   []corev1.Pod
 	k      *discovery.Karpenter
 	opts   Options
 }
@@ -206,7 +209,6 @@ func Check(ctx context.Context, c Client, k *discovery.Karpenter, o Options) (*P
 	}
 	pods := pl.Items
 	sort.Slice(pods, func(i, j int) bool { return pods[i].Name < pods[j].Name })
-	p.pods = pods
 	// Nodes by name for the replicas, and for a zone outage the zone's nodes and any nodes an earlier
 	// drill left cordoned, by label selector: never a cluster-wide node list.
 	nodeMap := map[string]*corev1.Node{}
@@ -248,17 +250,14 @@ func Check(ctx context.Context, c Client, k *discovery.Karpenter, o Options) (*P
 	if err != nil {
 		return nil, err
 	}
-	desired := int32(1)
-	if k.Deployment.Spec.Replicas != nil {
-		desired = *k.Deployment.Spec.Replicas
-	}
+	desired := discovery.DesiredReplicas(k.Deployment)
 	p.Plan.Desired = int(desired)
 	p.Status = lease.Evaluate(lease.Input{Namespace: k.LeaseNamespace, Name: k.LeaseName, Lease: l, Replicas: desired, Pods: pods, Nodes: nodeMap, Now: o.Now()})
 
 	// ≥ 2 ready replicas.
 	var ready []string
 	for i := range pods {
-		if live(&pods[i]) && discovery.PodReady(&pods[i]) {
+		if discovery.PodLive(&pods[i]) && discovery.PodReady(&pods[i]) {
 			ready = append(ready, pods[i].Name)
 		}
 	}
@@ -284,7 +283,7 @@ func Check(ctx context.Context, c Client, k *discovery.Karpenter, o Options) (*P
 	}
 	if leader != nil {
 		p.Plan.Leader, p.Plan.LeaderNode = leader.Name, leader.Spec.NodeName
-		p.Plan.LeaderZone = zoneOf(nodeMap[leader.Spec.NodeName])
+		p.Plan.LeaderZone = lease.ZoneOf(nodeMap[leader.Spec.NodeName])
 		add(Gate{Name: "leader", Passed: true, Message: fmt.Sprintf("%s on node %s (zone %s) holds the lease", leader.Name, orNone(leader.Spec.NodeName), orNone(p.Plan.LeaderZone))})
 	} else {
 		add(Gate{Name: "leader", Message: fmt.Sprintf("holder %q is not a known Karpenter pod", p.Status.HolderIdentity)})
@@ -345,7 +344,7 @@ func zoneGates(p *Preflight, o Options, pods []corev1.Pod, nodes []corev1.Node, 
 		if v := n.Labels[CordonLabel]; v != "" {
 			leftovers = append(leftovers, n.Name+" ("+v+")")
 		}
-		if zoneOf(&n) != o.Zone {
+		if lease.ZoneOf(&n) != o.Zone {
 			continue
 		}
 		inZone = append(inZone, n.Name)
@@ -369,7 +368,7 @@ func zoneGates(p *Preflight, o Options, pods []corev1.Pod, nodes []corev1.Node, 
 	}
 	survivors := 0
 	for i := range pods {
-		if !live(&pods[i]) {
+		if !discovery.PodLive(&pods[i]) {
 			continue
 		}
 		if inZoneSet[pods[i].Spec.NodeName] {
@@ -458,12 +457,8 @@ func (p *Preflight) steps() {
 	s = append(s, "delete the drill lock")
 	p.Plan.Steps = s
 	d := p.Status.LeaseDuration
-	leaderHit := false
-	for _, t := range p.Plan.Targets {
-		leaderHit = leaderHit || t == p.Plan.Leader
-	}
 	switch {
-	case !leaderHit:
+	case !p.Plan.leaderHit():
 		p.Plan.Expect = fmt.Sprintf("the leader %s is not disrupted and keeps the lease", p.Plan.Leader)
 	case o.Mode == Hard:
 		b, _ := Bound(Expired, d, o.RetryPeriod, o.Slack)
@@ -473,17 +468,6 @@ func (p *Preflight) steps() {
 		eb, _ := Bound(Expired, d, o.RetryPeriod, o.Slack)
 		p.Plan.Expect = fmt.Sprintf("released on shutdown: failover ≤ %s; not released (Karpenter v1.15.0 never releases): expiry, failover ≤ %s", rb, eb)
 	}
-}
-
-func zoneOf(n *corev1.Node) string {
-	if n == nil {
-		return ""
-	}
-	return n.Labels[corev1.LabelTopologyZone]
-}
-
-func live(p *corev1.Pod) bool {
-	return p.DeletionTimestamp == nil && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed
 }
 
 func orNone(s string) string {

@@ -121,7 +121,7 @@ func Run(ctx context.Context, c Client, p *Preflight, onEvent func(Event)) (r *R
 			return r
 		}
 		for _, n := range nodes {
-			if zoneOf(&n) == o.Zone {
+			if lease.ZoneOf(&n) == o.Zone {
 				zoneNodes[n.Name] = true
 			}
 		}
@@ -157,7 +157,7 @@ func Run(ctx context.Context, c Client, p *Preflight, onEvent func(Event)) (r *R
 	for _, t := range p.Plan.Targets {
 		targets[t] = true
 	}
-	leaderHit := targets[p.Plan.Leader]
+	leaderHit := p.Plan.leaderHit()
 	pending := append([]string(nil), p.Plan.Targets...)
 	actOnce := func() error {
 		var still []string
@@ -248,7 +248,7 @@ func Run(ctx context.Context, c Client, p *Preflight, onEvent func(Event)) (r *R
 	readyReplacements := func() int {
 		n := 0
 		for name, pod := range pods {
-			if !initial[name] && live(pod) && discovery.PodReady(pod) && !zoneNodes[pod.Spec.NodeName] {
+			if !initial[name] && discovery.PodLive(pod) && discovery.PodReady(pod) && !zoneNodes[pod.Spec.NodeName] {
 				n++
 			}
 		}
@@ -303,7 +303,7 @@ func Run(ctx context.Context, c Client, p *Preflight, onEvent func(Event)) (r *R
 			}
 			emit(Event{Time: now, Kind: kind, Detail: fmt.Sprintf("%s (grace period %ds)", pod.Name, grace(pod))})
 		}
-		if initial[pod.Name] || !live(pod) {
+		if initial[pod.Name] || !discovery.PodLive(pod) {
 			return
 		}
 		if once(EvReplacement, pod.Name) {
@@ -334,7 +334,7 @@ func Run(ctx context.Context, c Client, p *Preflight, onEvent func(Event)) (r *R
 		if !allReady {
 			n := 0
 			for _, pod := range pods {
-				if live(pod) && discovery.PodReady(pod) {
+				if discovery.PodLive(pod) && discovery.PodReady(pod) {
 					n++
 				}
 			}

@@ -100,15 +100,18 @@ func Evaluate(in Input) Report {
 		r.Checks = append(r.Checks, Check{Name: name, Status: st, Message: fmt.Sprintf(format, a...)})
 	}
 	live := livePods(in.Pods)
+	byName := map[string]*corev1.Pod{}
+	for i := range in.Pods {
+		if _, dup := byName[in.Pods[i].Name]; !dup {
+			byName[in.Pods[i].Name] = &in.Pods[i]
+		}
+	}
 
 	// Deployment available: ready = desired.
 	if d := in.Deployment; d == nil {
 		add("deployment", Skipped, "no Karpenter Deployment found (only --lease given)")
 	} else {
-		desired := int32(1)
-		if d.Spec.Replicas != nil {
-			desired = *d.Spec.Replicas
-		}
+		desired := discovery.DesiredReplicas(d)
 		ready := d.Status.ReadyReplicas
 		switch {
 		case ready >= desired:
@@ -136,7 +139,10 @@ func Evaluate(in Input) Report {
 	case lease.Missing, lease.NoHolder, lease.Orphaned:
 		add("leader", Fail, "lease %s/%s is %s: %s", st.Namespace, st.Name, st.Verdict, st.Reason)
 	default:
-		p := podByName(in.Pods, holderPod)
+		var p *corev1.Pod
+		if holderPod != "" {
+			p = byName[holderPod]
+		}
 		switch {
 		case p == nil:
 			add("leader", Fail, "holder %q of lease %s/%s is not a Karpenter pod", st.HolderIdentity, st.Namespace, st.Name)
@@ -193,18 +199,14 @@ func Evaluate(in Input) Report {
 	}
 
 	// Recent Warning events on the Karpenter pods.
-	names := map[string]bool{}
-	for _, p := range in.Pods {
-		names[p.Name] = true
-	}
 	var warnings []string
 	resolved := 0
 	for _, e := range in.Events {
-		if e.Type != corev1.EventTypeWarning || e.InvolvedObject.Kind != "Pod" || !names[e.InvolvedObject.Name] {
+		if e.Type != corev1.EventTypeWarning || e.InvolvedObject.Kind != "Pod" || byName[e.InvolvedObject.Name] == nil {
 			continue
 		}
 		// A scheduling failure of a pod that has since been scheduled and turned Ready is resolved.
-		if p := podByName(in.Pods, e.InvolvedObject.Name); e.Reason == "FailedScheduling" && p != nil && p.Spec.NodeName != "" && discovery.PodReady(p) {
+		if p := byName[e.InvolvedObject.Name]; e.Reason == "FailedScheduling" && p != nil && p.Spec.NodeName != "" && discovery.PodReady(p) {
 			resolved++
 			continue
 		}
@@ -332,20 +334,11 @@ func restartInfo(p *corev1.Pod) (int32, []string) {
 func livePods(pods []corev1.Pod) []corev1.Pod {
 	var out []corev1.Pod
 	for _, p := range pods {
-		if p.DeletionTimestamp == nil && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed {
+		if discovery.PodLive(&p) {
 			out = append(out, p)
 		}
 	}
 	return out
-}
-
-func podByName(pods []corev1.Pod, name string) *corev1.Pod {
-	for i := range pods {
-		if pods[i].Name == name && name != "" {
-			return &pods[i]
-		}
-	}
-	return nil
 }
 
 func eventTime(e corev1.Event) time.Time {

@@ -75,7 +75,7 @@ func Read(ctx context.Context, c kubernetes.Interface, k *discovery.Karpenter, o
 
 // scrape reads one replica's /metrics through GET /api/v1/namespaces/NS/pods/NAME:PORT/proxy/metrics.
 func scrape(ctx context.Context, c kubernetes.Interface, p *corev1.Pod, k *discovery.Karpenter, timeout time.Duration) MetricsResult {
-	port := MetricsPort(p, k)
+	port := MetricsPort(p)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	body, err := c.CoreV1().Pods(p.Namespace).ProxyGet("http", p.Name, strconv.Itoa(port), "metrics", nil).DoRaw(ctx)
@@ -117,7 +117,7 @@ func bodyReason(body []byte) string {
 }
 
 // MetricsPort is the controller container's port named http-metrics, else METRICS_PORT, else 8080.
-func MetricsPort(p *corev1.Pod, k *discovery.Karpenter) int {
+func MetricsPort(p *corev1.Pod) int {
 	if c := discovery.ControllerContainer(&p.Spec); c != nil {
 		for _, cp := range c.Ports {
 			if cp.Name == "http-metrics" && cp.ContainerPort > 0 {

@@ -27,10 +27,7 @@ func Read(ctx context.Context, c kubernetes.Interface, k *discovery.Karpenter, n
 func ReadPods(ctx context.Context, c kubernetes.Interface, k *discovery.Karpenter, now func() time.Time) (Status, []corev1.Pod, error) {
 	in := Input{Namespace: k.LeaseNamespace, Name: k.LeaseName, Disabled: k.LeaderElectionDisabled}
 	if d := k.Deployment; d != nil {
-		in.Replicas = 1
-		if d.Spec.Replicas != nil {
-			in.Replicas = *d.Spec.Replicas
-		}
+		in.Replicas = discovery.DesiredReplicas(d)
 	}
 	if !k.LeaderElectionDisabled {
 		var err error

@@ -102,6 +102,14 @@ type Candidate struct {
 // ZoneLabel is the well-known zone label.
 const ZoneLabel = corev1.LabelTopologyZone
 
+// ZoneOf is the node's ZoneLabel, "" for a nil node or one without the label.
+func ZoneOf(n *corev1.Node) string {
+	if n == nil {
+		return ""
+	}
+	return n.Labels[ZoneLabel]
+}
+
 // ParseIdentity splits a client-go leader-election identity "<hostname>_<uuid>" (what Karpenter uses)
 // at the last underscore. An identity without one is all hostname.
 func ParseIdentity(id string) (hostname, suffix string) {
@@ -160,9 +168,7 @@ func Evaluate(in Input) Status {
 		for _, cs := range p.Status.ContainerStatuses {
 			c.Restarts += cs.RestartCount
 		}
-		if n := in.Nodes[p.Spec.NodeName]; n != nil {
-			c.Zone = n.Labels[ZoneLabel]
-		}
+		c.Zone = ZoneOf(in.Nodes[p.Spec.NodeName])
 		if s.Holder != nil && s.Holder.Pod == p.Name {
 			c.Role = "leader"
 		}
@@ -187,9 +193,7 @@ func resolveHolder(id string, pods []corev1.Pod, byName map[string]*corev1.Pod, 
 			}
 		}
 	}
-	if n := nodes[h.Node]; n != nil {
-		h.Zone = n.Labels[ZoneLabel]
-	}
+	h.Zone = ZoneOf(nodes[h.Node])
 	return h
 }
 

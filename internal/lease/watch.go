@@ -8,7 +8,6 @@ import (
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -246,26 +245,26 @@ func Percentile(ds []time.Duration, p float64) time.Duration {
 func Watch(ctx context.Context, c kubernetes.Interface, ns, name string, onEvent func(Event)) (Summary, error) {
 	var t Tracker
 	t.Start(time.Now())
-	l, err := c.CoordinationV1().Leases(ns).Get(ctx, name, metav1.GetOptions{})
+	sel := fields.OneTermEqualSelector("metadata.name", name).String()
+	l, err := GetLease(ctx, c, ns, name)
+	if err != nil {
+		return t.Summary(), err
+	}
 	rv := ""
-	switch {
-	case err == nil:
+	if l != nil {
 		rv = l.ResourceVersion
 		for _, e := range t.Observe(l, time.Now()) {
 			onEvent(e)
 		}
-	case apierrors.IsNotFound(err):
+	} else {
 		// Watch from "now" for its creation: a list gives the collection's resourceVersion.
-		list, lerr := c.CoordinationV1().Leases(ns).List(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", name).String()})
-		if lerr != nil {
-			return t.Summary(), fmt.Errorf("watching lease %s/%s: %w", ns, name, lerr)
+		list, err := c.CoordinationV1().Leases(ns).List(ctx, metav1.ListOptions{FieldSelector: sel})
+		if err != nil {
+			return t.Summary(), fmt.Errorf("watching lease %s/%s: %w", ns, name, err)
 		}
 		rv = list.ResourceVersion
 		onEvent(Event{Kind: EventMissing, Time: time.Now()})
-	default:
-		return t.Summary(), fmt.Errorf("reading lease %s/%s: %w", ns, name, err)
 	}
-	sel := fields.OneTermEqualSelector("metadata.name", name).String()
 	lw := &cache.ListWatch{
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			o.FieldSelector = sel
