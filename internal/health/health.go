@@ -177,6 +177,9 @@ func Evaluate(in Input) Report {
 		}
 	}
 	switch {
+	case in.Deployment == nil:
+		// Without the Deployment's selector only the holder's pod is known: no claim about followers.
+		add("followers", Skipped, "no Karpenter Deployment found (only --lease given): the followers cannot be listed")
 	case len(followers) == 0:
 		add("followers", Warn, "no follower: nothing can take over if the leader fails")
 	case len(notReady) > 0:

@@ -22,8 +22,9 @@ func Read(ctx context.Context, c kubernetes.Interface, k *discovery.Karpenter, n
 	return st, err
 }
 
-// ReadPods is Read that also returns the Karpenter pods it listed by selector (k.Pods), for callers
-// that judge the same pods further.
+// ReadPods is Read that also returns the Karpenter pods the status was evaluated with, for callers
+// that judge the same pods further: those listed by selector (k.Pods), or, when only --lease was
+// given (no Deployment), the lease holder's pod if it exists.
 func ReadPods(ctx context.Context, c kubernetes.Interface, k *discovery.Karpenter, now func() time.Time) (Status, []corev1.Pod, error) {
 	in := Input{Namespace: k.LeaseNamespace, Name: k.LeaseName, Disabled: k.LeaderElectionDisabled}
 	if d := k.Deployment; d != nil {
@@ -35,11 +36,10 @@ func ReadPods(ctx context.Context, c kubernetes.Interface, k *discovery.Karpente
 			return Status{}, nil, err
 		}
 	}
-	listed, err := k.Pods(ctx, c)
+	pods, err := k.Pods(ctx, c)
 	if err != nil {
 		return Status{}, nil, err
 	}
-	pods := listed
 	if k.Deployment == nil && in.Lease != nil && in.Lease.Spec.HolderIdentity != nil {
 		// Only --lease was given: the holder's pod is all we can name, in the lease's namespace.
 		host, _ := ParseIdentity(*in.Lease.Spec.HolderIdentity)
@@ -54,7 +54,7 @@ func ReadPods(ctx context.Context, c kubernetes.Interface, k *discovery.Karpente
 		return Status{}, nil, err
 	}
 	in.Now = now()
-	return Evaluate(in), listed, nil
+	return Evaluate(in), pods, nil
 }
 
 // GetLease reads the lease, nil when it does not exist.
