@@ -3,6 +3,7 @@
 package cli
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -67,9 +68,8 @@ func ExitCode(err error) int {
 // Message renders err as the one line a user sees, with a hint for the common API failures.
 func Message(err error) string {
 	msg := strings.TrimSpace(err.Error())
-	var status apierrors.APIStatus
 	switch {
-	case errors.As(err, &status) && apierrors.IsForbidden(err):
+	case apierrors.IsForbidden(err):
 		msg += " (ask for this RBAC permission; README.md lists what each command needs)"
 	case apierrors.IsUnauthorized(err):
 		msg += " (check --kubeconfig, --context, --token or your credentials)"
@@ -87,7 +87,9 @@ type Globals struct {
 // NewGlobals returns kubectl's global flags (without the deprecated --username/--password, whose
 // interactive prompt would make a plugin block on stdin) and the Karpenter locating flags.
 func NewGlobals() *Globals {
-	g := &Globals{Kube: genericclioptions.NewConfigFlags(true).WithDiscoveryBurst(300)}
+	g := &Globals{Kube: genericclioptions.NewConfigFlags(true)}
+	// cli-runtime's --cache-dir default already reads KUBECACHEDIR, and nothing here uses the cache:
+	// this only makes --help show that default as a clean path.
 	if dir := os.Getenv("KUBECACHEDIR"); dir != "" {
 		d := filepath.Clean(dir)
 		g.Kube.CacheDir = &d
@@ -108,10 +110,16 @@ func (g *Globals) AddFlags(fs *pflag.FlagSet) {
 // plan does not use it: there -n selects the pending pods to plan for.
 func (g *Globals) KarpenterSearch() discovery.Options {
 	o := g.Find
-	if o.Namespace == "" && g.Kube.Namespace != nil {
-		o.Namespace = *g.Kube.Namespace
-	}
+	o.Namespace = cmp.Or(o.Namespace, g.Namespace())
 	return o
+}
+
+// Namespace is the -n/--namespace value, "" when not given.
+func (g *Globals) Namespace() string {
+	if g.Kube.Namespace == nil {
+		return ""
+	}
+	return *g.Kube.Namespace
 }
 
 // RESTConfig is the client configuration kubectl would use with the same flags.

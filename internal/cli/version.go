@@ -1,6 +1,9 @@
 package cli
 
-import "runtime/debug"
+import (
+	"runtime/debug"
+	"sync"
+)
 
 // Version is karpctl's own version, set at build time with -ldflags "-X ...cli.Version=v1.2.3".
 var Version = "dev"
@@ -8,8 +11,8 @@ var Version = "dev"
 // EngineModule is the Karpenter module whose scheduler karpctl bundles.
 const EngineModule = "sigs.k8s.io/karpenter"
 
-// EngineVersion reads the bundled Karpenter version from the binary's build info.
-func EngineVersion() string {
+// EngineVersion is the bundled Karpenter version from the binary's build info, read once.
+var EngineVersion = sync.OnceValue(func() string {
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return "unknown"
@@ -23,4 +26,7 @@ func EngineVersion() string {
 		}
 	}
 	return "unknown"
-}
+})
+
+// Engine names the bundled scheduler as version and plan print it: module and version.
+func Engine() string { return EngineModule + " " + EngineVersion() }

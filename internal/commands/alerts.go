@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/karpctl/karpctl/internal/alerts"
 	"github.com/karpctl/karpctl/internal/cli"
 	"github.com/karpctl/karpctl/internal/lease"
+	"github.com/karpctl/karpctl/internal/output"
 )
 
 func init() { register(newAlertsCmd) }
@@ -45,7 +47,6 @@ type AlertsOptions struct {
 	ScrapeInterval   time.Duration
 	LeaseDuration    time.Duration
 	RetryPeriod      time.Duration
-	namespaceFlag    func() (string, bool)
 }
 
 func newAlertsCmd(env *Env) *cobra.Command {
@@ -66,7 +67,7 @@ Without --offline the Karpenter Deployment and its Lease are read from the clust
 		RunE:    func(cmd *cobra.Command, _ []string) error { return o.Run(cmd.Context()) },
 	}
 	f := cmd.Flags()
-	f.Var(&alertsFormat{&o.Format}, "format", "Output: prometheusrule (Prometheus Operator object) | rules (plain Prometheus rule file)")
+	f.Var(&output.FormatValue[alerts.Format]{Value: &o.Format, Allowed: alerts.Formats, What: "format", Hint: "prometheusrule or rules"}, "format", "Output: prometheusrule (Prometheus Operator object) | rules (plain Prometheus rule file)")
 	f.BoolVar(&o.Offline, "offline", false, "Do not contact the cluster: Karpenter's namespace from --karpenter-namespace, --lease or -n, defaults for the rest")
 	f.StringVar(&o.Job, "job", alerts.DefaultJob, "Prometheus job label of Karpenter's metrics (the Helm chart's Service name)")
 	f.StringVar(&o.LeaseName, "lease-name", "", "Leader-election Lease name (default: from the Deployment, or "+alerts.DefaultLeaseName+")")
@@ -81,13 +82,6 @@ Without --offline the Karpenter Deployment and its Lease are read from the clust
 	f.DurationVar(&o.ScrapeInterval, "scrape-interval", alerts.DefaultScrapeInterval, "Prometheus scrape interval of Karpenter's metrics (lengthens the waits)")
 	f.DurationVar(&o.LeaseDuration, "lease-duration", 0, "Lease duration (default: the Lease's leaseDurationSeconds, else 15s)")
 	f.DurationVar(&o.RetryPeriod, "retry-period", alerts.DefaultRetryPeriod, "Leader-election retry period (Karpenter v1.15.0 uses controller-runtime's 2s; the cluster does not record it)")
-	o.namespaceFlag = func() (string, bool) {
-		fl := cmd.Flags().Lookup("namespace")
-		if fl == nil {
-			return "", false
-		}
-		return fl.Value.String(), fl.Changed
-	}
 	return cmd
 }
 
@@ -154,15 +148,8 @@ func (o *AlertsOptions) inputs(ctx context.Context) (alerts.Options, string, err
 	replicas := int32(alerts.DefaultReplicas)
 	var where string
 	if o.Offline {
-		ns, nsSet := o.namespaceFlag()
-		switch {
-		case find.Namespace != "":
-			in.Namespace = find.Namespace
-		case leaseNS != "":
-			in.Namespace = leaseNS
-		case nsSet && ns != "":
-			in.Namespace = ns
-		default:
+		in.Namespace = cmp.Or(find.Namespace, leaseNS, o.env.Globals.Namespace())
+		if in.Namespace == "" {
 			return in, "", cli.UsageError("--offline needs Karpenter's namespace: give -n NAMESPACE, --karpenter-namespace or --lease NAMESPACE/NAME")
 		}
 		in.LeaseName = leaseName
@@ -205,19 +192,4 @@ func (o *AlertsOptions) inputs(ctx context.Context) (alerts.Options, string, err
 		in.SwitchThreshold = alerts.DefaultSwitchThreshold(replicas)
 	}
 	return in.WithDefaults(), where, nil
-}
-
-// alertsFormat is the --format value.
-type alertsFormat struct{ f *alerts.Format }
-
-func (v *alertsFormat) String() string { return string(*v.f) }
-func (v *alertsFormat) Type() string   { return "format" }
-func (v *alertsFormat) Set(s string) error {
-	for _, f := range alerts.Formats {
-		if alerts.Format(s) == f {
-			*v.f = f
-			return nil
-		}
-	}
-	return fmt.Errorf("unknown format %q: use prometheusrule or rules", s)
 }

@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -193,10 +194,7 @@ func (o *AuditOptions) readLive(ctx context.Context) (topology.Input, error) {
 }
 
 func (o *AuditOptions) readOffline() (topology.Input, []string, error) {
-	ns := "default"
-	if p := o.env.Globals.Kube.Namespace; p != nil && *p != "" {
-		ns = *p
-	}
+	ns := cmp.Or(o.env.Globals.Namespace(), "default")
 	m, err := topology.ReadManifests(o.Files, o.env.In, ns)
 	if err != nil {
 		return topology.Input{}, nil, manifestUsage(err)

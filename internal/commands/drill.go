@@ -2,8 +2,8 @@ package commands
 
 import (
 	"bufio"
+	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -14,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/karpctl/karpctl/internal/cli"
-	"github.com/karpctl/karpctl/internal/discovery"
 	"github.com/karpctl/karpctl/internal/drill"
 	"github.com/karpctl/karpctl/internal/output"
 	"github.com/karpctl/karpctl/internal/view"
@@ -195,8 +194,9 @@ func (o *DrillOptions) finish(r *drill.Report, human bool) {
 		_ = output.Write(o.env.Out, o.Format, r)
 	}
 	if o.ReportFile != "" {
-		b, _ := json.MarshalIndent(r, "", "  ")
-		if err := os.WriteFile(o.ReportFile, append(b, '\n'), 0o644); err != nil {
+		var b bytes.Buffer
+		_ = output.Write(&b, output.JSON, r)
+		if err := os.WriteFile(o.ReportFile, b.Bytes(), 0o644); err != nil {
 			errs = append(errs, fmt.Sprintf("writing report: %v", err))
 		}
 	}
@@ -262,7 +262,7 @@ mark and are never touched. --id limits it to one drill.`,
 				return err
 			}
 			ns := ""
-			if k, err := discovery.Find(cmd.Context(), cs, env.Globals.KarpenterSearch()); err == nil {
+			if k, err := env.Karpenter(cmd.Context(), cs); err == nil {
 				ns = k.Namespace
 			} else {
 				fmt.Fprintf(env.ErrOut, "warning: %s; only nodes are restored\n", cli.Message(err))

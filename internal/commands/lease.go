@@ -68,6 +68,13 @@ func (o *LeaseOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if k.LeaderElectionDisabled && (o.Serve != "" || o.Watch) {
+		what := "watch"
+		if o.Serve != "" {
+			what = "export"
+		}
+		return cli.Unhealthy("leader election is disabled (DISABLE_LEADER_ELECTION=true on %s/%s): there is no lease to %s", k.Namespace, k.Name, what)
+	}
 	if o.Serve != "" {
 		return o.serve(ctx, c, k)
 	}
@@ -92,9 +99,6 @@ func (o *LeaseOptions) Run(ctx context.Context) error {
 }
 
 func (o *LeaseOptions) watch(ctx context.Context, cs kubernetes.Interface, k *discovery.Karpenter) error {
-	if k.LeaderElectionDisabled {
-		return cli.Unhealthy("leader election is disabled (DISABLE_LEADER_ELECTION=true on %s/%s): there is no lease to watch", k.Namespace, k.Name)
-	}
 	if o.WatchDuration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, o.WatchDuration)

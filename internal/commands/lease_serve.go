@@ -20,9 +20,6 @@ import (
 // serve is `lease --serve ADDR`: a Prometheus exporter of the lease on exactly the address the user
 // gave, until ctx ends (Ctrl-C), then a graceful shutdown.
 func (o *LeaseOptions) serve(ctx context.Context, c kubernetes.Interface, k *discovery.Karpenter) error {
-	if k.LeaderElectionDisabled {
-		return cli.Unhealthy("leader election is disabled (DISABLE_LEADER_ELECTION=true on %s/%s): there is no lease to export", k.Namespace, k.Name)
-	}
 	ln, err := net.Listen("tcp", o.Serve)
 	if err != nil {
 		return cli.UsageError("--serve %s: %v", o.Serve, err)

@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -134,29 +135,23 @@ func (o *PlanOptions) Validate() error {
 			return cli.UsageError("--zone-down: %v", err)
 		}
 	}
-	ns := ""
-	if p := o.env.Globals.Kube.Namespace; p != nil {
-		ns = *p
-	}
+	ns := o.env.Globals.Namespace()
 	if ns != "" {
 		o.namespaces = []string{ns}
 	}
 	// A workload scaled twice would get two sets of replicas live and the last count offline. Without
-	// KIND a target is a Deployment live, but any kind of that name offline.
-	kind := func(t load.ScaleTarget) string {
-		if t.Kind == "" && !o.Offline {
-			return "Deployment"
-		}
-		return t.Kind
-	}
+	// KIND a target is a Deployment live (in -n, default "default"), but any kind of that name offline.
 	o.scale = nil
 	for _, s := range o.Scale {
 		t, err := parseScale(s, ns)
 		if err != nil {
 			return err
 		}
+		if !o.Offline {
+			t.Namespace, t.Kind = cmp.Or(t.Namespace, "default"), cmp.Or(t.Kind, "Deployment")
+		}
 		for j, prev := range o.scale {
-			if a, b := kind(t), kind(prev); t.Name == prev.Name && (a == b || a == "" || b == "") {
+			if t.Name == prev.Name && (t.Kind == prev.Kind || t.Kind == "" || prev.Kind == "") {
 				return cli.UsageError("--scale %q: %s is already scaled by --scale %q; give each workload one --scale", s, t.Name, o.Scale[j])
 			}
 		}
@@ -221,7 +216,7 @@ func parseScale(s, namespace string) (load.ScaleTarget, error) {
 // Run loads the snapshot, plans and prints; the exit code follows the plan's verdict.
 func (o *PlanOptions) Run(ctx context.Context) error {
 	report := view.PlanReport{
-		Mode: "live", Engine: cli.EngineModule + " " + cli.EngineVersion(), EngineVersion: cli.EngineVersion(),
+		Mode: "live", Engine: cli.Engine(), EngineVersion: cli.EngineVersion(),
 		Namespaces: o.namespaces, Files: o.Files, Scale: o.Scale,
 	}
 	var (
@@ -329,16 +324,7 @@ func (o *PlanOptions) readLive(ctx context.Context) (snap *engine.Snapshot, vers
 		load.Merge(snap, files)
 	}
 	if len(o.scale) > 0 {
-		scale := append([]load.ScaleTarget(nil), o.scale...)
-		for i := range scale {
-			if scale[i].Namespace == "" {
-				scale[i].Namespace = "default"
-			}
-			if scale[i].Kind == "" {
-				scale[i].Kind = "Deployment"
-			}
-		}
-		if err := load.ScaleLive(ctx, kube, snap, scale); err != nil {
+		if err := load.ScaleLive(ctx, kube, snap, o.scale); err != nil {
 			var nf *load.ScaleNotFoundError
 			if errors.As(err, &nf) {
 				return nil, "", "", cli.UsageError("--%v", err)

@@ -246,7 +246,7 @@ func TestVersionSkew(t *testing.T) {
 
 func TestParseScale(t *testing.T) {
 	for in, want := range map[string]load.ScaleTarget{
-		// no KIND/: a Deployment live (readLive), any scalable kind offline
+		// no KIND/: a Deployment live (Validate), any scalable kind offline
 		"web=3":             {Namespace: "default", Name: "web", Replicas: 3},
 		"deployment/web=3":  {Kind: "Deployment", Namespace: "default", Name: "web", Replicas: 3},
 		"sts/db=0":          {Kind: "StatefulSet", Namespace: "default", Name: "db", Replicas: 0},

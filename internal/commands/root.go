@@ -50,11 +50,16 @@ func (e *Env) FindKarpenter(ctx context.Context) (kubernetes.Interface, *rest.Co
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	k, err := discovery.Find(ctx, c, e.Globals.KarpenterSearch())
+	k, err := e.Karpenter(ctx, c)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	return c, cfg, k, nil
+}
+
+// Karpenter finds Karpenter with a client already built, where FindKarpenter would look.
+func (e *Env) Karpenter(ctx context.Context, c kubernetes.Interface) (*discovery.Karpenter, error) {
+	return discovery.Find(ctx, c, e.Globals.KarpenterSearch())
 }
 
 // Styles for the command's standard output.

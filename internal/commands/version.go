@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/karpctl/karpctl/internal/cli"
-	"github.com/karpctl/karpctl/internal/discovery"
 	"github.com/karpctl/karpctl/internal/output"
 )
 
@@ -35,7 +34,7 @@ func newVersionCmd(env *Env) *cobra.Command {
 		Short: "Print karpctl's version, the bundled Karpenter engine, and the cluster's versions",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			v := VersionInfo{Karpctl: cli.Version, Engine: cli.EngineModule + " " + cli.EngineVersion(), GoVersion: runtime.Version()}
+			v := VersionInfo{Karpctl: cli.Version, Engine: cli.Engine(), GoVersion: runtime.Version()}
 			if !clientOnly {
 				ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Second)
 				defer cancel()
@@ -77,7 +76,7 @@ func (v *VersionInfo) fillCluster(ctx context.Context, env *Env) {
 		return
 	}
 	v.Server = sv.GitVersion
-	if k, err := discovery.Find(ctx, c, env.Globals.KarpenterSearch()); err == nil {
+	if k, err := env.Karpenter(ctx, c); err == nil {
 		v.KarpenterImage, v.KarpenterVersion, v.KarpenterNamespace = k.Image, k.Version, k.Namespace
 	}
 }

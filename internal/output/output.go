@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/charmbracelet/lipgloss"
@@ -34,28 +35,26 @@ func AddFormatFlag(fs *pflag.FlagSet, f *Format, allowed ...Format) {
 		names[i] = string(a)
 	}
 	*f = allowed[0]
-	fs.VarP(&formatValue{f: f, allowed: allowed}, "output", "o", "Output format: "+strings.Join(names, "|"))
+	v := &FormatValue[Format]{Value: f, Allowed: allowed, What: "output format", Hint: "one of " + strings.Join(names, ", ")}
+	fs.VarP(v, "output", "o", "Output format: "+strings.Join(names, "|"))
 }
 
-type formatValue struct {
-	f       *Format
-	allowed []Format
+// FormatValue is a format flag's value: one of Allowed; any other is refused with
+// `unknown <What> "<value>": use <Hint>`.
+type FormatValue[T ~string] struct {
+	Value      *T
+	Allowed    []T
+	What, Hint string
 }
 
-func (v *formatValue) String() string { return string(*v.f) }
-func (v *formatValue) Type() string   { return "format" }
-func (v *formatValue) Set(s string) error {
-	for _, a := range v.allowed {
-		if Format(s) == a {
-			*v.f = a
-			return nil
-		}
+func (v *FormatValue[T]) String() string { return string(*v.Value) }
+func (v *FormatValue[T]) Type() string   { return "format" }
+func (v *FormatValue[T]) Set(s string) error {
+	if !slices.Contains(v.Allowed, T(s)) {
+		return fmt.Errorf("unknown %s %q: use %s", v.What, s, v.Hint)
 	}
-	names := make([]string, len(v.allowed))
-	for i, a := range v.allowed {
-		names[i] = string(a)
-	}
-	return fmt.Errorf("unknown output format %q: use one of %s", s, strings.Join(names, ", "))
+	*v.Value = T(s)
+	return nil
 }
 
 // Machine reports whether f is a serialised format rather than a human table.
@@ -128,11 +127,11 @@ func StylesFor(w io.Writer) Styles {
 // Status colours a verdict word by its meaning.
 func (s Styles) Status(word string) string {
 	switch strings.ToUpper(word) {
-	case "OK", "HEALTHY", "PASS", "LEADER", "INFO":
+	case "OK", "HEALTHY", "PASS":
 		return s.OK.Render(word)
-	case "WARN", "WARNING", "STALE", "SKIPPED", "NOHOLDER":
+	case "WARN", "STALE", "SKIPPED", "NOHOLDER":
 		return s.Warn.Render(word)
-	case "FAIL", "ERROR", "EXPIRED", "ORPHANED", "MISSING", "DISABLED":
+	case "FAIL", "EXPIRED", "ORPHANED", "MISSING", "DISABLED":
 		return s.Fail.Render(word)
 	}
 	return word

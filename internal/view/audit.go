@@ -55,7 +55,7 @@ func AuditReport(w io.Writer, s output.Styles, r topology.Report, failOn string,
 			if withSystem {
 				sys := "-"
 				if p.SystemNode != nil {
-					sys = map[bool]string{true: "yes", false: "no"}[*p.SystemNode]
+					sys = yesNo(*p.SystemNode)
 				}
 				row = append(row, sys)
 			}
@@ -124,7 +124,7 @@ func lossTable(w io.Writer, s output.Styles, header string, rows []topology.Loss
 	for _, l := range rows {
 		leader := "unknown"
 		if l.LeaderLost != nil {
-			leader = map[bool]string{true: "yes", false: "no"}[*l.LeaderLost]
+			leader = yesNo(*l.LeaderLost)
 		}
 		outcome := l.Outcome
 		switch outcome {
@@ -136,6 +136,13 @@ func lossTable(w io.Writer, s output.Styles, header string, rows []topology.Loss
 		t.Rows = append(t.Rows, []string{l.Domain, fmt.Sprint(l.Replicas), fmt.Sprint(l.Remaining), leader, outcome})
 	}
 	return t.Render(w, s)
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }
 
 func severityStyle(s output.Styles, sev topology.Severity, text string) string {

@@ -18,11 +18,7 @@ func LeaseStatus(w io.Writer, s output.Styles, st lease.Status, wide bool) error
 		{"Verdict", s.Status(string(st.Verdict)) + "  " + st.Reason},
 	}
 	if st.Verdict != lease.Disabled && st.Verdict != lease.Missing {
-		holder := st.HolderIdentity
-		if holder == "" {
-			holder = "<none>"
-		}
-		kv = append(kv, [2]string{"Holder", holder})
+		kv = append(kv, [2]string{"Holder", orNone(st.HolderIdentity)})
 		if h := st.Holder; h != nil {
 			where := "pod " + orNone(h.Pod)
 			if h.HostNetwork {

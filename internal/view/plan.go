@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"fmt"
 	"io"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -162,13 +161,12 @@ func nodeClaimTable(r *engine.Result, wide bool) output.Table {
 	return t
 }
 
+// examples lists an unschedulable group's pods (the engine sorts them), the first three unless all.
 func examples(pods []string, all bool) string {
-	p := append([]string(nil), pods...)
-	sort.Strings(p)
-	if all || len(p) <= 3 {
-		return strings.Join(p, ",")
+	if all || len(pods) <= 3 {
+		return strings.Join(pods, ",")
 	}
-	return strings.Join(p[:3], ",") + fmt.Sprintf(",… (+%d)", len(p)-3)
+	return strings.Join(pods[:3], ",") + fmt.Sprintf(",… (+%d)", len(pods)-3)
 }
 
 func unschedulableWord(s output.Styles, n int) string {
