@@ -136,15 +136,15 @@ func (g *Globals) RESTConfig() (*rest.Config, error) {
 }
 
 // ClientsetFor builds the protobuf-speaking typed client for cfg.
-func ClientsetFor(cfg *rest.Config) (kubernetes.Interface, *rest.Config, error) {
+func ClientsetFor(cfg *rest.Config) (kubernetes.Interface, error) {
 	pcfg := rest.CopyConfig(cfg)
 	pcfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
 	pcfg.ContentType = "application/vnd.kubernetes.protobuf"
 	cs, err := kubernetes.NewForConfig(pcfg)
 	if err != nil {
-		return nil, nil, fmt.Errorf("building client: %w", err)
+		return nil, fmt.Errorf("building client: %w", err)
 	}
-	return cs, cfg, nil
+	return cs, nil
 }
 
 // ParseLease validates --lease NAMESPACE/NAME (discovery.ParseLease) as a usage error.

@@ -40,7 +40,8 @@ func (e *Env) Clients() (kubernetes.Interface, *rest.Config, error) {
 	if e.WrapTransport != nil {
 		cfg.Wrap(e.WrapTransport)
 	}
-	return cli.ClientsetFor(cfg)
+	c, err := cli.ClientsetFor(cfg)
+	return c, cfg, err
 }
 
 // FindKarpenter builds the clients and finds Karpenter (--karpenter-namespace or an explicit -n,

@@ -82,8 +82,10 @@ func newSimulation(ctx context.Context, snap *Snapshot, cat *catalog.Catalog, op
 	}
 	sim := &simulation{ctx: ctx, catalog: cat, recorder: &eventRecorder{messages: map[types.UID]string{}}}
 
-	// What-if: zones down.
+	// What-if: zones down. Every zone is checked against the catalog as given (a zone already taken
+	// down is not "unknown"); a repeated zone is the same what-if as once.
 	down := map[string]bool{}
+	left := cat
 	for _, z := range opts.ZonesDown {
 		if err := cat.CheckZone(z); err != nil {
 			return nil, err
@@ -91,9 +93,10 @@ func newSimulation(ctx context.Context, snap *Snapshot, cat *catalog.Catalog, op
 		if !down[z] {
 			down[z] = true
 			sim.zonesDown = append(sim.zonesDown, z)
-			cat = cat.WithoutZone(z)
+			left = left.WithoutZone(z)
 		}
 	}
+	cat = left
 	sort.Strings(sim.zonesDown)
 	cat.RegisterWellKnownLabels()
 

@@ -275,6 +275,40 @@ func TestPlanZoneDownAndExistingNodes(t *testing.T) {
 	}
 }
 
+// A zone named twice is the same what-if as once: it used to be checked against the catalog with
+// the zone already removed and rejected as unknown. Zones are checked against the catalog as given.
+func TestPlanZoneDownTwice(t *testing.T) {
+	np := nodePool("default", req(karpv1.CapacityTypeLabelKey, corev1.NodeSelectorOpIn, "on-demand"),
+		req(corev1.LabelArchStable, corev1.NodeSelectorOpIn, "amd64"))
+	bound := pod("running", "1", "1Gi")
+	bound.Spec.NodeName = "static-a"
+	snap := &Snapshot{
+		NodePools: []*karpv1.NodePool{np},
+		Nodes:     []*corev1.Node{readyNode("static-a", "test-zone-a", "", "8", "32Gi")},
+		Pods:      []*corev1.Pod{bound},
+	}
+	once := plan(t, snap, Options{ZonesDown: []string{"test-zone-a"}})
+	twice := plan(t, snap, Options{ZonesDown: []string{"test-zone-a", "test-zone-b", "test-zone-a"}})
+	if got := strings.Join(twice.ZonesDown, ","); got != "test-zone-a,test-zone-b" {
+		t.Errorf("zonesDown %q, want test-zone-a,test-zone-b", got)
+	}
+	if len(twice.ExistingNodes) != 0 || twice.Totals.PendingPods != once.Totals.PendingPods || twice.Totals.PendingPods != 1 {
+		t.Errorf("zone down twice: %d existing nodes, %d pending (once: %d); want 0 and 1", len(twice.ExistingNodes), twice.Totals.PendingPods, once.Totals.PendingPods)
+	}
+	for _, c := range allClaims(twice) {
+		for _, z := range append([]string{c.Zone}, c.Zones...) {
+			if z == "test-zone-a" || z == "test-zone-b" {
+				t.Errorf("claim in a zone that is down: %+v", c)
+			}
+		}
+	}
+	// An unknown zone after a known one is reported against the whole catalog.
+	_, err := Plan(context.Background(), snap, kwok(t), Options{ZonesDown: []string{"test-zone-a", "mars-1"}})
+	if want := kwok(t).CheckZone("mars-1"); err == nil || err.Error() != want.Error() {
+		t.Errorf("unknown zone after a known one: %v, want %v", err, want)
+	}
+}
+
 // Karpenter itself breaks ties between equally good topology domains by map iteration order, so which
 // zone gets which group of pods may change between runs; everything else must not. The test compares
 // the plan with zones and pod-to-claim assignment reduced to what is invariant.

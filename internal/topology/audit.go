@@ -56,9 +56,8 @@ type Input struct {
 	// Pods are the Deployment's pods (by its selector, one namespace).
 	Pods     []corev1.Pod
 	PodsRead bool
-	// Nodes are the nodes the pods are bound to, by name.
-	Nodes map[string]*corev1.Node
-	// Inventory is every node's metadata (labels, owners): the zone inventory.
+	// Inventory is every node's metadata (labels, owners): the zone inventory, and where the pods'
+	// nodes are looked up. Without it ("nodes not read") the placement checks that need nodes skip.
 	Inventory     []metav1.PartialObjectMetadata
 	InventoryRead bool
 
@@ -88,8 +87,13 @@ type audit struct {
 	active   []*corev1.Pod // not terminating
 	skipped  map[string]string
 	template *corev1.PodTemplateSpec
+	// nodes is the inventory by name (see eligible); nil when it was not read.
+	nodes map[string]*corev1.Node
 	// eligibleNodes counts the nodes the replicas may use (see eligible); -1 when unknown.
 	eligibleNodes int
+	// hostAntiAffinity: the template has a required podAntiAffinity on the hostname label selecting
+	// its own pods (hasRequiredHostAntiAffinity).
+	hostAntiAffinity bool
 }
 
 // Evaluate audits in against o. Pure: the same input gives the same report.
@@ -98,11 +102,9 @@ func Evaluate(in Input, o Options) Report {
 		o.Profile = ProfileBasic
 	}
 	d := in.Deployment
-	a := &audit{in: in, o: o, k: discovery.FromDeployment(d), skipped: map[string]string{}, template: &d.Spec.Template}
-	a.desired = 1
-	if d.Spec.Replicas != nil {
-		a.desired = *d.Spec.Replicas
-	}
+	tpl := &d.Spec.Template
+	a := &audit{in: in, o: o, k: discovery.FromDeployment(d), skipped: map[string]string{}, template: tpl,
+		desired: discovery.DesiredReplicas(d), hostAntiAffinity: hasRequiredHostAntiAffinity(&tpl.Spec, tpl.Labels)}
 	a.obj = "Deployment " + d.Namespace + "/" + d.Name
 	a.r = &Report{
 		SchemaVersion: SchemaVersion, Mode: in.Mode, Profile: o.Profile, Namespace: d.Namespace, Name: d.Name,
@@ -169,12 +171,7 @@ func (a *audit) livePlacement() (bool, string) {
 	return true, ""
 }
 
-func (a *audit) node(name string) *corev1.Node {
-	if a.in.Nodes == nil {
-		return nil
-	}
-	return a.in.Nodes[name]
-}
+func (a *audit) node(name string) *corev1.Node { return a.nodes[name] }
 
 // KarpenterManaged reports whether Karpenter manages a node: the NodePool or registered label, or a
 // NodeClaim owner.
@@ -193,23 +190,29 @@ func KarpenterManaged(labels map[string]string, owners []metav1.OwnerReference) 
 	return false
 }
 
-// eligible fills EligibleZones and eligibleNodes from the inventory: the nodes the replicas may use
-// are those that are not Karpenter's and match the template's node selector and required node
-// affinity by labels (taints are not in metadata, so they are not considered); a zone is eligible
-// when it has such a node. eligibleNodes stays -1 (unknown) without the inventory.
+// eligible indexes the inventory by name (nodes) and fills EligibleZones and eligibleNodes from it:
+// the nodes the replicas may use are those that are not Karpenter's and match the template's node
+// selector and required node affinity by labels (taints are not in metadata, so they are not
+// considered); a zone is eligible when it has such a node. Without the inventory nodes stays nil and
+// eligibleNodes -1 (unknown).
 func (a *audit) eligible() {
 	a.eligibleNodes = -1
 	if !a.in.InventoryRead {
 		return
 	}
+	a.nodes = make(map[string]*corev1.Node, len(a.in.Inventory))
 	aff := nodeaffinity.GetRequiredNodeAffinity(&corev1.Pod{Spec: a.template.Spec})
 	zones := map[string]bool{}
 	n := 0
 	for _, m := range a.in.Inventory {
+		node := &corev1.Node{ObjectMeta: m.ObjectMeta}
+		if _, dup := a.nodes[m.Name]; !dup {
+			a.nodes[m.Name] = node
+		}
 		if KarpenterManaged(m.Labels, m.OwnerReferences) {
 			continue
 		}
-		if ok, err := aff.Match(&corev1.Node{ObjectMeta: m.ObjectMeta}); err != nil || !ok {
+		if ok, err := aff.Match(node); err != nil || !ok {
 			continue
 		}
 		n++
@@ -217,7 +220,7 @@ func (a *audit) eligible() {
 			zones[z] = true
 		}
 	}
-	a.r.EligibleZones, a.eligibleNodes = sortedSet(zones), n
+	a.r.EligibleZones, a.eligibleNodes = sortedKeys(zones), n
 }
 
 func (a *audit) placements() {
@@ -227,7 +230,7 @@ func (a *audit) placements() {
 		for _, p := range a.active {
 			pods = append(pods, *p)
 		}
-		st = lease.Evaluate(lease.Input{Lease: a.in.Lease, Pods: pods, Nodes: a.in.Nodes, Now: time.Now()})
+		st = lease.Evaluate(lease.Input{Lease: a.in.Lease, Pods: pods, Nodes: a.nodes, Now: time.Now()})
 		if st.Holder != nil && st.Holder.Pod != "" && st.Verdict != lease.Expired {
 			a.r.Leader = st.Holder.Pod
 		}
@@ -310,7 +313,7 @@ func (a *audit) readiness() {
 		}
 		fix := "read `kubectl describe pod` events; the scheduler's FailedScheduling message names the blocking rule"
 		switch {
-		case eligible >= 0 && int32(eligible) < a.desired && hasRequiredHostAntiAffinity(&a.template.Spec, a.template.Labels):
+		case eligible >= 0 && int32(eligible) < a.desired && a.hostAntiAffinity:
 			fix = fmt.Sprintf("only %d node(s) outside Karpenter's own nodes match the template and required anti-affinity allows one replica per node; Karpenter never launches nodes for itself: add a node outside Karpenter (e.g. a managed node group), ideally in another zone", eligible)
 		case strings.Contains(reason, "Insufficient"):
 			fix = "no node outside Karpenter's own nodes has room for the requests; Karpenter never launches nodes for itself: grow the non-Karpenter node group or lower the requests"
@@ -341,7 +344,7 @@ func (a *audit) zones() {
 		a.skip(CheckZones, why)
 		return
 	}
-	if a.in.Nodes == nil {
+	if a.nodes == nil {
 		a.skip(CheckZones, "nodes not read")
 		return
 	}
@@ -364,10 +367,7 @@ func (a *audit) zones() {
 		return
 	}
 	eligible := len(a.r.EligibleZones)
-	if !a.in.InventoryRead {
-		eligible = -1
-	}
-	names := strings.Join(sortedSet(zones), ", ")
+	names := strings.Join(sortedKeys(zones), ", ")
 	if len(ready) >= 2 && len(zones) == 1 {
 		if eligible == 1 {
 			a.add("zones-unavailable", fmt.Sprintf("all %d ready replicas run in zone %s, the only zone with eligible nodes", len(ready), names),
@@ -419,7 +419,7 @@ func (a *audit) racks() {
 		a.skip(CheckRacks, why)
 		return
 	}
-	if a.in.Nodes == nil {
+	if a.nodes == nil {
 		a.skip(CheckRacks, "nodes not read")
 		return
 	}
@@ -466,7 +466,7 @@ func (a *audit) isolation() {
 		a.skip(CheckIsolation, why)
 		return
 	}
-	if a.in.Nodes == nil {
+	if a.nodes == nil {
 		a.skip(CheckIsolation, "nodes not read")
 		return
 	}
@@ -598,7 +598,7 @@ func (a *audit) spread() {
 }
 
 func (a *audit) antiAffinity() {
-	if hasRequiredHostAntiAffinity(&a.template.Spec, a.template.Labels) {
+	if a.hostAntiAffinity {
 		return
 	}
 	msg := "no required podAntiAffinity on kubernetes.io/hostname: two replicas may share a node"
@@ -769,10 +769,10 @@ func (a *audit) loss() {
 		}
 		return s
 	}
-	for _, z := range sortedSet(zones) {
+	for _, z := range sortedKeys(zones) {
 		a.r.ZoneLoss = append(a.r.ZoneLoss, scenario(z, func(p Placement) bool { return p.Zone == z }, leaderZone == z && z != ""))
 	}
-	for _, n := range sortedSet(nodes) {
+	for _, n := range sortedKeys(nodes) {
 		a.r.HostLoss = append(a.r.HostLoss, scenario(n, func(p Placement) bool { return p.Node == n }, leaderNode == n))
 	}
 }
@@ -783,16 +783,12 @@ var allChecks = []string{CheckReplicas, CheckReadiness, CheckZones, CheckHosts, 
 
 func (a *audit) finish() {
 	// Stable order: by severity, then by rule order, then object.
-	order := map[string]int{}
-	for i, r := range Rules {
-		order[r.ID] = i
-	}
 	sort.SliceStable(a.r.Findings, func(i, j int) bool {
 		fi, fj := a.r.Findings[i], a.r.Findings[j]
 		if fi.Severity.Rank() != fj.Severity.Rank() {
 			return fi.Severity.Rank() > fj.Severity.Rank()
 		}
-		return order[fi.ID] < order[fj.ID]
+		return ruleIndex[fi.ID] < ruleIndex[fj.ID]
 	})
 	worst := map[string]int{}
 	for _, f := range a.r.Findings {
@@ -879,15 +875,7 @@ func unschedulableMessage(p *corev1.Pod) string {
 	return ""
 }
 
-func sortedSet(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
+// sortedKeys returns m's keys in order; never nil, so an empty set is JSON [] rather than null.
 func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {

@@ -35,9 +35,8 @@ func newScenario(d *appsv1.Deployment, nodes ...*corev1.Node) *scenario {
 		nodes = []*corev1.Node{node("a1", "zone-a", nil), node("a2", "zone-a", nil), node("b1", "zone-b", nil), node("c1", "zone-c", nil),
 			node("kp-a", "zone-a", map[string]string{NodePoolLabel: "default"})}
 	}
-	s := &scenario{in: Input{Mode: "live", Deployment: d, PodsRead: true, Nodes: map[string]*corev1.Node{}, InventoryRead: true, PDBsRead: true, FlowSchemasRead: true, LeaseRead: true}}
+	s := &scenario{in: Input{Mode: "live", Deployment: d, PodsRead: true, InventoryRead: true, PDBsRead: true, FlowSchemasRead: true, LeaseRead: true}}
 	for _, n := range nodes {
-		s.in.Nodes[n.Name] = n
 		s.in.Inventory = append(s.in.Inventory, metav1.PartialObjectMetadata{ObjectMeta: n.ObjectMeta})
 	}
 	return s
@@ -380,7 +379,7 @@ func TestOfflineWithoutPodsSkipsPlacement(t *testing.T) {
 // not that the nodes lack zone or rack labels (and no racks-unknown finding is made up).
 func TestOfflinePodsWithoutNodes(t *testing.T) {
 	s := newScenario(chart("kube-system")).pod("k-1", "a1").pod("k-2", "b1").pdb(harness.KarpenterPDB("kube-system"))
-	s.in.Mode, s.in.Nodes, s.in.Inventory, s.in.InventoryRead, s.in.LeaseRead, s.in.FlowSchemasRead = "offline", nil, nil, false, false, false
+	s.in.Mode, s.in.Inventory, s.in.InventoryRead, s.in.LeaseRead, s.in.FlowSchemasRead = "offline", nil, false, false, false
 	r := Evaluate(s.in, Options{RackLabels: []string{"rack"}})
 	for _, c := range []string{CheckZones, CheckRacks, CheckIsolation} {
 		if got, _ := r.Check(c); got.Status != Skipped || got.Reason != "nodes not read" {

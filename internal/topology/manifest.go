@@ -300,15 +300,14 @@ func (m *Manifests) OfflineInput(selector string, nodes []corev1.Node) (Input, *
 		}
 		sort.Slice(in.Pods, func(i, j int) bool { return in.Pods[i].Name < in.Pods[j].Name })
 	}
-	all := append(append([]corev1.Node(nil), m.Nodes...), nodes...)
-	if len(all) > 0 {
-		in.Nodes = map[string]*corev1.Node{}
+	if all := append(append([]corev1.Node(nil), m.Nodes...), nodes...); len(all) > 0 {
+		seen := map[string]bool{}
 		for i := range all {
 			n := &all[i]
-			if in.Nodes[n.Name] != nil {
+			if seen[n.Name] {
 				continue
 			}
-			in.Nodes[n.Name] = n
+			seen[n.Name] = true
 			in.Inventory = append(in.Inventory, metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "meta.k8s.io/v1", Kind: "PartialObjectMetadata"}, ObjectMeta: n.ObjectMeta})
 		}
 		in.InventoryRead = true

@@ -80,7 +80,7 @@ func TestOfflinePlacementFromDumps(t *testing.T) {
 	}
 	f := writeYAML(t, dir, "objs.yaml", objs...)
 	var items []any
-	for _, n := range s.in.Nodes {
+	for _, n := range s.in.Inventory {
 		items = append(items, typed(n, "v1", "Node"))
 	}
 	nodesFile := writeYAML(t, dir, "nodes.yaml", map[string]any{"apiVersion": "v1", "kind": "List", "items": items})

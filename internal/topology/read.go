@@ -43,19 +43,9 @@ func Read(ctx context.Context, c kubernetes.Interface, md metadata.Interface, k 
 	if err != nil {
 		return Input{}, fmt.Errorf("listing node metadata (zone inventory): %w", err)
 	}
+	// The replicas' nodes are looked up in the inventory: the audit (and lease.Evaluate) read only
+	// their labels and owners, which the metadata carries.
 	in.Inventory, in.InventoryRead = inv.Items, true
-	// The replicas' nodes come from the inventory: the audit (and lease.Evaluate) read only their
-	// labels and owners, which the metadata carries. Nodes that do not exist are left out.
-	want := map[string]bool{}
-	for _, n := range names {
-		want[n] = true
-	}
-	in.Nodes = map[string]*corev1.Node{}
-	for i := range inv.Items {
-		if m := &inv.Items[i]; want[m.Name] {
-			in.Nodes[m.Name] = &corev1.Node{ObjectMeta: m.ObjectMeta}
-		}
-	}
 
 	pdbs, err := c.PolicyV1().PodDisruptionBudgets(k.Namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {

@@ -61,12 +61,23 @@ var Rules = []Rule{
 	{"flowschema-unknown", CheckFlowSchema, Info, false, "FlowSchemas could not be read"},
 }
 
+// ruleIndex is each rule's position in Rules, by ID: the report and SARIF order.
+var ruleIndex = indexRules(Rules)
+
+func indexRules(rules []Rule) map[string]int {
+	index := make(map[string]int, len(rules))
+	for i, r := range rules {
+		if _, dup := index[r.ID]; !dup {
+			index[r.ID] = i
+		}
+	}
+	return index
+}
+
 // RuleByID looks a rule up.
 func RuleByID(id string) (Rule, bool) {
-	for _, r := range Rules {
-		if r.ID == id {
-			return r, true
-		}
+	if i, ok := ruleIndex[id]; ok {
+		return Rules[i], true
 	}
 	return Rule{}, false
 }

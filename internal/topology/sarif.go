@@ -95,9 +95,7 @@ func SARIFLevel(s Severity) string {
 // ToSARIF converts a report. files (offline: the manifests read) become physical locations.
 func ToSARIF(r Report, toolVersion string, files []string) SARIFLog {
 	driver := SARIFDriver{Name: "karpctl audit-topology", Version: toolVersion, InformationURI: "https://github.com/karpctl/karpctl", Rules: []SARIFRule{}}
-	index := map[string]int{}
-	for i, rule := range Rules {
-		index[rule.ID] = i
+	for _, rule := range Rules {
 		driver.Rules = append(driver.Rules, SARIFRule{
 			ID: rule.ID, Name: rule.ID, ShortDescription: SARIFMessage{Text: rule.Short},
 			DefaultConfiguration: SARIFRuleConf{Level: SARIFLevel(rule.Severity)},
@@ -111,7 +109,7 @@ func ToSARIF(r Report, toolVersion string, files []string) SARIFLog {
 			loc.PhysicalLocation = &SARIFPhysical{ArtifactLocation: SARIFArtifact{URI: files[0]}}
 		}
 		results = append(results, SARIFResult{
-			RuleID: f.ID, RuleIndex: index[f.ID], Level: SARIFLevel(f.Severity),
+			RuleID: f.ID, RuleIndex: ruleIndex[f.ID], Level: SARIFLevel(f.Severity),
 			Message:   SARIFMessage{Text: f.Message + ". Remediation: " + f.Remediation},
 			Locations: []SARIFLocation{loc},
 		})

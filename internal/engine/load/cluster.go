@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/tools/pager"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 
+	"github.com/karpctl/karpctl/internal/cli"
 	"github.com/karpctl/karpctl/internal/engine"
 )
 
@@ -39,12 +40,9 @@ var (
 // protobuf (smaller and faster for pods and nodes) and a dynamic client (JSON) for Karpenter's kinds.
 // cfg is not modified.
 func NewClients(cfg *rest.Config) (kubernetes.Interface, dynamic.Interface, error) {
-	proto := rest.CopyConfig(cfg)
-	proto.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
-	proto.ContentType = "application/vnd.kubernetes.protobuf"
-	kube, err := kubernetes.NewForConfig(proto)
+	kube, err := cli.ClientsetFor(cfg)
 	if err != nil {
-		return nil, nil, fmt.Errorf("kubernetes client: %w", err)
+		return nil, nil, err
 	}
 	dyn, err := dynamic.NewForConfig(rest.CopyConfig(cfg))
 	if err != nil {

@@ -22,6 +22,7 @@ import (
 	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 	"sigs.k8s.io/yaml"
 
@@ -185,16 +186,15 @@ func split(data []byte) []document {
 	lines := bytes.SplitAfter(data, []byte("\n"))
 	start, cur := 1, []byte{}
 	flush := func(next int) {
-		if len(bytes.TrimSpace(stripComments(cur))) > 0 {
-			// point at the first line with content, not at blank lines or comments before it
-			first := start
-			for _, ln := range bytes.SplitAfter(cur, []byte("\n")) {
-				if t := bytes.TrimSpace(ln); len(t) > 0 && t[0] != '#' {
-					break
-				}
-				first++
+		// A document needs a line that is neither blank nor a comment; it starts there, not at the
+		// blank lines or comments before it.
+		first := start
+		for _, ln := range bytes.SplitAfter(cur, []byte("\n")) {
+			if t := bytes.TrimSpace(ln); len(t) > 0 && t[0] != '#' {
+				docs = append(docs, document{index: len(docs), line: first, data: cur})
+				break
 			}
-			docs = append(docs, document{index: len(docs), line: first, data: cur})
+			first++
 		}
 		cur, start = []byte{}, next
 	}
@@ -207,16 +207,6 @@ func split(data []byte) []document {
 	}
 	flush(0)
 	return docs
-}
-
-func stripComments(b []byte) []byte {
-	var out []byte
-	for _, ln := range bytes.SplitAfter(b, []byte("\n")) {
-		if t := bytes.TrimSpace(ln); len(t) > 0 && t[0] != '#' {
-			out = append(out, ln...)
-		}
-	}
-	return out
 }
 
 var yamlLine = regexp.MustCompile(`line (\d+)`)
@@ -479,10 +469,8 @@ func replicaPod(kind, namespace, workload string, tpl *corev1.PodTemplateSpec, n
 	p.CreationTimestamp = metav1.NewTime(created)
 	p.OwnerReferences = []metav1.OwnerReference{{
 		APIVersion: ownerAPI, Kind: ownerKind, Name: workload, UID: engine.StableUID(kind, namespace, workload),
-		Controller: ptr(true),
+		Controller: ptr.To(true),
 	}}
 	p.Status.Phase = corev1.PodPending
 	return p
 }
-
-func ptr[T any](v T) *T { return &v }

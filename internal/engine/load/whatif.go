@@ -73,7 +73,7 @@ func ScaleLive(ctx context.Context, kube kubernetes.Interface, snap *engine.Snap
 		if t.Replicas < 0 {
 			return fmt.Errorf("scale %s: negative replicas %d", t, t.Replicas)
 		}
-		sel, tpl, kind, err := readWorkload(ctx, kube, t)
+		sel, tpl, err := readWorkload(ctx, kube, t)
 		if err != nil {
 			return err
 		}
@@ -93,8 +93,8 @@ func ScaleLive(ctx context.Context, kube kubernetes.Interface, snap *engine.Snap
 		switch {
 		case t.Replicas > have:
 			for i := int32(0); i < t.Replicas-have; i++ {
-				snap.PendingPods = append(snap.PendingPods, replicaPod(kind, t.Namespace, t.Name, tpl, t.Name+"-scale-"+strconv.Itoa(int(i)),
-					engine.StableUID("scale", kind, t.Namespace, t.Name, strconv.Itoa(int(i))), engine.Epoch.Add(time.Duration(i)*time.Millisecond)))
+				snap.PendingPods = append(snap.PendingPods, replicaPod(t.Kind, t.Namespace, t.Name, tpl, t.Name+"-scale-"+strconv.Itoa(int(i)),
+					engine.StableUID("scale", t.Kind, t.Namespace, t.Name, strconv.Itoa(int(i))), engine.Epoch.Add(time.Duration(i)*time.Millisecond)))
 			}
 		case t.Replicas < have:
 			drop := int(have - t.Replicas)
@@ -121,7 +121,7 @@ func ScaleLive(ctx context.Context, kube kubernetes.Interface, snap *engine.Snap
 	return nil
 }
 
-func readWorkload(ctx context.Context, kube kubernetes.Interface, t ScaleTarget) (labels.Selector, *corev1.PodTemplateSpec, string, error) {
+func readWorkload(ctx context.Context, kube kubernetes.Interface, t ScaleTarget) (labels.Selector, *corev1.PodTemplateSpec, error) {
 	var (
 		sel *metav1.LabelSelector
 		tpl *corev1.PodTemplateSpec
@@ -144,19 +144,19 @@ func readWorkload(ctx context.Context, kube kubernetes.Interface, t ScaleTarget)
 			sel, tpl = o.Spec.Selector, &o.Spec.Template
 		}
 	default:
-		return nil, nil, "", fmt.Errorf("scale %s: only Deployments, StatefulSets and ReplicaSets scale", t)
+		return nil, nil, fmt.Errorf("scale %s: only Deployments, StatefulSets and ReplicaSets scale", t)
 	}
 	if apierrors.IsNotFound(err) {
-		return nil, nil, "", &ScaleNotFoundError{Target: t}
+		return nil, nil, &ScaleNotFoundError{Target: t}
 	}
 	if err != nil {
-		return nil, nil, "", fmt.Errorf("reading %s: %w", t, err)
+		return nil, nil, fmt.Errorf("reading %s: %w", t, err)
 	}
 	s, err := metav1.LabelSelectorAsSelector(sel)
 	if err != nil || s.Empty() {
-		return nil, nil, "", fmt.Errorf("scale %s: unusable selector %v", t, sel)
+		return nil, nil, fmt.Errorf("scale %s: unusable selector %v", t, sel)
 	}
-	return s, tpl, t.Kind, nil
+	return s, tpl, nil
 }
 
 // ScaleNotFoundError is a --scale naming a workload the cluster does not have.

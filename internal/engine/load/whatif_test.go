@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/utils/ptr"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 
 	"github.com/karpctl/karpctl/internal/engine"
@@ -71,7 +72,7 @@ func TestMerge(t *testing.T) {
 	Merge(dst, &engine.Snapshot{
 		PendingPods: []*corev1.Pod{{ObjectMeta: named("a", "p2")}, {ObjectMeta: named("b", "p2")}},
 		Nodes:       []*corev1.Node{{ObjectMeta: named("", "n")}},
-		NodePools:   []*karpv1.NodePool{{ObjectMeta: named("", "default"), Spec: karpv1.NodePoolSpec{Weight: ptr(int32(7))}}},
+		NodePools:   []*karpv1.NodePool{{ObjectMeta: named("", "default"), Spec: karpv1.NodePoolSpec{Weight: ptr.To(int32(7))}}},
 	})
 	if !dst.Live || len(dst.PendingPods) != 3 || len(dst.Nodes) != 1 || len(dst.NodePools) != 2 {
 		t.Fatalf("merged: %d pending, %d nodes, %d NodePools", len(dst.PendingPods), len(dst.Nodes), len(dst.NodePools))
