@@ -167,6 +167,14 @@ func TestPlanZoneDownMovesClaims(t *testing.T) {
 	if strings.Join(after.ZonesDown, ",") != "test-zone-a" {
 		t.Errorf("zonesDown %v", after.ZonesDown)
 	}
+	// The same zone twice is the same what-if (it used to fail: exit 1, "catalog kwok has no zone").
+	code, twice, errOut := planJSON(t, "--offline", "-f", dir, "--zone-down", "test-zone-a", "--zone-down", "test-zone-a")
+	if code != cli.ExitOK {
+		t.Fatalf("zone down twice: exit %d: %s", code, errOut)
+	}
+	if strings.Join(twice.ZonesDown, ",") != "test-zone-a" || inZone(twice, "test-zone-a") != 0 || twice.Totals.NewNodes != 3 {
+		t.Errorf("zone down twice: zonesDown %v, %d nodes", twice.ZonesDown, twice.Totals.NewNodes)
+	}
 }
 
 func TestPlanUnschedulableExits3(t *testing.T) {
