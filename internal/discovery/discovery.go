@@ -137,11 +137,7 @@ func FromDeployment(d *appsv1.Deployment) *Karpenter {
 	if c := ControllerContainer(&d.Spec.Template.Spec); c != nil {
 		k.Container, k.Image = c.Name, c.Image
 		k.Version = ImageTag(c.Image)
-		for _, e := range c.Env {
-			if e.ValueFrom == nil {
-				k.Env[e.Name] = e.Value
-			}
-		}
+		k.Env = LiteralEnv(c)
 	}
 	k.LeaseName = DefaultLeaseName
 	if v := k.Env["LEADER_ELECTION_NAME"]; v != "" {
@@ -263,4 +259,15 @@ func DesiredReplicas(d *appsv1.Deployment) int32 {
 		return *d.Spec.Replicas
 	}
 	return 1
+}
+
+// LiteralEnv is the container's env with literal values (valueFrom entries need the cluster to resolve).
+func LiteralEnv(c *corev1.Container) map[string]string {
+	env := map[string]string{}
+	for _, e := range c.Env {
+		if e.ValueFrom == nil {
+			env[e.Name] = e.Value
+		}
+	}
+	return env
 }

@@ -346,11 +346,7 @@ func (r *Runner) processEnv(pod *corev1.Pod, metricsPort, healthPort int) []stri
 		"LEADER_ELECTION_NAMESPACE": pod.Namespace,
 	}
 	if c := discovery.ControllerContainer(&pod.Spec); c != nil {
-		for _, e := range c.Env {
-			if e.ValueFrom == nil {
-				vars[e.Name] = e.Value
-			}
-		}
+		maps.Copy(vars, discovery.LiteralEnv(c))
 	}
 	vars["METRICS_PORT"] = strconv.Itoa(metricsPort)
 	vars["HEALTH_PROBE_PORT"] = strconv.Itoa(healthPort)
