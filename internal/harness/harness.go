@@ -509,18 +509,30 @@ func ephemeralLow() int {
 	return low
 }
 
-// RequestCounter wraps a rest.Config's transport and counts the requests it sends, by "VERB path".
+// RequestCounter counts the requests sent through the transports it wraps, each as
+// "METHOD path?query", in order. Wrap is a transport wrapper (rest.Config.Wrap, the WrapTransport of
+// karpctl's commands.Env); CountRequests applies it to a copy of a rest.Config.
 type RequestCounter struct {
-	rt       http.RoundTripper
 	mu       sync.Mutex
 	requests []string
 }
 
-func (c *RequestCounter) RoundTrip(r *http.Request) (*http.Response, error) {
-	c.mu.Lock()
-	c.requests = append(c.requests, r.Method+" "+r.URL.Path+"?"+r.URL.RawQuery)
-	c.mu.Unlock()
-	return c.rt.RoundTrip(r)
+// Wrap returns rt with every request recorded in c. Each call wraps its own rt, so one counter can
+// count for several clients (a clientset and a dynamic client built from the same config).
+func (c *RequestCounter) Wrap(rt http.RoundTripper) http.RoundTripper {
+	return countingTransport{c: c, rt: rt}
+}
+
+type countingTransport struct {
+	c  *RequestCounter
+	rt http.RoundTripper
+}
+
+func (t countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	t.c.mu.Lock()
+	t.c.requests = append(t.c.requests, r.Method+" "+r.URL.Path+"?"+r.URL.RawQuery)
+	t.c.mu.Unlock()
+	return t.rt.RoundTrip(r)
 }
 
 // Requests returns what was sent so far.
@@ -541,7 +553,7 @@ func (c *RequestCounter) Reset() {
 func CountRequests(cfg *rest.Config) (*rest.Config, *RequestCounter) {
 	c := &RequestCounter{}
 	cp := rest.CopyConfig(cfg)
-	cp.Wrap(func(rt http.RoundTripper) http.RoundTripper { c.rt = rt; return c })
+	cp.Wrap(c.Wrap)
 	return cp, c
 }
 

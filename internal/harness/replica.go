@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -9,6 +10,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // ReplicaSpec describes one simulated Karpenter replica (hack/replica-sim).
@@ -62,7 +66,7 @@ func (e *Env) StartReplica(s ReplicaSpec, log io.Writer) (*Process, error) {
 		return nil, err
 	}
 	if s.Lease == "" {
-		s.Lease = "karpenter-leader-election"
+		s.Lease = DefaultLeaseName
 	}
 	if s.LeaseDuration == 0 {
 		s.LeaseDuration, s.RenewDeadline, s.RetryPeriod = 15*time.Second, 10*time.Second, 2*time.Second
@@ -73,3 +77,35 @@ func (e *Env) StartReplica(s ReplicaSpec, log io.Writer) (*Process, error) {
 		"--retry-period", s.RetryPeriod.String(), fmt.Sprintf("--release-on-cancel=%t", !s.NoRelease))
 }
 
+// DefaultLeaseName is Karpenter's (and ReplicaSpec's default) leader-election Lease name.
+const DefaultLeaseName = "karpenter-leader-election"
+
+// WaitLeaseHolder polls the Lease ns/name (DefaultLeaseName when empty) every 50 ms until it has a
+// holder, one whose identity starts with pod+"_" (Karpenter's "<hostname>_<uuid>") when pod is not
+// empty, and returns it. When ctx ends first, the error names the last holder seen or the last error.
+func (e *Env) WaitLeaseHolder(ctx context.Context, ns, name, pod string) (*coordinationv1.Lease, error) {
+	if name == "" {
+		name = DefaultLeaseName
+	}
+	what := fmt.Sprintf("a holder of lease %s/%s", ns, name)
+	if pod != "" {
+		what = fmt.Sprintf("%s to hold lease %s/%s", pod, ns, name)
+	}
+	var held *coordinationv1.Lease
+	err := Poll(ctx, 50*time.Millisecond, what, func() (bool, error) {
+		l, err := e.Client.CoordinationV1().Leases(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		holder := ""
+		if l.Spec.HolderIdentity != nil {
+			holder = *l.Spec.HolderIdentity
+		}
+		if holder != "" && (pod == "" || strings.HasPrefix(holder, pod+"_")) {
+			held = l
+			return true, nil
+		}
+		return false, fmt.Errorf("held by %q", holder)
+	})
+	return held, err
+}

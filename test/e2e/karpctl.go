@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/karpctl/karpctl/internal/cli"
 	"github.com/karpctl/karpctl/internal/commands"
+	"github.com/karpctl/karpctl/internal/harness"
 )
 
 // Context is a context that ends after d or when the test (and its cleanups) finish.
@@ -49,7 +49,7 @@ func KarpctlIn(ctx context.Context, t testing.TB, kubeconfig string, stdin []byt
 type Running struct {
 	args        []string
 	out, errOut syncBuffer
-	rec         recorder
+	rec         harness.RequestCounter
 	done        chan int
 }
 
@@ -66,7 +66,7 @@ func startIn(ctx context.Context, kubeconfig string, stdin []byte, args []string
 	env := &commands.Env{
 		IOStreams:     genericiooptions.IOStreams{In: bytes.NewReader(stdin), Out: &r.out, ErrOut: &r.errOut},
 		Globals:       cli.NewGlobals(),
-		WrapTransport: r.rec.wrap,
+		WrapTransport: r.rec.Wrap,
 	}
 	go func() { r.done <- commands.Run(ctx, env, "kubectl-karpctl", args) }()
 	return r
@@ -82,7 +82,7 @@ func (r *Running) Stderr() string { return r.errOut.String() }
 func (r *Running) Wait(t testing.TB) Result {
 	t.Helper()
 	code := <-r.done
-	res := Result{Code: code, Stdout: r.out.String(), Stderr: r.errOut.String(), Requests: r.rec.list()}
+	res := Result{Code: code, Stdout: r.out.String(), Stderr: r.errOut.String(), Requests: r.rec.Requests()}
 	t.Logf("karpctl %s -> exit %d, %d requests\n%s%s", strings.Join(r.args, " "), code, len(res.Requests), res.Stdout, res.Stderr)
 	return res
 }
@@ -97,30 +97,6 @@ func (r *Running) Exited(d time.Duration) (int, bool) {
 		return 0, false
 	}
 }
-
-type recorder struct {
-	mu   sync.Mutex
-	reqs []string
-}
-
-func (r *recorder) wrap(rt http.RoundTripper) http.RoundTripper {
-	return roundTripper(func(req *http.Request) (*http.Response, error) {
-		r.mu.Lock()
-		r.reqs = append(r.reqs, req.Method+" "+req.URL.Path+"?"+req.URL.RawQuery)
-		r.mu.Unlock()
-		return rt.RoundTrip(req)
-	})
-}
-
-func (r *recorder) list() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]string(nil), r.reqs...)
-}
-
-type roundTripper func(*http.Request) (*http.Response, error)
-
-func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // syncBuffer is a bytes.Buffer safe for a command writing while a test reads (e.g. --watch).
 type syncBuffer struct {

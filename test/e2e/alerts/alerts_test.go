@@ -62,8 +62,7 @@ func karpenter(ctx context.Context, t *testing.T, ns string, durationSecs int32)
 // formats pass promtool.
 func TestAlertsFromCluster(t *testing.T) {
 	harness.Need(t, env)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	ctx := e2e.Context(t, time.Minute)
 	ns := "karpenter-alerts"
 	karpenter(ctx, t, ns, 60)
 
@@ -130,8 +129,7 @@ func TestAlertsFromCluster(t *testing.T) {
 // follower's takeover with the gap the lease timestamps give; Ctrl-C (context cancel) shuts it down.
 func TestLeaseExporter(t *testing.T) {
 	harness.Need(t, env)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	ctx := e2e.Context(t, 2*time.Minute)
 	ns := "karpenter-exporter"
 	// No pre-made Lease: the simulated replicas elect a leader and write it themselves.
 	pods := karpenterPods(ctx, t, ns)
@@ -141,25 +139,14 @@ func TestLeaseExporter(t *testing.T) {
 	start := func(pod string) *harness.Process {
 		s := timings
 		s.Pod = pod
-		p, err := env.StartReplica(s, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(p.Kill)
-		return p
+		return e2e.Replica(t, env, s)
 	}
 	leaderProc := start(pods[0])
-	leases := env.Client.CoordinationV1().Leases(ns)
 	waitHolder := func(pod string) *coordinationv1.Lease {
-		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-			l, err := leases.Get(ctx, "karpenter-leader-election", metav1.GetOptions{})
-			if err == nil && l.Spec.HolderIdentity != nil && strings.HasPrefix(*l.Spec.HolderIdentity, pod+"_") {
-				return l
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s never took the lease", pod)
-			}
-		}
+		t.Helper()
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		return e2e.WaitLeaseHolder(wctx, t, env, ns, "karpenter-leader-election", pod)
 	}
 	waitHolder(pods[0])
 	start(pods[1])
@@ -168,13 +155,15 @@ func TestLeaseExporter(t *testing.T) {
 	serving := e2e.Start(serveCtx, env.Kubeconfig, "lease", "--karpenter-namespace", ns, "--serve", "127.0.0.1:0")
 	addr := regexp.MustCompile(`http://(127\.0\.0\.1:\d+)/metrics`)
 	var url string
-	for deadline := time.Now().Add(20 * time.Second); url == ""; {
+	announceCtx, announced := context.WithTimeout(ctx, 20*time.Second)
+	defer announced()
+	if err := harness.Poll(announceCtx, 50*time.Millisecond, "the exporter's address", func() (bool, error) {
 		if m := addr.FindStringSubmatch(serving.Stdout()); m != nil {
 			url = "http://" + m[1] + "/metrics"
-		} else if time.Now().After(deadline) {
-			t.Fatalf("exporter never announced its address; out %q err %q", serving.Stdout(), serving.Stderr())
 		}
-		time.Sleep(50 * time.Millisecond)
+		return url != "", nil
+	}); err != nil {
+		t.Fatalf("exporter never announced its address (%v); out %q err %q", err, serving.Stdout(), serving.Stderr())
 	}
 
 	first := scrape(t, url)
@@ -208,14 +197,13 @@ func TestLeaseExporter(t *testing.T) {
 	// The follower takes over once the lease expires.
 	after := waitHolder(pods[1])
 	var scraped map[string]*dto.MetricFamily
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+	changedCtx, changed := context.WithTimeout(ctx, 10*time.Second)
+	defer changed()
+	if !harness.WaitFor(changedCtx, func() bool {
 		scraped = scrape(t, url)
-		if value(t, scraped, "karpctl_lease_holder_changes_total", nil) == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("holder_changes_total never reached 1")
-		}
+		return value(t, scraped, "karpctl_lease_holder_changes_total", nil) == 1
+	}) {
+		t.Fatal("holder_changes_total never reached 1")
 	}
 	want := after.Spec.AcquireTime.Time.Sub(lastRenew).Seconds()
 	gap := value(t, scraped, "karpctl_lease_last_gap_seconds", nil)

@@ -103,9 +103,15 @@ func karpenter(ctx context.Context, t *testing.T, ns string, replicas int32, pdb
 // (when a PDB exists) its status computed.
 func waitSettled(ctx context.Context, t *testing.T, ns string, replicas int32) {
 	t.Helper()
-	for {
+	var state string // what was seen last, for the failure
+	err := harness.Poll(ctx, 100*time.Millisecond, "karpenter in "+ns+" to settle", func() (bool, error) {
 		d, err := env.Client.AppsV1().Deployments(ns).Get(ctx, "karpenter", metav1.GetOptions{})
 		l, lerr := env.Client.CoordinationV1().Leases(ns).Get(ctx, leaseName, metav1.GetOptions{})
+		var status appsv1.DeploymentStatus
+		if err == nil {
+			status = d.Status
+		}
+		state = fmt.Sprintf("deployment %v %v, lease %v", status, err, lerr)
 		ok := err == nil && lerr == nil && d.Status.ReadyReplicas == replicas && d.Status.Replicas == replicas &&
 			l.Spec.HolderIdentity != nil && *l.Spec.HolderIdentity != "" && l.Spec.RenewTime != nil && time.Since(l.Spec.RenewTime.Time) < time.Second
 		if ok {
@@ -114,14 +120,10 @@ func waitSettled(ctx context.Context, t *testing.T, ns string, replicas int32) {
 				ok = ok && p.Status.ObservedGeneration == p.Generation && p.Status.CurrentHealthy == replicas
 			}
 		}
-		if ok {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("karpenter in %s never settled: deployment %v %v, lease %v", ns, d.Status, err, lerr)
-		case <-time.After(100 * time.Millisecond):
-		}
+		return ok, nil
+	})
+	if err != nil {
+		t.Fatalf("karpenter in %s never settled: %s (%v)", ns, state, err)
 	}
 }
 
@@ -380,11 +382,7 @@ func TestPreflightRefusals(t *testing.T) {
 	t.Run("drill already running", func(t *testing.T) {
 		const ns = "pf-lock"
 		karpenter(ctx, t, ns, 2, true, false)
-		id := "drill-other"
-		now := metav1.NewMicroTime(time.Now())
-		if _, err := env.Client.CoordinationV1().Leases(ns).Create(ctx, coordinationLease{ns, id, now}.obj(), metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
+		lockLease(ctx, t, ns, "drill-other", time.Now())
 		refuse(t, ns, 3, "drill drill-other is running", "--yes", "--force")
 	})
 }
@@ -441,20 +439,26 @@ func inZones(zones ...string) func(*appsv1.Deployment) {
 	}
 }
 
-// zoneSetup: Karpenter in ns with the leader's zone found; the other node of that zone is cordoned
-// by "someone else" first and must stay cordoned.
-func zoneSetup(ctx context.Context, t *testing.T, ns string, edits ...func(*appsv1.Deployment)) (zone, preCordoned string) {
+// leaderZone is the zone and node of the lease holder's pod.
+func leaderZone(ctx context.Context, t *testing.T, ns string) (zone, node string) {
 	t.Helper()
-	karpenter(ctx, t, ns, 2, true, false, edits...)
 	_, pod := holder(ctx, t, ns)
 	p, err := env.Client.CoreV1().Pods(ns).Get(ctx, pod, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	n, _ := env.Client.CoreV1().Nodes().Get(ctx, p.Spec.NodeName, metav1.GetOptions{})
-	zone = n.Labels[corev1.LabelTopologyZone]
+	return n.Labels[corev1.LabelTopologyZone], n.Name
+}
+
+// zoneSetup: Karpenter in ns with the leader's zone found; the other node of that zone is cordoned
+// by "someone else" first and must stay cordoned.
+func zoneSetup(ctx context.Context, t *testing.T, ns string, edits ...func(*appsv1.Deployment)) (zone, preCordoned string) {
+	t.Helper()
+	karpenter(ctx, t, ns, 2, true, false, edits...)
+	zone, node := leaderZone(ctx, t, ns)
 	preCordoned = "sys-" + strings.TrimPrefix(zone, "zone-") + "1"
-	if preCordoned == n.Name {
+	if preCordoned == node {
 		preCordoned = "sys-" + strings.TrimPrefix(zone, "zone-") + "2"
 	}
 	setUnschedulable(ctx, t, preCordoned, true)
@@ -672,15 +676,17 @@ func TestZZHistory(t *testing.T) {
 	}
 }
 
-type coordinationLease struct {
-	ns, id string
-	at     metav1.MicroTime
-}
-
-func (c coordinationLease) obj() *coordinationv1.Lease {
-	id := c.id
-	return &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: c.ns, Name: drill.LockName},
-		Spec: coordinationv1.LeaseSpec{HolderIdentity: &id, AcquireTime: &c.at}}
+// lockLease creates a drill lock (drill.LockName) in ns held by holder since at, shaped like the
+// drill's own (acquireTime = renewTime, a 60 s duration as with --timeout 60s).
+func lockLease(ctx context.Context, t *testing.T, ns, holder string, at time.Time) {
+	t.Helper()
+	since, secs := metav1.NewMicroTime(at), int32(60)
+	if _, err := env.Client.CoordinationV1().Leases(ns).Create(ctx, &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: drill.LockName},
+		Spec:       coordinationv1.LeaseSpec{HolderIdentity: &holder, AcquireTime: &since, RenewTime: &since, LeaseDurationSeconds: &secs},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // On a terminal the drill asks before acting: "no" refuses with the cluster unchanged (exit 2), Ctrl-C
@@ -724,14 +730,8 @@ func TestStaleLockNeedsForce(t *testing.T) {
 	ctx := e2e.Context(t, 3*time.Minute)
 	const ns = "lk-stale"
 	karpenter(ctx, t, ns, 2, true, false)
-	old := metav1.NewMicroTime(time.Now().Add(-10 * time.Minute))
-	holder, dur := "drill-20261127-000000-dead00", int32(60)
-	if _, err := env.Client.CoordinationV1().Leases(ns).Create(ctx, &coordinationv1.Lease{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: drill.LockName},
-		Spec:       coordinationv1.LeaseSpec{HolderIdentity: &holder, AcquireTime: &old, RenewTime: &old, LeaseDurationSeconds: &dur},
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	const holder = "drill-20261127-000000-dead00"
+	lockLease(ctx, t, ns, holder, time.Now().Add(-10*time.Minute))
 	args := []string{"drill", "leader-kill", "--yes", "--karpenter-namespace", ns, "--retry-period", "250ms", "--timeout", "60s"}
 	before := snapshot(ctx, t, ns)
 	r := e2e.Karpctl(ctx, t, env.Kubeconfig, args...)
@@ -754,24 +754,8 @@ func TestZoneOutageReplacementUnschedulable(t *testing.T) {
 	harness.Need(t, env)
 	ctx := e2e.Context(t, 3*time.Minute)
 	const ns = "zone-stuck"
-	nodes(ctx, t)
-	b := harness.NewBuilder(env.Client)
-	b.Namespace(ctx, t, ns)
-	d := harness.KarpenterDeployment(harness.KarpenterSpec{Namespace: ns})
-	inZones("zone-a", "zone-b")(d)
-	if _, err := env.Client.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	startSims(ctx, t, ns, false)
-	t.Cleanup(func() { _ = env.Client.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
-	waitSettled(ctx, t, ns, 2)
-	_, pod := holder(ctx, t, ns)
-	p, err := env.Client.CoreV1().Pods(ns).Get(ctx, pod, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, _ := env.Client.CoreV1().Nodes().Get(ctx, p.Spec.NodeName, metav1.GetOptions{})
-	zone := n.Labels[corev1.LabelTopologyZone]
+	karpenter(ctx, t, ns, 2, false, false, inZones("zone-a", "zone-b"))
+	zone, _ := leaderZone(ctx, t, ns)
 
 	report := filepath.Join(t.TempDir(), "r.json")
 	start := time.Now()

@@ -39,20 +39,19 @@ func setupCluster(ctx context.Context, t *testing.T) {
 		}
 		// Wait for the node lifecycle controller to drop the not-ready taints, or the first pods
 		// record FailedScheduling events (which health rightly reports).
-		for {
+		if err := harness.Poll(ctx, 100*time.Millisecond, "the nodes' not-ready taints to go", func() (bool, error) {
 			nodes, err := env.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
-			tainted := err != nil
+			if err != nil {
+				return false, err
+			}
 			for _, n := range nodes.Items {
-				tainted = tainted || len(n.Spec.Taints) > 0
+				if len(n.Spec.Taints) > 0 {
+					return false, nil
+				}
 			}
-			if !tainted {
-				break
-			}
-			select {
-			case <-ctx.Done():
-				t.Fatal("nodes kept their taints")
-			case <-time.After(100 * time.Millisecond):
-			}
+			return true, nil
+		}); err != nil {
+			t.Fatalf("nodes kept their taints: %v", err)
 		}
 	})
 }
@@ -67,16 +66,11 @@ func karpenter(ctx context.Context, t *testing.T, ns string) map[string]*harness
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = env.Client.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
-	for {
+	if err := harness.Poll(ctx, 100*time.Millisecond, "deployment "+ns+"/karpenter to be ready", func() (bool, error) {
 		d, err := env.Client.AppsV1().Deployments(ns).Get(ctx, "karpenter", metav1.GetOptions{})
-		if err == nil && d.Status.ReadyReplicas == 2 {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("deployment never ready: %v", err)
-		case <-time.After(100 * time.Millisecond):
-		}
+		return err == nil && d.Status.ReadyReplicas == 2, err
+	}); err != nil {
+		t.Fatalf("deployment never ready: %v", err)
 	}
 	pods, err := env.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
 	if err != nil {
@@ -84,24 +78,10 @@ func karpenter(ctx context.Context, t *testing.T, ns string) map[string]*harness
 	}
 	procs := map[string]*harness.Process{}
 	for _, p := range pods.Items {
-		proc, err := env.StartReplica(harness.FastTimings(harness.ReplicaSpec{Namespace: ns, Pod: p.Name}), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(proc.Kill)
-		procs[p.Name] = proc
+		procs[p.Name] = e2e.Replica(t, env, harness.FastTimings(harness.ReplicaSpec{Namespace: ns, Pod: p.Name}))
 	}
-	for {
-		l, err := env.Client.CoordinationV1().Leases(ns).Get(ctx, leaseName, metav1.GetOptions{})
-		if err == nil && l.Spec.HolderIdentity != nil && *l.Spec.HolderIdentity != "" {
-			return procs
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatal("nobody took the lease")
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	e2e.WaitLeaseHolder(ctx, t, env, ns, leaseName, "")
+	return procs
 }
 
 func healthOf(ctx context.Context, t *testing.T, kubeconfig, ns string) (health.Report, e2e.Result) {

@@ -96,8 +96,7 @@ func TestMetricsChecksThroughPodProxy(t *testing.T) {
 		}
 		t.Skip(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	ctx := e2e.Context(t, 2*time.Minute)
 	host, err := harness.NewTestHost("kctl-hproxy", 77, 2)
 	if err != nil {
 		t.Fatal(err)
@@ -129,17 +128,8 @@ func TestMetricsChecksThroughPodProxy(t *testing.T) {
 		}
 		pods = append(pods, p)
 	}
-	leader, err := env.StartReplica(harness.FastTimings(harness.ReplicaSpec{Namespace: ns, Pod: pods[0].Name}), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer leader.Kill()
-	if !harness.WaitFor(ctx, func() bool {
-		l, err := env.Client.CoordinationV1().Leases(ns).Get(ctx, "karpenter-leader-election", metav1.GetOptions{})
-		return err == nil && l.Spec.HolderIdentity != nil && strings.HasPrefix(*l.Spec.HolderIdentity, pods[0].Name+"_")
-	}) {
-		t.Fatal("the simulated leader never took the lease")
-	}
+	e2e.Replica(t, env, harness.FastTimings(harness.ReplicaSpec{Namespace: ns, Pod: pods[0].Name}))
+	e2e.WaitLeaseHolder(ctx, t, env, ns, "karpenter-leader-election", pods[0].Name)
 
 	run := func() (health.Report, e2e.Result) {
 		t.Helper()

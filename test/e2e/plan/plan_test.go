@@ -247,19 +247,14 @@ func scene(ctx context.Context, t *testing.T) {
 		createPod(ctx, t, podSpec{ns: "batch", name: "small", app: "small", cpu: "250m", mem: "256Mi"})
 		// kwok turns the bound pods Running; wait, so that no resourceVersion moves during a test.
 		for _, name := range []string{"agent-a", "agent-b"} {
-			for {
+			if err := harness.Poll(ctx, 100*time.Millisecond, "pod system/"+name+" to run", func() (bool, error) {
 				p, err := env.Client.CoreV1().Pods("system").Get(ctx, name, metav1.GetOptions{})
 				if err != nil {
 					t.Fatal(err)
 				}
-				if p.Status.Phase == corev1.PodRunning {
-					break
-				}
-				select {
-				case <-ctx.Done():
-					t.Fatalf("pod system/%s not Running: %v", name, ctx.Err())
-				case <-time.After(100 * time.Millisecond):
-				}
+				return p.Status.Phase == corev1.PodRunning, nil
+			}); err != nil {
+				t.Fatalf("pod system/%s not Running: %v", name, err)
 			}
 		}
 	})
@@ -267,8 +262,7 @@ func scene(ctx context.Context, t *testing.T) {
 
 // Acceptance 3: the plan from the live cluster, which is left exactly as it was; only GETs are sent.
 func TestPlanLiveReadsOnly(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	ctx := e2e.Context(t, 2*time.Minute)
 	scene(ctx, t)
 	before, nodesBefore := state(ctx, t), nodeNames(ctx, t)
 
@@ -313,8 +307,7 @@ func TestPlanLiveReadsOnly(t *testing.T) {
 
 // --zone-down: the system node in test-zone-a goes, its pod becomes pending, no claim uses the zone.
 func TestPlanLiveZoneDown(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	ctx := e2e.Context(t, 2*time.Minute)
 	scene(ctx, t)
 	r := e2e.Karpctl(ctx, t, env.Kubeconfig, "plan", "-n", "shop", "--zone-down", "test-zone-a", "-o", "json")
 	if r.Code != cli.ExitOK {
@@ -343,8 +336,7 @@ func TestPlanLiveZoneDown(t *testing.T) {
 
 // -f on top of the live snapshot, and --scale of a live Deployment.
 func TestPlanLiveWhatIfs(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	ctx := e2e.Context(t, 2*time.Minute)
 	scene(ctx, t)
 	dir := t.TempDir()
 	manifest := `apiVersion: apps/v1
@@ -399,8 +391,7 @@ spec:
 
 // A cluster Karpenter of another version than the bundled scheduler is warned about.
 func TestPlanWarnsOnVersionSkew(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	ctx := e2e.Context(t, 2*time.Minute)
 	scene(ctx, t)
 	harness.NewBuilder(env.Client).Namespace(ctx, t, "karpenter")
 	d := harness.KarpenterDeployment(harness.KarpenterSpec{Namespace: "karpenter", Image: "public.ecr.aws/karpenter/controller:1.14.2"})

@@ -32,8 +32,7 @@ func TestMain(m *testing.M) { os.Exit(sandbox.Main(m, sandbox.Options{}, &sb)) }
 // real instance type is the cheapest of the plan's options (same type and price as planned).
 func TestPlanMatchesRealKarpenter(t *testing.T) {
 	sandbox.Need(t, sb)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
+	ctx := e2e.Context(t, 4*time.Minute)
 
 	// Three 2-CPU replicas, one per host: three NodeClaims.
 	d := sandbox.Workload{Namespace: "default", Name: "planned", Replicas: 3, CPU: "2", Memory: "1Gi"}.Deployment()

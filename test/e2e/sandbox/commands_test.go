@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/karpctl/karpctl/internal/harness"
 	"github.com/karpctl/karpctl/internal/health"
 	"github.com/karpctl/karpctl/internal/sandbox"
 	"github.com/karpctl/karpctl/internal/topology"
@@ -23,8 +24,7 @@ import (
 // names the real leader, and losing the leader's zone means a failover.
 func TestAuditTopologyAgainstRealKarpenter(t *testing.T) {
 	sandbox.Need(t, sb)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	ctx := e2e.Context(t, time.Minute)
 	_, ld := steady(ctx, t)
 	r := e2e.Karpctl(ctx, t, sb.Kubeconfig(), "audit-topology", "-o", "json")
 	if r.Code != 0 {
@@ -73,8 +73,7 @@ func TestAuditTopologyAgainstRealKarpenter(t *testing.T) {
 // SKIPPED with the API server's refusal (loopback pod IPs), never passed.
 func TestHealthAgainstRealKarpenter(t *testing.T) {
 	sandbox.Need(t, sb)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	ctx := e2e.Context(t, time.Minute)
 	_, ld := steady(ctx, t)
 	r := e2e.Karpctl(ctx, t, sb.Kubeconfig(), "health", "-o", "json")
 	if r.Code != 0 {
@@ -109,8 +108,7 @@ func TestHealthAgainstRealKarpenter(t *testing.T) {
 // use is served with the labels they select on.
 func TestRealMetricsMatchHealthAndAlerts(t *testing.T) {
 	sandbox.Need(t, sb)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	ctx := e2e.Context(t, 2*time.Minute)
 	procs, ld := steady(ctx, t)
 	var leaders []string
 	served := map[string]string{} // metric name -> one scrape's text, for label checks
@@ -170,20 +168,19 @@ func scrapeUntil(ctx context.Context, t *testing.T, port int, want string) strin
 	t.Helper()
 	url := fmt.Sprintf("http://127.0.0.1:%d/metrics", port)
 	var last string
-	for {
+	err := harness.Poll(ctx, 500*time.Millisecond, url+" to serve "+want, func() (bool, error) {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			last = string(body)
-			if strings.Contains(last, want) {
-				return last
-			}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false, err
 		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("%s never served %s (last %d bytes)", url, want, len(last))
-		case <-time.After(500 * time.Millisecond):
-		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		last = string(body)
+		return strings.Contains(last, want), nil
+	})
+	if err != nil {
+		t.Fatalf("%s never served %s (last %d bytes): %v", url, want, len(last), err)
 	}
+	return last
 }

@@ -48,8 +48,7 @@ func TestLeaseHolderIsAKarpenterPod(t *testing.T) {
 	if sb.Runner.Isolation() == sandbox.NoIsolation {
 		t.Skip("no UTS namespaces here (not root, no user namespaces): holder identities carry the machine's hostname")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	ctx := e2e.Context(t, time.Minute)
 	_, ld := steady(ctx, t)
 	m := identity.FindStringSubmatch(ld.Identity)
 	if m == nil {
@@ -100,8 +99,7 @@ func TestLeaseHolderIsAKarpenterPod(t *testing.T) {
 // new process.
 func TestLeaderPodDeletionFailsOver(t *testing.T) {
 	sandbox.Need(t, sb)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	ctx := e2e.Context(t, 2*time.Minute)
 	before, ld := steady(ctx, t)
 	before1, err := sb.Lease(ctx)
 	if err != nil {
@@ -169,8 +167,7 @@ func TestLeaderPodDeletionFailsOver(t *testing.T) {
 // leaves the leader alone; the PDB allows it (maxUnavailable 1).
 func TestFollowerEvictionKeepsLeader(t *testing.T) {
 	sandbox.Need(t, sb)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	ctx := e2e.Context(t, 2*time.Minute)
 	before, ld := steady(ctx, t)
 	var follower sandbox.Process
 	for _, p := range before {
