@@ -48,17 +48,6 @@ func setup(ctx context.Context, t *testing.T, ns string, spec harness.KarpenterS
 	return harness.NewBuilder(env.Client).Karpenter(ctx, t, spec, nodes[0], nodes[1])
 }
 
-// replica starts a simulated replica for pod; it is killed at the end of the test.
-func replica(t *testing.T, s harness.ReplicaSpec) *harness.Process {
-	t.Helper()
-	p, err := env.StartReplica(s, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Kill)
-	return p
-}
-
 func statusOf(ctx context.Context, t *testing.T, args ...string) (lease.Status, e2e.Result) {
 	t.Helper()
 	r := e2e.Karpctl(ctx, t, env.Kubeconfig, append([]string{"lease", "-o", "json"}, args...)...)
@@ -76,37 +65,14 @@ func getLease(ctx context.Context, t *testing.T, ns, name string) *coordinationv
 	return l
 }
 
-func holderOf(l *coordinationv1.Lease) string {
-	if l == nil || l.Spec.HolderIdentity == nil {
-		return ""
-	}
-	return *l.Spec.HolderIdentity
-}
-
-// waitHolder waits until the lease's holder identity starts with pod+"_".
-func waitHolder(ctx context.Context, t *testing.T, ns, name, pod string) *coordinationv1.Lease {
-	t.Helper()
-	for {
-		l, err := env.Client.CoordinationV1().Leases(ns).Get(ctx, name, metav1.GetOptions{})
-		if err == nil && strings.HasPrefix(holderOf(l), pod+"_") {
-			return l
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("%s never held lease %s/%s (last: %v %v)", pod, ns, name, holderOf(l), err)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
 // Acceptance 1: two replicas in namespace karpenter (not kube-system).
 func TestLeaseHealthyTwoReplicas(t *testing.T) {
 	harness.Need(t, env)
 	ctx := e2e.Context(t, 2*time.Minute)
 	pods := setup(ctx, t, "karpenter", harness.KarpenterSpec{})
-	replica(t, harness.FastTimings(harness.ReplicaSpec{Namespace: "karpenter", Pod: pods[0].Name}))
-	waitHolder(ctx, t, "karpenter", "karpenter-leader-election", pods[0].Name)
-	replica(t, harness.FastTimings(harness.ReplicaSpec{Namespace: "karpenter", Pod: pods[1].Name}))
+	e2e.Replica(t, env, harness.FastTimings(harness.ReplicaSpec{Namespace: "karpenter", Pod: pods[0].Name}))
+	e2e.WaitLeaseHolder(ctx, t, env, "karpenter", "karpenter-leader-election", pods[0].Name)
+	e2e.Replica(t, env, harness.FastTimings(harness.ReplicaSpec{Namespace: "karpenter", Pod: pods[1].Name}))
 
 	r := e2e.Karpctl(ctx, t, env.Kubeconfig, "lease", "--karpenter-namespace", "karpenter")
 	if r.Code != 0 {
@@ -137,24 +103,23 @@ func TestLeaderKilledWithoutRelease(t *testing.T) {
 	ctx := e2e.Context(t, 2*time.Minute)
 	const ns = "kill"
 	pods := setup(ctx, t, ns, harness.KarpenterSpec{})
-	// A 6 s lease: Stale after 4 s, while client-go's follower (which compares records at one-second
-	// resolution) takes over no earlier than ~5 s after the last renewal, so the Stale window is wide.
-	const duration = 6 * time.Second
-	timings := harness.ReplicaSpec{Namespace: ns, LeaseDuration: duration, RenewDeadline: 4 * time.Second, RetryPeriod: 250 * time.Millisecond}
-	a := timings
-	a.Pod = pods[0].Name
-	leader := replica(t, a)
-	waitHolder(ctx, t, ns, "karpenter-leader-election", pods[0].Name)
-	b := timings
-	b.Pod = pods[1].Name
-	replica(t, b)
-	time.Sleep(time.Second) // a few renewals for the watch summary
+	// The leader runs Karpenter's own timings (15 s lease, 10 s renew deadline, 2 s retry): Stale after
+	// 10 s. client-go's follower counts the lease duration of the record it last saw change from when
+	// it saw the change (its own LeaseDuration plays no part), and compares records at one-second
+	// resolution (renewTime is marshalled in whole seconds); renewals more than a second apart each
+	// change the record, so the follower takes over no earlier than 15 s after the last renewal, and
+	// Stale/Expired lasts at least 5 s. The follower retries every 250 ms to take over soon after.
+	const duration = 15 * time.Second
+	leader := e2e.Replica(t, env, harness.ReplicaSpec{Namespace: ns, Pod: pods[0].Name})
+	e2e.WaitLeaseHolder(ctx, t, env, ns, "karpenter-leader-election", pods[0].Name)
+	e2e.Replica(t, env, harness.ReplicaSpec{Namespace: ns, Pod: pods[1].Name,
+		LeaseDuration: duration, RenewDeadline: 10 * time.Second, RetryPeriod: 250 * time.Millisecond})
 	before := getLease(ctx, t, ns, "karpenter-leader-election")
 
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	watching := e2e.Start(watchCtx, env.Kubeconfig, "lease", "--watch", "-o", "json", "--karpenter-namespace", ns)
 	observed := waitWatchEvent(ctx, t, watching, lease.EventObserved) // the watch is established
-	// A few renewals after the one the watch first saw, for the summary's renewal intervals: the watch
+	// A renewal after the one the watch first saw, for the summary's renewal intervals: the watch
 	// resumes from that read, so it receives every one of them (before the takeover, in order).
 	renewedCtx, renewedDone := context.WithTimeout(ctx, 30*time.Second)
 	if !harness.WaitFor(renewedCtx, func() bool {
@@ -180,12 +145,12 @@ func TestLeaderKilledWithoutRelease(t *testing.T) {
 			}
 			break
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(250 * time.Millisecond)
 	}
 	if !sawBad {
 		t.Fatal("the verdict never turned Stale/Expired after the leader was killed")
 	}
-	after := waitHolder(ctx, t, ns, "karpenter-leader-election", pods[1].Name)
+	after := e2e.WaitLeaseHolder(ctx, t, env, ns, "karpenter-leader-election", pods[1].Name)
 	s, r := statusOf(ctx, t, "--karpenter-namespace", ns)
 	if r.Code != 0 || s.Verdict != lease.Healthy || s.Holder.Pod != pods[1].Name || s.Holder.Zone != "zone-b" {
 		t.Fatalf("after takeover: exit %d %s %+v", r.Code, s.Verdict, s.Holder)
@@ -207,7 +172,7 @@ func TestLeaderKilledWithoutRelease(t *testing.T) {
 	if sum.HolderChanges != 1 || sum.Expiries != 1 || sum.Renewals == 0 || sum.RenewP50Seconds <= 0 || math.Abs(sum.LongestGapSecs-want) > 0.1 {
 		t.Fatalf("summary %+v", sum)
 	}
-	t.Logf("failover gap %.3fs (lease duration %s, retry 250ms)", want, duration)
+	t.Logf("failover gap %.3fs (lease duration %s, leader retry 2s)", want, duration)
 }
 
 // Acceptance 3 (release path): a graceful stop releases the lease; the verdict is NoHolder or the new
@@ -217,9 +182,9 @@ func TestLeaderStoppedGracefully(t *testing.T) {
 	ctx := e2e.Context(t, 2*time.Minute)
 	const ns = "graceful"
 	pods := setup(ctx, t, ns, harness.KarpenterSpec{})
-	leader := replica(t, harness.FastTimings(harness.ReplicaSpec{Namespace: ns, Pod: pods[0].Name}))
-	waitHolder(ctx, t, ns, "karpenter-leader-election", pods[0].Name)
-	replica(t, harness.FastTimings(harness.ReplicaSpec{Namespace: ns, Pod: pods[1].Name}))
+	leader := e2e.Replica(t, env, harness.FastTimings(harness.ReplicaSpec{Namespace: ns, Pod: pods[0].Name}))
+	e2e.WaitLeaseHolder(ctx, t, env, ns, "karpenter-leader-election", pods[0].Name)
+	e2e.Replica(t, env, harness.FastTimings(harness.ReplicaSpec{Namespace: ns, Pod: pods[1].Name}))
 
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	watching := e2e.Start(watchCtx, env.Kubeconfig, "lease", "--watch", "-o", "json", "--karpenter-namespace", ns)
@@ -243,7 +208,7 @@ func TestLeaderStoppedGracefully(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	waitHolder(ctx, t, ns, "karpenter-leader-election", pods[1].Name)
+	e2e.WaitLeaseHolder(ctx, t, env, ns, "karpenter-leader-election", pods[1].Name)
 	waitWatchEvent(ctx, t, watching, lease.EventAcquired) // the watch saw the takeover
 	stopWatch()
 	w := watching.Wait(t)
@@ -335,8 +300,8 @@ func TestDisabledMissingAndCustomName(t *testing.T) {
 
 	pods := setup(ctx, t, "custom", harness.KarpenterSpec{Env: map[string]string{"LEADER_ELECTION_NAME": "my-lease", "LEADER_ELECTION_NAMESPACE": "custom-leases"}})
 	harness.NewBuilder(env.Client).Namespace(ctx, t, "custom-leases")
-	replica(t, harness.FastTimings(harness.ReplicaSpec{Namespace: "custom-leases", Lease: "my-lease", Pod: pods[1].Name}))
-	waitHolder(ctx, t, "custom-leases", "my-lease", pods[1].Name)
+	e2e.Replica(t, env, harness.FastTimings(harness.ReplicaSpec{Namespace: "custom-leases", Lease: "my-lease", Pod: pods[1].Name}))
+	e2e.WaitLeaseHolder(ctx, t, env, "custom-leases", "my-lease", pods[1].Name)
 	s, r = statusOf(ctx, t, "--karpenter-namespace", "custom")
 	if r.Code != 0 || s.Namespace != "custom-leases" || s.Name != "my-lease" || s.Holder.Pod != pods[1].Name {
 		t.Fatalf("custom lease: exit %d %s/%s holder %+v", r.Code, s.Namespace, s.Name, s.Holder)
@@ -377,7 +342,7 @@ func TestRequestCountOnLargeCluster(t *testing.T) {
 	harness.Need(t, env)
 	ctx := e2e.Context(t, 3*time.Minute)
 	pods := setup(ctx, t, "big", harness.KarpenterSpec{})
-	replica(t, harness.FastTimings(harness.ReplicaSpec{Namespace: "big", Pod: pods[0].Name}))
+	e2e.Replica(t, env, harness.FastTimings(harness.ReplicaSpec{Namespace: "big", Pod: pods[0].Name}))
 	b := harness.NewBuilder(env.Client)
 	b.Namespace(ctx, t, "workload")
 	createAll(t, 200, func(i int) error {
@@ -390,7 +355,7 @@ func TestRequestCountOnLargeCluster(t *testing.T) {
 		_, err := env.Client.CoreV1().Pods("workload").Create(ctx, p, metav1.CreateOptions{})
 		return err
 	})
-	waitHolder(ctx, t, "big", "karpenter-leader-election", pods[0].Name)
+	e2e.WaitLeaseHolder(ctx, t, env, "big", "karpenter-leader-election", pods[0].Name)
 	r := e2e.Karpctl(ctx, t, env.Kubeconfig, "lease", "--karpenter-namespace", "big")
 	if r.Code != 0 {
 		t.Fatalf("exit %d %s", r.Code, r.Stderr)
