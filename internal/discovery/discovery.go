@@ -248,6 +248,17 @@ func PodReady(p *corev1.Pod) bool {
 	return false
 }
 
+// Unschedulable is the pod's PodScheduled=False condition with reason Unschedulable (the scheduler
+// found no node), nil when it has none.
+func Unschedulable(p *corev1.Pod) *corev1.PodCondition {
+	for i, c := range p.Status.Conditions {
+		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
+			return &p.Status.Conditions[i]
+		}
+	}
+	return nil
+}
+
 // PodLive reports whether the pod is neither terminating nor finished (Succeeded or Failed).
 func PodLive(p *corev1.Pod) bool {
 	return p.DeletionTimestamp == nil && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed

@@ -132,3 +132,25 @@ func TestPodLive(t *testing.T) {
 		}
 	}
 }
+
+func TestUnschedulable(t *testing.T) {
+	cond := func(typ corev1.PodConditionType, st corev1.ConditionStatus, reason string) corev1.PodCondition {
+		return corev1.PodCondition{Type: typ, Status: st, Reason: reason, Message: "0/3 nodes are available"}
+	}
+	for _, tc := range []struct {
+		name  string
+		conds []corev1.PodCondition
+		want  bool
+	}{
+		{"unschedulable", []corev1.PodCondition{cond(corev1.PodReady, corev1.ConditionFalse, ""), cond(corev1.PodScheduled, corev1.ConditionFalse, corev1.PodReasonUnschedulable)}, true},
+		{"scheduled", []corev1.PodCondition{cond(corev1.PodScheduled, corev1.ConditionTrue, "")}, false},
+		{"gated", []corev1.PodCondition{cond(corev1.PodScheduled, corev1.ConditionFalse, corev1.PodReasonSchedulingGated)}, false},
+		{"no conditions", nil, false},
+	} {
+		p := &corev1.Pod{Status: corev1.PodStatus{Conditions: tc.conds}}
+		c := Unschedulable(p)
+		if (c != nil) != tc.want || (c != nil && c.Message != "0/3 nodes are available") {
+			t.Errorf("%s: Unschedulable = %+v, want found=%t", tc.name, c, tc.want)
+		}
+	}
+}

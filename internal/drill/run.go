@@ -468,10 +468,8 @@ func stuckReplacement(since map[string]time.Time) (string, time.Time) {
 }
 
 func unschedulable(p *corev1.Pod) string {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
-			return oneLine(c.Message)
-		}
+	if c := discovery.Unschedulable(p); c != nil {
+		return oneLine(c.Message)
 	}
 	return ""
 }

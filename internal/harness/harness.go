@@ -360,7 +360,7 @@ func (e *Env) WriteKubeconfig(name, user string, groups ...string) (string, erro
 	}
 	cfg := clientcmdapi.NewConfig()
 	cfg.Clusters["harness"] = &clientcmdapi.Cluster{
-		Server:               fmt.Sprintf("https://127.0.0.1:%d", e.apiPort),
+		Server:               e.Server(),
 		CertificateAuthority: e.pki.path("ca.crt"),
 	}
 	cfg.AuthInfos[name] = &clientcmdapi.AuthInfo{ClientCertificate: certFile, ClientKey: keyFile}

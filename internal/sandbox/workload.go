@@ -6,6 +6,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/karpctl/karpctl/internal/discovery"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -111,10 +112,8 @@ func (s *Sandbox) WaitForUnschedulable(ctx context.Context, d *appsv1.Deployment
 				done++
 				continue
 			}
-			for _, c := range p.Status.Conditions {
-				if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
-					pending++
-				}
+			if discovery.Unschedulable(&p) != nil {
+				pending++
 			}
 		}
 		return done+pending >= want, nil
