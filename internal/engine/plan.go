@@ -24,7 +24,6 @@ import (
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 	"sigs.k8s.io/karpenter/pkg/controllers/provisioning"
 	scheduler "sigs.k8s.io/karpenter/pkg/controllers/provisioning/scheduling"
-	"sigs.k8s.io/karpenter/pkg/controllers/state"
 	"sigs.k8s.io/karpenter/pkg/events"
 	"sigs.k8s.io/karpenter/pkg/operator/injection"
 	"sigs.k8s.io/karpenter/pkg/operator/options"
@@ -103,7 +102,7 @@ func newSimulation(ctx context.Context, snap *Snapshot, cat *catalog.Catalog, op
 	cp := &catalogProvider{instanceTypes: cat.KarpenterInstanceTypes(), nodeClasses: cat.NodeClasses}
 
 	nodePools, warnings := usableNodePools(ctx, snap, cp, cat.Name)
-	sim.warnings = warnings
+	sim.warnings = append(append([]Warning{}, snap.Warnings...), warnings...)
 	if len(nodePools) == 0 {
 		reasons := make([]string, 0, len(warnings))
 		for _, w := range warnings {
@@ -142,9 +141,10 @@ func newSimulation(ctx context.Context, snap *Snapshot, cat *catalog.Catalog, op
 		}
 		nodeClaims = append(nodeClaims, nc)
 	}
+	seen := strays{}
 	var bound []*corev1.Pod
 	var pending []*corev1.Pod
-	for _, p := range append(append([]*corev1.Pod{}, snap.Pods...), snap.PendingPods...) {
+	for _, p := range uniquePods(snap.Pods, snap.PendingPods, seen) {
 		switch {
 		case p.Spec.NodeName == "":
 			pending = append(pending, p)
@@ -159,7 +159,7 @@ func newSimulation(ctx context.Context, snap *Snapshot, cat *catalog.Catalog, op
 			bound = append(bound, p)
 		}
 	}
-	sim.pending = preparePending(pending)
+	sim.pending = preparePending(pendingToPlan(pending, seen))
 
 	for _, objs := range [][]client.Object{
 		asObjects(nodes), asObjects(nodeClaims), asObjects(bound), asObjects(sim.pending), asObjects(snap.DaemonSets),
@@ -172,28 +172,12 @@ func newSimulation(ctx context.Context, snap *Snapshot, cat *catalog.Catalog, op
 		}
 	}
 
-	// Cluster state, fed the way Karpenter's informers would.
-	clk := clock.RealClock{}
-	cluster := state.NewCluster(clk, c, cp)
-	for _, nc := range nodeClaims {
-		cluster.UpdateNodeClaim(nc)
+	cluster, err := newClusterState(ctx, c, cp, nodes, nodeClaims, bound, snap.DaemonSets, seen)
+	if err != nil {
+		return nil, err
 	}
-	for _, n := range nodes {
-		if err := cluster.UpdateNode(ctx, n); err != nil {
-			return nil, fmt.Errorf("cluster state: node %s: %w", n.Name, err)
-		}
-	}
-	for _, p := range bound {
-		if err := cluster.UpdatePod(ctx, p); err != nil {
-			return nil, fmt.Errorf("cluster state: pod %s/%s: %w", p.Namespace, p.Name, err)
-		}
-	}
-	for _, ds := range snap.DaemonSets {
-		if err := cluster.UpdateDaemonSet(ctx, ds); err != nil {
-			return nil, fmt.Errorf("cluster state: daemonset %s/%s: %w", ds.Namespace, ds.Name, err)
-		}
-	}
-	sim.provisioner = provisioning.NewProvisioner(c, sim.recorder, cp, cluster, clk, nil, nil)
+	sim.warnings = append(sim.warnings, seen.warnings()...)
+	sim.provisioner = provisioning.NewProvisioner(c, sim.recorder, cp, cluster, clock.RealClock{}, nil, nil)
 	return sim, nil
 }
 

@@ -36,4 +36,7 @@ type Snapshot struct {
 	// NodePool whose Ready condition is False or Unknown is left out, as Karpenter would, with a
 	// warning. Objects from files have no reconciled status: their NodePools are marked Ready.
 	Live bool
+	// Warnings are what the reader could not read, and what the plan loses for it; they are reported
+	// with the plan.
+	Warnings []Warning
 }
