@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -16,7 +15,6 @@ import (
 	"github.com/karpctl/karpctl/internal/cli"
 	"github.com/karpctl/karpctl/internal/discovery"
 	"github.com/karpctl/karpctl/internal/engine"
-	"github.com/karpctl/karpctl/internal/engine/catalog"
 	"github.com/karpctl/karpctl/internal/engine/load"
 	"github.com/karpctl/karpctl/internal/output"
 	"github.com/karpctl/karpctl/internal/view"
@@ -26,13 +24,25 @@ func init() { register(newPlanCmd) }
 
 const planLong = `Show what Karpenter would launch for the pending pods, computed by Karpenter's own scheduler
 (Provisioner.Schedule of the bundled sigs.k8s.io/karpenter, see ` + "`karpctl version`" + `) over a snapshot of
-the cluster and an instance-type catalog. karpctl never launches nodes: --dry-run is the only mode.
+the cluster, with the instance types each NodePool's NodeClass gets: the AWS provider's own
+instance-type model (sigs.k8s.io/karpenter's AWS provider, fed with dated EC2 facts and that region's
+prices) for NodePools referencing an EC2NodeClass, Karpenter's kwok catalog for a KWOKNodeClass.
+--catalog kwok|FILE plans every NodePool with one catalog instead. karpctl never launches nodes:
+--dry-run is the only mode.
 
 Live (default): reads pending pods (all namespaces, or -n NAMESPACE), bound pods, Nodes, NodeClaims,
-NodePools, DaemonSets and volumes with paginated lists (protobuf for core kinds) and writes nothing.
--f FILE|DIR|- adds objects from manifests on top: Pods, Deployments/StatefulSets/ReplicaSets/Jobs
-(expanded into their replicas as pending pods — "what if I apply this?") and NodePools.
-With --offline the plan is made from the files alone, without a cluster.
+NodePools, EC2NodeClasses, DaemonSets and volumes with paginated lists (protobuf for core kinds) and
+writes nothing. -f FILE|DIR|- adds objects from manifests on top: Pods, Deployments/StatefulSets/
+ReplicaSets/Jobs (expanded into their replicas as pending pods — "what if I apply this?"), NodePools
+and EC2NodeClasses. With --offline the plan is made from the files alone, without a cluster.
+
+EC2NodeClasses are read as Karpenter reads them: zones from status.subnets, the AMI family from
+amiSelectorTerms (alias) or status.amis, kubelet, blockDeviceMappings and instanceStorePolicy. A
+NodePool whose EC2NodeClass is missing or not Ready is skipped, as Karpenter skips it, with the
+reason of Karpenter's NodeClassReady condition. The region is the nodes'
+topology.kubernetes.io/region, else the subnets' zones' region, else --region (needed offline when
+neither tells it); prices are that region's. An EC2NodeClass without status (offline) is planned
+for every zone of the region, with a warning.
 
 What-ifs: --zone-down ZONE removes the zone's offerings and turns the pods of its nodes into
 pending pods; --scale [KIND/]NAME=N sets a Deployment's (StatefulSet's, ReplicaSet's) replicas — in
@@ -47,13 +57,13 @@ pods grouped by Karpenter's reason, warnings (NodePools Karpenter would skip, a 
 version other than the bundled one) and totals. -o json|yaml print the same as a stable schema.
 
 API cost (live): one paginated LIST each of pending pods (field selector, per -n namespace), bound
-pods, nodes, DaemonSets, PVCs, PVs, StorageClasses, CSINodes, NodePools and NodeClaims; one
-Deployment LIST to find Karpenter's version; one GET per --scale. Nothing is written.
+pods, nodes, DaemonSets, PVCs, PVs, StorageClasses, CSINodes, NodePools and NodeClaims, and of
+EC2NodeClasses when a NodePool references one; one Deployment LIST to find Karpenter's version; one GET per --scale. Nothing is written.
 
 Exit codes: 0 every pending pod has a place (new or existing node); 3 the plan leaves pods
 unschedulable, or no NodePool is usable (the reason per NodePool is printed); 2 bad flags or input
-(malformed YAML, unknown kind, bad catalog, unknown zone, --dry-run=false, offline files without a
-usable NodePool); 1 API error.`
+(malformed YAML, unknown kind, bad catalog, unknown zone, unknown or missing --region,
+--dry-run=false, offline files without a usable NodePool); 1 API error.`
 
 const planExample = `  # What would Karpenter launch for the pods pending now?
   kubectl karpctl plan --dry-run
@@ -63,7 +73,10 @@ const planExample = `  # What would Karpenter launch for the pods pending now?
   kubectl karpctl plan --offline -f nodepools.yaml -f deploy.yaml
 
   # Lose a zone; scale a workload up
-  kubectl karpctl plan --zone-down us-west-2a --catalog aws
+  kubectl karpctl plan --zone-down eu-west-1a
+
+  # Offline, EKS NodePools and EC2NodeClasses exported to a directory
+  kubectl karpctl plan --offline -f ./karpenter/ -f deploy.yaml --region eu-west-1
   kubectl karpctl plan --scale deployment/web=40 -n shop
 
   # Every NodeClaim and placement; machine-readable
@@ -79,10 +92,9 @@ type PlanOptions struct {
 	Offline   bool
 	ZonesDown []string
 	Scale     []string
-	Catalog   string
 	ChunkSize int64
+	catalogFlags
 
-	catalog    *catalog.Catalog
 	namespaces []string
 	scale      []load.ScaleTarget
 }
@@ -96,7 +108,7 @@ func newPlanCmd(env *Env) *cobra.Command {
 		Example: planExample,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Validate(); err != nil {
+			if err := o.Validate(cmd.Flags().Changed); err != nil {
 				return err
 			}
 			return o.Run(cmd.Context())
@@ -109,13 +121,14 @@ func newPlanCmd(env *Env) *cobra.Command {
 	f.BoolVar(&o.Offline, "offline", false, "Plan from the -f files alone, without a cluster")
 	f.StringArrayVar(&o.ZonesDown, "zone-down", nil, "What if this zone were lost (repeatable)")
 	f.StringArrayVar(&o.Scale, "scale", nil, "What if this workload had N replicas: [deployment|statefulset|replicaset/]NAME=N (repeatable)")
-	f.StringVar(&o.Catalog, "catalog", catalog.Kwok, "Instance types: "+strings.Join(catalog.Names(), "|")+" or a FILE in Karpenter's kwok instance-types format")
+	o.catalogFlags.add(f)
 	f.Int64Var(&o.ChunkSize, "chunk-size", 500, "Page size of every list call (live)")
 	return cmd
 }
 
-// Validate checks the flags and reads the catalog; nothing has been sent to the cluster yet.
-func (o *PlanOptions) Validate() error {
+// Validate checks the flags and reads the catalog; nothing has been sent to the cluster yet. changed
+// tells which flags were given (cmd.Flags().Changed).
+func (o *PlanOptions) Validate(changed func(string) bool) error {
 	if !o.DryRun {
 		return cli.UsageError("--dry-run=false: karpctl never launches nodes, it only shows what Karpenter would do (drop the flag or leave it true)")
 	}
@@ -125,15 +138,8 @@ func (o *PlanOptions) Validate() error {
 	if o.ChunkSize <= 0 {
 		return cli.UsageError("--chunk-size must be positive")
 	}
-	cat, err := readCatalog(o.Catalog)
-	if err != nil {
+	if err := o.catalogFlags.validate(changed); err != nil {
 		return err
-	}
-	o.catalog = cat
-	for _, z := range o.ZonesDown {
-		if err := cat.CheckZone(z); err != nil {
-			return cli.UsageError("--zone-down: %v", err)
-		}
 	}
 	ns := o.env.Globals.Namespace()
 	if ns != "" {
@@ -158,26 +164,6 @@ func (o *PlanOptions) Validate() error {
 		o.scale = append(o.scale, t)
 	}
 	return nil
-}
-
-func readCatalog(name string) (*catalog.Catalog, error) {
-	if name == "" {
-		return nil, cli.UsageError("--catalog is empty: give %s or a FILE in Karpenter's kwok instance-types format", strings.Join(catalog.Names(), ", "))
-	}
-	for _, n := range catalog.Names() {
-		if name == n {
-			return catalog.Named(n)
-		}
-	}
-	if _, err := os.Stat(name); err != nil {
-		_, nerr := catalog.Named(name)
-		return nil, cli.UsageError("--catalog: %v", nerr)
-	}
-	cat, err := catalog.Load(name)
-	if err != nil {
-		return nil, cli.UsageError("--catalog: %v", err)
-	}
-	return cat, nil
 }
 
 var scaleKinds = map[string]string{
@@ -278,10 +264,17 @@ func (o *PlanOptions) plan(ctx context.Context, snap *engine.Snapshot) (*engine.
 			fmt.Fprintf(o.env.ErrOut, "planning %d pending pods with Karpenter %s's scheduler…\n", len(snap.PendingPods), cli.EngineVersion())
 		}
 	}()
-	res, err := engine.Plan(ctx, snap, o.catalog, engine.Options{ZonesDown: o.ZonesDown})
+	var res *engine.Result
+	src, err := o.source(snap)
+	if err == nil {
+		res, err = engine.Plan(ctx, snap, engine.Options{ZonesDown: o.ZonesDown, InstanceTypes: src})
+	}
 	close(done)
 	<-exited
-	return res, err
+	if errors.Is(err, engine.ErrUnknownZone) {
+		return nil, cli.UsageError("--zone-down: %v", err)
+	}
+	return res, inputError(err)
 }
 
 // readFiles loads -f; every problem there is an input error. offline applies --scale to the files.
@@ -316,7 +309,11 @@ func (o *PlanOptions) readLive(ctx context.Context) (snap *engine.Snapshot, vers
 	if err != nil {
 		return nil, "", "", fmt.Errorf("dynamic client: %w", err)
 	}
-	snap, err = load.FromCluster(ctx, kube, dyn, load.ClusterOptions{Namespaces: o.namespaces, PageSize: o.ChunkSize})
+	copts := load.ClusterOptions{Namespaces: o.namespaces, PageSize: o.ChunkSize}
+	if files != nil {
+		copts.FileNodePools = files.NodePools
+	}
+	snap, err = load.FromCluster(ctx, kube, dyn, copts)
 	if err != nil {
 		return nil, "", "", err
 	}

@@ -205,8 +205,9 @@ func TestPlanInputErrorsExit2WithOneLine(t *testing.T) {
 		{[]string{"--offline", "-f", p("unknown.yaml")}, "unsupported kind Service"},
 		{[]string{"--offline", "-f", p("nopool.yaml")}, "no karpenter.sh/v1 NodePool"},
 		{[]string{"--offline", "-f", p("nodepool.yaml"), "--catalog", p("catalog.json")}, "catalog.json"},
-		{[]string{"--offline", "-f", p("nodepool.yaml"), "--catalog", "gcp"}, "unknown catalog"},
-		{[]string{"--offline", "-f", p("nodepool.yaml"), "--catalog="}, "--catalog is empty: give kwok, aws or a FILE"},
+		{[]string{"--offline", "-f", p("nodepool.yaml"), "--catalog", "gcp"}, `--catalog "gcp": no such file`},
+		{[]string{"--offline", "-f", p("nodepool.yaml"), "--catalog="}, "--catalog is empty: give kwok or a FILE"},
+		{[]string{"--offline", "-f", p("nodepool.yaml"), "--catalog", "aws"}, "--catalog aws is gone: NodePools that reference an EC2NodeClass are planned with the AWS provider's instance-type model"},
 		{[]string{"--offline", "-f", p("nodepool.yaml"), "--zone-down", "mars-1"}, "mars-1"},
 		{[]string{"--offline", "-f", p("nodepool.yaml"), "--scale", "web"}, "--scale"},
 		{[]string{"--offline", "-f", p("nodepool.yaml"), "--scale", "cronjob/web=3"}, "unknown kind"},
@@ -225,13 +226,13 @@ func TestPlanNoUsableNodePoolOffline(t *testing.T) {
 	aws := strings.Replace(planNodePool, "{group: karpenter.kwok.sh, kind: KWOKNodeClass, name: default}", "{group: karpenter.k8s.aws, kind: EC2NodeClass, name: default}", 1)
 	dir := writeFiles(t, map[string]string{"all.yaml": aws + "---\n" + planDeployment("web", 1, "1")})
 	code, _, errOut := run(t, "kubectl-karpctl", "plan", "--offline", "-f", dir)
-	if code != cli.ExitUsage || !strings.Contains(errOut, "no usable NodePool") || !strings.Contains(errOut, "default:") {
+	if code != cli.ExitUsage || !strings.Contains(errOut, "no usable NodePool: default: not Ready: EC2NodeClass default: NodeClassReady=False, NodeClassNotFound: NodeClass not found on cluster") {
 		t.Errorf("exit %d, stderr %q", code, errOut)
 	}
-	// The same NodePool plans with the AWS catalog.
-	code, _, errOut = run(t, "kubectl-karpctl", "plan", "--offline", "-f", dir, "--catalog", "aws")
-	if code != cli.ExitOK {
-		t.Errorf("aws catalog: exit %d, %s", code, errOut)
+	// --catalog overrides the NodeClass: the same NodePool plans with kwok's catalog.
+	code, r, errOut := planJSON(t, "--offline", "-f", dir, "--catalog", "kwok")
+	if code != cli.ExitOK || r.Catalog != "kwok" {
+		t.Errorf("--catalog kwok: exit %d, catalog %q, %s", code, r.Catalog, errOut)
 	}
 }
 
@@ -303,12 +304,12 @@ func TestPlanRepeatedScaleIsUsageError(t *testing.T) {
 		}
 	}
 	// Live, web is the Deployment web: a StatefulSet web is another workload.
-	o := &PlanOptions{env: &Env{Globals: cli.NewGlobals()}, DryRun: true, ChunkSize: 500, Catalog: "kwok", Scale: []string{"web=5", "statefulset/web=3"}}
-	if err := o.Validate(); err != nil || len(o.scale) != 2 {
+	o := &PlanOptions{env: &Env{Globals: cli.NewGlobals()}, DryRun: true, ChunkSize: 500, Scale: []string{"web=5", "statefulset/web=3"}}
+	if err := o.Validate(noFlagChanged); err != nil || len(o.scale) != 2 {
 		t.Errorf("live deployment and statefulset web: %v, %+v", err, o.scale)
 	}
 	o.Offline, o.Files = true, []string{dir}
-	if err := o.Validate(); cli.ExitCode(err) != cli.ExitUsage {
+	if err := o.Validate(noFlagChanged); cli.ExitCode(err) != cli.ExitUsage {
 		t.Errorf("offline web and statefulset/web: %v", err)
 	}
 }
@@ -329,3 +330,5 @@ func TestPlanProgressOnStderr(t *testing.T) {
 		t.Errorf("exit %d, stderr %q", code, errOut)
 	}
 }
+
+func noFlagChanged(string) bool { return false }

@@ -63,11 +63,10 @@ func clusterSnapshot(nodes, podsPerNode, pending int) *Snapshot {
 
 // BenchmarkPlan is the whole of engine.Plan on 5,000 pending pods with the kwok catalog.
 func BenchmarkPlan(b *testing.B) {
-	cat := kwok(b)
 	snap := clusterSnapshot(0, 0, 5000)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := Plan(context.Background(), snap, cat, Options{}); err != nil {
+		if _, err := Plan(context.Background(), snap, Options{}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -76,20 +75,19 @@ func BenchmarkPlan(b *testing.B) {
 // BenchmarkPlanOverhead compares engine.Plan with Karpenter's Provisioner.Schedule alone on the same
 // snapshot (the simulation is built outside the timed part for the latter) and reports plan/schedule.
 func BenchmarkPlanOverhead(b *testing.B) {
-	cat := kwok(b)
 	snap := clusterSnapshot(0, 0, 5000)
 	var planTime, scheduleTime time.Duration
 	var planPeak, schedulePeak uint64
 	for i := 0; i < b.N; i++ {
 		var err error
 		start := time.Now()
-		planPeak = max(planPeak, peakHeap(func() { _, err = Plan(context.Background(), snap, cat, Options{}) }))
+		planPeak = max(planPeak, peakHeap(func() { _, err = Plan(context.Background(), snap, Options{}) }))
 		planTime += time.Since(start)
 		if err != nil {
 			b.Fatal(err)
 		}
 
-		sim, err := newSimulation(context.Background(), snap, cat, Options{})
+		sim, err := newSimulation(context.Background(), snap, Options{})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -148,11 +146,10 @@ func peakHeap(f func()) uint64 {
 // BenchmarkSnapshotBuild builds the simulation (client, cluster state) for 1,000 nodes with 20,000
 // bound pods — the part that took 81.7 s for 500×20 with controller-runtime's fake client.
 func BenchmarkSnapshotBuild(b *testing.B) {
-	cat := kwok(b)
 	snap := clusterSnapshot(1000, 20, 100)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := newSimulation(context.Background(), snap, cat, Options{}); err != nil {
+		if _, err := newSimulation(context.Background(), snap, Options{}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -160,11 +157,10 @@ func BenchmarkSnapshotBuild(b *testing.B) {
 
 // BenchmarkPlanLargeCluster is a full plan over the same 1,000-node cluster with 1,000 pending pods.
 func BenchmarkPlanLargeCluster(b *testing.B) {
-	cat := kwok(b)
 	snap := clusterSnapshot(1000, 20, 1000)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := Plan(context.Background(), snap, cat, Options{}); err != nil {
+		if _, err := Plan(context.Background(), snap, Options{}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -11,12 +11,13 @@ import (
 	"sigs.k8s.io/karpenter/pkg/cloudprovider"
 )
 
-// catalogProvider is the smallest cloudprovider.CloudProvider that scheduling needs: instance types
-// from a catalog, the NodeClass kinds it serves and a name. It replaces kwok's provider (which needs a
-// kube client, kwok options in the context and mutates globals in init) and the test-only fake.
+// catalogProvider is the smallest cloudprovider.CloudProvider that scheduling needs: each NodePool's
+// instance types (resolved from its NodeClass beforehand), the NodeClass kinds served and a name. It
+// replaces kwok's and AWS's providers (which need clients, options in the context and, for kwok,
+// mutate globals in init) and the test-only fake.
 type catalogProvider struct {
-	instanceTypes []*cloudprovider.InstanceType
-	nodeClasses   []schema.GroupKind
+	byNodePool  map[string][]*cloudprovider.InstanceType
+	nodeClasses []schema.GroupKind
 }
 
 var _ cloudprovider.CloudProvider = (*catalogProvider)(nil)
@@ -31,8 +32,8 @@ func (p *catalogProvider) Get(context.Context, string) (*karpv1.NodeClaim, error
 	return nil, cloudprovider.NewNodeClaimNotFoundError(errSimulationOnly)
 }
 func (p *catalogProvider) List(context.Context) ([]*karpv1.NodeClaim, error) { return nil, nil }
-func (p *catalogProvider) GetInstanceTypes(context.Context, *karpv1.NodePool) ([]*cloudprovider.InstanceType, error) {
-	return p.instanceTypes, nil
+func (p *catalogProvider) GetInstanceTypes(_ context.Context, np *karpv1.NodePool) ([]*cloudprovider.InstanceType, error) {
+	return p.byNodePool[np.Name], nil
 }
 func (p *catalogProvider) IsDrifted(context.Context, *karpv1.NodeClaim) (cloudprovider.DriftReason, error) {
 	return "", nil

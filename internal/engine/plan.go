@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/awslabs/operatorpkg/status"
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -27,11 +26,8 @@ import (
 	"sigs.k8s.io/karpenter/pkg/events"
 	"sigs.k8s.io/karpenter/pkg/operator/injection"
 	"sigs.k8s.io/karpenter/pkg/operator/options"
-	"sigs.k8s.io/karpenter/pkg/scheduling"
 	nodepoolutils "sigs.k8s.io/karpenter/pkg/utils/nodepool"
 	podutils "sigs.k8s.io/karpenter/pkg/utils/pod"
-
-	"github.com/karpctl/karpctl/internal/engine/catalog"
 )
 
 // Options are the what-ifs and knobs of a plan.
@@ -39,16 +35,18 @@ type Options struct {
 	// ZonesDown removes every offering in these zones and turns pods bound to nodes in them into
 	// pending pods (the nodes and their NodeClaims disappear).
 	ZonesDown []string
+	// InstanceTypes gives each NodePool its instance types by its NodeClass; nil: Sources(snap, "").
+	InstanceTypes InstanceTypeSource
 }
 
 // ErrNoUsableNodePool means no NodePool is left that Karpenter would provision with; the error text
 // says why each was left out. A plan with no NodePool would otherwise be silently empty.
 var ErrNoUsableNodePool = errors.New("no usable NodePool")
 
-// Plan runs Karpenter's Provisioner.Schedule over the snapshot with the catalog's instance types and
-// reports what it decided.
-func Plan(ctx context.Context, snap *Snapshot, cat *catalog.Catalog, opts Options) (*Result, error) {
-	sim, err := newSimulation(ctx, snap, cat, opts)
+// Plan runs Karpenter's Provisioner.Schedule over the snapshot with the instance types of each
+// NodePool's NodeClass and reports what it decided.
+func Plan(ctx context.Context, snap *Snapshot, opts Options) (*Result, error) {
+	sim, err := newSimulation(ctx, snap, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -64,48 +62,54 @@ type simulation struct {
 	ctx         context.Context
 	provisioner *provisioning.Provisioner
 	recorder    *eventRecorder
-	catalog     *catalog.Catalog
+	pools       *nodePoolSet
 	zonesDown   []string
 	nodePools   []*karpv1.NodePool
 	pending     []*corev1.Pod
 	warnings    []Warning
 }
 
-func newSimulation(ctx context.Context, snap *Snapshot, cat *catalog.Catalog, opts Options) (*simulation, error) {
-	if snap == nil || cat == nil {
-		return nil, errors.New("engine.Plan: snapshot and catalog are required")
+func newSimulation(ctx context.Context, snap *Snapshot, opts Options) (*simulation, error) {
+	if snap == nil {
+		return nil, errors.New("engine.Plan: a snapshot is required")
+	}
+	src := opts.InstanceTypes
+	if src == nil {
+		var err error
+		if src, err = Sources(snap, ""); err != nil {
+			return nil, err
+		}
 	}
 	ctx, err := karpenterContext(ctx)
 	if err != nil {
 		return nil, err
 	}
-	sim := &simulation{ctx: ctx, catalog: cat, recorder: &eventRecorder{messages: map[types.UID]string{}}}
+	sim := &simulation{ctx: ctx, recorder: &eventRecorder{messages: map[types.UID]string{}}}
 
-	// What-if: zones down. Every zone is checked against the catalog as given (a zone already taken
-	// down is not "unknown"); a repeated zone is the same what-if as once.
+	pools, err := resolveNodePools(ctx, snap, src)
+	if err != nil {
+		return nil, err
+	}
+	// What-if: zones down. Every zone is checked against the zones the NodePools can launch in, as
+	// given (a zone already taken down is not "unknown"); a repeated zone is the same what-if as once.
 	down := map[string]bool{}
-	left := cat
+	zones := pools.zones()
 	for _, z := range opts.ZonesDown {
-		if err := cat.CheckZone(z); err != nil {
+		if err := checkZone(z, zones); err != nil {
 			return nil, err
 		}
 		if !down[z] {
 			down[z] = true
 			sim.zonesDown = append(sim.zonesDown, z)
-			left = left.WithoutZone(z)
 		}
 	}
-	cat = left
 	sort.Strings(sim.zonesDown)
-	cat.RegisterWellKnownLabels()
-
-	cp := &catalogProvider{instanceTypes: cat.KarpenterInstanceTypes(), nodeClasses: cat.NodeClasses}
-
-	nodePools, warnings := usableNodePools(ctx, snap, cp, cat.Name)
-	sim.warnings = append(append([]Warning{}, snap.Warnings...), warnings...)
+	nodePools := pools.usable(down)
+	sim.pools = pools
+	sim.warnings = append(append([]Warning{}, snap.Warnings...), pools.warnings...)
 	if len(nodePools) == 0 {
-		reasons := make([]string, 0, len(warnings))
-		for _, w := range warnings {
+		reasons := make([]string, 0, len(sim.warnings))
+		for _, w := range sim.warnings {
 			if w.NodePool != "" {
 				reasons = append(reasons, w.NodePool+": "+w.Message)
 			}
@@ -116,6 +120,7 @@ func newSimulation(ctx context.Context, snap *Snapshot, cat *catalog.Catalog, op
 		return nil, fmt.Errorf("%w: %s", ErrNoUsableNodePool, strings.Join(reasons, "; "))
 	}
 	sim.nodePools = nodePools
+	cp := pools.provider()
 
 	c := newSnapshotClient()
 	for _, np := range nodePools {
@@ -213,88 +218,6 @@ func karpenterContext(ctx context.Context) (context.Context, error) {
 	return log.IntoContext(ctx, logr.Discard()), nil
 }
 
-// usableNodePools returns copies of the NodePools Karpenter would provision with, Ready, and a warning
-// for each one it would silently skip.
-func usableNodePools(ctx context.Context, snap *Snapshot, cp *catalogProvider, catalogName string) ([]*karpv1.NodePool, []Warning) {
-	var usable []*karpv1.NodePool
-	var warnings []Warning
-	var assumedReady []string
-	served := make([]string, 0, len(cp.nodeClasses))
-	for _, gk := range cp.nodeClasses {
-		served = append(served, gk.Kind+"."+gk.Group)
-	}
-	for _, orig := range snap.NodePools {
-		np := orig.DeepCopy()
-		warn := func(format string, args ...any) {
-			warnings = append(warnings, Warning{NodePool: np.Name, Message: fmt.Sprintf(format, args...)})
-		}
-		ref := np.Spec.Template.Spec.NodeClassRef
-		switch {
-		case np.DeletionTimestamp != nil:
-			warn("being deleted: Karpenter does not provision with it")
-			continue
-		case nodepoolutils.IsStatic(np):
-			warn("static NodePool (spec.replicas is set): it keeps a fixed node count and takes no pending pods")
-			continue
-		case ref == nil || ref.Kind == "" || ref.Group == "":
-			warn("invalid: spec.template.spec.nodeClassRef needs group, kind and name")
-			continue
-		case !nodepoolutils.IsManaged(np, cp):
-			warn("nodeClassRef %s.%s/%s is not served by catalog %s (serves %s): Karpenter would ignore this NodePool",
-				ref.Kind, ref.Group, ref.Name, catalogName, strings.Join(served, ", "))
-			continue
-		}
-		if err := np.RuntimeValidate(ctx); err != nil {
-			warn("invalid, Karpenter would mark it not Ready and skip it: %v", err)
-			continue
-		}
-		// Read the stored condition: StatusConditions() would initialise missing ones to Unknown.
-		var ready *status.Condition
-		for i, c := range np.GetConditions() {
-			if c.Type == status.ConditionReady {
-				ready = &np.GetConditions()[i]
-			}
-		}
-		switch {
-		case !snap.Live:
-			if ready == nil || !ready.IsTrue() {
-				assumedReady = append(assumedReady, np.Name)
-			}
-		case ready == nil:
-			warn("has no Ready condition (never reconciled by a Karpenter controller?): assumed Ready")
-		case !ready.IsTrue():
-			warn("not Ready in the cluster (%s: %s): Karpenter skips it", ready.Reason, ready.Message)
-			continue
-		}
-		np.StatusConditions().SetTrue(karpv1.ConditionTypeValidationSucceeded)
-		np.StatusConditions().SetTrue(karpv1.ConditionTypeNodeClassReady)
-		if np.UID == "" {
-			np.UID = StableUID("nodepool", np.Name)
-		}
-		if n := compatibleInstanceTypes(np, cp); n == 0 {
-			warn("its requirements match no instance type of catalog %s: it cannot launch anything", catalogName)
-			continue
-		}
-		usable = append(usable, np)
-	}
-	if len(assumedReady) > 0 {
-		warnings = append(warnings, Warning{Message: fmt.Sprintf(
-			"NodePools read from files carry no reconciled status; marked Ready: %s", strings.Join(assumedReady, ", "))})
-	}
-	return usable, warnings
-}
-
-func compatibleInstanceTypes(np *karpv1.NodePool, cp *catalogProvider) int {
-	reqs := scheduling.NewNodeSelectorRequirementsWithMinValues(np.Spec.Template.Spec.Requirements...)
-	n := 0
-	for _, it := range cp.instanceTypes {
-		if it.Requirements.Intersects(reqs) == nil && len(it.Offerings.Available().Compatible(reqs)) > 0 {
-			n++
-		}
-	}
-	return n
-}
-
 // Epoch is the creation time given to pending pods that have none (and, in package load, the base of
 // the creation times of generated replicas), so that Karpenter's queue order (creation time, then
 // UID) is the same on every run.
@@ -357,7 +280,6 @@ func podName(p *corev1.Pod) string { return p.Namespace + "/" + p.Name }
 
 func (s *simulation) result(r scheduler.Results) *Result {
 	res := &Result{
-		Catalog:       s.catalog.Name,
 		ZonesDown:     s.zonesDown,
 		NodePools:     []NodePoolPlan{},
 		ExistingNodes: []ExistingNodePlacement{},
@@ -372,8 +294,9 @@ func (s *simulation) result(r scheduler.Results) *Result {
 	index := map[string]int{}
 	for _, np := range ordered {
 		index[np.Name] = len(res.NodePools)
-		res.NodePools = append(res.NodePools, NodePoolPlan{Name: np.Name, Weight: weight(np), NodeClaims: []NodeClaimPlan{}})
+		res.NodePools = append(res.NodePools, s.pools.plan(np))
 	}
+	res.instanceTypeSources()
 	for _, nc := range r.NewNodeClaims {
 		plan := nodeClaimPlan(nc)
 		for _, p := range nc.Pods {

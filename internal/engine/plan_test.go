@@ -29,7 +29,7 @@ func kwok(t testing.TB) *catalog.Catalog {
 
 func plan(t testing.TB, snap *Snapshot, opts Options) *Result {
 	t.Helper()
-	res, err := Plan(context.Background(), snap, kwok(t), opts)
+	res, err := Plan(context.Background(), snap, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,15 +160,21 @@ func TestPlanNodePoolWarningsAndErrors(t *testing.T) {
 	ec2.Spec.Template.Spec.NodeClassRef = &karpv1.NodeClassReference{Group: "karpenter.k8s.aws", Kind: "EC2NodeClass", Name: "default"}
 	snap := &Snapshot{NodePools: []*karpv1.NodePool{ec2, nodePool("ok")}, PendingPods: pods(1, "p", "1", "1Gi")}
 	res := plan(t, snap, Options{})
-	if !hasWarning(res, "aws", "not served by catalog kwok") {
-		t.Errorf("no warning for the EC2NodeClass pool: %+v", res.Warnings)
+	if !hasWarning(res, "aws", "NodeClassReady=False, NodeClassNotFound: NodeClass not found on cluster") {
+		t.Errorf("no warning for the EC2NodeClass pool without its EC2NodeClass: %+v", res.Warnings)
+	}
+	gcp := nodePool("gcp")
+	gcp.Spec.Template.Spec.NodeClassRef = &karpv1.NodeClassReference{Group: "karpenter.k8s.gcp", Kind: "GCENodeClass", Name: "default"}
+	res = plan(t, &Snapshot{NodePools: []*karpv1.NodePool{gcp, nodePool("ok")}, PendingPods: pods(1, "p", "1", "1Gi")}, Options{})
+	if !hasWarning(res, "gcp", "no instance types for its nodeClassRef GCENodeClass.karpenter.k8s.gcp/default") {
+		t.Errorf("no warning for the GCENodeClass pool: %+v", res.Warnings)
 	}
 
-	_, err := Plan(context.Background(), &Snapshot{NodePools: []*karpv1.NodePool{ec2}, PendingPods: pods(1, "p", "1", "1Gi")}, kwok(t), Options{})
+	_, err := Plan(context.Background(), &Snapshot{NodePools: []*karpv1.NodePool{ec2}, PendingPods: pods(1, "p", "1", "1Gi")}, Options{})
 	if !errors.Is(err, ErrNoUsableNodePool) || !strings.Contains(err.Error(), "EC2NodeClass") {
 		t.Errorf("want ErrNoUsableNodePool naming EC2NodeClass, got %v", err)
 	}
-	_, err = Plan(context.Background(), &Snapshot{PendingPods: pods(1, "p", "1", "1Gi")}, kwok(t), Options{})
+	_, err = Plan(context.Background(), &Snapshot{PendingPods: pods(1, "p", "1", "1Gi")}, Options{})
 	if !errors.Is(err, ErrNoUsableNodePool) {
 		t.Errorf("no NodePools: want ErrNoUsableNodePool, got %v", err)
 	}
@@ -190,7 +196,7 @@ func TestPlanNodePoolWarningsAndErrors(t *testing.T) {
 
 	// Requirements that match nothing in the catalog.
 	s390 := nodePool("s390", req(corev1.LabelArchStable, corev1.NodeSelectorOpIn, "s390x"))
-	_, err = Plan(context.Background(), &Snapshot{NodePools: []*karpv1.NodePool{s390}, PendingPods: pods(1, "p", "1", "1Gi")}, kwok(t), Options{})
+	_, err = Plan(context.Background(), &Snapshot{NodePools: []*karpv1.NodePool{s390}, PendingPods: pods(1, "p", "1", "1Gi")}, Options{})
 	if !errors.Is(err, ErrNoUsableNodePool) || !strings.Contains(err.Error(), "match no instance type") {
 		t.Errorf("want ErrNoUsableNodePool for unmatched requirements, got %v", err)
 	}
@@ -270,7 +276,7 @@ func TestPlanZoneDownAndExistingNodes(t *testing.T) {
 	if down.Totals.PendingPods != 5 || pending+down.Totals.UnschedulablePods != 5 {
 		t.Errorf("zone down: %d pending (want 5: the bound pod moved), %d placed", down.Totals.PendingPods, pending)
 	}
-	if _, err := Plan(context.Background(), snap, kwok(t), Options{ZonesDown: []string{"mars-1"}}); err == nil {
+	if _, err := Plan(context.Background(), snap, Options{ZonesDown: []string{"mars-1"}}); err == nil {
 		t.Error("unknown zone accepted")
 	}
 }
@@ -302,9 +308,10 @@ func TestPlanZoneDownTwice(t *testing.T) {
 			}
 		}
 	}
-	// An unknown zone after a known one is reported against the whole catalog.
-	_, err := Plan(context.Background(), snap, kwok(t), Options{ZonesDown: []string{"test-zone-a", "mars-1"}})
-	if want := kwok(t).CheckZone("mars-1"); err == nil || err.Error() != want.Error() {
+	// An unknown zone after a known one is reported against every zone the NodePools can launch in.
+	_, err := Plan(context.Background(), snap, Options{ZonesDown: []string{"test-zone-a", "mars-1"}})
+	want := `unknown zone "mars-1": no usable NodePool can launch there (zones: test-zone-a, test-zone-b, test-zone-c, test-zone-d)`
+	if !errors.Is(err, ErrUnknownZone) || err.Error() != want {
 		t.Errorf("unknown zone after a known one: %v, want %v", err, want)
 	}
 }

@@ -2,7 +2,13 @@ package engine
 
 // Result is what Karpenter would do for the snapshot. Its JSON form is karpctl's stable plan schema.
 type Result struct {
+	// Catalog names the instance types the NodePools were planned with: "kwok", "aws", a catalog
+	// file, or several joined by ", " (each NodePool's are in nodePools[].catalog).
 	Catalog string `json:"catalog"`
+	// Region is the AWS region of EC2NodeClass NodePools (prices and zones are that region's).
+	Region string `json:"region,omitempty"`
+	// AWSData dates the EC2 facts and prices behind the AWS instance types, when any NodePool uses them.
+	AWSData *AWSData `json:"awsData,omitempty"`
 	// ZonesDown lists the zones the what-if took away.
 	ZonesDown []string `json:"zonesDown,omitempty"`
 	// NodePools holds the new NodeClaims, grouped by NodePool, in Karpenter's weight order.
@@ -17,11 +23,17 @@ type Result struct {
 
 // NodePoolPlan is the new capacity one NodePool would launch.
 type NodePoolPlan struct {
-	Name         string          `json:"name"`
-	Weight       int32           `json:"weight"`
+	Name   string `json:"name"`
+	Weight int32  `json:"weight"`
+	// NodeClass is the NodePool's nodeClassRef as KIND/NAME; Catalog where its instance types come from.
+	NodeClass    string          `json:"nodeClass"`
+	Catalog      string          `json:"catalog"`
 	NodeClaims   []NodeClaimPlan `json:"nodeClaims"`
 	PricePerHour float64         `json:"pricePerHour"`
 	Pods         int             `json:"pods"`
+
+	region  string
+	awsData *AWSData
 }
 
 // NodeClaimPlan is one NodeClaim Karpenter would create.

@@ -1,16 +1,20 @@
 // Package engine runs Karpenter's own provisioning scheduler (sigs.k8s.io/karpenter v1.15.0,
-// Provisioner.Schedule) offline over a snapshot of plain objects and an instance-type catalog, and
-// returns what Karpenter would do as plain result structs: new NodeClaims per NodePool with their
-// cheapest instance type and price, placements onto existing nodes, and unschedulable pods with
-// Karpenter's reasons. Nothing is printed and nothing is written anywhere.
+// Provisioner.Schedule) offline over a snapshot of plain objects, with the instance types each
+// NodePool's NodeClass gets (kwok's catalog for KWOKNodeClasses, the AWS provider's model for
+// EC2NodeClasses, or one catalog for all as an override), and returns what Karpenter would do as
+// plain result structs: new NodeClaims per NodePool with their cheapest instance type and price,
+// placements onto existing nodes, and unschedulable pods with Karpenter's reasons. Nothing is printed and nothing is written anywhere.
 //
 // Global state it touches, on purpose and documented: importing Karpenter's API packages registers
-// its kinds in client-go's scheme.Scheme (Karpenter's own init), and Plan adds the catalog's label keys
-// to Karpenter's v1.WellKnownLabels (as a provider's init would). It imports no provider package
-// (kwok's init mutates labels and flags) and none of Karpenter's test-only packages.
+// its kinds in client-go's scheme.Scheme (Karpenter's own init); the AWS provider's API package
+// registers its labels and resources in Karpenter's v1.WellKnownLabels and WellKnownResources (its
+// own init, as in the provider's binary); and Plan adds a catalog's label keys to
+// v1.WellKnownLabels (as a provider's init would). It imports no kwok provider package (kwok's init
+// mutates labels and flags) and none of Karpenter's test-only packages.
 package engine
 
 import (
+	awsv1 "github.com/aws/karpenter-provider-aws/pkg/apis/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
@@ -32,6 +36,9 @@ type Snapshot struct {
 	PersistentVolumes      []*corev1.PersistentVolume
 	StorageClasses         []*storagev1.StorageClass
 	CSINodes               []*storagev1.CSINode
+	// EC2NodeClasses are the AWS provider's NodeClasses: their status (subnets, AMIs, Ready) and spec
+	// (kubelet, block devices, instance-store policy) decide the instance types of their NodePools.
+	EC2NodeClasses []*awsv1.EC2NodeClass
 	// Live says the objects were read from a cluster, so NodePool status conditions are trusted: a
 	// NodePool whose Ready condition is False or Unknown is left out, as Karpenter would, with a
 	// warning. Objects from files have no reconciled status: their NodePools are marked Ready.

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -44,8 +45,8 @@ func Plan(w io.Writer, s output.Styles, r PlanReport, wide bool) error {
 	if len(r.Files) > 0 {
 		src += ", files " + strings.Join(r.Files, ",")
 	}
-	fmt.Fprintf(&b, "%s %d pending pods with Karpenter %s's scheduler, catalog %s (%s)\n",
-		s.Bold.Render("Plan (dry run):"), r.Totals.PendingPods, r.EngineVersion, r.Catalog, src)
+	fmt.Fprintf(&b, "%s %d pending pods with Karpenter %s's scheduler, instance types %s (%s)\n",
+		s.Bold.Render("Plan (dry run):"), r.Totals.PendingPods, r.EngineVersion, InstanceTypesFrom(r.Catalog, r.Region, r.AWSData, plansSpot(r.Result)), src)
 	var whatIf []string
 	if len(r.ZonesDown) > 0 {
 		whatIf = append(whatIf, "zones down "+strings.Join(r.ZonesDown, ","))
@@ -105,6 +106,36 @@ func Plan(w io.Writer, s output.Styles, r PlanReport, wide bool) error {
 		unschedulableWord(s, t.UnschedulablePods))
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// InstanceTypesFrom says where instance types came from: the catalogs ("aws eu-west-1, kwok"), the
+// date of the EC2 data behind the AWS ones and, when spot offerings are shown, that their prices are
+// estimates.
+func InstanceTypesFrom(catalogs, region string, data *engine.AWSData, spot bool) string {
+	s := catalogs
+	if region != "" {
+		s = strings.Replace(s, "aws", "aws "+region, 1)
+	}
+	if data != nil {
+		s += " (EC2 data of " + data.Generated.Format("2006-01-02")
+		if spot && data.SpotEstimated {
+			s += "; spot prices are estimates"
+		}
+		s += ")"
+	}
+	return s
+}
+
+// plansSpot says whether any new NodeClaim may launch as spot.
+func plansSpot(r *engine.Result) bool {
+	for _, np := range r.NodePools {
+		for _, nc := range np.NodeClaims {
+			if slices.Contains(nc.CapacityTypes, "spot") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // nodeClaimTable groups identical NodeClaims (same NodePool, instance type, zone, capacity type and

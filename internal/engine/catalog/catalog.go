@@ -2,9 +2,10 @@
 // requirements, capacity, overhead, offerings per zone and capacity type with prices) read from
 // Karpenter's kwok JSON format, and the conversion into Karpenter's cloudprovider.InstanceType.
 //
-// Two catalogs are embedded (see data/ and `go generate`): "kwok", Karpenter's own kwok provider
-// catalog (144 synthetic types, zones test-zone-a..d), and "aws", 853 EC2 types (us-west-2) normalised
-// from kwok/examples/aws_instance_types.json. Any other file in the kwok format can be read with Load.
+// One catalog is embedded (see data/ and `go generate`): "kwok", Karpenter's own kwok provider catalog
+// (144 synthetic types, zones test-zone-a..d). Any other file in the kwok format can be read with
+// Load. EC2 instance types are not a catalog: the AWS provider's own model computes them per
+// EC2NodeClass (package catalog/aws).
 //
 // The package imports no Karpenter provider package, so no provider init mutates globals. The label
 // keys that catalogs put on instance types must be well known to Karpenter for pods to select on them;
@@ -17,7 +18,6 @@ import (
 	_ "embed"
 	"fmt"
 	"sort"
-	"strings"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
@@ -35,21 +35,10 @@ const (
 	KwokInstanceFamilyLabel = "karpenter.kwok.sh/instance-family"
 	KwokInstanceCPULabel    = "karpenter.kwok.sh/instance-cpu"
 	KwokInstanceMemoryLabel = "karpenter.kwok.sh/instance-memory"
-
-	// Labels the AWS provider puts on EC2 instance types (a subset).
-	AWSInstanceCategoryLabel   = "karpenter.k8s.aws/instance-category"
-	AWSInstanceFamilyLabel     = "karpenter.k8s.aws/instance-family"
-	AWSInstanceGenerationLabel = "karpenter.k8s.aws/instance-generation"
-	AWSInstanceSizeLabel       = "karpenter.k8s.aws/instance-size"
-	AWSInstanceCPULabel        = "karpenter.k8s.aws/instance-cpu"
-	AWSInstanceMemoryLabel     = "karpenter.k8s.aws/instance-memory"
 )
 
-// Names of the embedded catalogs.
-const (
-	Kwok = "kwok"
-	AWS  = "aws"
-)
+// Kwok is the name of the embedded catalog.
+const Kwok = "kwok"
 
 // NodeClass kinds of the providers whose catalogs are embedded.
 var (
@@ -88,52 +77,15 @@ type Offering struct {
 	ReservationCapacity int `json:"reservationCapacity,omitempty"`
 }
 
-// Names lists the embedded catalogs.
-func Names() []string { return []string{Kwok, AWS} }
-
 //go:embed data/kwok.json
 var kwokJSON []byte
 
-//go:embed data/zz_generated_aws.json
-var awsJSON []byte
-
-// Named returns an embedded catalog by name ("kwok", "aws").
+// Named returns the embedded catalog by name ("kwok").
 func Named(name string) (*Catalog, error) {
-	switch name {
-	case "", Kwok:
-		return Parse(Kwok, kwokJSON, KwokLabels, KWOKNodeClass)
-	case AWS:
-		return Parse(AWS, awsJSON, nil, EC2NodeClass)
-	default:
-		return nil, fmt.Errorf("unknown catalog %q (known: %s; or give a file in the kwok instance-types format)", name, strings.Join(Names(), ", "))
+	if name != "" && name != Kwok {
+		return nil, fmt.Errorf("unknown catalog %q (known: %s; or give a file in the kwok instance-types format)", name, Kwok)
 	}
-}
-
-// Zones lists the zones of all offerings, sorted.
-func (c *Catalog) Zones() []string {
-	set := map[string]bool{}
-	for _, it := range c.InstanceTypes {
-		for _, o := range it.Offerings {
-			set[o.Zone] = true
-		}
-	}
-	out := make([]string, 0, len(set))
-	for z := range set {
-		out = append(out, z)
-	}
-	sort.Strings(out)
-	return out
-}
-
-// CheckZone says why zone cannot be taken down: the catalog has no offering in it.
-func (c *Catalog) CheckZone(zone string) error {
-	zones := c.Zones()
-	for _, z := range zones {
-		if z == zone {
-			return nil
-		}
-	}
-	return fmt.Errorf("catalog %s has no zone %q (zones: %s)", c.Name, zone, strings.Join(zones, ", "))
+	return Parse(Kwok, kwokJSON, KwokLabels, KWOKNodeClass)
 }
 
 // LabelKeys lists every label key the catalog's instance types carry besides the standard ones.
@@ -149,26 +101,6 @@ func (c *Catalog) LabelKeys() []string {
 		out = append(out, k)
 	}
 	sort.Strings(out)
-	return out
-}
-
-// WithoutZone returns a copy of the catalog with every offering in zone removed (instance types left
-// with no offering are dropped).
-func (c *Catalog) WithoutZone(zone string) *Catalog {
-	out := &Catalog{Name: c.Name, NodeClasses: c.NodeClasses}
-	for _, it := range c.InstanceTypes {
-		var offs []Offering
-		for _, o := range it.Offerings {
-			if o.Zone != zone {
-				offs = append(offs, o)
-			}
-		}
-		if len(offs) == 0 {
-			continue
-		}
-		it.Offerings = offs
-		out.InstanceTypes = append(out.InstanceTypes, it)
-	}
 	return out
 }
 

@@ -30,11 +30,15 @@ type ClusterOptions struct {
 	Namespaces []string
 	// PageSize of every list call; 500 when zero.
 	PageSize int64
+	// FileNodePools are NodePools that will be merged on top (-f): their EC2NodeClasses are read too.
+	FileNodePools []*karpv1.NodePool
 }
 
 var (
 	nodePoolsGVR  = schema.GroupVersionResource{Group: "karpenter.sh", Version: "v1", Resource: "nodepools"}
 	nodeClaimsGVR = schema.GroupVersionResource{Group: "karpenter.sh", Version: "v1", Resource: "nodeclaims"}
+	// EC2NodeClassesGVR is the AWS provider's NodeClass resource.
+	EC2NodeClassesGVR = schema.GroupVersionResource{Group: "karpenter.k8s.aws", Version: "v1", Resource: "ec2nodeclasses"}
 )
 
 // NewClients builds the clients FromCluster needs from a rest.Config: a typed client that speaks
@@ -54,8 +58,8 @@ func NewClients(cfg *rest.Config) (kubernetes.Interface, dynamic.Interface, erro
 
 // FromCluster reads a snapshot from a live cluster with paginated lists only — it never writes:
 // pending pods (status.phase=Pending, spec.nodeName=), bound pods, nodes, DaemonSets, NodePools,
-// NodeClaims, PVCs, PVs, StorageClasses and CSINodes. The snapshot is marked Live, so NodePool
-// status conditions are trusted.
+// NodeClaims, EC2NodeClasses (when a NodePool references one), PVCs, PVs, StorageClasses and
+// CSINodes. The snapshot is marked Live, so NodePool and NodeClass status conditions are trusted.
 //
 // A list whose continue token expires mid-way (410, the API server compacted its history) is read
 // again in one request, as client-go's pager does. Pods, nodes and NodePools are required; a kind
@@ -97,6 +101,11 @@ func FromCluster(ctx context.Context, kube kubernetes.Interface, dyn dynamic.Int
 	}
 	if err := r.checkVolumes(); err != nil {
 		return nil, err
+	}
+	if referencesEC2NodeClass(snap.NodePools) || referencesEC2NodeClass(opts.FileNodePools) {
+		if err := r.ec2NodeClasses(dyn); err != nil {
+			return nil, err
+		}
 	}
 	return snap, nil
 }

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	awsv1 "github.com/aws/karpenter-provider-aws/pkg/apis/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -61,8 +62,9 @@ func (e *Error) Unwrap() error { return e.Err }
 //
 // Pods without a node and the replicas of Deployments, StatefulSets, ReplicaSets and Jobs become
 // pending pods with stable names (NAME-i), UIDs and creation times. NodePools (karpenter.sh/v1),
-// NodeClaims, Nodes, bound Pods, DaemonSets, PVCs, PVs, StorageClasses and CSINodes are kept.
-// NodeClass documents (any kind ending in NodeClass) are ignored. Anything else is an error unless
+// NodeClaims, Nodes, bound Pods, DaemonSets, PVCs, PVs, StorageClasses, CSINodes and EC2NodeClasses
+// (karpenter.k8s.aws/v1, decoded strictly) are kept. Other NodeClass documents (any kind ending in
+// NodeClass) are ignored. Anything else is an error unless
 // SkipUnknownKinds is set.
 func FromFiles(paths []string, opts Options) (*engine.Snapshot, error) {
 	l := newLoader(opts)
@@ -365,6 +367,18 @@ func (l *loader) object(js []byte, line int, fail func(int, error) error) error 
 			return err
 		}
 		l.snap.StorageClasses = append(l.snap.StorageClasses, o)
+	case "karpenter.k8s.aws/v1/EC2NodeClass":
+		o := &awsv1.EC2NodeClass{}
+		// strictly: a misspelt kubelet or blockDeviceMappings field would silently change the plan
+		dec := json.NewDecoder(bytes.NewReader(js))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(o); err != nil {
+			return fail(line, fmt.Errorf("%s %s: %v", tm.APIVersion, tm.Kind, err))
+		}
+		if err := l.unique("EC2NodeClass", o.ObjectMeta, line, fail); err != nil {
+			return err
+		}
+		l.snap.EC2NodeClasses = append(l.snap.EC2NodeClasses, o)
 	case "storage.k8s.io/v1/CSINode":
 		o := &storagev1.CSINode{}
 		if err := decode(o); err != nil {
@@ -373,14 +387,16 @@ func (l *loader) object(js []byte, line int, fail func(int, error) error) error 
 		l.snap.CSINodes = append(l.snap.CSINodes, o)
 	default:
 		switch {
+		case strings.HasPrefix(tm.APIVersion, "karpenter.k8s.aws/") && tm.Kind == "EC2NodeClass":
+			return fail(line, fmt.Errorf("%s %s is not supported: karpctl reads karpenter.k8s.aws/v1", tm.APIVersion, tm.Kind))
 		case strings.HasSuffix(tm.Kind, "NodeClass"):
-			return nil // provider configuration: the catalog stands for it
+			return nil // another provider's configuration: its catalog stands for it
 		case strings.HasPrefix(tm.APIVersion, "karpenter.sh/") && (tm.Kind == "NodePool" || tm.Kind == "NodeClaim"):
 			return fail(line, fmt.Errorf("%s %s is not supported: karpctl plans with karpenter.sh/v1", tm.APIVersion, tm.Kind))
 		case l.opts.SkipUnknownKinds:
 			return nil
 		}
-		return fail(line, fmt.Errorf("unsupported kind %s (apiVersion %s): the planner reads Pods, Deployments, StatefulSets, ReplicaSets, Jobs, DaemonSets, NodePools, NodeClaims, Nodes and volumes", tm.Kind, tm.APIVersion))
+		return fail(line, fmt.Errorf("unsupported kind %s (apiVersion %s): the planner reads Pods, Deployments, StatefulSets, ReplicaSets, Jobs, DaemonSets, NodePools, NodeClaims, EC2NodeClasses, Nodes and volumes", tm.Kind, tm.APIVersion))
 	}
 	return nil
 }

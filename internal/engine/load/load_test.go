@@ -12,7 +12,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/karpctl/karpctl/internal/engine"
-	"github.com/karpctl/karpctl/internal/engine/catalog"
 )
 
 func TestFromFilesExpandsWorkloads(t *testing.T) {
@@ -40,8 +39,7 @@ func TestFromFilesExpandsWorkloads(t *testing.T) {
 	}
 
 	// The expanded snapshot plans: three web replicas on three nodes (anti-affinity), the rest packed.
-	cat, _ := catalog.Named("kwok")
-	res, err := engine.Plan(context.Background(), snap, cat, engine.Options{})
+	res, err := engine.Plan(context.Background(), snap, engine.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

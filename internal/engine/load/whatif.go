@@ -17,8 +17,8 @@ import (
 	"github.com/karpctl/karpctl/internal/engine"
 )
 
-// Merge adds src's objects to dst (the what-if "-f on top of the cluster"). A NodePool, Node or Pod
-// of src replaces dst's of the same name: the file says what the object would be once applied. dst
+// Merge adds src's objects to dst (the what-if "-f on top of the cluster"). A NodePool,
+// EC2NodeClass, Node or Pod of src replaces dst's of the same name: the file says what the object would be once applied. dst
 // stays Live if it was.
 func Merge(dst, src *engine.Snapshot) {
 	dst.NodePools = append(replaced(dst.NodePools, src.NodePools, metaKey), src.NodePools...)
@@ -26,6 +26,7 @@ func Merge(dst, src *engine.Snapshot) {
 	srcPods := append(append([]*corev1.Pod{}, src.Pods...), src.PendingPods...)
 	dst.Pods = append(replaced(dst.Pods, srcPods, metaKey), src.Pods...)
 	dst.PendingPods = append(replaced(dst.PendingPods, srcPods, metaKey), src.PendingPods...)
+	dst.EC2NodeClasses = append(replaced(dst.EC2NodeClasses, src.EC2NodeClasses, metaKey), src.EC2NodeClasses...)
 	dst.NodeClaims = append(dst.NodeClaims, src.NodeClaims...)
 	dst.DaemonSets = append(dst.DaemonSets, src.DaemonSets...)
 	dst.PersistentVolumeClaims = append(dst.PersistentVolumeClaims, src.PersistentVolumeClaims...)

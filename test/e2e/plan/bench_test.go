@@ -12,7 +12,6 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/karpctl/karpctl/internal/engine"
-	"github.com/karpctl/karpctl/internal/engine/catalog"
 	"github.com/karpctl/karpctl/internal/engine/load"
 	"github.com/karpctl/karpctl/internal/harness"
 )
@@ -98,10 +97,6 @@ func BenchmarkLiveLoad(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	cat, err := catalog.Named(catalog.Kwok)
-	if err != nil {
-		b.Fatal(err)
-	}
 	var loadTime, schedTime time.Duration
 	var requests int
 	var res *engine.Result
@@ -114,7 +109,7 @@ func BenchmarkLiveLoad(b *testing.B) {
 			b.Fatal(err)
 		}
 		t1 := time.Now()
-		res, err = engine.Plan(ctx, snap, cat, engine.Options{})
+		res, err = engine.Plan(ctx, snap, engine.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -1,0 +1,82 @@
+package commands
+
+import (
+	"errors"
+	"os"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/karpctl/karpctl/internal/cli"
+	"github.com/karpctl/karpctl/internal/engine"
+	"github.com/karpctl/karpctl/internal/engine/catalog"
+)
+
+// catalogFlags say where instance types come from, for plan and instance-types: by default each
+// NodePool's NodeClass decides (kwok's catalog for a KWOKNodeClass, the AWS provider's model for an
+// EC2NodeClass, in --region when the cluster does not tell); --catalog overrides that for all.
+type catalogFlags struct {
+	Catalog string
+	Region  string
+
+	override *catalog.Catalog
+}
+
+func (c *catalogFlags) add(f *pflag.FlagSet) {
+	f.StringVar(&c.Catalog, "catalog", "", "Override every NodePool's instance types: kwok or a FILE in Karpenter's kwok instance-types format (default: by NodeClass)")
+	f.StringVar(&c.Region, "region", "", "AWS region of EC2NodeClass NodePools when neither the nodes nor the EC2NodeClasses' subnets tell it (offline)")
+}
+
+// validate reads --catalog and checks --region; nothing has been sent to the cluster yet.
+func (c *catalogFlags) validate(changed func(string) bool) error {
+	c.override = nil
+	switch {
+	case c.Catalog == "" && changed("catalog"):
+		return cli.UsageError("--catalog is empty: give kwok or a FILE in Karpenter's kwok instance-types format, or drop it to plan each NodePool by its NodeClass")
+	case c.Catalog == "":
+	case c.Catalog == "aws":
+		return cli.UsageError("--catalog aws is gone: NodePools that reference an EC2NodeClass are planned with the AWS provider's instance-type model for their EC2NodeClass without --catalog (offline, give --region when no subnet or node tells it)")
+	case c.Catalog == catalog.Kwok:
+		cat, err := catalog.Named(catalog.Kwok)
+		if err != nil {
+			return err
+		}
+		c.override = cat
+	default:
+		if _, err := os.Stat(c.Catalog); err != nil {
+			return cli.UsageError("--catalog %q: no such file (give kwok or a FILE in Karpenter's kwok instance-types format)", c.Catalog)
+		}
+		cat, err := catalog.Load(c.Catalog)
+		if err != nil {
+			return cli.UsageError("--catalog: %v", err)
+		}
+		c.override = cat
+	}
+	if c.Region != "" {
+		known := engine.DefaultAWSModel.Regions()
+		found := false
+		for _, r := range known {
+			found = found || r == c.Region
+		}
+		if !found {
+			return cli.UsageError("--region %q is not a region karpctl has AWS prices for (known: %s)", c.Region, strings.Join(known, ", "))
+		}
+	}
+	return nil
+}
+
+// source is where the snapshot's NodePools get their instance types.
+func (c *catalogFlags) source(snap *engine.Snapshot) (engine.InstanceTypeSource, error) {
+	if c.override != nil {
+		return engine.CatalogSource(c.override, true), nil
+	}
+	return engine.Sources(snap, c.Region)
+}
+
+// inputError turns the engine's input errors (region, zone) into usage errors (exit 2).
+func inputError(err error) error {
+	if errors.Is(err, engine.ErrRegion) || errors.Is(err, engine.ErrUnknownZone) {
+		return cli.UsageError("%v", err)
+	}
+	return err
+}

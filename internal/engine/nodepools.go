@@ -1,0 +1,226 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/awslabs/operatorpkg/status"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
+	"sigs.k8s.io/karpenter/pkg/cloudprovider"
+	scheduler "sigs.k8s.io/karpenter/pkg/controllers/provisioning/scheduling"
+	"sigs.k8s.io/karpenter/pkg/scheduling"
+	nodepoolutils "sigs.k8s.io/karpenter/pkg/utils/nodepool"
+)
+
+// nodePoolSet is the NodePools Karpenter would provision with, each with the instance types its
+// NodeClass resolved to, and a warning for each one Karpenter would skip.
+type nodePoolSet struct {
+	candidates []*nodePoolTypes
+	warnings   []Warning
+	// byNodePool: the instance types GetInstanceTypes answers, after the zones that are down
+	byNodePool map[string][]*cloudprovider.InstanceType
+}
+
+type nodePoolTypes struct {
+	nodePool *karpv1.NodePool
+	resolved *Resolved
+}
+
+// resolveNodePools checks each NodePool the way Karpenter's controllers would before provisioning
+// with it (deletion, static, NodeClass served, validation, NodeClass readiness, NodePool Ready) and
+// resolves its NodeClass's instance types. Only input problems (an AWS region) are errors.
+func resolveNodePools(ctx context.Context, snap *Snapshot, src InstanceTypeSource) (*nodePoolSet, error) {
+	set := &nodePoolSet{}
+	var assumedReady []string
+	shown := map[*Resolved]bool{}
+	for _, orig := range snap.NodePools {
+		np := orig.DeepCopy()
+		warn := func(format string, args ...any) {
+			set.warnings = append(set.warnings, Warning{NodePool: np.Name, Message: fmt.Sprintf(format, args...)})
+		}
+		ref := np.Spec.Template.Spec.NodeClassRef
+		switch {
+		case np.DeletionTimestamp != nil:
+			warn("being deleted: Karpenter does not provision with it")
+			continue
+		case nodepoolutils.IsStatic(np):
+			warn("static NodePool (spec.replicas is set): it keeps a fixed node count and takes no pending pods")
+			continue
+		case ref == nil || ref.Kind == "" || ref.Group == "":
+			warn("invalid: spec.template.spec.nodeClassRef needs group, kind and name")
+			continue
+		case !src.Serves(ref.GroupKind()):
+			warn("karpctl has no instance types for its nodeClassRef %s.%s/%s (it plans KWOKNodeClass and EC2NodeClass NodePools; --catalog FILE plans any kind): left out",
+				ref.Kind, ref.Group, ref.Name)
+			continue
+		}
+		if err := np.RuntimeValidate(ctx); err != nil {
+			warn("invalid, Karpenter would mark it not Ready and skip it: %v", err)
+			continue
+		}
+		res, err := src.Resolve(ctx, ref)
+		var nce *NodeClassError
+		switch {
+		case errors.As(err, &nce):
+			warn("not Ready: %v (Karpenter's NodePool status): Karpenter skips it", nce)
+			continue
+		case err != nil:
+			return nil, fmt.Errorf("NodePool %s: %w", np.Name, err)
+		}
+		if !shown[res] {
+			shown[res] = true
+			for _, w := range res.Warnings {
+				set.warnings = append(set.warnings, Warning{Message: w})
+			}
+		}
+		// Read the stored condition: StatusConditions() would initialise missing ones to Unknown.
+		var ready *status.Condition
+		for i, c := range np.GetConditions() {
+			if c.Type == status.ConditionReady {
+				ready = &np.GetConditions()[i]
+			}
+		}
+		switch {
+		case !snap.Live:
+			if ready == nil || !ready.IsTrue() {
+				assumedReady = append(assumedReady, np.Name)
+			}
+		case ready == nil:
+			warn("has no Ready condition (never reconciled by a Karpenter controller?): assumed Ready")
+		case !ready.IsTrue():
+			warn("not Ready in the cluster (%s: %s): Karpenter skips it", ready.Reason, ready.Message)
+			continue
+		}
+		np.StatusConditions().SetTrue(karpv1.ConditionTypeValidationSucceeded)
+		np.StatusConditions().SetTrue(karpv1.ConditionTypeNodeClassReady)
+		if np.UID == "" {
+			np.UID = StableUID("nodepool", np.Name)
+		}
+		set.candidates = append(set.candidates, &nodePoolTypes{nodePool: np, resolved: res})
+	}
+	if len(assumedReady) > 0 {
+		set.warnings = append(set.warnings, Warning{Message: fmt.Sprintf(
+			"NodePools read from files carry no reconciled status; marked Ready: %s", strings.Join(assumedReady, ", "))})
+	}
+	return set, nil
+}
+
+// zones lists every zone the candidates' instance types are offered in.
+func (s *nodePoolSet) zones() []string {
+	var sets [][]*cloudprovider.InstanceType
+	for _, c := range s.candidates {
+		sets = append(sets, c.resolved.InstanceTypes)
+	}
+	return offeredZones(sets...)
+}
+
+// usable takes the zones that are down away and returns the NodePools left with an instance type
+// their requirements allow, warning about the others.
+func (s *nodePoolSet) usable(down map[string]bool) []*karpv1.NodePool {
+	s.byNodePool = map[string][]*cloudprovider.InstanceType{}
+	left := map[*Resolved][]*cloudprovider.InstanceType{}
+	var usable []*karpv1.NodePool
+	for _, c := range s.candidates {
+		its, ok := left[c.resolved]
+		if !ok {
+			its = withoutZones(c.resolved.InstanceTypes, down)
+			left[c.resolved] = its
+		}
+		if len(CompatibleInstanceTypes(c.nodePool, its)) == 0 {
+			s.warnings = append(s.warnings, Warning{NodePool: c.nodePool.Name, Message: fmt.Sprintf(
+				"its requirements match no instance type of %s: it cannot launch anything", c.resolved.describe())})
+			continue
+		}
+		s.byNodePool[c.nodePool.Name] = its
+		usable = append(usable, c.nodePool)
+	}
+	return usable
+}
+
+// provider is the cloud provider Karpenter's scheduler asks: each usable NodePool's instance types
+// and the NodeClass kinds they reference.
+func (s *nodePoolSet) provider() *catalogProvider {
+	cp := &catalogProvider{byNodePool: s.byNodePool}
+	seen := map[schema.GroupKind]bool{}
+	for _, c := range s.candidates {
+		gk := c.nodePool.Spec.Template.Spec.NodeClassRef.GroupKind()
+		if _, ok := s.byNodePool[c.nodePool.Name]; ok && !seen[gk] {
+			seen[gk] = true
+			cp.nodeClasses = append(cp.nodeClasses, gk)
+		}
+	}
+	return cp
+}
+
+// resolvedFor is the resolution of a NodePool that is a candidate.
+func (s *nodePoolSet) resolvedFor(name string) *Resolved {
+	for _, c := range s.candidates {
+		if c.nodePool.Name == name {
+			return c.resolved
+		}
+	}
+	return nil
+}
+
+func (r *Resolved) describe() string {
+	if r.Region != "" {
+		return r.Source + " " + r.Region
+	}
+	return r.Source
+}
+
+// CompatibleInstanceTypes are the instance types Karpenter's scheduler keeps for a NodePool before
+// any pod (scheduler.NewScheduler): compatible with the requirements of the NodePool's NodeClaim
+// template (requirements, template labels, NodePool label) and with an available offering that
+// satisfies them.
+func CompatibleInstanceTypes(np *karpv1.NodePool, its []*cloudprovider.InstanceType) []*cloudprovider.InstanceType {
+	reqs := nodeClaimRequirements(np)
+	var out []*cloudprovider.InstanceType
+	for _, it := range its {
+		if it.Requirements.Intersects(reqs) == nil && it.Offerings.Available().HasCompatible(reqs) {
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
+func nodeClaimRequirements(np *karpv1.NodePool) scheduling.Requirements {
+	if np.Spec.Template.Spec.NodeClassRef == nil {
+		return scheduling.NewNodeSelectorRequirementsWithMinValues(np.Spec.Template.Spec.Requirements...)
+	}
+	return scheduler.NewNodeClaimTemplate(np).Requirements
+}
+
+// plan is the empty plan of a usable NodePool.
+func (s *nodePoolSet) plan(np *karpv1.NodePool) NodePoolPlan {
+	p := NodePoolPlan{Name: np.Name, Weight: weight(np), NodeClaims: []NodeClaimPlan{}}
+	if ref := np.Spec.Template.Spec.NodeClassRef; ref != nil {
+		p.NodeClass = ref.Kind + "/" + ref.Name
+	}
+	if r := s.resolvedFor(np.Name); r != nil {
+		p.Catalog = r.Source
+		p.region, p.awsData = r.Region, r.AWSData
+	}
+	return p
+}
+
+// instanceTypeSources sums up the NodePools' catalogs, region and AWS data.
+func (r *Result) instanceTypeSources() {
+	seen := map[string]bool{}
+	var names []string
+	for _, np := range r.NodePools {
+		if !seen[np.Catalog] {
+			seen[np.Catalog] = true
+			names = append(names, np.Catalog)
+		}
+		if np.region != "" {
+			r.Region, r.AWSData = np.region, np.awsData
+		}
+	}
+	sort.Strings(names)
+	r.Catalog = strings.Join(names, ", ")
+}
