@@ -10,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/resource"
+
 	"github.com/karpctl/karpctl/internal/drill"
+	"github.com/karpctl/karpctl/internal/engine"
 	"github.com/karpctl/karpctl/internal/health"
 	"github.com/karpctl/karpctl/internal/lease"
 	"github.com/karpctl/karpctl/internal/topology"
@@ -34,6 +37,7 @@ func TestJSONSchemaDocumented(t *testing.T) {
 		{"`kubectl karpctl lease --watch -o json`: the last line, `{\"summary\": …}`", lease.Summary{}},
 		{"`kubectl karpctl audit-topology -o json|yaml`", topology.Report{}},
 		{"`kubectl karpctl plan --dry-run -o json|yaml`", view.PlanReport{}},
+		{"`kubectl karpctl instance-types -o json|yaml`", engine.InstanceTypeList{}},
 		{"`kubectl karpctl health -o json|yaml`", health.Report{}},
 		{"`kubectl karpctl drill leader-kill|zone-outage -o json|yaml` and `--report FILE`", drill.Report{}},
 		{"Each line of the drill history file (`$XDG_STATE_HOME/karpctl/drills.jsonl`)", drill.HistoryEntry{}},
@@ -70,7 +74,7 @@ func fields(t reflect.Type, prefix string, seen map[reflect.Type]bool, b *string
 	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Map {
 		t = t.Elem()
 	}
-	if t.Kind() != reflect.Struct || t == reflect.TypeOf(time.Time{}) || seen[t] {
+	if t.Kind() != reflect.Struct || t == reflect.TypeOf(time.Time{}) || t == reflect.TypeOf(resource.Quantity{}) || seen[t] {
 		return
 	}
 	seen[t] = true
@@ -126,6 +130,8 @@ func jsonType(t reflect.Type) string {
 	switch {
 	case t == reflect.TypeOf(time.Time{}):
 		return "time (RFC 3339)"
+	case t == reflect.TypeOf(resource.Quantity{}):
+		return "string (Kubernetes quantity, e.g. 1930m, 6903Mi)"
 	case t.Kind() == reflect.String:
 		return "string"
 	case t.Kind() == reflect.Bool:

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/karpctl/karpctl/internal/cli"
+	"github.com/karpctl/karpctl/internal/engine"
 	"github.com/karpctl/karpctl/internal/output"
 )
 
@@ -18,6 +19,8 @@ type VersionInfo struct {
 	Karpctl   string `json:"karpctl"`
 	Engine    string `json:"engine"`
 	GoVersion string `json:"goVersion"`
+	// AWSData dates the EC2 facts and prices behind the AWS provider's instance-type model.
+	AWSData engine.AWSData `json:"awsData"`
 	// Server and Karpenter are empty when no cluster is reachable; Error says why.
 	Server             string `json:"server,omitempty"`
 	KarpenterImage     string `json:"karpenterImage,omitempty"`
@@ -34,7 +37,7 @@ func newVersionCmd(env *Env) *cobra.Command {
 		Short: "Print karpctl's version, the bundled Karpenter engine, and the cluster's versions",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			v := VersionInfo{Karpctl: cli.Version, Engine: cli.Engine(), GoVersion: runtime.Version()}
+			v := VersionInfo{Karpctl: cli.Version, Engine: cli.Engine(), GoVersion: runtime.Version(), AWSData: engine.DefaultAWSModel.Data()}
 			if !clientOnly {
 				ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Second)
 				defer cancel()
@@ -43,7 +46,8 @@ func newVersionCmd(env *Env) *cobra.Command {
 			if format.Machine() {
 				return output.Write(env.Out, format, v)
 			}
-			pairs := [][2]string{{"karpctl", v.Karpctl}, {"Engine", v.Engine}, {"Go", v.GoVersion}}
+			pairs := [][2]string{{"karpctl", v.Karpctl}, {"Engine", v.Engine}, {"Go", v.GoVersion},
+				{"AWS data", fmt.Sprintf("EC2 facts and prices of %s (spot prices are estimates)", v.AWSData.Generated.Format("2006-01-02"))}}
 			if !clientOnly {
 				if v.Error != "" {
 					pairs = append(pairs, [2]string{"Cluster", "not reachable: " + v.Error})

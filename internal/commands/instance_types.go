@@ -1,0 +1,165 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/dynamic"
+
+	"github.com/karpctl/karpctl/internal/cli"
+	"github.com/karpctl/karpctl/internal/engine"
+	"github.com/karpctl/karpctl/internal/engine/load"
+	"github.com/karpctl/karpctl/internal/output"
+	"github.com/karpctl/karpctl/internal/view"
+)
+
+func init() { register(newInstanceTypesCmd) }
+
+const instanceTypesLong = `List the instance types Karpenter would consider for a NodePool or a NodeClass, as Karpenter's
+own code computes them: for an EC2NodeClass the AWS provider's instance-type model (capacity, kube-
+and system-reserved, eviction threshold, ENI-limited max pods, ephemeral storage from the block
+device mappings) with that region's prices; for a KWOKNodeClass Karpenter's kwok catalog.
+
+--nodepool NAME filters by the NodePool's requirements with Karpenter's own requirement
+compatibility, as its scheduler does before any pod; --nodeclass NAME lists every instance type of
+the NodeClass. With one NodePool in the cluster neither is needed. Each row shows the allocatable
+cpu, memory, pods, ephemeral storage and GPUs (what Karpenter packs pods against) and the cheapest
+offering; -o wide adds every offering (capacity type, zone, $/h) and the labels; -o json|yaml print
+everything. Sorted by price, then name. --requests cpu=…,memory=… marks which types have room for
+such a pod ("why is m5.large not enough?"; DaemonSets' overhead is not counted).
+
+Live (default): one paginated LIST each of NodePools and EC2NodeClasses and one page of nodes
+(for the region); nothing is written. --offline -f FILE|DIR reads NodePools and EC2NodeClasses from
+manifests (give --region when the EC2NodeClasses have no status.subnets and no node tells it).
+
+Exit codes: 0 listed; 2 bad flags or input (unknown NodePool or NodeClass, unknown or missing
+--region, bad catalog); 3 the NodeClass is not Ready, so Karpenter would launch nothing with it;
+1 API error.`
+
+const instanceTypesExample = `  # What can the default NodePool launch, cheapest first?
+  kubectl karpctl instance-types --nodepool default
+
+  # Every instance type of an EC2NodeClass, with all offerings and labels
+  kubectl karpctl instance-types --nodeclass default -o wide
+
+  # Which types have room for a pod requesting 2 CPUs and 7Gi?
+  kubectl karpctl instance-types --nodepool default --requests cpu=2,memory=7Gi
+
+  # Offline, from exported manifests
+  kubectl karpctl instance-types --offline -f ./karpenter/ --nodepool default --region eu-west-1`
+
+// InstanceTypesOptions are instance-types' flags.
+type InstanceTypesOptions struct {
+	env       *Env
+	Format    output.Format
+	NodePool  string
+	NodeClass string
+	Files     []string
+	Offline   bool
+	Requests  string
+	ChunkSize int64
+	catalogFlags
+
+	query engine.InstanceTypeQuery
+}
+
+func newInstanceTypesCmd(env *Env) *cobra.Command {
+	o := &InstanceTypesOptions{env: env}
+	cmd := &cobra.Command{
+		Use:     "instance-types",
+		Short:   "List the instance types Karpenter would consider for a NodePool or NodeClass, with allocatable resources and prices",
+		Long:    instanceTypesLong,
+		Example: instanceTypesExample,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Validate(cmd.Flags().Changed); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	output.AddFormatFlag(f, &o.Format, output.TableFormat, output.Wide, output.JSON, output.YAML)
+	f.StringVar(&o.NodePool, "nodepool", "", "The NodePool whose instance types to list (filtered by its requirements)")
+	f.StringVar(&o.NodeClass, "nodeclass", "", "The NodeClass (e.g. an EC2NodeClass) whose instance types to list")
+	f.StringArrayVarP(&o.Files, "filename", "f", nil, "Read NodePools and EC2NodeClasses from manifests: FILE, DIR or - for stdin (repeatable)")
+	f.BoolVar(&o.Offline, "offline", false, "Read the -f files alone, without a cluster")
+	f.StringVar(&o.Requests, "requests", "", "Mark the types with room for a pod requesting cpu=…,memory=…[,RESOURCE=QUANTITY]")
+	f.Int64Var(&o.ChunkSize, "chunk-size", 500, "Page size of every list call (live)")
+	o.catalogFlags.add(f)
+	return cmd
+}
+
+// Validate checks the flags; nothing has been sent to the cluster yet.
+func (o *InstanceTypesOptions) Validate(changed func(string) bool) error {
+	switch {
+	case o.NodePool != "" && o.NodeClass != "":
+		return cli.UsageError("give --nodepool or --nodeclass, not both")
+	case o.Offline && len(o.Files) == 0:
+		return cli.UsageError("--offline needs -f FILE|DIR|-: NodePools and EC2NodeClasses are read from files")
+	case !o.Offline && len(o.Files) > 0:
+		return cli.UsageError("-f needs --offline: instance-types reads either the cluster or files")
+	case o.ChunkSize <= 0:
+		return cli.UsageError("--chunk-size must be positive")
+	}
+	o.query = engine.InstanceTypeQuery{NodePool: o.NodePool, NodeClass: o.NodeClass}
+	if o.Requests != "" {
+		r, err := engine.ParseRequests(o.Requests)
+		if err != nil {
+			return cli.UsageError("--requests: %v (want e.g. cpu=2,memory=7Gi)", err)
+		}
+		o.query.Requests = r
+	}
+	return o.catalogFlags.validate(changed)
+}
+
+// Run reads the NodePools and NodeClasses, lists the instance types and prints them.
+func (o *InstanceTypesOptions) Run(ctx context.Context) error {
+	snap, err := o.read(ctx)
+	if err != nil {
+		return err
+	}
+	src, err := o.source(snap)
+	if err != nil {
+		return err
+	}
+	list, err := engine.InstanceTypes(ctx, snap, src, o.query)
+	var nce *engine.NodeClassError
+	switch {
+	case errors.As(err, &nce):
+		return cli.Unhealthy("%v: Karpenter launches nothing with it", nce)
+	case errors.Is(err, engine.ErrNotFound):
+		return cli.UsageError("%v", err)
+	case err != nil:
+		return inputError(err)
+	}
+	if o.Format.Machine() {
+		return output.Write(o.env.Out, o.Format, list)
+	}
+	return view.InstanceTypes(o.env.Out, o.env.Styles(), list, o.Format == output.Wide)
+}
+
+func (o *InstanceTypesOptions) read(ctx context.Context) (*engine.Snapshot, error) {
+	if o.Offline {
+		snap, err := load.FromFiles(o.Files, load.Options{Stdin: o.env.In, SkipUnknownKinds: true})
+		if err != nil {
+			return nil, cli.UsageError("%v", err)
+		}
+		if len(snap.NodePools) == 0 && len(snap.EC2NodeClasses) == 0 {
+			return nil, cli.UsageError("%s: no NodePool or EC2NodeClass in the files", strings.Join(o.Files, ", "))
+		}
+		return snap, nil
+	}
+	kube, cfg, err := o.env.Clients()
+	if err != nil {
+		return nil, err
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("dynamic client: %w", err)
+	}
+	return load.NodeClasses(ctx, kube, dyn, o.ChunkSize)
+}
