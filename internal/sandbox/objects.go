@@ -26,6 +26,16 @@ import (
 //go:embed crds/*.yaml crds/VERSION
 var CRDs embed.FS
 
+// AWSCRDs is the AWS provider's EC2NodeClass CRD (pkg/apis/crds of the pinned
+// github.com/aws/karpenter-provider-aws), copied by the same `go generate`; not installed by the
+// sandbox itself (it runs kwok), only by InstallAWSCRDs for tests of EKS-style NodePools.
+//
+//go:embed crds/aws/*.yaml crds/aws/VERSION
+var AWSCRDs embed.FS
+
+// EC2NodeClassResource is the AWS provider's NodeClass.
+var EC2NodeClassResource = schema.GroupVersionResource{Group: "karpenter.k8s.aws", Version: "v1", Resource: "ec2nodeclasses"}
+
 // KarpenterVersion is the sigs.k8s.io/karpenter version the embedded CRDs come from.
 func KarpenterVersion() string {
 	b, _ := CRDs.ReadFile("crds/VERSION")
@@ -45,8 +55,11 @@ var (
 var Zones = []string{"test-zone-a", "test-zone-b", "test-zone-c", "test-zone-d"}
 
 // crdObjects decodes the embedded CRDs, sorted by file name.
-func crdObjects() ([]*unstructured.Unstructured, error) {
-	entries, err := CRDs.ReadDir("crds")
+func crdObjects() ([]*unstructured.Unstructured, error) { return decodeCRDs(CRDs, "crds") }
+
+// decodeCRDs decodes the CRDs of one embedded directory, sorted by name.
+func decodeCRDs(fsys embed.FS, dir string) ([]*unstructured.Unstructured, error) {
+	entries, err := fsys.ReadDir(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -55,7 +68,7 @@ func crdObjects() ([]*unstructured.Unstructured, error) {
 		if !strings.HasSuffix(e.Name(), ".yaml") {
 			continue
 		}
-		b, err := CRDs.ReadFile("crds/" + e.Name())
+		b, err := fsys.ReadFile(dir + "/" + e.Name())
 		if err != nil {
 			return nil, err
 		}
@@ -73,11 +86,24 @@ func crdObjects() ([]*unstructured.Unstructured, error) {
 // Established: the sandbox's installer, for tests that need Karpenter's API without a sandbox.
 func InstallCRDs(ctx context.Context, dyn dynamic.Interface) error { return installCRDs(ctx, dyn) }
 
+// InstallAWSCRDs creates the AWS provider's EC2NodeClass CRD and waits until it is Established.
+func InstallAWSCRDs(ctx context.Context, dyn dynamic.Interface) error {
+	crds, err := decodeCRDs(AWSCRDs, "crds/aws")
+	if err != nil {
+		return err
+	}
+	return createCRDs(ctx, dyn, crds)
+}
+
 func installCRDs(ctx context.Context, dyn dynamic.Interface) error {
 	crds, err := crdObjects()
 	if err != nil {
 		return err
 	}
+	return createCRDs(ctx, dyn, crds)
+}
+
+func createCRDs(ctx context.Context, dyn dynamic.Interface, crds []*unstructured.Unstructured) error {
 	for _, crd := range crds {
 		if _, err := dyn.Resource(CRDResource).Create(ctx, crd, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("creating CRD %s: %w", crd.GetName(), err)

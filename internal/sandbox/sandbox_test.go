@@ -61,6 +61,33 @@ func TestCRDsMatchModule(t *testing.T) {
 	}
 }
 
+// The embedded EC2NodeClass CRD is the one of the github.com/aws/karpenter-provider-aws the root
+// module pins. Fix a failure with `go generate ./internal/sandbox`.
+func TestAWSCRDMatchesModule(t *testing.T) {
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Version}} {{.Dir}}", "github.com/aws/karpenter-provider-aws").Output()
+	if err != nil {
+		t.Skipf("go list: %v", err)
+	}
+	version, dir, _ := strings.Cut(strings.TrimSpace(string(out)), " ")
+	if dir == "" {
+		t.Skip("github.com/aws/karpenter-provider-aws is not in the module cache")
+	}
+	if v, _ := AWSCRDs.ReadFile("crds/aws/VERSION"); strings.TrimSpace(string(v)) != version {
+		t.Fatalf("embedded EC2NodeClass CRD is from %s, go.mod pins %s: run go generate ./internal/sandbox", v, version)
+	}
+	src, err := os.ReadFile(filepath.Join(dir, "pkg/apis/crds/karpenter.k8s.aws_ec2nodeclasses.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if emb, err := AWSCRDs.ReadFile("crds/aws/karpenter.k8s.aws_ec2nodeclasses.yaml"); err != nil || !bytes.Equal(src, emb) {
+		t.Errorf("crds/aws differs from the module (%v): run go generate ./internal/sandbox", err)
+	}
+	objs, err := decodeCRDs(AWSCRDs, "crds/aws")
+	if err != nil || len(objs) != 1 || objs[0].GetName() != "ec2nodeclasses.karpenter.k8s.aws" {
+		t.Errorf("decoded %v, %v", objs, err)
+	}
+}
+
 func TestGracePeriod(t *testing.T) {
 	zero, ten, hour := int64(0), int64(10), int64(3600)
 	for _, c := range []struct {

@@ -123,3 +123,16 @@ func (r Result) Decode(t testing.TB, v any) {
 		t.Fatalf("decoding the output as JSON (exit %d): %v\n%s%s", r.Code, err, r.Stdout, r.Stderr)
 	}
 }
+
+// OnlyReads fails the test unless the run sent requests and every one was a GET (list, get, watch).
+func (r Result) OnlyReads(t testing.TB) {
+	t.Helper()
+	if len(r.Requests) == 0 {
+		t.Fatal("no request recorded")
+	}
+	for _, q := range r.Requests {
+		if !strings.HasPrefix(q, "GET ") {
+			t.Errorf("karpctl sent %s", q)
+		}
+	}
+}

@@ -209,18 +209,6 @@ func decode(t *testing.T, r e2e.Result) view.PlanReport {
 	return rep
 }
 
-func onlyReads(t *testing.T, r e2e.Result) {
-	t.Helper()
-	if len(r.Requests) == 0 {
-		t.Fatal("no request recorded")
-	}
-	for _, q := range r.Requests {
-		if !strings.HasPrefix(q, "GET ") {
-			t.Errorf("plan sent %s", q)
-		}
-	}
-}
-
 var sceneOnce sync.Once
 
 // scene: one system node per zone a/b with a bound pod, three pending web replicas (hostname
@@ -280,7 +268,7 @@ func TestPlanLiveReadsOnly(t *testing.T) {
 	for _, w := range rep.Warnings {
 		t.Errorf("unexpected warning %+v", w)
 	}
-	onlyReads(t, r)
+	r.OnlyReads(t)
 	t.Logf("%d requests: %s", len(r.Requests), strings.Join(r.Requests, "\n"))
 
 	// Human output and all namespaces: the huge pod is unschedulable, exit 3.
@@ -289,7 +277,7 @@ func TestPlanLiveReadsOnly(t *testing.T) {
 		!strings.Contains(r.Stdout, "1 pods fit onto 1 existing nodes") || !strings.Contains(r.Stderr, "1 of 5 pending pods are unschedulable") {
 		t.Errorf("all namespaces: exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
 	}
-	onlyReads(t, r)
+	r.OnlyReads(t)
 
 	after, nodesAfter := state(ctx, t), nodeNames(ctx, t)
 	if len(before) != len(after) || nodesBefore != nodesAfter {
@@ -331,7 +319,7 @@ func TestPlanLiveZoneDown(t *testing.T) {
 	if !strings.Contains(strings.Join(placed, ","), "system/agent-a") {
 		t.Errorf("agent-a not re-planned: %v", placed)
 	}
-	onlyReads(t, r)
+	r.OnlyReads(t)
 }
 
 // -f on top of the live snapshot, and --scale of a live Deployment.
@@ -360,7 +348,7 @@ spec:
 	if rep := decode(t, r); r.Code != cli.ExitOK || rep.Totals.PendingPods != 5 {
 		t.Errorf("-f on live: exit %d, totals %+v", r.Code, rep.Totals)
 	}
-	onlyReads(t, r)
+	r.OnlyReads(t)
 
 	// A Deployment "web" owning the three pending pods (no controller-manager runs, so it makes none).
 	three := int32(3)
@@ -378,7 +366,7 @@ spec:
 	if rep := decode(t, r); r.Code != cli.ExitOK || rep.Totals.PendingPods != 5 || rep.Totals.NewNodes != 5 {
 		t.Errorf("scale up: exit %d, totals %+v", r.Code, rep.Totals)
 	}
-	onlyReads(t, r)
+	r.OnlyReads(t)
 	r = e2e.Karpctl(ctx, t, env.Kubeconfig, "plan", "-n", "shop", "--scale", "deployment/web=1", "-o", "json")
 	if rep := decode(t, r); r.Code != cli.ExitOK || rep.Totals.PendingPods != 1 {
 		t.Errorf("scale down: exit %d, totals %+v", r.Code, rep.Totals)
