@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	awsv1 "github.com/aws/karpenter-provider-aws/pkg/apis/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 )
@@ -73,9 +75,32 @@ func BenchmarkPlan(b *testing.B) {
 }
 
 // BenchmarkPlanOverhead compares engine.Plan with Karpenter's Provisioner.Schedule alone on the same
-// snapshot (the simulation is built outside the timed part for the latter) and reports plan/schedule.
+// snapshot (the simulation is built outside the timed part for the latter) and reports plan/schedule:
+// with kwok's catalog, and with the AWS provider's instance types for an EKS-style EC2NodeClass in
+// eu-west-1 (the model's time is part of Plan's).
 func BenchmarkPlanOverhead(b *testing.B) {
-	snap := clusterSnapshot(0, 0, 5000)
+	b.Run("kwok", func(b *testing.B) { planOverhead(b, clusterSnapshot(0, 0, 5000)) })
+	b.Run("aws", func(b *testing.B) { planOverhead(b, awsBenchSnapshot(5000)) })
+}
+
+// awsBenchSnapshot has the benchmark's NodePools on an EC2NodeClass (AL2023, subnets in three zones
+// of eu-west-1) and n pending pods.
+func awsBenchSnapshot(n int) *Snapshot {
+	snap := &Snapshot{PendingPods: benchPending(n)}
+	for _, np := range benchNodePools() {
+		np.Spec.Template.Spec.NodeClassRef = &karpv1.NodeClassReference{Group: "karpenter.k8s.aws", Kind: "EC2NodeClass", Name: "default"}
+		snap.NodePools = append(snap.NodePools, np)
+	}
+	nc := &awsv1.EC2NodeClass{ObjectMeta: metav1.ObjectMeta{Name: "default"}}
+	nc.Spec.AMISelectorTerms = []awsv1.AMISelectorTerm{{Alias: "al2023@latest"}}
+	for i, z := range []string{"a", "b", "c"} {
+		nc.Status.Subnets = append(nc.Status.Subnets, awsv1.Subnet{ID: "subnet-" + z, Zone: "eu-west-1" + z, ZoneID: fmt.Sprintf("euw1-az%d", i+1)})
+	}
+	snap.EC2NodeClasses = []*awsv1.EC2NodeClass{nc}
+	return snap
+}
+
+func planOverhead(b *testing.B, snap *Snapshot) {
 	var planTime, scheduleTime time.Duration
 	var planPeak, schedulePeak uint64
 	for i := 0; i < b.N; i++ {
@@ -103,6 +128,21 @@ func BenchmarkPlanOverhead(b *testing.B) {
 	b.ReportMetric(float64(planPeak)/float64(schedulePeak), "peak-heap-plan/schedule")
 	b.ReportMetric(float64(planPeak)/(1<<20), "plan-peak-heap-MiB")
 	b.ReportMetric(float64(schedulePeak)/(1<<20), "schedule-peak-heap-MiB")
+}
+
+// BenchmarkAWSModel is what resolving the AWS instance types of one EC2NodeClass adds to a plan.
+func BenchmarkAWSModel(b *testing.B) {
+	snap := awsBenchSnapshot(0)
+	ref := snap.NodePools[0].Spec.Template.Spec.NodeClassRef
+	ctx, err := karpenterContext(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < b.N; i++ {
+		if _, err := NewAWSSource(DefaultAWSModel, snap, "").Resolve(ctx, ref); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 // peakHeap runs f and returns the highest live-heap growth over the level before it, sampled every
