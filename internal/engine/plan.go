@@ -10,7 +10,6 @@ import (
 	"io"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/awslabs/operatorpkg/status"
@@ -24,7 +23,7 @@ import (
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 	"sigs.k8s.io/karpenter/pkg/controllers/provisioning"
 	scheduler "sigs.k8s.io/karpenter/pkg/controllers/provisioning/scheduling"
-	"sigs.k8s.io/karpenter/pkg/events"
+	"sigs.k8s.io/karpenter/pkg/controllers/state"
 	"sigs.k8s.io/karpenter/pkg/operator/injection"
 	"sigs.k8s.io/karpenter/pkg/operator/options"
 	"sigs.k8s.io/karpenter/pkg/scheduling"
@@ -63,6 +62,9 @@ func Plan(ctx context.Context, snap *Snapshot, cat *catalog.Catalog, opts Option
 type simulation struct {
 	ctx         context.Context
 	provisioner *provisioning.Provisioner
+	cluster     *state.Cluster
+	client      *snapshotClient
+	cloud       *catalogProvider
 	recorder    *eventRecorder
 	catalog     *catalog.Catalog
 	zonesDown   []string
@@ -79,7 +81,7 @@ func newSimulation(ctx context.Context, snap *Snapshot, cat *catalog.Catalog, op
 	if err != nil {
 		return nil, err
 	}
-	sim := &simulation{ctx: ctx, catalog: cat, recorder: &eventRecorder{messages: map[types.UID]string{}}}
+	sim := &simulation{ctx: ctx, catalog: cat, recorder: newEventRecorder()}
 
 	// What-if: zones down. Every zone is checked against the catalog as given (a zone already taken
 	// down is not "unknown"); a repeated zone is the same what-if as once.
@@ -164,6 +166,7 @@ func newSimulation(ctx context.Context, snap *Snapshot, cat *catalog.Catalog, op
 	for _, objs := range [][]client.Object{
 		asObjects(nodes), asObjects(nodeClaims), asObjects(bound), asObjects(sim.pending), asObjects(snap.DaemonSets),
 		asObjects(snap.PersistentVolumeClaims), asObjects(snap.PersistentVolumes), asObjects(snap.StorageClasses), asObjects(snap.CSINodes),
+		asObjects(snap.PodDisruptionBudgets),
 	} {
 		for _, o := range objs {
 			if err := c.add(o); err != nil {
@@ -177,6 +180,7 @@ func newSimulation(ctx context.Context, snap *Snapshot, cat *catalog.Catalog, op
 		return nil, err
 	}
 	sim.warnings = append(sim.warnings, seen.warnings()...)
+	sim.cluster, sim.client, sim.cloud = cluster, c, cp
 	sim.provisioner = provisioning.NewProvisioner(c, sim.recorder, cp, cluster, clock.RealClock{}, nil, nil)
 	return sim, nil
 }
@@ -333,26 +337,6 @@ func StableUID(parts ...string) types.UID {
 	return types.UID(h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32])
 }
 
-// eventRecorder keeps the FailedScheduling messages Karpenter publishes: the only place where pods
-// rejected before scheduling (validation, missing PVC) are reported.
-type eventRecorder struct {
-	mu       sync.Mutex
-	messages map[types.UID]string
-}
-
-func (r *eventRecorder) Publish(evts ...events.Event) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, e := range evts {
-		if e.Reason != events.FailedScheduling {
-			continue
-		}
-		if p, ok := e.InvolvedObject.(*corev1.Pod); ok {
-			r.messages[p.UID] = strings.TrimPrefix(e.Message, "Failed to schedule pod, ")
-		}
-	}
-}
-
 func podName(p *corev1.Pod) string { return p.Namespace + "/" + p.Name }
 
 func (s *simulation) result(r scheduler.Results) *Result {
@@ -462,13 +446,6 @@ func (s *simulation) result(r scheduler.Results) *Result {
 		return len(res.Unschedulable[a].Pods) > len(res.Unschedulable[b].Pods)
 	})
 	return res
-}
-
-func (r *eventRecorder) message(uid types.UID) (string, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	m, ok := r.messages[uid]
-	return m, ok
 }
 
 func first(s []string) string {

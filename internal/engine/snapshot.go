@@ -13,6 +13,7 @@ package engine
 import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 )
@@ -32,6 +33,8 @@ type Snapshot struct {
 	PersistentVolumes      []*corev1.PersistentVolume
 	StorageClasses         []*storagev1.StorageClass
 	CSINodes               []*storagev1.CSINode
+	// PodDisruptionBudgets: Karpenter's disruption checks them before it evicts a pod.
+	PodDisruptionBudgets []*policyv1.PodDisruptionBudget
 	// Live says the objects were read from a cluster, so NodePool status conditions are trusted: a
 	// NodePool whose Ready condition is False or Unknown is left out, as Karpenter would, with a
 	// warning. Objects from files have no reconciled status: their NodePools are marked Ready.
