@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/karpctl/karpctl/internal/drill"
+	"github.com/karpctl/karpctl/internal/engine"
 	"github.com/karpctl/karpctl/internal/health"
 	"github.com/karpctl/karpctl/internal/lease"
 	"github.com/karpctl/karpctl/internal/topology"
@@ -34,6 +35,7 @@ func TestJSONSchemaDocumented(t *testing.T) {
 		{"`kubectl karpctl lease --watch -o json`: the last line, `{\"summary\": …}`", lease.Summary{}},
 		{"`kubectl karpctl audit-topology -o json|yaml`", topology.Report{}},
 		{"`kubectl karpctl plan --dry-run -o json|yaml`", view.PlanReport{}},
+		{"`kubectl karpctl disrupt --dry-run -o json|yaml`", engine.DisruptReport{}},
 		{"`kubectl karpctl health -o json|yaml`", health.Report{}},
 		{"`kubectl karpctl drill leader-kill|zone-outage -o json|yaml` and `--report FILE`", drill.Report{}},
 		{"Each line of the drill history file (`$XDG_STATE_HOME/karpctl/drills.jsonl`)", drill.HistoryEntry{}},
