@@ -31,7 +31,7 @@ unit: ## Unit tests only (e2e tests skip without the harness binaries)
 	KARPCTL_BIN=/nonexistent $(GO) test -count=1 ./...
 
 bench: harness ## Performance benchmarks (engine overhead, snapshot build, live load)
-	$(GO) test -run '^$$' -bench . -benchtime 1x -benchmem ./internal/... ./test/e2e/plan | tee bench.out
+	$(GO) test -run '^$$' -bench . -benchtime 1x -benchmem ./internal/... ./test/e2e/plan ./test/e2e/plansoak | tee bench.out
 
 demo: harness build ## Start the sandbox with the real Karpenter and show every command
 	bash hack/demo.sh

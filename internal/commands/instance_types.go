@@ -89,7 +89,7 @@ func newInstanceTypesCmd(env *Env) *cobra.Command {
 	f.BoolVar(&o.Offline, "offline", false, "Read the -f files alone, without a cluster")
 	f.StringVar(&o.Requests, "requests", "", "Mark the types with room for a pod requesting cpu=…,memory=…[,RESOURCE=QUANTITY]")
 	f.Int64Var(&o.ChunkSize, "chunk-size", 500, "Page size of every list call (live)")
-	o.catalogFlags.add(f)
+	o.addCatalogFlags(f)
 	return cmd
 }
 
@@ -113,7 +113,7 @@ func (o *InstanceTypesOptions) Validate(changed func(string) bool) error {
 		}
 		o.query.Requests = r
 	}
-	return o.catalogFlags.validate(changed)
+	return o.validateCatalog(changed)
 }
 
 // Run reads the NodePools and NodeClasses, lists the instance types and prints them.

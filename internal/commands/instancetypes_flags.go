@@ -22,13 +22,13 @@ type catalogFlags struct {
 	override *catalog.Catalog
 }
 
-func (c *catalogFlags) add(f *pflag.FlagSet) {
+func (c *catalogFlags) addCatalogFlags(f *pflag.FlagSet) {
 	f.StringVar(&c.Catalog, "catalog", "", "Override every NodePool's instance types: kwok or a FILE in Karpenter's kwok instance-types format (default: by NodeClass)")
 	f.StringVar(&c.Region, "region", "", "AWS region of EC2NodeClass NodePools when neither the nodes nor the EC2NodeClasses' subnets tell it (offline)")
 }
 
-// validate reads --catalog and checks --region; nothing has been sent to the cluster yet.
-func (c *catalogFlags) validate(changed func(string) bool) error {
+// validateCatalog reads --catalog and checks --region; nothing has been sent to the cluster yet.
+func (c *catalogFlags) validateCatalog(changed func(string) bool) error {
 	c.override = nil
 	switch {
 	case c.Catalog == "" && changed("catalog"):

@@ -10,10 +10,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/dynamic"
 
 	"github.com/karpctl/karpctl/internal/cli"
-	"github.com/karpctl/karpctl/internal/discovery"
 	"github.com/karpctl/karpctl/internal/engine"
 	"github.com/karpctl/karpctl/internal/engine/load"
 	"github.com/karpctl/karpctl/internal/output"
@@ -85,14 +83,12 @@ const planExample = `  # What would Karpenter launch for the pods pending now?
 
 // PlanOptions are plan's flags.
 type PlanOptions struct {
-	env       *Env
-	Format    output.Format
-	DryRun    bool
-	Files     []string
-	Offline   bool
+	env    *Env
+	Format output.Format
+	DryRun bool
+	snapshotSource
 	ZonesDown []string
 	Scale     []string
-	ChunkSize int64
 	catalogFlags
 
 	namespaces []string
@@ -117,12 +113,10 @@ func newPlanCmd(env *Env) *cobra.Command {
 	f := cmd.Flags()
 	output.AddFormatFlag(f, &o.Format, output.TableFormat, output.Wide, output.JSON, output.YAML)
 	f.BoolVar(&o.DryRun, "dry-run", true, "Plan only (always: karpctl never launches nodes)")
-	f.StringArrayVarP(&o.Files, "filename", "f", nil, "Add objects from manifests: FILE, DIR or - for stdin (repeatable)")
-	f.BoolVar(&o.Offline, "offline", false, "Plan from the -f files alone, without a cluster")
+	o.addFlags(f, "Plan")
 	f.StringArrayVar(&o.ZonesDown, "zone-down", nil, "What if this zone were lost (repeatable)")
 	f.StringArrayVar(&o.Scale, "scale", nil, "What if this workload had N replicas: [deployment|statefulset|replicaset/]NAME=N (repeatable)")
-	o.catalogFlags.add(f)
-	f.Int64Var(&o.ChunkSize, "chunk-size", 500, "Page size of every list call (live)")
+	o.addCatalogFlags(f)
 	return cmd
 }
 
@@ -132,13 +126,10 @@ func (o *PlanOptions) Validate(changed func(string) bool) error {
 	if !o.DryRun {
 		return cli.UsageError("--dry-run=false: karpctl never launches nodes, it only shows what Karpenter would do (drop the flag or leave it true)")
 	}
-	if o.Offline && len(o.Files) == 0 {
-		return cli.UsageError("--offline needs -f FILE|DIR|-: the plan is made from files alone")
+	if err := o.validate(); err != nil {
+		return err
 	}
-	if o.ChunkSize <= 0 {
-		return cli.UsageError("--chunk-size must be positive")
-	}
-	if err := o.catalogFlags.validate(changed); err != nil {
+	if err := o.validateCatalog(changed); err != nil {
 		return err
 	}
 	ns := o.env.Globals.Namespace()
@@ -212,7 +203,7 @@ func (o *PlanOptions) Run(ctx context.Context) error {
 	)
 	if o.Offline {
 		report.Mode = "offline"
-		snap, err = o.readFiles(true)
+		snap, err = o.readFiles(o.env, load.Options{Scale: o.scale})
 	} else {
 		snap, versionMsg, report.KarpenterVersion, err = o.readLive(ctx)
 	}
@@ -251,77 +242,31 @@ func (o *PlanOptions) Run(ctx context.Context) error {
 // progressAfter is how long planning runs before the progress line is printed.
 var progressAfter = time.Second
 
-// plan runs the engine and, when it takes more than a second, says so once on stderr (stdout stays
-// clean for -o json).
-func (o *PlanOptions) plan(ctx context.Context, snap *engine.Snapshot) (*engine.Result, error) {
-	done := make(chan struct{})
-	exited := make(chan struct{})
-	go func() {
-		defer close(exited)
-		select {
-		case <-done:
-		case <-time.After(progressAfter):
-			fmt.Fprintf(o.env.ErrOut, "planning %d pending pods with Karpenter %s's scheduler…\n", len(snap.PendingPods), cli.EngineVersion())
+// plan runs the engine and, when it takes more than a second, says so once on stderr.
+func (o *PlanOptions) plan(ctx context.Context, snap *engine.Snapshot) (res *engine.Result, err error) {
+	msg := fmt.Sprintf("planning %d pending pods with Karpenter %s's scheduler…", len(snap.PendingPods), cli.EngineVersion())
+	err = withProgress(o.env, msg, func() (err error) {
+		src, err := o.source(snap)
+		if err != nil {
+			return err
 		}
-	}()
-	var res *engine.Result
-	src, err := o.source(snap)
-	if err == nil {
 		res, err = engine.Plan(ctx, snap, engine.Options{ZonesDown: o.ZonesDown, InstanceTypes: src})
-	}
-	close(done)
-	<-exited
+		return err
+	})
 	if errors.Is(err, engine.ErrUnknownZone) {
 		return nil, cli.UsageError("--zone-down: %v", err)
 	}
 	return res, inputError(err)
 }
 
-// readFiles loads -f; every problem there is an input error. offline applies --scale to the files.
-func (o *PlanOptions) readFiles(offline bool) (*engine.Snapshot, error) {
-	opts := load.Options{Stdin: o.env.In}
-	if offline {
-		opts.Scale = o.scale
-	}
-	snap, err := load.FromFiles(o.Files, opts)
-	if err != nil {
-		return nil, cli.UsageError("%v", err)
-	}
-	if offline && len(snap.NodePools) == 0 {
-		return nil, cli.UsageError("%s: no karpenter.sh/v1 NodePool in the files; --offline plans need one", strings.Join(o.Files, ", "))
-	}
-	return snap, nil
-}
-
 // readLive reads the cluster (and -f on top), applies --scale, and compares Karpenter's version.
 func (o *PlanOptions) readLive(ctx context.Context) (snap *engine.Snapshot, versionMsg, karpenterVersion string, err error) {
-	var files *engine.Snapshot
-	if len(o.Files) > 0 {
-		if files, err = o.readFiles(false); err != nil {
-			return nil, "", "", err
-		}
-	}
-	kube, cfg, err := o.env.Clients() // protobuf for core kinds
+	live, err := o.snapshotSource.readLive(ctx, o.env, load.ClusterOptions{Namespaces: o.namespaces})
 	if err != nil {
 		return nil, "", "", err
-	}
-	dyn, err := dynamic.NewForConfig(cfg) // JSON, for Karpenter's kinds; cfg is copied
-	if err != nil {
-		return nil, "", "", fmt.Errorf("dynamic client: %w", err)
-	}
-	copts := load.ClusterOptions{Namespaces: o.namespaces, PageSize: o.ChunkSize}
-	if files != nil {
-		copts.FileNodePools = files.NodePools
-	}
-	snap, err = load.FromCluster(ctx, kube, dyn, copts)
-	if err != nil {
-		return nil, "", "", err
-	}
-	if files != nil {
-		load.Merge(snap, files)
 	}
 	if len(o.scale) > 0 {
-		if err := load.ScaleLive(ctx, kube, snap, o.scale); err != nil {
+		if err := load.ScaleLive(ctx, live.kube, live.snap, o.scale); err != nil {
 			var nf *load.ScaleNotFoundError
 			if errors.As(err, &nf) {
 				return nil, "", "", cli.UsageError("--%v", err)
@@ -329,12 +274,7 @@ func (o *PlanOptions) readLive(ctx context.Context) (snap *engine.Snapshot, vers
 			return nil, "", "", err
 		}
 	}
-	// Karpenter's version: a missing or unreadable Deployment only means no comparison.
-	if k, err := discovery.Find(ctx, kube, o.env.Globals.Find); err == nil {
-		karpenterVersion = k.Version
-		versionMsg = VersionSkew(k.Version, cli.EngineVersion())
-	}
-	return snap, versionMsg, karpenterVersion, nil
+	return live.snap, live.versionMsg, live.karpenterVersion, nil
 }
 
 // VersionSkew is the warning for a cluster Karpenter whose version differs from the bundled

@@ -38,6 +38,7 @@ func TestJSONSchemaDocumented(t *testing.T) {
 		{"`kubectl karpctl audit-topology -o json|yaml`", topology.Report{}},
 		{"`kubectl karpctl plan --dry-run -o json|yaml`", view.PlanReport{}},
 		{"`kubectl karpctl instance-types -o json|yaml`", engine.InstanceTypeList{}},
+		{"`kubectl karpctl disrupt --dry-run -o json|yaml`", engine.DisruptReport{}},
 		{"`kubectl karpctl health -o json|yaml`", health.Report{}},
 		{"`kubectl karpctl drill leader-kill|zone-outage -o json|yaml` and `--report FILE`", drill.Report{}},
 		{"Each line of the drill history file (`$XDG_STATE_HOME/karpctl/drills.jsonl`)", drill.HistoryEntry{}},

@@ -3,9 +3,6 @@ package engine
 import (
 	"context"
 	"fmt"
-	"runtime"
-	"runtime/metrics"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +11,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
+
+	"github.com/karpctl/karpctl/internal/harness"
 )
 
 // benchPending is a mixed workload: plain pods of several sizes, zone-spread pods and hostname
@@ -145,43 +144,10 @@ func BenchmarkAWSModel(b *testing.B) {
 	}
 }
 
-// peakHeap runs f and returns the highest live-heap growth over the level before it, sampled every
-// millisecond through runtime/metrics (no stop-the-world). The schedule-only baseline starts with its
-// simulation already built, so Plan's figure includes what karpctl adds: the snapshot and the result.
-func peakHeap(f func()) uint64 {
-	runtime.GC()
-	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	read := func() uint64 { metrics.Read(sample); return sample[0].Value.Uint64() }
-	base := read()
-	var peak atomic.Uint64
-	done := make(chan struct{})
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		t := time.NewTicker(time.Millisecond)
-		defer t.Stop()
-		for {
-			if v := read(); v > peak.Load() {
-				peak.Store(v)
-			}
-			select {
-			case <-done:
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	f()
-	close(done)
-	<-stopped
-	if v := read(); v > peak.Load() {
-		peak.Store(v)
-	}
-	if peak.Load() < base {
-		return 0
-	}
-	return peak.Load() - base
-}
+// peakHeap is the live-heap growth while f runs (harness.PeakHeap). The schedule-only baseline
+// starts with its simulation already built, so Plan's figure includes what karpctl adds: the snapshot
+// and the result.
+var peakHeap = harness.PeakHeap
 
 // BenchmarkSnapshotBuild builds the simulation (client, cluster state) for 1,000 nodes with 20,000
 // bound pods — the part that took 81.7 s for 500×20 with controller-runtime's fake client.

@@ -203,24 +203,27 @@ func (s *nodePoolSet) plan(np *karpv1.NodePool) NodePoolPlan {
 	}
 	if r := s.resolvedFor(np.Name); r != nil {
 		p.Catalog = r.Source
-		p.region, p.awsData = r.Region, r.AWSData
 	}
 	return p
 }
 
-// instanceTypeSources sums up the NodePools' catalogs, region and AWS data.
-func (r *Result) instanceTypeSources() {
+// catalogs names where the usable NodePools' instance types come from ("aws, kwok"), with the AWS
+// region and data when any uses the AWS model.
+func (s *nodePoolSet) catalogs() (names, region string, data *AWSData) {
 	seen := map[string]bool{}
-	var names []string
-	for _, np := range r.NodePools {
-		if !seen[np.Catalog] {
-			seen[np.Catalog] = true
-			names = append(names, np.Catalog)
+	var list []string
+	for _, c := range s.candidates {
+		if _, ok := s.byNodePool[c.nodePool.Name]; !ok {
+			continue
 		}
-		if np.region != "" {
-			r.Region, r.AWSData = np.region, np.awsData
+		if r := c.resolved; !seen[r.Source] {
+			seen[r.Source] = true
+			list = append(list, r.Source)
+		}
+		if c.resolved.Region != "" {
+			region, data = c.resolved.Region, c.resolved.AWSData
 		}
 	}
-	sort.Strings(names)
-	r.Catalog = strings.Join(names, ", ")
+	sort.Strings(list)
+	return strings.Join(list, ", "), region, data
 }

@@ -10,7 +10,6 @@ import (
 	"io"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -23,7 +22,7 @@ import (
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 	"sigs.k8s.io/karpenter/pkg/controllers/provisioning"
 	scheduler "sigs.k8s.io/karpenter/pkg/controllers/provisioning/scheduling"
-	"sigs.k8s.io/karpenter/pkg/events"
+	"sigs.k8s.io/karpenter/pkg/controllers/state"
 	"sigs.k8s.io/karpenter/pkg/operator/injection"
 	"sigs.k8s.io/karpenter/pkg/operator/options"
 	nodepoolutils "sigs.k8s.io/karpenter/pkg/utils/nodepool"
@@ -61,6 +60,9 @@ func Plan(ctx context.Context, snap *Snapshot, opts Options) (*Result, error) {
 type simulation struct {
 	ctx         context.Context
 	provisioner *provisioning.Provisioner
+	cluster     *state.Cluster
+	client      *snapshotClient
+	cloud       *catalogProvider
 	recorder    *eventRecorder
 	pools       *nodePoolSet
 	zonesDown   []string
@@ -84,7 +86,7 @@ func newSimulation(ctx context.Context, snap *Snapshot, opts Options) (*simulati
 	if err != nil {
 		return nil, err
 	}
-	sim := &simulation{ctx: ctx, recorder: &eventRecorder{messages: map[types.UID]string{}}}
+	sim := &simulation{ctx: ctx, recorder: newEventRecorder()}
 
 	pools, err := resolveNodePools(ctx, snap, src)
 	if err != nil {
@@ -169,6 +171,7 @@ func newSimulation(ctx context.Context, snap *Snapshot, opts Options) (*simulati
 	for _, objs := range [][]client.Object{
 		asObjects(nodes), asObjects(nodeClaims), asObjects(bound), asObjects(sim.pending), asObjects(snap.DaemonSets),
 		asObjects(snap.PersistentVolumeClaims), asObjects(snap.PersistentVolumes), asObjects(snap.StorageClasses), asObjects(snap.CSINodes),
+		asObjects(snap.PodDisruptionBudgets),
 	} {
 		for _, o := range objs {
 			if err := c.add(o); err != nil {
@@ -182,6 +185,7 @@ func newSimulation(ctx context.Context, snap *Snapshot, opts Options) (*simulati
 		return nil, err
 	}
 	sim.warnings = append(sim.warnings, seen.warnings()...)
+	sim.cluster, sim.client, sim.cloud = cluster, c, cp
 	sim.provisioner = provisioning.NewProvisioner(c, sim.recorder, cp, cluster, clock.RealClock{}, nil, nil)
 	return sim, nil
 }
@@ -256,26 +260,6 @@ func StableUID(parts ...string) types.UID {
 	return types.UID(h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32])
 }
 
-// eventRecorder keeps the FailedScheduling messages Karpenter publishes: the only place where pods
-// rejected before scheduling (validation, missing PVC) are reported.
-type eventRecorder struct {
-	mu       sync.Mutex
-	messages map[types.UID]string
-}
-
-func (r *eventRecorder) Publish(evts ...events.Event) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, e := range evts {
-		if e.Reason != events.FailedScheduling {
-			continue
-		}
-		if p, ok := e.InvolvedObject.(*corev1.Pod); ok {
-			r.messages[p.UID] = strings.TrimPrefix(e.Message, "Failed to schedule pod, ")
-		}
-	}
-}
-
 func podName(p *corev1.Pod) string { return p.Namespace + "/" + p.Name }
 
 func (s *simulation) result(r scheduler.Results) *Result {
@@ -296,7 +280,7 @@ func (s *simulation) result(r scheduler.Results) *Result {
 		index[np.Name] = len(res.NodePools)
 		res.NodePools = append(res.NodePools, s.pools.plan(np))
 	}
-	res.instanceTypeSources()
+	res.Catalog, res.Region, res.AWSData = s.pools.catalogs()
 	for _, nc := range r.NewNodeClaims {
 		plan := nodeClaimPlan(nc)
 		for _, p := range nc.Pods {
@@ -385,13 +369,6 @@ func (s *simulation) result(r scheduler.Results) *Result {
 		return len(res.Unschedulable[a].Pods) > len(res.Unschedulable[b].Pods)
 	})
 	return res
-}
-
-func (r *eventRecorder) message(uid types.UID) (string, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	m, ok := r.messages[uid]
-	return m, ok
 }
 
 func first(s []string) string {

@@ -31,9 +31,6 @@ type NodePoolPlan struct {
 	NodeClaims   []NodeClaimPlan `json:"nodeClaims"`
 	PricePerHour float64         `json:"pricePerHour"`
 	Pods         int             `json:"pods"`
-
-	region  string
-	awsData *AWSData
 }
 
 // NodeClaimPlan is one NodeClaim Karpenter would create.

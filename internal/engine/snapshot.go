@@ -17,6 +17,7 @@ import (
 	awsv1 "github.com/aws/karpenter-provider-aws/pkg/apis/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 )
@@ -39,6 +40,8 @@ type Snapshot struct {
 	// EC2NodeClasses are the AWS provider's NodeClasses: their status (subnets, AMIs, Ready) and spec
 	// (kubelet, block devices, instance-store policy) decide the instance types of their NodePools.
 	EC2NodeClasses []*awsv1.EC2NodeClass
+	// PodDisruptionBudgets: Karpenter's disruption checks them before it evicts a pod.
+	PodDisruptionBudgets []*policyv1.PodDisruptionBudget
 	// Live says the objects were read from a cluster, so NodePool status conditions are trusted: a
 	// NodePool whose Ready condition is False or Unknown is left out, as Karpenter would, with a
 	// warning. Objects from files have no reconciled status: their NodePools are marked Ready.

@@ -163,15 +163,16 @@ func noteNodes(nodes []*corev1.Node, nodeClaims []*karpv1.NodeClaim, seen strays
 func newClusterState(ctx context.Context, c *snapshotClient, cp cloudprovider.CloudProvider, nodes []*corev1.Node,
 	nodeClaims []*karpv1.NodeClaim, bound []*corev1.Pod, daemonSets []*appsv1.DaemonSet, seen strays) (*state.Cluster, error) {
 	cluster := state.NewCluster(clock.RealClock{}, c, cp)
+	// State keeps (and reads status conditions of, which initialises missing ones) the objects it is
+	// given: copies, so that the snapshot is never modified.
 	for _, nc := range nodeClaims {
-		cluster.UpdateNodeClaim(nc)
+		cluster.UpdateNodeClaim(nc.DeepCopy())
 	}
 	noteNodes(nodes, nodeClaims, seen)
 	known := make(map[string]bool, len(nodes))
 	for _, n := range nodes {
 		known[n.Name] = true
-		// UpdateNode keeps the node it is given (it fills in a missing providerID): give it a copy,
-		// the snapshot is never modified.
+		// UpdateNode also fills in a missing providerID.
 		if err := cluster.UpdateNode(ctx, n.DeepCopy()); err != nil {
 			return nil, fmt.Errorf("cluster state: node %s: %w", n.Name, err)
 		}

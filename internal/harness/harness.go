@@ -44,6 +44,9 @@ type Options struct {
 	Scheduler         bool
 	// Log receives the components' output; discarded when nil (each also logs to Dir/NAME.log).
 	Log io.Writer
+	// APIServerFlags are added to kube-apiserver's command line (e.g. a watch-cache setting a test
+	// needs).
+	APIServerFlags []string
 }
 
 // Env is one running control plane.
@@ -56,6 +59,7 @@ type Env struct {
 
 	pki     *pki
 	apiPort int
+	etcdURL string
 	ownDir  bool
 }
 
@@ -214,6 +218,7 @@ func (e *Env) startEtcdAndAPIServer(ctx context.Context, opts Options) error {
 	etcdClient, etcdPeer, apiPort := FreePort(), FreePort(), FreePort()
 	e.apiPort = apiPort
 	etcdURL := fmt.Sprintf("http://127.0.0.1:%d", etcdClient)
+	e.etcdURL = etcdURL
 	if _, err := e.run(log, "etcd", "--data-dir", filepath.Join(e.Dir, "etcd"),
 		"--listen-client-urls", etcdURL, "--advertise-client-urls", etcdURL,
 		"--listen-peer-urls", fmt.Sprintf("http://127.0.0.1:%d", etcdPeer),
@@ -236,7 +241,7 @@ func (e *Env) startEtcdAndAPIServer(ctx context.Context, opts Options) error {
 		// Nothing creates default ServiceAccounts without the controller-manager.
 		extra = append(extra, "--disable-admission-plugins=ServiceAccount")
 	}
-	if _, err := e.run(log, "kube-apiserver", append(extra,
+	if _, err := e.run(log, "kube-apiserver", append(append(extra,
 		"--etcd-servers", etcdURL,
 		"--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1",
 		"--secure-port", strconv.Itoa(apiPort),
@@ -251,7 +256,7 @@ func (e *Env) startEtcdAndAPIServer(ctx context.Context, opts Options) error {
 		"--profiling=false",
 		// Nodes are fake; nothing may be dialled through them (see package doc).
 		"--kubelet-preferred-address-types", "InternalIP",
-	)...); err != nil {
+	), opts.APIServerFlags...)...); err != nil {
 		return err
 	}
 	if e.Kubeconfig, err = e.WriteKubeconfig("admin", "admin", "system:masters"); err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -300,4 +301,40 @@ func (s *Sandbox) nodePoolReady(ctx context.Context) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// CreateReadyNodePool creates a NodePool of the sandbox's KWOKNodeClass (and the class) the way a
+// reconciled cluster has them, status Ready=True as Karpenter's controllers would set it, for tests
+// that run no Karpenter: on-demand, amd64, any zone; weight 0 leaves it unset.
+func CreateReadyNodePool(ctx context.Context, dyn dynamic.Interface, name string, weight int64) error {
+	if _, err := dyn.Resource(NodeClassResource).Create(ctx, NodeClassObject(), metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	np := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "karpenter.sh/v1", "kind": "NodePool",
+		"metadata": map[string]any{"name": name},
+		"spec": map[string]any{
+			"template": map[string]any{"spec": map[string]any{
+				"nodeClassRef": map[string]any{"group": "karpenter.kwok.sh", "kind": "KWOKNodeClass", "name": NodeClassName},
+				"requirements": []any{
+					map[string]any{"key": "karpenter.sh/capacity-type", "operator": "In", "values": []any{"on-demand"}},
+					map[string]any{"key": "kubernetes.io/arch", "operator": "In", "values": []any{"amd64"}},
+				},
+			}},
+		},
+	}}
+	if weight > 0 {
+		_ = unstructured.SetNestedField(np.Object, weight, "spec", "weight")
+	}
+	got, err := dyn.Resource(NodePoolResource).Create(ctx, np, metav1.CreateOptions{})
+	if err != nil {
+		return err
+	}
+	now := time.Now().UTC().Format(time.RFC3339)
+	cond := func(typ string) any {
+		return map[string]any{"type": typ, "status": "True", "reason": typ, "message": "", "lastTransitionTime": now, "observedGeneration": got.GetGeneration()}
+	}
+	got.Object["status"] = map[string]any{"conditions": []any{cond("Ready"), cond("ValidationSucceeded"), cond("NodeClassReady")}}
+	_, err = dyn.Resource(NodePoolResource).UpdateStatus(ctx, got, metav1.UpdateOptions{})
+	return err
 }

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -42,7 +43,14 @@ func Karpctl(ctx context.Context, t testing.TB, kubeconfig string, args ...strin
 // KarpctlIn is Karpctl with standard input.
 func KarpctlIn(ctx context.Context, t testing.TB, kubeconfig string, stdin []byte, args ...string) Result {
 	t.Helper()
-	return startIn(ctx, kubeconfig, stdin, args).Wait(t)
+	return start(ctx, kubeconfig, stdin, nil, args).Wait(t)
+}
+
+// KarpctlThrough is Karpctl with every client's transport wrapped by wrap, inside the request
+// counter: tests inject API faults with it.
+func KarpctlThrough(ctx context.Context, t testing.TB, kubeconfig string, wrap func(http.RoundTripper) http.RoundTripper, args ...string) Result {
+	t.Helper()
+	return start(ctx, kubeconfig, nil, wrap, args).Wait(t)
 }
 
 // Running is a karpctl run in the background (--watch, --serve): its output can be read while it runs.
@@ -55,10 +63,10 @@ type Running struct {
 
 // Start runs `kubectl karpctl ARGS --kubeconfig KUBECONFIG` in the background until it exits or ctx ends.
 func Start(ctx context.Context, kubeconfig string, args ...string) *Running {
-	return startIn(ctx, kubeconfig, nil, args)
+	return start(ctx, kubeconfig, nil, nil, args)
 }
 
-func startIn(ctx context.Context, kubeconfig string, stdin []byte, args []string) *Running {
+func start(ctx context.Context, kubeconfig string, stdin []byte, wrap func(http.RoundTripper) http.RoundTripper, args []string) *Running {
 	if kubeconfig != "" {
 		args = append(args, "--kubeconfig", kubeconfig)
 	}
@@ -67,6 +75,9 @@ func startIn(ctx context.Context, kubeconfig string, stdin []byte, args []string
 		IOStreams:     genericiooptions.IOStreams{In: bytes.NewReader(stdin), Out: &r.out, ErrOut: &r.errOut},
 		Globals:       cli.NewGlobals(),
 		WrapTransport: r.rec.Wrap,
+	}
+	if wrap != nil {
+		env.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { return r.rec.Wrap(wrap(rt)) }
 	}
 	go func() { r.done <- commands.Run(ctx, env, "kubectl-karpctl", args) }()
 	return r

@@ -6,6 +6,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -32,6 +33,9 @@ type ClusterOptions struct {
 	PageSize int64
 	// FileNodePools are NodePools that will be merged on top (-f): their EC2NodeClasses are read too.
 	FileNodePools []*karpv1.NodePool
+	// Disruption also reads what Karpenter's disruption methods need beyond provisioning:
+	// PodDisruptionBudgets.
+	Disruption bool
 }
 
 var (
@@ -89,7 +93,11 @@ func FromCluster(ctx context.Context, kube kubernetes.Interface, dyn dynamic.Int
 			return nil, err
 		}
 	}
-	for _, l := range r.coreListings(kube) {
+	listings := r.coreListings(kube)
+	if opts.Disruption {
+		listings = append(listings, r.pdbListing(kube))
+	}
+	for _, l := range listings {
 		if err := r.each(l); err != nil {
 			return nil, err
 		}
@@ -212,6 +220,18 @@ func (r *reader) coreListings(kube kubernetes.Interface) []listing {
 				return nil
 			}},
 	}
+}
+
+func (r *reader) pdbListing(kube kubernetes.Interface) listing {
+	snap := r.snap
+	return listing{what: "poddisruptionbudgets", resource: "poddisruptionbudgets.policy",
+		optional: "PodDisruptionBudgets are not checked, so disruption may propose evictions Karpenter would not make",
+		list: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return kube.PolicyV1().PodDisruptionBudgets(metav1.NamespaceAll).List(ctx, o)
+		}, add: func(o runtime.Object) error {
+			snap.PodDisruptionBudgets = append(snap.PodDisruptionBudgets, o.(*policyv1.PodDisruptionBudget))
+			return nil
+		}}
 }
 
 const volumesLost = "pending pods with PersistentVolumeClaims cannot be planned"

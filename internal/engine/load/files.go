@@ -20,6 +20,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -385,6 +386,13 @@ func (l *loader) object(js []byte, line int, fail func(int, error) error) error 
 			return err
 		}
 		l.snap.CSINodes = append(l.snap.CSINodes, o)
+	case "policy/v1/PodDisruptionBudget":
+		o := &policyv1.PodDisruptionBudget{}
+		if err := decode(o); err != nil {
+			return err
+		}
+		defaultNamespace(&o.ObjectMeta)
+		l.snap.PodDisruptionBudgets = append(l.snap.PodDisruptionBudgets, o)
 	default:
 		switch {
 		case strings.HasPrefix(tm.APIVersion, "karpenter.k8s.aws/") && tm.Kind == "EC2NodeClass":
@@ -396,7 +404,7 @@ func (l *loader) object(js []byte, line int, fail func(int, error) error) error 
 		case l.opts.SkipUnknownKinds:
 			return nil
 		}
-		return fail(line, fmt.Errorf("unsupported kind %s (apiVersion %s): the planner reads Pods, Deployments, StatefulSets, ReplicaSets, Jobs, DaemonSets, NodePools, NodeClaims, EC2NodeClasses, Nodes and volumes", tm.Kind, tm.APIVersion))
+		return fail(line, fmt.Errorf("unsupported kind %s (apiVersion %s): the planner reads Pods, Deployments, StatefulSets, ReplicaSets, Jobs, DaemonSets, NodePools, NodeClaims, EC2NodeClasses, Nodes, PodDisruptionBudgets and volumes", tm.Kind, tm.APIVersion))
 	}
 	return nil
 }

@@ -33,6 +33,7 @@ func Merge(dst, src *engine.Snapshot) {
 	dst.PersistentVolumes = append(dst.PersistentVolumes, src.PersistentVolumes...)
 	dst.StorageClasses = append(dst.StorageClasses, src.StorageClasses...)
 	dst.CSINodes = append(dst.CSINodes, src.CSINodes...)
+	dst.PodDisruptionBudgets = append(dst.PodDisruptionBudgets, src.PodDisruptionBudgets...)
 }
 
 func metaKey(o metav1.Object) string { return o.GetNamespace() + "/" + o.GetName() }

@@ -17,7 +17,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -51,46 +50,11 @@ func karpenterAPI(ctx context.Context, t testing.TB) {
 		if crdsErr = sandbox.InstallCRDs(ctx, dyn); crdsErr != nil {
 			return
 		}
-		crdsErr = createNodePool(ctx, "default", 0)
+		crdsErr = sandbox.CreateReadyNodePool(ctx, dyn, "default", 0)
 	})
 	if crdsErr != nil {
 		t.Fatal(crdsErr)
 	}
-}
-
-// createNodePool creates a NodePool and its NodeClass the way a reconciled cluster has them: status
-// Ready=True, as Karpenter's controllers would set it.
-func createNodePool(ctx context.Context, name string, weight int64) error {
-	if _, err := dyn.Resource(sandbox.NodeClassResource).Create(ctx, sandbox.NodeClassObject(), metav1.CreateOptions{}); err != nil && !strings.Contains(err.Error(), "already exists") {
-		return err
-	}
-	np := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "karpenter.sh/v1", "kind": "NodePool",
-		"metadata": map[string]any{"name": name},
-		"spec": map[string]any{
-			"template": map[string]any{"spec": map[string]any{
-				"nodeClassRef": map[string]any{"group": "karpenter.kwok.sh", "kind": "KWOKNodeClass", "name": sandbox.NodeClassName},
-				"requirements": []any{
-					map[string]any{"key": "karpenter.sh/capacity-type", "operator": "In", "values": []any{"on-demand"}},
-					map[string]any{"key": "kubernetes.io/arch", "operator": "In", "values": []any{"amd64"}},
-				},
-			}},
-		},
-	}}
-	if weight > 0 {
-		_ = unstructured.SetNestedField(np.Object, weight, "spec", "weight")
-	}
-	got, err := dyn.Resource(sandbox.NodePoolResource).Create(ctx, np, metav1.CreateOptions{})
-	if err != nil {
-		return err
-	}
-	now := time.Now().UTC().Format(time.RFC3339)
-	cond := func(typ string) any {
-		return map[string]any{"type": typ, "status": "True", "reason": typ, "message": "", "lastTransitionTime": now, "observedGeneration": got.GetGeneration()}
-	}
-	got.Object["status"] = map[string]any{"conditions": []any{cond("Ready"), cond("ValidationSucceeded"), cond("NodeClassReady")}}
-	_, err = dyn.Resource(sandbox.NodePoolResource).UpdateStatus(ctx, got, metav1.UpdateOptions{})
-	return err
 }
 
 type podSpec struct {

@@ -1,0 +1,174 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/karpctl/karpctl/internal/cli"
+	"github.com/karpctl/karpctl/internal/engine"
+	"github.com/karpctl/karpctl/internal/engine/load"
+	"github.com/karpctl/karpctl/internal/output"
+	"github.com/karpctl/karpctl/internal/view"
+)
+
+func init() { register(newDisruptCmd) }
+
+const disruptLong = `Show what Karpenter's disruption controller would do now, computed by Karpenter's own disruption
+methods (pkg/controllers/disruption of the bundled sigs.k8s.io/karpenter: Emptiness, StaticDrift,
+Drift, MultiNodeConsolidation, SingleNodeConsolidation, in the controller's order) with its candidate
+selection, disruption budgets and command validation, over a read-only snapshot of the cluster.
+karpctl never disrupts anything: --dry-run is the only mode.
+
+It prints the first command Karpenter would execute (method, reason, decision, the candidate nodes
+with the pods that would move and where they would land, the replacement NodeClaims and the
+savings in $/h), the disruptions each NodePool's budgets allow now per reason, and why every other
+Karpenter node stays: in Karpenter's own words where its events give them (a do-not-disrupt pod or
+node, a PodDisruptionBudget, the WhenEmpty policy, no cheaper replacement, ...), otherwise from the
+NodeClaim's state (not Consolidatable yet and the time left, a budget of zero). --all lists what every
+method would propose, not only the first. -o wide lists every pod; -o json|yaml print the stable schema.
+
+Live (default) it reads the same objects as plan, plus PodDisruptionBudgets, with paginated lists
+and writes nothing; -f adds manifests on top, --offline reads them alone (Nodes and NodeClaims from
+'kubectl get -o yaml' dumps keep their status). --ignore-consolidate-after treats every NodeClaim
+as Consolidatable: what Karpenter would do once the consolidateAfter timers have run out.
+
+Exit codes: 0 Karpenter would disrupt nothing (consolidated, or no Karpenter nodes); 3 it would
+disrupt something; 2 bad flags or input; 1 API error.`
+
+const disruptExample = `  # What would Karpenter's disruption controller do now, and why do the other nodes stay?
+  kubectl karpctl disrupt --dry-run
+
+  # Once every consolidateAfter has run out; every method's proposal
+  kubectl karpctl disrupt --ignore-consolidate-after --all
+
+  # From a dump, without a cluster
+  kubectl get nodepools,nodeclaims,nodes,pods,pdb -A -o yaml > cluster.yaml
+  kubectl karpctl disrupt --offline -f cluster.yaml`
+
+// DisruptOptions are disrupt's flags.
+type DisruptOptions struct {
+	env    *Env
+	Format output.Format
+	DryRun bool
+	snapshotSource
+	catalogFlags
+	All                    bool
+	IgnoreConsolidateAfter bool
+}
+
+func newDisruptCmd(env *Env) *cobra.Command {
+	o := &DisruptOptions{env: env}
+	cmd := &cobra.Command{
+		Use:     "disrupt",
+		Short:   "Dry-run Karpenter's disruption controller: what it would consolidate or replace now, and why other nodes stay",
+		Long:    disruptLong,
+		Example: disruptExample,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Validate(cmd.Flags().Changed); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	output.AddFormatFlag(f, &o.Format, output.TableFormat, output.Wide, output.JSON, output.YAML)
+	f.BoolVar(&o.DryRun, "dry-run", true, "Decide only (always: karpctl never disrupts nodes)")
+	o.addFlags(f, "Decide")
+	o.addCatalogFlags(f)
+	f.BoolVar(&o.All, "all", false, "List what every disruption method would propose, not only the first command")
+	f.BoolVar(&o.IgnoreConsolidateAfter, "ignore-consolidate-after", false, "Treat every NodeClaim as Consolidatable (what happens once consolidateAfter has passed)")
+	return cmd
+}
+
+// Validate checks the flags and reads the catalog; nothing has been sent to the cluster yet. changed
+// tells which flags were given (cmd.Flags().Changed).
+func (o *DisruptOptions) Validate(changed func(string) bool) error {
+	if !o.DryRun {
+		return cli.UsageError("--dry-run=false: karpctl never disrupts nodes, it only shows what Karpenter would do (drop the flag or leave it true)")
+	}
+	if err := o.validate(); err != nil {
+		return err
+	}
+	return o.validateCatalog(changed)
+}
+
+// Run reads the snapshot, runs Karpenter's disruption methods and prints; exit 3 when Karpenter
+// would disrupt something.
+func (o *DisruptOptions) Run(ctx context.Context) error {
+	report := engine.DisruptReport{Mode: "live", Engine: cli.Engine(), EngineVersion: cli.EngineVersion(), Files: o.Files, IgnoreConsolidateAfter: o.IgnoreConsolidateAfter}
+	var snap *engine.Snapshot
+	var versionMsg string
+	if o.Offline {
+		report.Mode = "offline"
+		s, err := o.readFiles(o.env, load.Options{})
+		if err != nil {
+			return err
+		}
+		snap = s
+	} else {
+		live, err := o.readLive(ctx, o.env, load.ClusterOptions{Disruption: true})
+		if err != nil {
+			return err
+		}
+		snap, versionMsg, report.KarpenterVersion = live.snap, live.versionMsg, live.karpenterVersion
+	}
+	var res *engine.DisruptResult
+	err := withProgress(o.env, fmt.Sprintf("deciding with Karpenter %s's disruption methods…", cli.EngineVersion()), func() (err error) {
+		src, err := o.source(snap)
+		if err != nil {
+			return err
+		}
+		res, err = engine.Disrupt(ctx, snap, src, engine.DisruptOptions{All: o.All, IgnoreConsolidateAfter: o.IgnoreConsolidateAfter})
+		return inputError(err)
+	})
+	if errors.Is(err, engine.ErrNoUsableNodePool) {
+		if o.Offline {
+			return cli.UsageError("%v", err)
+		}
+		return cli.Unhealthy("%v", err)
+	}
+	if err != nil {
+		return err
+	}
+	if versionMsg != "" {
+		res.Warnings = append(res.Warnings, engine.Warning{Message: versionMsg})
+	}
+	report.DisruptResult = res
+	if o.Format.Machine() {
+		err = output.Write(o.env.Out, o.Format, report)
+	} else {
+		err = view.Disrupt(o.env.Out, o.env.Styles(), report, o.Format == output.Wide)
+	}
+	if err != nil {
+		return err
+	}
+	if len(res.Commands) > 0 {
+		c := res.Commands[0]
+		return cli.Unhealthy("disrupt: Karpenter would %s %d node(s) now (%s, %s)", c.Decision, len(c.Candidates), c.Method, c.Reason)
+	}
+	return nil
+}
+
+// withProgress runs f and, when it takes longer than progressAfter, says msg once on stderr (stdout
+// stays clean for -o json).
+func withProgress(env *Env, msg string, f func() error) error {
+	done := make(chan struct{})
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		select {
+		case <-done:
+		case <-time.After(progressAfter):
+			fmt.Fprintln(env.ErrOut, msg)
+		}
+	}()
+	err := f()
+	close(done)
+	<-exited
+	return err
+}
