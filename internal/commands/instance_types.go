@@ -3,11 +3,8 @@ package commands
 import (
 	"context"
 	"errors"
-	"fmt"
-	"strings"
 
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/dynamic"
 
 	"github.com/karpctl/karpctl/internal/cli"
 	"github.com/karpctl/karpctl/internal/engine"
@@ -32,8 +29,9 @@ everything. Sorted by price, then name. --requests cpu=…,memory=… marks whic
 such a pod ("why is m5.large not enough?"; DaemonSets' overhead is not counted).
 
 Live (default): one paginated LIST each of NodePools and EC2NodeClasses and one page of nodes
-(for the region); nothing is written. --offline -f FILE|DIR reads NodePools and EC2NodeClasses from
-manifests (give --region when the EC2NodeClasses have no status.subnets and no node tells it).
+(for the region); nothing is written. -f FILE|DIR|- adds NodePools and EC2NodeClasses from
+manifests on top ("what would this NodePool get?"); --offline reads the files alone (give --region
+when the EC2NodeClasses have no status.subnets and no node tells it).
 
 Exit codes: 0 listed; 2 bad flags or input (unknown NodePool or NodeClass, unknown or missing
 --region, bad catalog); 3 the NodeClass is not Ready, so Karpenter would launch nothing with it;
@@ -57,10 +55,8 @@ type InstanceTypesOptions struct {
 	Format    output.Format
 	NodePool  string
 	NodeClass string
-	Files     []string
-	Offline   bool
 	Requests  string
-	ChunkSize int64
+	snapshotSource
 	catalogFlags
 
 	query engine.InstanceTypeQuery
@@ -85,25 +81,19 @@ func newInstanceTypesCmd(env *Env) *cobra.Command {
 	output.AddFormatFlag(f, &o.Format, output.TableFormat, output.Wide, output.JSON, output.YAML)
 	f.StringVar(&o.NodePool, "nodepool", "", "The NodePool whose instance types to list (filtered by its requirements)")
 	f.StringVar(&o.NodeClass, "nodeclass", "", "The NodeClass (e.g. an EC2NodeClass) whose instance types to list")
-	f.StringArrayVarP(&o.Files, "filename", "f", nil, "Read NodePools and EC2NodeClasses from manifests: FILE, DIR or - for stdin (repeatable)")
-	f.BoolVar(&o.Offline, "offline", false, "Read the -f files alone, without a cluster")
 	f.StringVar(&o.Requests, "requests", "", "Mark the types with room for a pod requesting cpu=…,memory=…[,RESOURCE=QUANTITY]")
-	f.Int64Var(&o.ChunkSize, "chunk-size", 500, "Page size of every list call (live)")
+	o.addFlags(f, "List")
 	o.addCatalogFlags(f)
 	return cmd
 }
 
 // Validate checks the flags; nothing has been sent to the cluster yet.
 func (o *InstanceTypesOptions) Validate(changed func(string) bool) error {
-	switch {
-	case o.NodePool != "" && o.NodeClass != "":
+	if o.NodePool != "" && o.NodeClass != "" {
 		return cli.UsageError("give --nodepool or --nodeclass, not both")
-	case o.Offline && len(o.Files) == 0:
-		return cli.UsageError("--offline needs -f FILE|DIR|-: NodePools and EC2NodeClasses are read from files")
-	case !o.Offline && len(o.Files) > 0:
-		return cli.UsageError("-f needs --offline: instance-types reads either the cluster or files")
-	case o.ChunkSize <= 0:
-		return cli.UsageError("--chunk-size must be positive")
+	}
+	if err := o.validate(); err != nil {
+		return err
 	}
 	o.query = engine.InstanceTypeQuery{NodePool: o.NodePool, NodeClass: o.NodeClass}
 	if o.Requests != "" {
@@ -142,24 +132,32 @@ func (o *InstanceTypesOptions) Run(ctx context.Context) error {
 	return view.InstanceTypes(o.env.Out, o.env.Styles(), list, o.Format == output.Wide)
 }
 
+// read loads the NodePools and NodeClasses: from the cluster (with -f on top) or the files alone.
 func (o *InstanceTypesOptions) read(ctx context.Context) (*engine.Snapshot, error) {
-	if o.Offline {
-		snap, err := load.FromFiles(o.Files, load.Options{Stdin: o.env.In, SkipUnknownKinds: true})
-		if err != nil {
-			return nil, cli.UsageError("%v", err)
+	var files *engine.Snapshot
+	if len(o.Files) > 0 {
+		var err error
+		if files, err = o.readFiles(o.env, load.Options{SkipUnknownKinds: true}); err != nil {
+			return nil, err
 		}
-		if len(snap.NodePools) == 0 && len(snap.EC2NodeClasses) == 0 {
-			return nil, cli.UsageError("%s: no NodePool or EC2NodeClass in the files", strings.Join(o.Files, ", "))
+		if o.Offline {
+			return files, nil
 		}
-		return snap, nil
 	}
 	kube, cfg, err := o.env.Clients()
 	if err != nil {
 		return nil, err
 	}
-	dyn, err := dynamic.NewForConfig(cfg)
+	_, dyn, err := load.NewClients(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("dynamic client: %w", err)
+		return nil, err
 	}
-	return load.NodeClasses(ctx, kube, dyn, o.ChunkSize)
+	snap, err := load.NodeClasses(ctx, kube, dyn, o.ChunkSize)
+	if err != nil {
+		return nil, err
+	}
+	if files != nil {
+		load.Merge(snap, files)
+	}
+	return snap, nil
 }

@@ -370,7 +370,7 @@ func (l *loader) object(js []byte, line int, fail func(int, error) error) error 
 		l.snap.StorageClasses = append(l.snap.StorageClasses, o)
 	case "karpenter.k8s.aws/v1/EC2NodeClass":
 		o := &awsv1.EC2NodeClass{}
-		// strictly: a misspelt kubelet or blockDeviceMappings field would silently change the plan
+		// strictly: a misspelt blockDeviceMappings or instanceStorePolicy field would silently change the plan
 		dec := json.NewDecoder(bytes.NewReader(js))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(o); err != nil {

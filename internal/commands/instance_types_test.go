@@ -1,0 +1,127 @@
+package commands
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/karpctl/karpctl/internal/cli"
+	"github.com/karpctl/karpctl/internal/engine"
+)
+
+// The EKS-style NodePool of issue 10 and its EC2NodeClass, as exported from a cluster.
+const eksManifests = `apiVersion: karpenter.sh/v1
+kind: NodePool
+metadata: {name: eks}
+spec:
+  template:
+    spec:
+      nodeClassRef: {group: karpenter.k8s.aws, kind: EC2NodeClass, name: eks}
+      requirements:
+        - {key: karpenter.k8s.aws/instance-category, operator: In, values: [c, m, r]}
+        - {key: karpenter.k8s.aws/instance-generation, operator: Gt, values: ["4"]}
+        - {key: karpenter.sh/capacity-type, operator: In, values: [on-demand]}
+        - {key: kubernetes.io/arch, operator: In, values: [amd64]}
+---
+apiVersion: karpenter.k8s.aws/v1
+kind: EC2NodeClass
+metadata: {name: eks}
+spec:
+  role: KarpenterNodeRole
+  amiSelectorTerms: [{alias: al2023@latest}]
+  subnetSelectorTerms: [{tags: {karpenter.sh/discovery: demo}}]
+  securityGroupSelectorTerms: [{tags: {karpenter.sh/discovery: demo}}]
+status:
+  subnets:
+    - {id: subnet-1, zone: eu-west-1a, zoneID: euw1-az1}
+    - {id: subnet-2, zone: eu-west-1b, zoneID: euw1-az2}
+`
+
+func TestInstanceTypesOffline(t *testing.T) {
+	dir := writeFiles(t, map[string]string{"eks.yaml": eksManifests})
+	code, out, errOut := run(t, "kubectl-karpctl", "instance-types", "--offline", "-f", dir, "-o", "json")
+	if code != cli.ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var l engine.InstanceTypeList
+	if err := json.Unmarshal([]byte(out), &l); err != nil {
+		t.Fatal(err)
+	}
+	if l.NodePool != "eks" || l.Region != "eu-west-1" || l.AWSData == nil || len(l.InstanceTypes) == 0 {
+		t.Fatalf("list %s %s %d", l.NodePool, l.Region, len(l.InstanceTypes))
+	}
+	var m5 *engine.InstanceTypeInfo
+	for i, it := range l.InstanceTypes {
+		if it.Name == "m5.large" {
+			m5 = &l.InstanceTypes[i]
+		}
+		if i > 0 && it.Price >= 0 && l.InstanceTypes[i-1].Price > it.Price {
+			t.Errorf("%s after the pricier %s", it.Name, l.InstanceTypes[i-1].Name)
+		}
+	}
+	// Karpenter's instance-types reference (AL2023, no block device mappings): m5.large has cpu 1930m,
+	// memory 6903Mi, pods 29, ephemeral-storage 17Gi.
+	if m5 == nil {
+		t.Fatal("no m5.large")
+	}
+	a := m5.Allocatable
+	if a.Cpu().MilliValue() != 1930 || a.Memory().Value()/(1<<20) != 6903 || a.Pods().Value() != 29 {
+		t.Errorf("m5.large allocatable %v", a)
+	}
+
+	code, out, _ = run(t, "kubectl-karpctl", "instance-types", "--offline", "-f", dir, "--requests", "cpu=2,memory=7Gi")
+	if code != cli.ExitOK || !strings.Contains(out, "instance types aws eu-west-1 (EC2 data of ") || !strings.Contains(out, "A pod requesting cpu=2,memory=7Gi fits on") {
+		t.Errorf("table: exit %d\n%s", code, out)
+	}
+	if line := lineOf(out, "m5.large "); !strings.Contains(line, "1930m") || !strings.Contains(line, "6903Mi") || !strings.HasSuffix(strings.TrimSpace(line), "no") {
+		t.Errorf("m5.large row %q: 2 CPUs do not fit 1930m", line)
+	}
+	code, out, _ = run(t, "kubectl-karpctl", "instance-types", "--offline", "-f", dir, "--nodeclass", "eks", "-o", "wide")
+	if code != cli.ExitOK || !strings.Contains(lineOf(out, "m5.large "), "spot: eu-west-1a") || !strings.Contains(out, "spot prices are estimates") {
+		t.Errorf("wide: exit %d\n%.3000s", code, out)
+	}
+}
+
+func lineOf(out, prefix string) string {
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			return l
+		}
+	}
+	return ""
+}
+
+func TestInstanceTypesInputErrors(t *testing.T) {
+	dir := writeFiles(t, map[string]string{"eks.yaml": eksManifests})
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--nodepool", "a", "--nodeclass", "b"}, "give --nodepool or --nodeclass, not both"},
+		{[]string{"--offline"}, "--offline needs -f"},
+		{[]string{"--offline", "-f", dir, "--nodepool", "nope"}, `NodePool "nope" (NodePools: eks)`},
+		{[]string{"--offline", "-f", dir, "--nodeclass", "nope"}, `NodeClass "nope" (NodeClasses: EC2NodeClass/eks`},
+		{[]string{"--offline", "-f", dir, "--requests", "cpu"}, "--requests"},
+		{[]string{"--offline", "-f", dir, "--region", "mars-1"}, `--region "mars-1" is not a region karpctl has AWS prices for (known: `},
+		{[]string{"--offline", "-f", dir, "--region", "us-east-1"}, "--region us-east-1 contradicts the EC2NodeClasses' subnets, which say eu-west-1"},
+	} {
+		code, _, errOut := run(t, "kubectl-karpctl", append([]string{"instance-types"}, c.args...)...)
+		if code != cli.ExitUsage || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, c.want) {
+			t.Errorf("%v: exit %d %q, want one line with %q", c.args, code, errOut, c.want)
+		}
+	}
+}
+
+// The EKS-style NodePool plans offline without --catalog, at eu-west-1's price in the subnets' zones.
+func TestPlanEKSOffline(t *testing.T) {
+	dir := writeFiles(t, map[string]string{"eks.yaml": eksManifests, "web.yaml": planDeployment("web", 3, "1")})
+	code, r, errOut := planJSON(t, "--offline", "-f", dir)
+	if code != cli.ExitOK || r.Region != "eu-west-1" || r.Catalog != "aws" || r.Totals.PodsOnNewNodes != 3 {
+		t.Fatalf("exit %d %s: %+v", code, errOut, r.Result)
+	}
+	for _, nc := range r.NodePools[0].NodeClaims {
+		if strings.Join(nc.Zones, ",") != "eu-west-1a,eu-west-1b" || nc.CapacityType != "on-demand" || nc.PricePerHour <= 0 {
+			t.Errorf("claim %+v", nc)
+		}
+	}
+}
