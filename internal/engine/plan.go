@@ -92,18 +92,12 @@ func newSimulation(ctx context.Context, snap *Snapshot, opts Options) (*simulati
 	if err != nil {
 		return nil, err
 	}
-	// What-if: zones down. Every zone is checked against the zones the NodePools can launch in, as
-	// given (a zone already taken down is not "unknown"); a repeated zone is the same what-if as once.
-	down := map[string]bool{}
-	zones := pools.zones()
-	for _, z := range opts.ZonesDown {
-		if err := checkZone(z, zones); err != nil {
-			return nil, err
-		}
-		if !down[z] {
-			down[z] = true
-			sim.zonesDown = append(sim.zonesDown, z)
-		}
+	down, err := zonesDown(opts.ZonesDown, pools.zones())
+	if err != nil {
+		return nil, err
+	}
+	for z := range down {
+		sim.zonesDown = append(sim.zonesDown, z)
 	}
 	sort.Strings(sim.zonesDown)
 	nodePools := pools.usable(down)
@@ -188,6 +182,19 @@ func newSimulation(ctx context.Context, snap *Snapshot, opts Options) (*simulati
 	sim.cluster, sim.client, sim.cloud = cluster, c, cp
 	sim.provisioner = provisioning.NewProvisioner(c, sim.recorder, cp, cluster, clock.RealClock{}, nil, nil)
 	return sim, nil
+}
+
+// zonesDown checks the what-if's zones against the zones the NodePools can launch in, as given (a
+// zone already taken down is not "unknown"); a repeated zone is the same what-if as once.
+func zonesDown(zones, known []string) (map[string]bool, error) {
+	down := map[string]bool{}
+	for _, z := range zones {
+		if err := checkZone(z, known); err != nil {
+			return nil, err
+		}
+		down[z] = true
+	}
+	return down, nil
 }
 
 func asObjects[T client.Object](in []T) []client.Object {

@@ -369,17 +369,7 @@ func (l *loader) object(js []byte, line int, fail func(int, error) error) error 
 		}
 		l.snap.StorageClasses = append(l.snap.StorageClasses, o)
 	case "karpenter.k8s.aws/v1/EC2NodeClass":
-		o := &awsv1.EC2NodeClass{}
-		// strictly: a misspelt blockDeviceMappings or instanceStorePolicy field would silently change the plan
-		dec := json.NewDecoder(bytes.NewReader(js))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(o); err != nil {
-			return fail(line, fmt.Errorf("%s %s: %v", tm.APIVersion, tm.Kind, err))
-		}
-		if err := l.unique("EC2NodeClass", o.ObjectMeta, line, fail); err != nil {
-			return err
-		}
-		l.snap.EC2NodeClasses = append(l.snap.EC2NodeClasses, o)
+		return l.ec2NodeClass(js, line, fail)
 	case "storage.k8s.io/v1/CSINode":
 		o := &storagev1.CSINode{}
 		if err := decode(o); err != nil {
@@ -406,6 +396,22 @@ func (l *loader) object(js []byte, line int, fail func(int, error) error) error 
 		}
 		return fail(line, fmt.Errorf("unsupported kind %s (apiVersion %s): the planner reads Pods, Deployments, StatefulSets, ReplicaSets, Jobs, DaemonSets, NodePools, NodeClaims, EC2NodeClasses, Nodes, PodDisruptionBudgets and volumes", tm.Kind, tm.APIVersion))
 	}
+	return nil
+}
+
+// ec2NodeClass keeps an EC2NodeClass, decoded strictly: a misspelt blockDeviceMappings or
+// instanceStorePolicy field would silently change the plan.
+func (l *loader) ec2NodeClass(js []byte, line int, fail func(int, error) error) error {
+	o := &awsv1.EC2NodeClass{}
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(o); err != nil {
+		return fail(line, fmt.Errorf("karpenter.k8s.aws/v1 EC2NodeClass: %v", err))
+	}
+	if err := l.unique("EC2NodeClass", o.ObjectMeta, line, fail); err != nil {
+		return err
+	}
+	l.snap.EC2NodeClasses = append(l.snap.EC2NodeClasses, o)
 	return nil
 }
 

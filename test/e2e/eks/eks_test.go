@@ -17,7 +17,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 
 	"github.com/karpctl/karpctl/internal/cli"
@@ -187,40 +186,9 @@ func createPod(ctx context.Context, name, pool string) error {
 	return err
 }
 
-// versions records the resourceVersion of every object a run could touch.
 func versions(ctx context.Context, t *testing.T) map[string]string {
 	t.Helper()
-	rv := map[string]string{}
-	pods, err := env.Client.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range pods.Items {
-		rv["pod/"+p.Namespace+"/"+p.Name] = p.ResourceVersion
-	}
-	for _, gvr := range []schema.GroupVersionResource{sandbox.NodePoolResource, sandbox.NodeClaimResource, sandbox.NodeClassResource, sandbox.EC2NodeClassResource} {
-		l, err := dyn.Resource(gvr).List(ctx, metav1.ListOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, o := range l.Items {
-			rv[gvr.Resource+"/"+o.GetName()] = o.GetResourceVersion()
-		}
-	}
-	return rv
-}
-
-func unchanged(ctx context.Context, t *testing.T, before map[string]string) {
-	t.Helper()
-	after := versions(ctx, t)
-	if len(after) != len(before) {
-		t.Errorf("objects changed: %d -> %d", len(before), len(after))
-	}
-	for k, v := range before {
-		if after[k] != v {
-			t.Errorf("%s: resourceVersion %s -> %s", k, v, after[k])
-		}
-	}
+	return e2e.ResourceVersions(ctx, t, env.Client, dyn, sandbox.NodePoolResource, sandbox.NodeClaimResource, sandbox.NodeClassResource, sandbox.EC2NodeClassResource)
 }
 
 func warned(ws []engine.Warning, nodePool, text string) bool {
@@ -305,7 +273,7 @@ func TestPlanLiveEKS(t *testing.T) {
 	if !found {
 		t.Errorf("plan's %s in %s at $%v is not an on-demand offering instance-types reports", eks.InstanceType, eks.Zone, eks.PricePerHour)
 	}
-	unchanged(ctx, t, before)
+	e2e.Unchanged(t, before, versions(ctx, t))
 }
 
 // instance-types on the kwok catalog and by NodeClass; bad input exits 2 with one line.

@@ -17,7 +17,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
@@ -121,31 +120,7 @@ func untaint(ctx context.Context, c kubernetes.Interface, name string) error {
 // state records every object's resourceVersion the plan could touch.
 func state(ctx context.Context, t *testing.T) map[string]string {
 	t.Helper()
-	rv := map[string]string{}
-	pods, err := env.Client.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range pods.Items {
-		rv["pod/"+p.Namespace+"/"+p.Name] = p.ResourceVersion
-	}
-	deps, err := env.Client.AppsV1().Deployments("").List(ctx, metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range deps.Items {
-		rv["deployment/"+d.Namespace+"/"+d.Name] = d.ResourceVersion
-	}
-	for _, gvr := range []schema.GroupVersionResource{sandbox.NodePoolResource, sandbox.NodeClaimResource, sandbox.NodeClassResource} {
-		l, err := dyn.Resource(gvr).List(ctx, metav1.ListOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, o := range l.Items {
-			rv[gvr.Resource+"/"+o.GetName()] = o.GetResourceVersion()
-		}
-	}
-	return rv
+	return e2e.ResourceVersions(ctx, t, env.Client, dyn, sandbox.NodePoolResource, sandbox.NodeClaimResource, sandbox.NodeClassResource)
 }
 
 // Nodes' resourceVersions move with kwok's heartbeats, so nodes are compared by name and spec only.
@@ -243,14 +218,9 @@ func TestPlanLiveReadsOnly(t *testing.T) {
 	}
 	r.OnlyReads(t)
 
-	after, nodesAfter := state(ctx, t), nodeNames(ctx, t)
-	if len(before) != len(after) || nodesBefore != nodesAfter {
-		t.Errorf("objects changed: %d -> %d, nodes %s -> %s", len(before), len(after), nodesBefore, nodesAfter)
-	}
-	for k, v := range before {
-		if after[k] != v {
-			t.Errorf("%s: resourceVersion %s -> %s", k, v, after[k])
-		}
+	e2e.Unchanged(t, before, state(ctx, t))
+	if nodesAfter := nodeNames(ctx, t); nodesBefore != nodesAfter {
+		t.Errorf("nodes %s -> %s", nodesBefore, nodesAfter)
 	}
 	if ncs, _ := dyn.Resource(sandbox.NodeClaimResource).List(ctx, metav1.ListOptions{}); len(ncs.Items) != 0 {
 		t.Errorf("%d NodeClaims exist after a dry run", len(ncs.Items))
