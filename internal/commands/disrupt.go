@@ -35,6 +35,9 @@ Live (default) it reads the same objects as plan, plus PodDisruptionBudgets, wit
 and writes nothing; -f adds manifests on top, --offline reads them alone (Nodes and NodeClaims from
 'kubectl get -o yaml' dumps keep their status). --ignore-consolidate-after treats every NodeClaim
 as Consolidatable: what Karpenter would do once the consolidateAfter timers have run out.
+Instance types (prices of candidates and replacements) follow each NodePool's NodeClass as in plan:
+the AWS provider's model for an EC2NodeClass (--region when nothing tells it), kwok's catalog for a
+KWOKNodeClass; --catalog kwok|FILE overrides them.
 
 Exit codes: 0 Karpenter would disrupt nothing (consolidated, or no Karpenter nodes); 3 it would
 disrupt something; 2 bad flags or input; 1 API error.`
