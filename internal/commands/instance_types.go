@@ -26,7 +26,9 @@ the NodeClass. With one NodePool in the cluster neither is needed. Each row show
 cpu, memory, pods, ephemeral storage and GPUs (what Karpenter packs pods against) and the cheapest
 offering; -o wide adds every offering (capacity type, zone, $/h) and the labels; -o json|yaml print
 everything. Sorted by price, then name. --requests cpu=…,memory=… marks which types have room for
-such a pod ("why is m5.large not enough?"; DaemonSets' overhead is not counted).
+such a pod ("why is m5.large not enough?"); --pod FILE does it for a pod (or a workload's pod
+template) with Karpenter's own request sum (init containers, overhead) and also checks its required
+node selector and affinity. DaemonSets' overhead is not counted.
 
 Live (default): one paginated LIST each of NodePools and EC2NodeClasses and one page of nodes
 (for the region); nothing is written. -f FILE|DIR|- adds NodePools and EC2NodeClasses from
@@ -43,8 +45,9 @@ const instanceTypesExample = `  # What can the default NodePool launch, cheapest
   # Every instance type of an EC2NodeClass, with all offerings and labels
   kubectl karpctl instance-types --nodeclass default -o wide
 
-  # Which types have room for a pod requesting 2 CPUs and 7Gi?
+  # Which types have room for a pod requesting 2 CPUs and 7Gi? For this Deployment's pods?
   kubectl karpctl instance-types --nodepool default --requests cpu=2,memory=7Gi
+  kubectl karpctl instance-types --nodepool default --pod deploy.yaml
 
   # Offline, from exported manifests
   kubectl karpctl instance-types --offline -f ./karpenter/ --nodepool default --region eu-west-1`
@@ -56,6 +59,7 @@ type InstanceTypesOptions struct {
 	NodePool  string
 	NodeClass string
 	Requests  string
+	Pod       string
 	snapshotSource
 	catalogFlags
 
@@ -82,6 +86,7 @@ func newInstanceTypesCmd(env *Env) *cobra.Command {
 	f.StringVar(&o.NodePool, "nodepool", "", "The NodePool whose instance types to list (filtered by its requirements)")
 	f.StringVar(&o.NodeClass, "nodeclass", "", "The NodeClass (e.g. an EC2NodeClass) whose instance types to list")
 	f.StringVar(&o.Requests, "requests", "", "Mark the types with room for a pod requesting cpu=…,memory=…[,RESOURCE=QUANTITY]")
+	f.StringVar(&o.Pod, "pod", "", "Mark the types Karpenter would consider for this pod: FILE with a Pod (or a Deployment, StatefulSet, ReplicaSet or Job: its pod template)")
 	o.addFlags(f, "List")
 	o.addCatalogFlags(f)
 	return cmd
@@ -91,6 +96,9 @@ func newInstanceTypesCmd(env *Env) *cobra.Command {
 func (o *InstanceTypesOptions) Validate(changed func(string) bool) error {
 	if o.NodePool != "" && o.NodeClass != "" {
 		return cli.UsageError("give --nodepool or --nodeclass, not both")
+	}
+	if o.Pod != "" && o.Requests != "" {
+		return cli.UsageError("give --pod or --requests, not both")
 	}
 	if err := o.validate(); err != nil {
 		return err
@@ -102,6 +110,16 @@ func (o *InstanceTypesOptions) Validate(changed func(string) bool) error {
 			return cli.UsageError("--requests: %v (want e.g. cpu=2,memory=7Gi)", err)
 		}
 		o.query.Requests = r
+	}
+	if o.Pod != "" {
+		pods, err := load.FromFiles([]string{o.Pod}, load.Options{Stdin: o.env.In, SkipUnknownKinds: true})
+		if err != nil {
+			return cli.UsageError("--pod: %v", err)
+		}
+		if len(pods.PendingPods) == 0 {
+			return cli.UsageError("--pod %s: no Pod without a node, Deployment, StatefulSet, ReplicaSet or Job in the file", o.Pod)
+		}
+		o.query.Pod = pods.PendingPods[0]
 	}
 	return o.validateCatalog(changed)
 }

@@ -82,6 +82,44 @@ func TestInstanceTypesOffline(t *testing.T) {
 	}
 }
 
+// --pod: Karpenter's own request sum (an init container's 3 CPUs count) and the pod's node selector
+// (family m5) decide which types are marked.
+func TestInstanceTypesPod(t *testing.T) {
+	dir := writeFiles(t, map[string]string{"eks.yaml": eksManifests, "pod.yaml": `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api, namespace: shop}
+spec:
+  selector: {matchLabels: {app: api}}
+  template:
+    metadata: {labels: {app: api}}
+    spec:
+      nodeSelector: {karpenter.k8s.aws/instance-family: m5}
+      initContainers: [{name: init, image: busybox, resources: {requests: {cpu: "3", memory: 1Gi}}}]
+      containers: [{name: api, image: nginx, resources: {requests: {cpu: "1", memory: 7Gi}}}]
+`})
+	code, out, errOut := run(t, "kubectl-karpctl", "instance-types", "--offline", "-f", dir+"/eks.yaml", "--pod", dir+"/pod.yaml", "-o", "json")
+	if code != cli.ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var l engine.InstanceTypeList
+	if err := json.Unmarshal([]byte(out), &l); err != nil {
+		t.Fatal(err)
+	}
+	if l.Pod != "shop/api-0" || l.Requests.Cpu().MilliValue() != 3000 || l.Requests.Memory().Value() != 7<<30 {
+		t.Errorf("pod %q requests %v", l.Pod, l.Requests)
+	}
+	for _, it := range l.InstanceTypes {
+		want := strings.HasPrefix(it.Name, "m5.") && it.Name != "m5.large"
+		if it.Fits == nil || *it.Fits != want {
+			t.Errorf("%s: fits %v, want %v", it.Name, it.Fits, want)
+		}
+	}
+	code, _, errOut = run(t, "kubectl-karpctl", "instance-types", "--offline", "-f", dir+"/eks.yaml", "--pod", dir+"/eks.yaml")
+	if code != cli.ExitUsage || !strings.Contains(errOut, "no Pod without a node") {
+		t.Errorf("--pod without a pod: exit %d %q", code, errOut)
+	}
+}
+
 func lineOf(out, prefix string) string {
 	for _, l := range strings.Split(out, "\n") {
 		if strings.HasPrefix(l, prefix) {

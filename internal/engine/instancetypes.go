@@ -24,6 +24,10 @@ type InstanceTypeQuery struct {
 	NodeClass string
 	// Requests, when set, marks which instance types have room for a pod requesting them.
 	Requests corev1.ResourceList
+	// Pod, when set, marks which instance types Karpenter would consider for it: room for its
+	// requests (Karpenter's RequestsForPods: containers, init containers, overhead) and its required
+	// node selector and affinity compatible with the type and one of its offerings.
+	Pod *corev1.Pod
 }
 
 // InstanceTypeList is what Karpenter would consider. Its JSON form is karpctl's instance-types schema.
@@ -34,10 +38,12 @@ type InstanceTypeList struct {
 	Catalog   string   `json:"catalog"`
 	Region    string   `json:"region,omitempty"`
 	AWSData   *AWSData `json:"awsData,omitempty"`
-	// Requests is the --requests pod, when given; InstanceType.Fits answers it.
-	Requests      corev1.ResourceList `json:"requests,omitempty"`
-	InstanceTypes []InstanceTypeInfo  `json:"instanceTypes"`
-	Warnings      []Warning           `json:"warnings"`
+	// Requests is the --requests or --pod pod's, when given; InstanceType.Fits answers it.
+	Requests corev1.ResourceList `json:"requests,omitempty"`
+	// Pod names the --pod pod (namespace/name), when given.
+	Pod           string             `json:"pod,omitempty"`
+	InstanceTypes []InstanceTypeInfo `json:"instanceTypes"`
+	Warnings      []Warning          `json:"warnings"`
 }
 
 // InstanceTypeInfo is one instance type as Karpenter's scheduler sees it.
@@ -92,6 +98,11 @@ func InstanceTypes(ctx context.Context, snap *Snapshot, src InstanceTypeSource, 
 	}
 	out := &InstanceTypeList{NodeClass: ref.Kind + "/" + ref.Name, Catalog: res.Source, Region: res.Region, AWSData: res.AWSData,
 		Requests: q.Requests, InstanceTypes: []InstanceTypeInfo{}, Warnings: []Warning{}}
+	var podReqs scheduling.Requirements
+	if q.Pod != nil {
+		out.Pod, out.Requests = q.Pod.Namespace+"/"+q.Pod.Name, resources.RequestsForPods(q.Pod)
+		podReqs = scheduling.NewStrictPodRequirements(q.Pod)
+	}
 	for _, w := range res.Warnings {
 		out.Warnings = append(out.Warnings, Warning{Message: w})
 	}
@@ -101,7 +112,12 @@ func InstanceTypes(ctx context.Context, snap *Snapshot, src InstanceTypeSource, 
 		its, reqs = CompatibleInstanceTypes(np, its), nodeClaimRequirements(np)
 	}
 	for _, it := range its {
-		out.InstanceTypes = append(out.InstanceTypes, describeInstanceType(it, reqs, q.Requests))
+		info := describeInstanceType(it, reqs, out.Requests)
+		if podReqs != nil && !podCompatible(it, reqs, podReqs) {
+			no := false
+			info.Fits = &no
+		}
+		out.InstanceTypes = append(out.InstanceTypes, info)
 	}
 	sort.SliceStable(out.InstanceTypes, func(a, b int) bool {
 		pa, pb := sortPrice(out.InstanceTypes[a].Price), sortPrice(out.InstanceTypes[b].Price)
@@ -111,6 +127,17 @@ func InstanceTypes(ctx context.Context, snap *Snapshot, src InstanceTypeSource, 
 		return out.InstanceTypes[a].Name < out.InstanceTypes[b].Name
 	})
 	return out, nil
+}
+
+// podCompatible: the pod's required node selector and affinity allow the instance type and one of
+// its available offerings within the NodePool's requirements.
+func podCompatible(it *cloudprovider.InstanceType, reqs, podReqs scheduling.Requirements) bool {
+	if it.Requirements.Compatible(podReqs, scheduling.AllowUndefinedWellKnownLabels) != nil {
+		return false
+	}
+	both := scheduling.NewRequirements(reqs.Values()...)
+	both.Add(podReqs.Values()...)
+	return it.Offerings.Available().HasCompatible(both)
 }
 
 func sortPrice(p float64) float64 {

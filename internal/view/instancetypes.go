@@ -37,7 +37,11 @@ func InstanceTypes(w io.Writer, s output.Styles, l *engine.InstanceTypeList, wid
 				fits++
 			}
 		}
-		fmt.Fprintf(&b, "A pod requesting %s fits on %d of them (allocatable; DaemonSets not counted)\n", resourceList(l.Requests), fits)
+		who := "A pod requesting " + resourceList(l.Requests)
+		if l.Pod != "" {
+			who = "Pod " + l.Pod + " (requests " + resourceList(l.Requests) + ", its required node selector and affinity)"
+		}
+		fmt.Fprintf(&b, "%s fits on %d of them (allocatable; DaemonSets not counted)\n", who, fits)
 	}
 	b.WriteString("\n")
 	headers := []string{"NAME", "CPU", "MEMORY", "PODS", "EPHEMERAL", "GPU", "$/H", "CAPACITY", "ZONE"}
