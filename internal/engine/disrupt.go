@@ -347,16 +347,19 @@ func (d *disrupter) staying(cmds []DisruptionCommand, budgets []Budget) []NodeSt
 }
 
 func (d *disrupter) stayReason(n *state.StateNode, commanded bool, allowed map[string]int) (string, string) {
-	nc := ""
+	nc, nodeName := "", ""
 	if n.NodeClaim != nil {
 		nc = n.NodeClaim.Name
 	}
-	nodeName := ""
 	if n.Node != nil {
 		nodeName = n.Node.Name
 	}
-	if notes := d.sim.recorder.notes(nodeName, nc); len(notes) > 0 {
-		return notes[0].message, "karpenter"
+	notes := d.sim.recorder.notes(nodeName, nc)
+	// Why it is no candidate at all (Karpenter's DisruptionBlocked) comes first.
+	for _, note := range notes {
+		if note.reason == events.DisruptionBlocked {
+			return note.message, "karpenter"
+		}
 	}
 	if n.NodeClaim == nil {
 		return "no NodeClaim: Karpenter does not disrupt a node it has no NodeClaim for", "karpctl"
@@ -370,15 +373,21 @@ func (d *disrupter) stayReason(n *state.StateNode, commanded bool, allowed map[s
 	if np == nil {
 		return fmt.Sprintf("its NodePool %q is not one Karpenter provisions with (see the warnings)", n.Labels()[karpv1.NodePoolLabelKey]), "karpctl"
 	}
-	if c := n.NodeClaim.StatusConditions().Get(karpv1.ConditionTypeConsolidatable); c == nil || !c.IsTrue() {
-		return notConsolidatable(n.NodeClaim, np, c, d.clock.Now()), "karpctl"
-	}
 	reason := karpv1.DisruptionReasonUnderutilized
-	if pods, err := n.Pods(d.ctx, d.sim.client); err == nil && !hasReschedulable(pods) {
+	if c := n.NodeClaim.StatusConditions().Get(karpv1.ConditionTypeDrifted); c != nil && c.IsTrue() {
+		reason = karpv1.DisruptionReasonDrifted
+	} else if pods, err := n.Pods(d.ctx, d.sim.client); err == nil && !hasReschedulable(pods) {
 		reason = karpv1.DisruptionReasonEmpty
 	}
 	if left, ok := allowed[np.Name+"/"+string(reason)]; ok && left == 0 {
 		return fmt.Sprintf("NodePool %q's disruption budgets allow no %s disruptions now", np.Name, reason), "karpctl"
+	}
+	// Then why consolidation passed it over (Karpenter's Unconsolidatable).
+	if len(notes) > 0 {
+		return notes[0].message, "karpenter"
+	}
+	if c := n.NodeClaim.StatusConditions().Get(karpv1.ConditionTypeConsolidatable); reason != karpv1.DisruptionReasonDrifted && (c == nil || !c.IsTrue()) {
+		return notConsolidatable(n.NodeClaim, np, c, d.clock.Now()), "karpctl"
 	}
 	if commanded {
 		return "not evaluated further: Karpenter executes one disruption command at a time and looks at this node again after it", "karpctl"

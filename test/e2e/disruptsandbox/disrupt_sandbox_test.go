@@ -127,13 +127,19 @@ func dryRun(t *testing.T, ctx context.Context, args ...string) (engine.DisruptRe
 
 func poolNodeClaims(t *testing.T, ctx context.Context) map[string]sandbox.NodeClaim {
 	t.Helper()
+	return nodeClaimsOf(t, ctx, pool)
+}
+
+// nodeClaimsOf returns np's NodeClaims by node name.
+func nodeClaimsOf(t *testing.T, ctx context.Context, np string) map[string]sandbox.NodeClaim {
+	t.Helper()
 	ncs, err := sb.NodeClaims(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := map[string]sandbox.NodeClaim{}
 	for _, nc := range ncs {
-		if nc.NodePool == pool {
+		if nc.NodePool == np {
 			out[nc.Node] = nc
 		}
 	}
@@ -245,4 +251,127 @@ func readyAll(ncs map[string]sandbox.NodeClaim) bool {
 		}
 	}
 	return true
+}
+
+const driftPool = "drift"
+
+// driftingPool: compute types, no consolidation, and a budget that allows drifted nodes to go only
+// when open is set.
+func driftingPool(label string, open bool) *unstructured.Unstructured {
+	np := consolidatingPool()
+	np.SetName(driftPool)
+	drifted := "0"
+	if open {
+		drifted = "100%"
+	}
+	_ = unstructured.SetNestedField(np.Object, map[string]any{"consolidationPolicy": "WhenEmpty", "consolidateAfter": "Never",
+		"budgets": []any{map[string]any{"nodes": drifted, "reasons": []any{"Drifted"}}}}, "spec", "disruption")
+	_ = unstructured.SetNestedStringMap(np.Object, map[string]string{"rev": label}, "spec", "template", "metadata", "labels")
+	return np
+}
+
+func drifted(ctx context.Context, name string) (bool, error) {
+	u, err := sb.Dynamic.Resource(sandbox.NodeClaimResource).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return false, err
+	}
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	for _, c := range conds {
+		if m, _ := c.(map[string]any); m["type"] == "Drifted" && m["status"] == "True" {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// A changed NodePool template makes its NodeClaim drift while a Drifted budget of 0 holds Karpenter
+// back. The dry run says the node stays for that budget, and, with the budget opened in a -f
+// what-if, that Drift replaces it; the budget opened for real, Karpenter does exactly that.
+func TestDisruptDriftMatchesRealKarpenter(t *testing.T) {
+	sandbox.Need(t, sb)
+	ctx := e2e.Context(t, 6*time.Minute)
+	res := sb.Dynamic.Resource(sandbox.NodePoolResource)
+	if _, err := res.Create(ctx, driftingPool("1", false), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = res.Delete(context.Background(), driftPool, metav1.DeleteOptions{}) })
+	d := sandbox.Workload{Name: "drifter", Replicas: 1, CPU: "3", Memory: "256Mi", NodeSelector: map[string]string{"karpenter.sh/nodepool": driftPool}}.Deployment()
+	if _, err := sb.Env.Client.AppsV1().Deployments("default").Create(ctx, d, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = sb.Env.Client.AppsV1().Deployments("default").Delete(context.Background(), d.Name, metav1.DeleteOptions{})
+	})
+	node := nodeOf(t, ctx, "drifter")
+	var claim sandbox.NodeClaim
+	for n, nc := range nodeClaimsOf(t, ctx, driftPool) {
+		if n == node {
+			claim = nc
+		}
+	}
+	if claim.Name == "" {
+		t.Fatalf("no NodeClaim for %s", node)
+	}
+
+	// Change the template: Karpenter marks the NodeClaim Drifted, the budget holds it.
+	cur, err := res.Get(ctx, driftPool, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = unstructured.SetNestedStringMap(cur.Object, map[string]string{"rev": "2"}, "spec", "template", "metadata", "labels")
+	if _, err := res.Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := harness.Poll(ctx, 500*time.Millisecond, claim.Name+" to drift", func() (bool, error) { return drifted(ctx, claim.Name) }); err != nil {
+		t.Fatal(err)
+	}
+	rep, r := dryRun(t, ctx)
+	var stay engine.NodeStay
+	for _, s := range rep.Staying {
+		if s.Node == node {
+			stay = s
+		}
+	}
+	if !strings.Contains(stay.Reason, `NodePool "drift"'s disruption budgets allow no Drifted disruptions now`) {
+		t.Errorf("exit %d; %s stays for %q, want the Drifted budget", r.Code, node, stay.Reason)
+	}
+
+	// What if the budget were open?
+	open := driftingPool("2", true)
+	manifest, err := open.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := t.TempDir() + "/drift-open.json"
+	if err := os.WriteFile(file, manifest, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep, r = dryRun(t, ctx, "-f", file)
+	if r.Code != cli.ExitUnhealthy || len(rep.Commands) == 0 {
+		t.Fatalf("exit %d, commands %+v", r.Code, rep.Commands)
+	}
+	c := rep.Commands[0]
+	if c.Method != "Drift" || c.Decision != "replace" || len(c.Candidates) != 1 || c.Candidates[0].Node != node || len(c.Replacements) != 1 {
+		t.Fatalf("command %+v, want Drift replacing %s", c, node)
+	}
+	predicted := c.Replacements[0].InstanceType
+
+	// Open it for real.
+	patch := []byte(`{"spec":{"disruption":{"budgets":[{"nodes":"100%","reasons":["Drifted"]}]}}}`)
+	if _, err := res.Patch(ctx, driftPool, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var after map[string]sandbox.NodeClaim
+	if err := harness.Poll(ctx, time.Second, "Karpenter to replace the drifted node", func() (bool, error) {
+		after = nodeClaimsOf(t, ctx, driftPool)
+		_, old := after[node]
+		return !old && len(after) == 1 && readyAll(after), nil
+	}); err != nil {
+		t.Fatalf("%v; NodeClaims now %+v", err, after)
+	}
+	for _, nc := range after {
+		if nc.InstanceType != predicted {
+			t.Errorf("Karpenter replaced the drifted node with %s, the dry run said %s", nc.InstanceType, predicted)
+		}
+	}
 }
