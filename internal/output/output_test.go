@@ -2,8 +2,11 @@ package output
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
 )
@@ -69,5 +72,72 @@ func TestWriteJSONAndYAML(t *testing.T) {
 	}
 	if err := Write(&y, YAML, v); err != nil || y.String() != "name: x\n" {
 		t.Fatalf("yaml %q %v", y.String(), err)
+	}
+}
+
+func TestTableSpanningRow(t *testing.T) {
+	var b bytes.Buffer
+	tab := Table{Headers: []string{"CONTEXT", "VERDICT", "LEADER", "ZONE"}, Rows: [][]string{
+		{"east", "Healthy", "karpenter-a", "zone-a"},
+		{"down", "ERROR", "dial tcp 127.0.0.1:1: connect: connection refused"},
+	}}
+	if err := tab.Render(&b, StylesFor(&b)); err != nil {
+		t.Fatal(err)
+	}
+	want := "CONTEXT   VERDICT   LEADER        ZONE\neast      Healthy   karpenter-a   zone-a\ndown      ERROR     dial tcp 127.0.0.1:1: connect: connection refused\n"
+	if b.String() != want {
+		t.Fatalf("got\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func TestProgress(t *testing.T) {
+	text := func(done, total int) string { return fmt.Sprintf("%d/%d clusters answered", done, total) }
+	// Quick: done before the delay, nothing written.
+	var quick lockedBuffer
+	p := newProgress(&quick, time.Hour, text, true)
+	p.Update(1, 2)
+	p.Done()
+	if quick.String() != "" {
+		t.Fatalf("quick run wrote %q", quick.String())
+	}
+	// Slow: shown after the delay, redrawn in place, erased at the end.
+	var slow lockedBuffer
+	p = newProgress(&slow, 10*time.Millisecond, text, true)
+	p.Update(1, 3)
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(slow.String(), "1/3") && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	p.Update(2, 3)
+	p.Done()
+	p.Update(3, 3)
+	if want := "\r\033[K1/3 clusters answered\r\033[K2/3 clusters answered\r\033[K"; slow.String() != want {
+		t.Fatalf("got %q, want %q", slow.String(), want)
+	}
+	// Not a terminal: never anything.
+	var off bytes.Buffer
+	p = NewProgress(&off, 0, text)
+	time.Sleep(20 * time.Millisecond)
+	p.Update(1, 1)
+	p.Done()
+	if off.Len() != 0 {
+		t.Fatalf("wrote to a buffer: %q", off.String())
 	}
 }
