@@ -153,7 +153,9 @@ func (o *AuditOptions) options() topology.Options {
 // to the exit code.
 func (o *AuditOptions) Run(ctx context.Context) error {
 	if o.Fleet.On() {
-		return o.runFleet(ctx)
+		return fleetRun(ctx, &o.Fleet, "audit-topology", o.Format, o.check, view.AuditFleet, func(outs []fleet.Outcome[topology.Report]) any {
+			return fleet.SARIF(outs, cli.Version)
+		})
 	}
 	var (
 		r     topology.Report
@@ -187,23 +189,6 @@ func (o *AuditOptions) Run(ctx context.Context) error {
 		return cli.Unhealthy("audit-topology: %d finding(s) at or above --fail-on %s", r.AtOrAbove(o.failOn), o.FailOn)
 	}
 	return nil
-}
-
-func (o *AuditOptions) runFleet(ctx context.Context) error {
-	outs := runFleet(ctx, &o.Fleet, o.check)
-	var err error
-	switch o.Format {
-	case output.SARIF:
-		err = output.Write(o.env.Out, output.JSON, fleet.SARIF(outs, cli.Version))
-	case output.JSON, output.YAML:
-		err = output.Write(o.env.Out, o.Format, outs)
-	default:
-		err = view.AuditFleet(o.env.Out, o.env.Styles(), outs, o.Format == output.Wide)
-	}
-	if err != nil {
-		return err
-	}
-	return fleetExit("audit-topology", fleet.Summarize(outs))
 }
 
 // check audits one live cluster: the report and its exit code under --fail-on.

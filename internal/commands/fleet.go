@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -107,17 +108,36 @@ func (f *FleetOptions) envFor(name string) *Env {
 	return &e
 }
 
-// runFleet asks every selected context with check (the command's single-cluster logic), while a
-// progress line on a terminal counts the answers once it takes longer than a second.
-func runFleet[T any](ctx context.Context, f *FleetOptions, check func(context.Context, *Env) (T, int, error)) []fleet.Outcome[T] {
+// fleetRun is a command in fleet mode: it asks every selected context with check (the command's
+// single-cluster logic) while a progress line on a terminal counts the answers once that takes
+// longer than a second, prints the outcomes (-o json|yaml as they are, -o sarif converted by sarif,
+// else table) and returns the worst context's exit.
+func fleetRun[T any](ctx context.Context, f *FleetOptions, command string, format output.Format,
+	check func(context.Context, *Env) (T, int, error),
+	table func(io.Writer, output.Styles, []fleet.Outcome[T], bool) error,
+	sarif func([]fleet.Outcome[T]) any,
+) error {
 	p := output.NewProgress(f.env.ErrOut, progressAfter, func(done, total int) string {
 		return fmt.Sprintf("%d/%d clusters answered", done, total)
 	})
-	defer p.Done()
 	p.Update(0, len(f.names))
-	return fleet.Run(ctx, f.names, fleet.Options{Parallel: f.Parallel, OnAnswer: p.Update}, func(ctx context.Context, name string) (T, int, error) {
+	outs := fleet.Run(ctx, f.names, fleet.Options{Parallel: f.Parallel, OnAnswer: p.Update}, func(ctx context.Context, name string) (T, int, error) {
 		return check(ctx, f.envFor(name))
 	})
+	p.Done()
+	var err error
+	switch {
+	case format == output.SARIF:
+		err = output.Write(f.env.Out, output.JSON, sarif(outs))
+	case format.Machine():
+		err = output.Write(f.env.Out, format, outs)
+	default:
+		err = table(f.env.Out, f.env.Styles(), outs, format == output.Wide)
+	}
+	if err != nil {
+		return err
+	}
+	return fleetExit(command, fleet.Summarize(outs))
 }
 
 // fleetExit is the fleet command's exit: the worst context's code, with one line naming the

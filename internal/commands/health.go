@@ -7,7 +7,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/karpctl/karpctl/internal/cli"
-	"github.com/karpctl/karpctl/internal/fleet"
 	"github.com/karpctl/karpctl/internal/health"
 	"github.com/karpctl/karpctl/internal/output"
 	"github.com/karpctl/karpctl/internal/view"
@@ -75,17 +74,7 @@ func (o *HealthOptions) Run(ctx context.Context) error {
 		return err
 	}
 	if o.Fleet.On() {
-		outs := runFleet(ctx, &o.Fleet, o.check)
-		var err error
-		if o.Format.Machine() {
-			err = output.Write(o.env.Out, o.Format, outs)
-		} else {
-			err = view.HealthFleet(o.env.Out, o.env.Styles(), outs, o.Format == output.Wide)
-		}
-		if err != nil {
-			return err
-		}
-		return fleetExit("health", fleet.Summarize(outs))
+		return fleetRun(ctx, &o.Fleet, "health", o.Format, o.check, view.HealthFleet, nil)
 	}
 	r, code, err := o.check(ctx, o.env)
 	if err != nil {

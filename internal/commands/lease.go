@@ -11,7 +11,6 @@ import (
 
 	"github.com/karpctl/karpctl/internal/cli"
 	"github.com/karpctl/karpctl/internal/discovery"
-	"github.com/karpctl/karpctl/internal/fleet"
 	"github.com/karpctl/karpctl/internal/lease"
 	"github.com/karpctl/karpctl/internal/output"
 	"github.com/karpctl/karpctl/internal/view"
@@ -75,17 +74,7 @@ func (o *LeaseOptions) Run(ctx context.Context) error {
 		return err
 	}
 	if o.Fleet.On() {
-		outs := runFleet(ctx, &o.Fleet, o.check)
-		var err error
-		if o.Format.Machine() {
-			err = output.Write(o.env.Out, o.Format, outs)
-		} else {
-			err = view.LeaseFleet(o.env.Out, o.env.Styles(), outs, o.Format == output.Wide)
-		}
-		if err != nil {
-			return err
-		}
-		return fleetExit("lease", fleet.Summarize(outs))
+		return fleetRun(ctx, &o.Fleet, "lease", o.Format, o.check, view.LeaseFleet, nil)
 	}
 	if o.Serve != "" || o.Watch {
 		return o.follow(ctx)

@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/karpctl/karpctl/internal/cli"
-	"github.com/karpctl/karpctl/internal/fleet"
 	"github.com/karpctl/karpctl/internal/output"
 	"github.com/karpctl/karpctl/internal/view"
 )
@@ -45,17 +44,7 @@ func (o *VersionOptions) Run(ctx context.Context) error {
 		return err
 	}
 	if o.Fleet.On() {
-		outs := runFleet(ctx, &o.Fleet, o.check)
-		var err error
-		if o.Format.Machine() {
-			err = output.Write(o.env.Out, o.Format, outs)
-		} else {
-			err = view.VersionFleet(o.env.Out, o.env.Styles(), outs, o.Format == output.Wide)
-		}
-		if err != nil {
-			return err
-		}
-		return fleetExit("version", fleet.Summarize(outs))
+		return fleetRun(ctx, &o.Fleet, "version", o.Format, o.check, view.VersionFleet, nil)
 	}
 	v := clientVersion()
 	if !o.ClientOnly {

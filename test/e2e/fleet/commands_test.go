@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"context"
 	"encoding/json"
 	"regexp"
 	"strings"
@@ -16,7 +17,17 @@ import (
 	"github.com/karpctl/karpctl/test/e2e"
 )
 
-const notOK = "2 of 3 clusters not OK: stale (unhealthy), closed (unreachable)"
+// acrossThree runs `karpctl COMMAND --contexts healthy,stale,closed ARGS` and checks the acceptance
+// fleet's exit (3, the stale cluster's) and its one line on stderr.
+func acrossThree(ctx context.Context, t *testing.T, f fixture, command string, args ...string) e2e.Result {
+	t.Helper()
+	r := karpctl(ctx, t, f, append([]string{command, "--contexts", three}, args...)...)
+	if r.Code != cli.ExitUnhealthy {
+		t.Fatalf("exit %d, want 3 (the worst: stale)", r.Code)
+	}
+	oneErrorLine(t, r, command+": 2 of 3 clusters not OK: stale (unhealthy), closed (unreachable)")
+	return r
+}
 
 // checkClosed: the closed context is an error outcome with exit 1, answered well within its own
 // --request-timeout (10 s: a refused connection fails at once).
@@ -33,11 +44,7 @@ func checkClosed[T any](t *testing.T, o fleet.Outcome[T]) {
 func TestLeaseAcrossContexts(t *testing.T) {
 	f := setup(t)
 	ctx := e2e.Context(t, 2*time.Minute)
-	r := karpctl(ctx, t, f, "lease", "--contexts", three)
-	if r.Code != cli.ExitUnhealthy {
-		t.Fatalf("exit %d, want 3 (the worst: stale)", r.Code)
-	}
-	oneErrorLine(t, r, "lease: "+notOK)
+	r := acrossThree(ctx, t, f, "lease")
 	for _, tc := range []struct{ context, want string }{
 		{"healthy", `^healthy\s+Healthy\s+` + f.leader + `\s+sys-a\s+zone-a\s+[\d.]+m?s ago\s+0$`},
 		{"stale", `^stale\s+Stale\s+` + f.staleOwner + `\s+a1\s+zone-a\s+5\dm[\d.]+s ago\s+3$`},
@@ -78,11 +85,7 @@ func TestLeaseAcrossContexts(t *testing.T) {
 func TestHealthAcrossContexts(t *testing.T) {
 	f := setup(t)
 	ctx := e2e.Context(t, 2*time.Minute)
-	r := karpctl(ctx, t, f, "health", "--contexts", three)
-	if r.Code != cli.ExitUnhealthy {
-		t.Fatalf("exit %d, want 3", r.Code)
-	}
-	oneErrorLine(t, r, "health: "+notOK)
+	r := acrossThree(ctx, t, f, "health")
 	if l := row(t, r.Stdout, "healthy"); !regexp.MustCompile(`^healthy\s+OK\s+\d+\s+0\s+0\s+\d+\s+-$`).MatchString(l) {
 		t.Errorf("healthy row %q", l)
 	}
@@ -111,11 +114,7 @@ func TestAuditAcrossContexts(t *testing.T) {
 	f := setup(t)
 	ctx := e2e.Context(t, 2*time.Minute)
 	// The stale cluster's findings are warnings (one zone, no PDB): unhealthy with --fail-on warning.
-	r := karpctl(ctx, t, f, "audit-topology", "--contexts", three, "--fail-on", "warning")
-	if r.Code != cli.ExitUnhealthy {
-		t.Fatalf("exit %d, want 3", r.Code)
-	}
-	oneErrorLine(t, r, "audit-topology: "+notOK)
+	r := acrossThree(ctx, t, f, "audit-topology", "--fail-on", "warning")
 	if l := row(t, r.Stdout, "healthy"); !strings.Contains(l, "2 (zone-a, zone-b)   failover") {
 		t.Errorf("healthy row %q", l)
 	}
