@@ -55,6 +55,7 @@ func TestFleetUsageErrors(t *testing.T) {
 		{[]string{"drill", "zone-outage", "zone-a", "--context-selector=prod"}, "drill zone-outage works on one cluster at a time"},
 		{[]string{"drill", "restore", "--contexts", "prod-us"}, "drill restore works on one cluster at a time"},
 		{[]string{"alerts", "--contexts", "prod-us"}, "alerts works on one cluster at a time"},
+		{[]string{"disrupt", "--all-contexts"}, "disrupt works on one cluster at a time"},
 	} {
 		code, out, errOut := run(t, "kubectl-karpctl", append(tc.args, "--kubeconfig", kc)...)
 		if code != cli.ExitUsage || out != "" || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, tc.want) {
