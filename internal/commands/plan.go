@@ -256,8 +256,7 @@ func (o *PlanOptions) plan(ctx context.Context, snap *engine.Snapshot) (res *eng
 // VersionSkew is the warning for a cluster Karpenter whose version differs from the bundled
 // scheduler's (ignoring a leading v); empty when they match or either is unknown.
 func VersionSkew(cluster, bundled string) string {
-	c, b := strings.TrimPrefix(cluster, "v"), strings.TrimPrefix(bundled, "v")
-	if c == "" || b == "" || b == "unknown" || c == b {
+	if match, known := cli.VersionsMatch(cluster, bundled); match || !known {
 		return ""
 	}
 	return fmt.Sprintf("the cluster runs Karpenter %s but this plan uses the scheduler of Karpenter %s: its decisions may differ", cluster, bundled)
