@@ -30,8 +30,8 @@ test: harness build ## Unit and end-to-end tests (e2e against a real kube-apiser
 unit: ## Unit tests only (e2e tests skip without the harness binaries)
 	KARPCTL_BIN=/nonexistent $(GO) test -count=1 ./...
 
-bench: harness ## Performance benchmarks (engine overhead, snapshot build, live load)
-	$(GO) test -run '^$$' -bench . -benchtime 1x -benchmem ./internal/... ./test/e2e/plan ./test/e2e/plansoak | tee bench.out
+bench: harness ## Performance benchmarks (engine overhead, snapshot build, live load, fleets of 20 contexts)
+	$(GO) test -run '^$$' -bench . -benchtime 1x -benchmem ./internal/... ./test/e2e/plan ./test/e2e/plansoak ./test/e2e/fleet | tee bench.out
 
 demo: harness build ## Start the sandbox with the real Karpenter and show every command
 	bash hack/demo.sh

@@ -87,6 +87,10 @@ heading "Karpenter decides: the NodeClaims the real controller created"
 "$SB" nodeclaims -wait -timeout 3m || say "(Karpenter did not provision everything in time; see .sandbox/cluster/karpenter-*.log)"
 say "Compare with the plan above: same count, NodePool and zones; Karpenter launches the cheapest of the plan's options."
 
+heading "What would Karpenter's disruption controller do now, and why does every node stay?"
+say "The sandbox's NodePool consolidates only empty nodes (WhenEmpty); Karpenter's own disruption methods say so per node."
+karpctl disrupt --dry-run
+
 heading "Health"
 karpctl health
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -15,6 +16,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/karpctl/karpctl/internal/discovery"
 )
@@ -133,6 +135,32 @@ func (g *Globals) RESTConfig() (*rest.Config, error) {
 		cfg.QPS, cfg.Burst = 50, 100
 	}
 	return cfg, nil
+}
+
+// Kubeconfig is the merged kubeconfig (--kubeconfig, else $KUBECONFIG, else ~/.kube/config) as
+// loaded, without the command line's overrides: the contexts a fleet command can choose from.
+func (g *Globals) Kubeconfig() (clientcmdapi.Config, error) {
+	raw, err := g.Kube.ToRawKubeConfigLoader().RawConfig()
+	if err != nil {
+		return clientcmdapi.Config{}, &ExitError{Code: ExitUsage, Err: fmt.Errorf("loading kubeconfig: %w", err)}
+	}
+	return raw, nil
+}
+
+// ForContext is g with --context set to name: every other kubectl flag (--kubeconfig, --as,
+// --token, --request-timeout, ...) and the Karpenter locating flags as given. Each exported field of
+// the ConfigFlags is copied, so a flag cli-runtime adds is carried over too; the copy has its own
+// client-config cache.
+func (g *Globals) ForContext(name string) *Globals {
+	kube := genericclioptions.NewConfigFlags(true)
+	src, dst := reflect.ValueOf(g.Kube).Elem(), reflect.ValueOf(kube).Elem()
+	for i := range src.NumField() {
+		if src.Type().Field(i).IsExported() {
+			dst.Field(i).Set(src.Field(i))
+		}
+	}
+	kube.Context = &name
+	return &Globals{Kube: kube, Find: g.Find}
 }
 
 // ClientsetFor builds the protobuf-speaking typed client for cfg.

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"runtime/debug"
+	"strings"
 	"sync"
 )
 
@@ -30,3 +31,13 @@ var EngineVersion = sync.OnceValue(func() string {
 
 // Engine names the bundled scheduler as version and plan print it: module and version.
 func Engine() string { return EngineModule + " " + EngineVersion() }
+
+// VersionsMatch compares a cluster's Karpenter version with the bundled scheduler's, ignoring a
+// leading v; known is false when either is unknown.
+func VersionsMatch(cluster, bundled string) (match, known bool) {
+	c, b := strings.TrimPrefix(cluster, "v"), strings.TrimPrefix(bundled, "v")
+	if c == "" || b == "" || b == "unknown" {
+		return false, false
+	}
+	return c == b, true
+}

@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/metadata"
 
 	"github.com/karpctl/karpctl/internal/cli"
+	"github.com/karpctl/karpctl/internal/fleet"
 	"github.com/karpctl/karpctl/internal/output"
 	"github.com/karpctl/karpctl/internal/topology"
 	"github.com/karpctl/karpctl/internal/view"
@@ -58,7 +59,11 @@ const auditExample = `  # Audit against the basic profile (2 replicas, 2 hosts, 
   kubectl karpctl audit-topology -f karpenter.yaml -f pods.yaml --nodes-file nodes.yaml
 
   # Code scanning
-  kubectl karpctl audit-topology -o sarif > karpenter-topology.sarif`
+  kubectl karpctl audit-topology -o sarif > karpenter-topology.sarif
+
+  # Every production cluster at once: a row per context, one merged SARIF log
+  kubectl karpctl audit-topology --context-selector '^prod-' --profile critical
+  kubectl karpctl audit-topology --all-contexts -o sarif > fleet-topology.sarif`
 
 // AuditOptions are audit-topology's flags.
 type AuditOptions struct {
@@ -70,6 +75,7 @@ type AuditOptions struct {
 	FailOn             string
 	Files              []string
 	NodesFile          string
+	Fleet              FleetOptions
 
 	profile     topology.Profile
 	failOn      topology.Severity // "" = never
@@ -77,7 +83,7 @@ type AuditOptions struct {
 }
 
 func newAuditCmd(env *Env) *cobra.Command {
-	o := &AuditOptions{env: env}
+	o := &AuditOptions{env: env, Fleet: FleetOptions{env: env}}
 	cmd := &cobra.Command{
 		Use:     "audit-topology",
 		Aliases: []string{"audit"},
@@ -100,6 +106,7 @@ func newAuditCmd(env *Env) *cobra.Command {
 	f.StringVar(&o.FailOn, "fail-on", "error", "Exit 3 when a finding is at or above this severity: error|warning|never")
 	f.StringArrayVarP(&o.Files, "filename", "f", nil, "Audit manifests instead of the cluster: FILE, DIR or - for stdin (repeatable)")
 	f.StringVar(&o.NodesFile, "nodes-file", "", "With -f: a `kubectl get nodes -o yaml` dump, to run the placement checks offline")
+	o.Fleet.AddFlags(f)
 	return cmd
 }
 
@@ -135,34 +142,37 @@ func (o *AuditOptions) Validate() error {
 	if o.NodesFile != "" && len(o.Files) == 0 {
 		return cli.UsageError("--nodes-file needs -f: live audits read the nodes from the cluster")
 	}
-	return nil
+	return o.Fleet.Validate("filename", "nodes-file")
 }
 
 func (o *AuditOptions) options() topology.Options {
 	return topology.Options{Profile: o.profile, RackLabels: o.RackLabels, SystemNodes: o.systemNodes}
 }
 
-// Run audits the cluster (or the manifests), prints the report and maps findings to the exit code.
+// Run audits the cluster (or the manifests, or every context), prints the report and maps findings
+// to the exit code.
 func (o *AuditOptions) Run(ctx context.Context) error {
+	if o.Fleet.On() {
+		return fleetRun(ctx, &o.Fleet, "audit-topology", o.Format, o.check, view.AuditFleet, func(outs []fleet.Outcome[topology.Report]) any {
+			return fleet.SARIF(outs, cli.Version)
+		})
+	}
 	var (
-		in    topology.Input
+		r     topology.Report
+		code  int
 		files []string
 		err   error
 	)
 	if len(o.Files) > 0 {
-		in, files, err = o.readOffline()
+		var in topology.Input
+		if in, files, err = o.readOffline(); err == nil {
+			r, code = o.evaluate(in)
+		}
 	} else {
-		in, err = o.readLive(ctx)
+		r, code, err = o.check(ctx, o.env)
 	}
 	if err != nil {
 		return err
-	}
-	r := topology.Evaluate(in, o.options())
-	code, failing := cli.ExitOK, 0
-	if o.failOn != "" {
-		if failing = r.AtOrAbove(o.failOn); failing > 0 {
-			code = cli.ExitUnhealthy
-		}
 	}
 	switch o.Format {
 	case output.SARIF:
@@ -176,21 +186,36 @@ func (o *AuditOptions) Run(ctx context.Context) error {
 		return err
 	}
 	if code != cli.ExitOK {
-		return cli.Unhealthy("audit-topology: %d finding(s) at or above --fail-on %s", failing, o.FailOn)
+		return cli.Unhealthy("audit-topology: %d finding(s) at or above --fail-on %s", r.AtOrAbove(o.failOn), o.FailOn)
 	}
 	return nil
 }
 
-func (o *AuditOptions) readLive(ctx context.Context) (topology.Input, error) {
-	c, cfg, k, err := o.env.FindKarpenter(ctx)
+// check audits one live cluster: the report and its exit code under --fail-on.
+func (o *AuditOptions) check(ctx context.Context, env *Env) (topology.Report, int, error) {
+	c, cfg, k, err := env.FindKarpenter(ctx)
 	if err != nil {
-		return topology.Input{}, err
+		return topology.Report{}, cli.ExitOK, err
 	}
 	md, err := metadata.NewForConfig(cfg)
 	if err != nil {
-		return topology.Input{}, fmt.Errorf("building metadata client: %w", err)
+		return topology.Report{}, cli.ExitOK, fmt.Errorf("building metadata client: %w", err)
 	}
-	return topology.Read(ctx, c, md, k, o.options())
+	in, err := topology.Read(ctx, c, md, k, o.options())
+	if err != nil {
+		return topology.Report{}, cli.ExitOK, err
+	}
+	r, code := o.evaluate(in)
+	return r, code, nil
+}
+
+// evaluate judges the audit's input: exit 3 when findings reach --fail-on.
+func (o *AuditOptions) evaluate(in topology.Input) (topology.Report, int) {
+	r := topology.Evaluate(in, o.options())
+	if o.failOn != "" && r.AtOrAbove(o.failOn) > 0 {
+		return r, cli.ExitUnhealthy
+	}
+	return r, cli.ExitOK
 }
 
 func (o *AuditOptions) readOffline() (topology.Input, []string, error) {

@@ -2,8 +2,8 @@ package commands
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -103,51 +103,30 @@ func (o *DisruptOptions) Validate(changed func(string) bool) error {
 // Run reads the snapshot, runs Karpenter's disruption methods and prints; exit 3 when Karpenter
 // would disrupt something.
 func (o *DisruptOptions) Run(ctx context.Context) error {
-	report := engine.DisruptReport{Mode: "live", Engine: cli.Engine(), EngineVersion: cli.EngineVersion(), Files: o.Files, IgnoreConsolidateAfter: o.IgnoreConsolidateAfter}
-	var snap *engine.Snapshot
-	var versionMsg string
-	if o.Offline {
-		report.Mode = "offline"
-		s, err := o.readFiles(o.env, load.Options{})
-		if err != nil {
-			return err
-		}
-		snap = s
-	} else {
-		live, err := o.readLive(ctx, o.env, load.ClusterOptions{Disruption: true})
-		if err != nil {
-			return err
-		}
-		snap, versionMsg, report.KarpenterVersion = live.snap, live.versionMsg, live.karpenterVersion
-	}
-	var res *engine.DisruptResult
-	err := withProgress(o.env, fmt.Sprintf("deciding with Karpenter %s's disruption methods…", cli.EngineVersion()), func() (err error) {
-		src, err := o.source(snap)
-		if err != nil {
-			return err
-		}
-		res, err = engine.Disrupt(ctx, snap, src, engine.DisruptOptions{All: o.All, IgnoreConsolidateAfter: o.IgnoreConsolidateAfter})
-		return inputError(err)
-	})
-	if errors.Is(err, engine.ErrNoUsableNodePool) {
-		if o.Offline {
-			return cli.UsageError("%v", err)
-		}
-		return cli.Unhealthy("%v", err)
-	}
+	read, err := o.read(ctx, o.env, load.Options{}, load.ClusterOptions{Disruption: true})
 	if err != nil {
 		return err
 	}
-	if versionMsg != "" {
-		res.Warnings = append(res.Warnings, engine.Warning{Message: versionMsg})
-	}
-	report.DisruptResult = res
-	if o.Format.Machine() {
-		err = output.Write(o.env.Out, o.Format, report)
-	} else {
-		err = view.Disrupt(o.env.Out, o.env.Styles(), report, o.Format == output.Wide)
-	}
+	var res *engine.DisruptResult
+	err = withProgress(o.env, fmt.Sprintf("deciding with Karpenter %s's disruption methods…", cli.EngineVersion()), func() (err error) {
+		src, err := o.source(read.snap)
+		if err != nil {
+			return err
+		}
+		res, err = engine.Disrupt(ctx, read.snap, src, engine.DisruptOptions{All: o.All, IgnoreConsolidateAfter: o.IgnoreConsolidateAfter})
+		return inputError(err)
+	})
 	if err != nil {
+		return o.engineVerdict(err)
+	}
+	if read.versionMsg != "" {
+		res.Warnings = append(res.Warnings, engine.Warning{Message: read.versionMsg})
+	}
+	report := engine.DisruptReport{
+		Mode: read.mode, Engine: cli.Engine(), EngineVersion: cli.EngineVersion(), KarpenterVersion: read.karpenterVersion,
+		Files: o.Files, IgnoreConsolidateAfter: o.IgnoreConsolidateAfter, DisruptResult: res,
+	}
+	if err := o.env.print(o.Format, report, func(w io.Writer, s output.Styles, wide bool) error { return view.Disrupt(w, s, report, wide) }); err != nil {
 		return err
 	}
 	if len(res.Commands) > 0 {

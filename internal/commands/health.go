@@ -22,7 +22,10 @@ const healthExample = `  # One line per check, a verdict, exit 3 on FAIL
   kubectl karpctl health --no-metrics
 
   # Machine-readable
-  kubectl karpctl health -o json`
+  kubectl karpctl health -o json
+
+  # Every cluster of the kubeconfig: a row per context, exit 3 if any is unhealthy
+  kubectl karpctl health --all-contexts`
 
 // HealthOptions are the health command's flags.
 type HealthOptions struct {
@@ -31,12 +34,13 @@ type HealthOptions struct {
 	Strict         bool
 	NoMetrics      bool
 	MetricsTimeout time.Duration
+	Fleet          FleetOptions
 }
 
 func init() { register(newHealthCmd) }
 
 func newHealthCmd(env *Env) *cobra.Command {
-	o := &HealthOptions{env: env}
+	o := &HealthOptions{env: env, Fleet: FleetOptions{env: env}}
 	cmd := &cobra.Command{
 		Use:   "health",
 		Short: "Check Karpenter: Deployment, leader and lease, followers, restarts, Warning events, each replica's metrics",
@@ -60,16 +64,19 @@ Exit codes: 0 OK or WARN (WARN is 3 with --strict), 1 API error, 3 FAIL.`,
 	cmd.Flags().BoolVar(&o.Strict, "strict", false, "Exit 3 on WARN too")
 	cmd.Flags().BoolVar(&o.NoMetrics, "no-metrics", false, "Do not read the replicas' /metrics through the pod proxy")
 	cmd.Flags().DurationVar(&o.MetricsTimeout, "metrics-timeout", 5*time.Second, "Timeout of each proxied /metrics read")
+	o.Fleet.AddFlags(cmd.Flags())
 	return cmd
 }
 
-// Run finds Karpenter, runs the checks and prints them.
+// Run finds Karpenter, runs the checks and prints them (for one cluster, or a row per context).
 func (o *HealthOptions) Run(ctx context.Context) error {
-	c, _, k, err := o.env.FindKarpenter(ctx)
-	if err != nil {
+	if err := o.Fleet.Validate(); err != nil {
 		return err
 	}
-	r, err := health.Read(ctx, c, k, health.ReadOptions{NoMetrics: o.NoMetrics, MetricsTimeout: o.MetricsTimeout}, time.Now)
+	if o.Fleet.On() {
+		return fleetRun(ctx, &o.Fleet, "health", o.Format, o.check, view.HealthFleet, nil)
+	}
+	r, code, err := o.check(ctx, o.env)
 	if err != nil {
 		return err
 	}
@@ -82,19 +89,28 @@ func (o *HealthOptions) Run(ctx context.Context) error {
 		return err
 	}
 	switch {
+	case code == cli.ExitOK:
+		return nil
 	case r.Verdict == health.Fail:
-		return cli.Unhealthy("karpenter %s/%s is unhealthy: %s", r.Namespace, r.Deployment, firstOf(r, health.Fail))
-	case r.Verdict == health.Warn && o.Strict:
-		return cli.Unhealthy("karpenter %s/%s has warnings: %s", r.Namespace, r.Deployment, firstOf(r, health.Warn))
+		return cli.Unhealthy("karpenter %s/%s is unhealthy: %s", r.Namespace, r.Deployment, view.FirstCheck(r, health.Fail))
+	default:
+		return cli.Unhealthy("karpenter %s/%s has warnings: %s", r.Namespace, r.Deployment, view.FirstCheck(r, health.Warn))
 	}
-	return nil
 }
 
-func firstOf(r health.Report, st health.Status) string {
-	for _, c := range r.Checks {
-		if c.Status == st {
-			return c.Name + ": " + c.Message
-		}
+// check runs one cluster's checks: the report and its exit code (unhealthy on FAIL, and on WARN
+// with --strict).
+func (o *HealthOptions) check(ctx context.Context, env *Env) (health.Report, int, error) {
+	c, _, k, err := env.FindKarpenter(ctx)
+	if err != nil {
+		return health.Report{}, cli.ExitOK, err
 	}
-	return ""
+	r, err := health.Read(ctx, c, k, health.ReadOptions{NoMetrics: o.NoMetrics, MetricsTimeout: o.MetricsTimeout}, time.Now)
+	if err != nil {
+		return health.Report{}, cli.ExitOK, err
+	}
+	if r.Verdict == health.Fail || (r.Verdict == health.Warn && o.Strict) {
+		return r, cli.ExitUnhealthy, nil
+	}
+	return r, cli.ExitOK, nil
 }

@@ -27,7 +27,11 @@ const leaseExample = `  # Who leads, is the lease fresh, which pods wait
   kubectl karpctl lease --watch
 
   # Machine-readable
-  kubectl karpctl lease -o json`
+  kubectl karpctl lease -o json
+
+  # Who leads where, across clusters: one row per kubeconfig context
+  kubectl karpctl lease --contexts prod-us,prod-eu,staging
+  kubectl karpctl lease --context-selector '^prod-' -o wide`
 
 // LeaseOptions are the lease command's flags.
 type LeaseOptions struct {
@@ -37,10 +41,11 @@ type LeaseOptions struct {
 	WatchDuration time.Duration
 	Verbose       bool
 	Serve         string
+	Fleet         FleetOptions
 }
 
 func newLeaseCmd(env *Env) *cobra.Command {
-	o := &LeaseOptions{env: env}
+	o := &LeaseOptions{env: env, Fleet: FleetOptions{env: env}}
 	cmd := &cobra.Command{
 		Use:     "lease",
 		Short:   "Show who holds Karpenter's leader-election lease, whether it is fresh, and which pods wait",
@@ -53,10 +58,11 @@ func newLeaseCmd(env *Env) *cobra.Command {
 	cmd.Flags().DurationVar(&o.WatchDuration, "watch-duration", 0, "With --watch: stop after this long (0 = until Ctrl-C)")
 	cmd.Flags().BoolVarP(&o.Verbose, "verbose", "v", false, "With --watch: print every renewal too")
 	cmd.Flags().StringVar(&o.Serve, "serve", "", "Serve the lease as Prometheus metrics (holder, renew age, transitions, failover gaps) on ADDR, e.g. :9090, until Ctrl-C")
+	o.Fleet.AddFlags(cmd.Flags())
 	return cmd
 }
 
-// Run finds Karpenter and reports or watches its lease.
+// Run finds Karpenter and reports or watches its lease, or reports the lease of every context.
 func (o *LeaseOptions) Run(ctx context.Context) error {
 	if o.WatchDuration < 0 {
 		return cli.UsageError("--watch-duration must not be negative")
@@ -64,24 +70,16 @@ func (o *LeaseOptions) Run(ctx context.Context) error {
 	if o.Serve != "" && o.Watch {
 		return cli.UsageError("--serve and --watch do not go together: the exporter watches the lease itself")
 	}
-	c, _, k, err := o.env.FindKarpenter(ctx)
-	if err != nil {
+	if err := o.Fleet.Validate("watch", "watch-duration", "serve", "verbose"); err != nil {
 		return err
 	}
-	if k.LeaderElectionDisabled && (o.Serve != "" || o.Watch) {
-		what := "watch"
-		if o.Serve != "" {
-			what = "export"
-		}
-		return cli.Unhealthy("leader election is disabled (DISABLE_LEADER_ELECTION=true on %s/%s): there is no lease to %s", k.Namespace, k.Name, what)
+	if o.Fleet.On() {
+		return fleetRun(ctx, &o.Fleet, "lease", o.Format, o.check, view.LeaseFleet, nil)
 	}
-	if o.Serve != "" {
-		return o.serve(ctx, c, k)
+	if o.Serve != "" || o.Watch {
+		return o.follow(ctx)
 	}
-	if o.Watch {
-		return o.watch(ctx, c, k)
-	}
-	st, err := lease.Read(ctx, c, k, time.Now)
+	st, code, err := o.check(ctx, o.env)
 	if err != nil {
 		return err
 	}
@@ -92,10 +90,45 @@ func (o *LeaseOptions) Run(ctx context.Context) error {
 	} else if err := view.LeaseStatus(o.env.Out, o.env.Styles(), st, o.Format == output.Wide); err != nil {
 		return err
 	}
-	if !st.OK() {
+	if code != cli.ExitOK {
 		return cli.Unhealthy("lease %s/%s is %s", st.Namespace, st.Name, st.Verdict)
 	}
 	return nil
+}
+
+// check reads one cluster's lease: its status and exit code (unhealthy unless the verdict is OK).
+func (o *LeaseOptions) check(ctx context.Context, env *Env) (lease.Status, int, error) {
+	c, _, k, err := env.FindKarpenter(ctx)
+	if err != nil {
+		return lease.Status{}, cli.ExitOK, err
+	}
+	st, err := lease.Read(ctx, c, k, time.Now)
+	if err != nil {
+		return lease.Status{}, cli.ExitOK, err
+	}
+	if !st.OK() {
+		return st, cli.ExitUnhealthy, nil
+	}
+	return st, cli.ExitOK, nil
+}
+
+// follow is --watch and --serve: they need a lease to follow.
+func (o *LeaseOptions) follow(ctx context.Context) error {
+	c, _, k, err := o.env.FindKarpenter(ctx)
+	if err != nil {
+		return err
+	}
+	if k.LeaderElectionDisabled {
+		what := "watch"
+		if o.Serve != "" {
+			what = "export"
+		}
+		return cli.Unhealthy("leader election is disabled (DISABLE_LEADER_ELECTION=true on %s/%s): there is no lease to %s", k.Namespace, k.Name, what)
+	}
+	if o.Serve != "" {
+		return o.serve(ctx, c, k)
+	}
+	return o.watch(ctx, c, k)
 }
 
 func (o *LeaseOptions) watch(ctx context.Context, cs kubernetes.Interface, k *discovery.Karpenter) error {

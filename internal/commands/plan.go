@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -192,45 +193,31 @@ func parseScale(s, namespace string) (load.ScaleTarget, error) {
 
 // Run loads the snapshot, plans and prints; the exit code follows the plan's verdict.
 func (o *PlanOptions) Run(ctx context.Context) error {
-	report := view.PlanReport{
-		Mode: "live", Engine: cli.Engine(), EngineVersion: cli.EngineVersion(),
-		Namespaces: o.namespaces, Files: o.Files, Scale: o.Scale,
-	}
-	var (
-		snap       *engine.Snapshot
-		versionMsg string
-		err        error
-	)
-	if o.Offline {
-		report.Mode = "offline"
-		snap, err = o.readFiles(o.env, load.Options{Scale: o.scale})
-	} else {
-		snap, versionMsg, report.KarpenterVersion, err = o.readLive(ctx)
-	}
+	read, err := o.read(ctx, o.env, load.Options{Scale: o.scale}, load.ClusterOptions{Namespaces: o.namespaces})
 	if err != nil {
 		return err
 	}
-
-	res, err := o.plan(ctx, snap)
-	if errors.Is(err, engine.ErrNoUsableNodePool) {
-		if o.Offline {
-			return cli.UsageError("%v", err)
+	if read.mode == "live" && len(o.scale) > 0 {
+		if err := load.ScaleLive(ctx, read.kube, read.snap, o.scale); err != nil {
+			var nf *load.ScaleNotFoundError
+			if errors.As(err, &nf) {
+				return cli.UsageError("--%v", err)
+			}
+			return err
 		}
-		return cli.Unhealthy("%v", err)
 	}
+	res, err := o.plan(ctx, read.snap)
 	if err != nil {
-		return err
+		return o.engineVerdict(err)
 	}
-	if versionMsg != "" {
-		res.Warnings = append(res.Warnings, engine.Warning{Message: versionMsg})
+	if read.versionMsg != "" {
+		res.Warnings = append(res.Warnings, engine.Warning{Message: read.versionMsg})
 	}
-	report.Result = res
-	if o.Format.Machine() {
-		err = output.Write(o.env.Out, o.Format, report)
-	} else {
-		err = view.Plan(o.env.Out, o.env.Styles(), report, o.Format == output.Wide)
+	report := view.PlanReport{
+		Mode: read.mode, Engine: cli.Engine(), EngineVersion: cli.EngineVersion(), KarpenterVersion: read.karpenterVersion,
+		Namespaces: o.namespaces, Files: o.Files, Scale: o.Scale, Result: res,
 	}
-	if err != nil {
+	if err := o.env.print(o.Format, report, func(w io.Writer, s output.Styles, wide bool) error { return view.Plan(w, s, report, wide) }); err != nil {
 		return err
 	}
 	if n := res.Totals.UnschedulablePods; n > 0 {
@@ -259,29 +246,10 @@ func (o *PlanOptions) plan(ctx context.Context, snap *engine.Snapshot) (res *eng
 	return res, inputError(err)
 }
 
-// readLive reads the cluster (and -f on top), applies --scale, and compares Karpenter's version.
-func (o *PlanOptions) readLive(ctx context.Context) (snap *engine.Snapshot, versionMsg, karpenterVersion string, err error) {
-	live, err := o.snapshotSource.readLive(ctx, o.env, load.ClusterOptions{Namespaces: o.namespaces})
-	if err != nil {
-		return nil, "", "", err
-	}
-	if len(o.scale) > 0 {
-		if err := load.ScaleLive(ctx, live.kube, live.snap, o.scale); err != nil {
-			var nf *load.ScaleNotFoundError
-			if errors.As(err, &nf) {
-				return nil, "", "", cli.UsageError("--%v", err)
-			}
-			return nil, "", "", err
-		}
-	}
-	return live.snap, live.versionMsg, live.karpenterVersion, nil
-}
-
 // VersionSkew is the warning for a cluster Karpenter whose version differs from the bundled
 // scheduler's (ignoring a leading v); empty when they match or either is unknown.
 func VersionSkew(cluster, bundled string) string {
-	c, b := strings.TrimPrefix(cluster, "v"), strings.TrimPrefix(bundled, "v")
-	if c == "" || b == "" || b == "unknown" || c == b {
+	if match, known := cli.VersionsMatch(cluster, bundled); match || !known {
 		return ""
 	}
 	return fmt.Sprintf("the cluster runs Karpenter %s but this plan uses the scheduler of Karpenter %s: its decisions may differ", cluster, bundled)

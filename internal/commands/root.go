@@ -126,7 +126,10 @@ func NewRoot(env *Env, program string) *cobra.Command {
 			return nil
 		},
 	}
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		if refused := refuseFleetFlags(c, err); refused != nil {
+			return refused
+		}
 		return cli.UsageError("%v (see --help)", err)
 	})
 	env.Globals.AddFlags(root.PersistentFlags())

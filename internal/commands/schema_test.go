@@ -14,6 +14,7 @@ import (
 
 	"github.com/karpctl/karpctl/internal/drill"
 	"github.com/karpctl/karpctl/internal/engine"
+	"github.com/karpctl/karpctl/internal/fleet"
 	"github.com/karpctl/karpctl/internal/health"
 	"github.com/karpctl/karpctl/internal/lease"
 	"github.com/karpctl/karpctl/internal/topology"
@@ -44,8 +45,13 @@ func TestJSONSchemaDocumented(t *testing.T) {
 		{"Each line of the drill history file (`$XDG_STATE_HOME/karpctl/drills.jsonl`)", drill.HistoryEntry{}},
 		{"`kubectl karpctl drill history -o json|yaml`", DrillHistory{}},
 		{"`kubectl karpctl version -o json|yaml`", VersionInfo{}},
+		{fleetSchemaTitle, fleet.Outcome[struct{}]{}},
 	} {
-		fmt.Fprintf(&b, "\n## %s\n\n| field | type |\n| --- | --- |\n", s.title)
+		fmt.Fprintf(&b, "\n## %s\n\n", s.title)
+		if note := schemaNotes[s.title]; note != "" {
+			b.WriteString(note + "\n\n")
+		}
+		b.WriteString("| field | type |\n| --- | --- |\n")
 		fields(reflect.TypeOf(s.v), "", map[reflect.Type]bool{}, &b)
 	}
 	path := filepath.Join("..", "..", "docs", "json-schema.md")
@@ -61,6 +67,15 @@ func TestJSONSchemaDocumented(t *testing.T) {
 	if string(have) != b.String() {
 		t.Fatalf("%s is out of date with the result structs: a field was added, renamed or removed. Adding is fine; renaming or removing breaks users. Regenerate with `go test ./internal/commands -run Schema -update`", path)
 	}
+}
+
+const fleetSchemaTitle = "`kubectl karpctl lease|health|audit-topology|version --contexts …|--all-contexts -o json|yaml`"
+
+// schemaNotes are paragraphs printed under a section's title, before its fields.
+var schemaNotes = map[string]string{
+	fleetSchemaTitle: "A list with one entry per context, in the order of `--contexts` (by name with `--all-contexts`). `result` is that\n" +
+		"command's single-cluster schema above; `error` (the one-line error) replaces it when the context could not\n" +
+		"answer. `exitCode` is what the single-cluster command would exit with there; `durationSeconds` how long it took.",
 }
 
 const schemaIntro = `# JSON/YAML output schemas

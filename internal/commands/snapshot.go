@@ -2,6 +2,8 @@ package commands
 
 import (
 	"context"
+	"errors"
+	"io"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -11,6 +13,7 @@ import (
 	"github.com/karpctl/karpctl/internal/discovery"
 	"github.com/karpctl/karpctl/internal/engine"
 	"github.com/karpctl/karpctl/internal/engine/load"
+	"github.com/karpctl/karpctl/internal/output"
 )
 
 // snapshotSource is where plan and disrupt read the cluster from: the live cluster (paginated,
@@ -51,17 +54,31 @@ func (s *snapshotSource) readFiles(env *Env, opts load.Options) (*engine.Snapsho
 	return snap, nil
 }
 
-// liveSnapshot is what readLive read, with the typed client for follow-up reads (--scale).
-type liveSnapshot struct {
+// readSnapshot is what was read, with the typed client for follow-up reads (--scale; nil offline).
+type readSnapshot struct {
 	snap *engine.Snapshot
+	// mode is "live" (the cluster, plus any -f files) or "offline" (files only).
+	mode string
 	kube kubernetes.Interface
 	// karpenterVersion is the cluster Karpenter's version; versionMsg warns when it is not the
 	// bundled engine's.
 	karpenterVersion, versionMsg string
 }
 
+// read reads the files alone (--offline, with fileOpts) or the cluster with -f merged on top.
+func (s *snapshotSource) read(ctx context.Context, env *Env, fileOpts load.Options, clusterOpts load.ClusterOptions) (*readSnapshot, error) {
+	if s.Offline {
+		snap, err := s.readFiles(env, fileOpts)
+		if err != nil {
+			return nil, err
+		}
+		return &readSnapshot{snap: snap, mode: "offline"}, nil
+	}
+	return s.readLive(ctx, env, clusterOpts)
+}
+
 // readLive reads the cluster and merges -f on top.
-func (s *snapshotSource) readLive(ctx context.Context, env *Env, opts load.ClusterOptions) (*liveSnapshot, error) {
+func (s *snapshotSource) readLive(ctx context.Context, env *Env, opts load.ClusterOptions) (*readSnapshot, error) {
 	var files *engine.Snapshot
 	if len(s.Files) > 0 {
 		var err error
@@ -88,11 +105,31 @@ func (s *snapshotSource) readLive(ctx context.Context, env *Env, opts load.Clust
 	if files != nil {
 		load.Merge(snap, files)
 	}
-	live := &liveSnapshot{snap: snap, kube: kube}
+	live := &readSnapshot{snap: snap, mode: "live", kube: kube}
 	// Karpenter's version: a missing or unreadable Deployment only means no comparison.
 	if k, err := discovery.Find(ctx, kube, env.Globals.Find); err == nil {
 		live.karpenterVersion = k.Version
 		live.versionMsg = VersionSkew(k.Version, cli.EngineVersion())
 	}
 	return live, nil
+}
+
+// engineVerdict gives the engine's "no usable NodePool" the exit code it deserves: bad input
+// offline (the files are wrong), an unhealthy cluster live.
+func (s *snapshotSource) engineVerdict(err error) error {
+	if !errors.Is(err, engine.ErrNoUsableNodePool) {
+		return err
+	}
+	if s.Offline {
+		return cli.UsageError("%v", err)
+	}
+	return cli.Unhealthy("%v", err)
+}
+
+// print writes v as -o json|yaml, or through human, the table (wide for -o wide).
+func (e *Env) print(f output.Format, v any, human func(w io.Writer, s output.Styles, wide bool) error) error {
+	if f.Machine() {
+		return output.Write(e.Out, f, v)
+	}
+	return human(e.Out, e.Styles(), f == output.Wide)
 }

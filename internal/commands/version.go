@@ -1,9 +1,7 @@
 package commands
 
 import (
-	"cmp"
 	"context"
-	"fmt"
 	"runtime"
 	"time"
 
@@ -12,75 +10,77 @@ import (
 	"github.com/karpctl/karpctl/internal/cli"
 	"github.com/karpctl/karpctl/internal/engine"
 	"github.com/karpctl/karpctl/internal/output"
+	"github.com/karpctl/karpctl/internal/view"
 )
 
 // VersionInfo is `version -o json`.
-type VersionInfo struct {
-	Karpctl   string `json:"karpctl"`
-	Engine    string `json:"engine"`
-	GoVersion string `json:"goVersion"`
-	// AWSData dates the EC2 facts and prices behind the AWS provider's instance-type model.
-	AWSData engine.AWSData `json:"awsData"`
-	// Server and Karpenter are empty when no cluster is reachable; Error says why.
-	Server             string `json:"server,omitempty"`
-	KarpenterImage     string `json:"karpenterImage,omitempty"`
-	KarpenterVersion   string `json:"karpenterVersion,omitempty"`
-	KarpenterNamespace string `json:"karpenterNamespace,omitempty"`
-	Error              string `json:"error,omitempty"`
+type VersionInfo = view.VersionInfo
+
+// VersionOptions are the version command's flags.
+type VersionOptions struct {
+	env        *Env
+	Format     output.Format
+	ClientOnly bool
+	Fleet      FleetOptions
 }
 
 func newVersionCmd(env *Env) *cobra.Command {
-	var format output.Format
-	var clientOnly bool
+	o := &VersionOptions{env: env, Fleet: FleetOptions{env: env}}
 	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print karpctl's version, the bundled Karpenter engine, and the cluster's versions",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			v := VersionInfo{Karpctl: cli.Version, Engine: cli.Engine(), GoVersion: runtime.Version(), AWSData: engine.DefaultAWSModel.Data()}
-			if !clientOnly {
-				ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Second)
-				defer cancel()
-				v.fillCluster(ctx, env)
-			}
-			if format.Machine() {
-				return output.Write(env.Out, format, v)
-			}
-			pairs := [][2]string{{"karpctl", v.Karpctl}, {"Engine", v.Engine}, {"Go", v.GoVersion},
-				{"AWS data", fmt.Sprintf("EC2 facts and prices of %s (spot prices are estimates)", v.AWSData.Generated.Format("2006-01-02"))}}
-			if !clientOnly {
-				if v.Error != "" {
-					pairs = append(pairs, [2]string{"Cluster", "not reachable: " + v.Error})
-				} else {
-					pairs = append(pairs, [2]string{"Server", v.Server})
-					if v.KarpenterImage != "" {
-						pairs = append(pairs, [2]string{"Karpenter", fmt.Sprintf("%s (%s in %s)", cmp.Or(v.KarpenterVersion, "-"), v.KarpenterImage, v.KarpenterNamespace)})
-					} else {
-						pairs = append(pairs, [2]string{"Karpenter", "not found"})
-					}
-				}
-			}
-			return output.KV(env.Out, env.Styles(), pairs)
-		},
+		RunE:  func(cmd *cobra.Command, _ []string) error { return o.Run(cmd.Context()) },
 	}
-	output.AddFormatFlag(cmd.Flags(), &format, output.TableFormat, output.JSON, output.YAML)
-	cmd.Flags().BoolVar(&clientOnly, "client", false, "Only karpctl's own versions; do not contact the cluster")
+	output.AddFormatFlag(cmd.Flags(), &o.Format, output.TableFormat, output.Wide, output.JSON, output.YAML)
+	cmd.Flags().BoolVar(&o.ClientOnly, "client", false, "Only karpctl's own versions; do not contact the cluster")
+	o.Fleet.AddFlags(cmd.Flags())
 	return cmd
 }
 
-func (v *VersionInfo) fillCluster(ctx context.Context, env *Env) {
+// Run prints the versions: karpctl's, and the cluster's unless --client (one cluster, or a row per
+// context with --contexts).
+func (o *VersionOptions) Run(ctx context.Context) error {
+	if err := o.Fleet.Validate("client"); err != nil {
+		return err
+	}
+	if o.Fleet.On() {
+		return fleetRun(ctx, &o.Fleet, "version", o.Format, o.check, view.VersionFleet, nil)
+	}
+	v := clientVersion()
+	if !o.ClientOnly {
+		var err error
+		if v, _, err = o.check(ctx, o.env); err != nil {
+			v.Error = cli.Message(err)
+		}
+	}
+	if o.Format.Machine() {
+		return output.Write(o.env.Out, o.Format, v)
+	}
+	return view.Version(o.env.Out, o.env.Styles(), v, o.ClientOnly)
+}
+
+func clientVersion() VersionInfo {
+	return VersionInfo{Karpctl: cli.Version, Engine: cli.Engine(), GoVersion: runtime.Version(), AWSData: engine.DefaultAWSModel.Data()}
+}
+
+// check reads one cluster's versions: the server's and Karpenter's image (none when Karpenter is not
+// found, which is no error here). An unreachable cluster is the error.
+func (o *VersionOptions) check(ctx context.Context, env *Env) (VersionInfo, int, error) {
+	v := clientVersion()
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
 	c, _, err := env.Clients()
 	if err != nil {
-		v.Error = cli.Message(err)
-		return
+		return v, cli.ExitOK, err
 	}
 	sv, err := c.Discovery().ServerVersion()
 	if err != nil {
-		v.Error = cli.Message(err)
-		return
+		return v, cli.ExitOK, err
 	}
 	v.Server = sv.GitVersion
 	if k, err := env.Karpenter(ctx, c); err == nil {
 		v.KarpenterImage, v.KarpenterVersion, v.KarpenterNamespace = k.Image, k.Version, k.Namespace
 	}
+	return v, cli.ExitOK, nil
 }

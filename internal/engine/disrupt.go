@@ -67,9 +67,12 @@ func Disrupt(ctx context.Context, snap *Snapshot, src InstanceTypeSource, opts D
 			break
 		}
 	}
-	res.Budgets = d.budgets()
-	res.Staying = d.staying(res.Commands, res.Budgets)
-	res.Totals = disruptTotals(res, len(d.karpenterNodes()))
+	// One copy of the state's nodes serves the budgets, the reasons to stay and the totals.
+	nodes := d.sim.cluster.DeepCopyNodes()
+	res.Budgets = d.budgets(nodes)
+	karpenterNodes := managedNodes(nodes)
+	res.Staying = d.staying(karpenterNodes, res.Commands, res.Budgets)
+	res.Totals = disruptTotals(res, len(karpenterNodes))
 	return res, nil
 }
 
@@ -214,10 +217,10 @@ func hasReschedulable(pods []*corev1.Pod) bool {
 	return false
 }
 
-// karpenterNodes are the state nodes Karpenter manages (a NodeClaim, or its NodePool label).
-func (d *disrupter) karpenterNodes() []*state.StateNode {
+// managedNodes are the state nodes Karpenter manages (a NodeClaim, or its NodePool label), by name.
+func managedNodes(nodes state.StateNodes) []*state.StateNode {
 	var out []*state.StateNode
-	for _, n := range d.sim.cluster.DeepCopyNodes() {
+	for _, n := range nodes {
 		if n.NodeClaim != nil || n.Labels()[karpv1.NodePoolLabelKey] != "" {
 			out = append(out, n)
 		}
@@ -268,16 +271,18 @@ func disruptionSnapshot(snap *Snapshot, opts DisruptOptions) (*Snapshot, []Warni
 // reasons are the disruption reasons budgets are kept for.
 var reasons = []karpv1.DisruptionReason{karpv1.DisruptionReasonEmpty, karpv1.DisruptionReasonDrifted, karpv1.DisruptionReasonUnderutilized}
 
-// budgets reports, per NodePool and reason, what Karpenter's BuildDisruptionBudgetMapping allows
-// now, with the nodes counted, those already disrupting and the budgets active now.
-func (d *disrupter) budgets() []Budget {
+// budgets reports, per NodePool and reason, what Karpenter's budget functions allow now
+// (NodePoolStatsFromNodes and NodePoolBudgetMap, which BuildDisruptionBudgetMapping is made of), with
+// the nodes counted, those already disrupting and the budgets active now.
+func (d *disrupter) budgets(nodes state.StateNodes) []Budget {
+	pools := make(map[string]*karpv1.NodePool, len(d.sim.nodePools))
+	for _, np := range d.sim.nodePools {
+		pools[np.Name] = np
+	}
 	var out []Budget
 	for _, reason := range reasons {
-		allowed, err := disruption.BuildDisruptionBudgetMapping(d.ctx, d.sim.cluster, d.clock, d.sim.client, d.sim.cloud, discard{}, reason)
-		if err != nil {
-			continue
-		}
-		numNodes, disrupting := disruption.NodePoolStats(d.sim.cluster, reason)
+		numNodes, disrupting := disruption.NodePoolStatsFromNodes(nodes, reason)
+		allowed := disruption.NodePoolBudgetMap(d.ctx, d.clock, pools, numNodes, disrupting, reason)
 		for _, np := range d.sim.nodePools {
 			b := Budget{NodePool: np.Name, Reason: string(reason), Allowed: allowed[np.Name], Nodes: numNodes[np.Name], Disrupting: disrupting[np.Name], Active: []string{}}
 			for _, budget := range np.Spec.Disruption.Budgets {
@@ -321,7 +326,7 @@ func describeBudget(b karpv1.Budget) string {
 
 // staying gives every Karpenter node that no command disrupts one reason, in Karpenter's words where
 // its events gave them.
-func (d *disrupter) staying(cmds []DisruptionCommand, budgets []Budget) []NodeStay {
+func (d *disrupter) staying(nodes []*state.StateNode, cmds []DisruptionCommand, budgets []Budget) []NodeStay {
 	allowed := map[string]int{}
 	for _, b := range budgets {
 		allowed[b.NodePool+"/"+b.Reason] = b.Allowed
@@ -333,7 +338,7 @@ func (d *disrupter) staying(cmds []DisruptionCommand, budgets []Budget) []NodeSt
 		}
 	}
 	var out []NodeStay
-	for _, n := range d.karpenterNodes() {
+	for _, n := range nodes {
 		if disrupted[n.Name()] {
 			continue
 		}
@@ -348,16 +353,19 @@ func (d *disrupter) staying(cmds []DisruptionCommand, budgets []Budget) []NodeSt
 }
 
 func (d *disrupter) stayReason(n *state.StateNode, commanded bool, allowed map[string]int) (string, string) {
-	nc := ""
+	nc, nodeName := "", ""
 	if n.NodeClaim != nil {
 		nc = n.NodeClaim.Name
 	}
-	nodeName := ""
 	if n.Node != nil {
 		nodeName = n.Node.Name
 	}
-	if notes := d.sim.recorder.notes(nodeName, nc); len(notes) > 0 {
-		return notes[0].message, "karpenter"
+	notes := d.sim.recorder.notes(nodeName, nc)
+	// Why it is no candidate at all (Karpenter's DisruptionBlocked) comes first.
+	for _, note := range notes {
+		if note.reason == events.DisruptionBlocked {
+			return note.message, "karpenter"
+		}
 	}
 	if n.NodeClaim == nil {
 		return "no NodeClaim: Karpenter does not disrupt a node it has no NodeClaim for", "karpctl"
@@ -371,15 +379,21 @@ func (d *disrupter) stayReason(n *state.StateNode, commanded bool, allowed map[s
 	if np == nil {
 		return fmt.Sprintf("its NodePool %q is not one Karpenter provisions with (see the warnings)", n.Labels()[karpv1.NodePoolLabelKey]), "karpctl"
 	}
-	if c := n.NodeClaim.StatusConditions().Get(karpv1.ConditionTypeConsolidatable); c == nil || !c.IsTrue() {
-		return notConsolidatable(n.NodeClaim, np, c, d.clock.Now()), "karpctl"
-	}
 	reason := karpv1.DisruptionReasonUnderutilized
-	if pods, err := n.Pods(d.ctx, d.sim.client); err == nil && !hasReschedulable(pods) {
+	if c := n.NodeClaim.StatusConditions().Get(karpv1.ConditionTypeDrifted); c != nil && c.IsTrue() {
+		reason = karpv1.DisruptionReasonDrifted
+	} else if !hasReschedulable(d.sim.client.podsByNode[n.Name()]) {
 		reason = karpv1.DisruptionReasonEmpty
 	}
 	if left, ok := allowed[np.Name+"/"+string(reason)]; ok && left == 0 {
 		return fmt.Sprintf("NodePool %q's disruption budgets allow no %s disruptions now", np.Name, reason), "karpctl"
+	}
+	// Then why consolidation passed it over (Karpenter's Unconsolidatable).
+	if len(notes) > 0 {
+		return notes[0].message, "karpenter"
+	}
+	if c := n.NodeClaim.StatusConditions().Get(karpv1.ConditionTypeConsolidatable); reason != karpv1.DisruptionReasonDrifted && (c == nil || !c.IsTrue()) {
+		return notConsolidatable(n.NodeClaim, np, c, d.clock.Now()), "karpctl"
 	}
 	if commanded {
 		return "not evaluated further: Karpenter executes one disruption command at a time and looks at this node again after it", "karpctl"
@@ -425,8 +439,3 @@ func disruptTotals(r *DisruptResult, karpenterNodes int) DisruptTotals {
 	}
 	return t
 }
-
-// discard is a recorder for budget reads that repeat what the methods already reported.
-type discard struct{}
-
-func (discard) Publish(...events.Event) {}

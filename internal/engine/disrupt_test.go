@@ -220,6 +220,13 @@ func TestDisruptReplacesADriftedNode(t *testing.T) {
 	if len(res.Commands) != 1 || res.Commands[0].Method != "Drift" || res.Commands[0].Reason != "Drifted" || res.Commands[0].Decision != "replace" {
 		t.Fatalf("commands %+v", res.Commands)
 	}
+
+	// A budget of zero for Drifted holds it, and says so.
+	snap.NodePools[0].Spec.Disruption.Budgets = []karpv1.Budget{{Nodes: "0", Reasons: []karpv1.DisruptionReason{karpv1.DisruptionReasonDrifted}}}
+	res = disrupt(t, snap, DisruptOptions{})
+	if len(res.Commands) != 0 || !strings.Contains(stayOf(res, "old").Reason, "allow no Drifted disruptions") {
+		t.Errorf("drift budget 0: commands %+v, stay %+v", res.Commands, stayOf(res, "old"))
+	}
 }
 
 func TestDisruptNothingToDoAndUnknownConditions(t *testing.T) {

@@ -22,7 +22,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -375,6 +374,37 @@ func (e *Env) WriteKubeconfig(name, user string, groups ...string) (string, erro
 	return path, clientcmd.WriteToFile(*cfg, path)
 }
 
+// KubeContext is one context of a kubeconfig for several control planes: an Env's admin
+// credentials, and its server unless Server replaces it (e.g. a closed loopback port).
+type KubeContext struct {
+	Name   string
+	Env    *Env
+	Server string
+}
+
+// WriteKubeconfigContexts writes one kubeconfig with a context, cluster and user named after each
+// entry; the first is the current context.
+func WriteKubeconfigContexts(path string, contexts ...KubeContext) error {
+	cfg := clientcmdapi.NewConfig()
+	for _, c := range contexts {
+		src, err := clientcmd.LoadFromFile(c.Env.Kubeconfig)
+		if err != nil {
+			return err
+		}
+		cur := src.Contexts[src.CurrentContext]
+		cluster := *src.Clusters[cur.Cluster]
+		if c.Server != "" {
+			cluster.Server = c.Server
+		}
+		cfg.Clusters[c.Name], cfg.AuthInfos[c.Name] = &cluster, src.AuthInfos[cur.AuthInfo]
+		cfg.Contexts[c.Name] = &clientcmdapi.Context{Cluster: c.Name, AuthInfo: c.Name, Namespace: cur.Namespace}
+	}
+	if len(contexts) > 0 {
+		cfg.CurrentContext = contexts[0].Name
+	}
+	return clientcmd.WriteToFile(*cfg, path)
+}
+
 // Server is the apiserver URL.
 func (e *Env) Server() string { return fmt.Sprintf("https://127.0.0.1:%d", e.apiPort) }
 
@@ -512,54 +542,6 @@ func ephemeralLow() int {
 		return 32768 // a range reaching this low leaves nothing safe below it; keep the usual split
 	}
 	return low
-}
-
-// RequestCounter counts the requests sent through the transports it wraps, each as
-// "METHOD path?query", in order. Wrap is a transport wrapper (rest.Config.Wrap, the WrapTransport of
-// karpctl's commands.Env); CountRequests applies it to a copy of a rest.Config.
-type RequestCounter struct {
-	mu       sync.Mutex
-	requests []string
-}
-
-// Wrap returns rt with every request recorded in c. Each call wraps its own rt, so one counter can
-// count for several clients (a clientset and a dynamic client built from the same config).
-func (c *RequestCounter) Wrap(rt http.RoundTripper) http.RoundTripper {
-	return countingTransport{c: c, rt: rt}
-}
-
-type countingTransport struct {
-	c  *RequestCounter
-	rt http.RoundTripper
-}
-
-func (t countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	t.c.mu.Lock()
-	t.c.requests = append(t.c.requests, r.Method+" "+r.URL.Path+"?"+r.URL.RawQuery)
-	t.c.mu.Unlock()
-	return t.rt.RoundTrip(r)
-}
-
-// Requests returns what was sent so far.
-func (c *RequestCounter) Requests() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]string(nil), c.requests...)
-}
-
-// Reset forgets what was sent so far.
-func (c *RequestCounter) Reset() {
-	c.mu.Lock()
-	c.requests = nil
-	c.mu.Unlock()
-}
-
-// CountRequests returns a copy of cfg whose requests are recorded in the returned counter.
-func CountRequests(cfg *rest.Config) (*rest.Config, *RequestCounter) {
-	c := &RequestCounter{}
-	cp := rest.CopyConfig(cfg)
-	cp.Wrap(c.Wrap)
-	return cp, c
 }
 
 var getOpts = metav1.GetOptions{}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 )
@@ -14,20 +16,40 @@ import (
 //
 //	var env *harness.Env
 //	func TestMain(m *testing.M) { os.Exit(harness.Main(m, harness.Options{Kwok: true}, &env)) }
-func Main(m *testing.M, opts Options, env **Env) int {
+func Main(m *testing.M, opts Options, env **Env) int { return MainN(m, opts, env) }
+
+// MainN is Main with several control planes, each with opts, in directories of their own and on
+// ports of their own (loopback only), started at once: for tests of one command against many
+// clusters. Without built binaries every *env stays nil.
+func MainN(m *testing.M, opts Options, envs ...**Env) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	e, err := Start(ctx, opts)
+	started := make([]*Env, len(envs))
+	errs := make([]error, len(envs))
+	var wg sync.WaitGroup
+	for i := range envs {
+		wg.Go(func() { started[i], errs[i] = Start(ctx, opts) })
+	}
+	wg.Wait()
 	cancel()
+	defer func() {
+		for _, e := range started {
+			if e != nil {
+				e.Stop()
+			}
+		}
+	}()
+	err := errors.Join(errs...)
 	switch {
-	case errors.Is(err, ErrMissingBinaries) && os.Getenv("CI") != "true":
-		fmt.Fprintf(os.Stderr, "harness: %v; e2e tests skip\n", err)
-		startErr = err
+	case err != nil && errors.Is(err, ErrMissingBinaries) && os.Getenv("CI") != "true":
+		startErr = errors.Join(slices.DeleteFunc(errs, func(e error) bool { return e == nil })[0])
+		fmt.Fprintf(os.Stderr, "harness: %v; e2e tests skip\n", startErr)
 	case err != nil:
 		fmt.Fprintf(os.Stderr, "harness: %v\n", err)
 		return 1
 	default:
-		*env = e
-		defer e.Stop()
+		for i, e := range started {
+			*envs[i] = e
+		}
 	}
 	return m.Run()
 }

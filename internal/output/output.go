@@ -105,10 +105,7 @@ type Styles struct {
 
 // StylesFor enables colour only when w is a terminal and NO_COLOR is unset (https://no-color.org).
 func StylesFor(w io.Writer) Styles {
-	color := false
-	if f, ok := w.(*os.File); ok && os.Getenv("NO_COLOR") == "" && os.Getenv("TERM") != "dumb" {
-		color = isatty.IsTerminal(f.Fd())
-	}
+	color := Terminal(w) && os.Getenv("NO_COLOR") == "" && os.Getenv("TERM") != "dumb"
 	r := lipgloss.NewRenderer(w)
 	r.SetColorProfile(termenv.ANSI256)
 	mk := func(st lipgloss.Style) Style { return Style{st: st, on: color} }
@@ -124,6 +121,12 @@ func StylesFor(w io.Writer) Styles {
 	}
 }
 
+// Terminal reports whether w is a terminal (not a pipe, file or buffer).
+func Terminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
+}
+
 // Status colours a verdict word by its meaning.
 func (s Styles) Status(word string) string {
 	switch strings.ToUpper(word) {
@@ -137,7 +140,9 @@ func (s Styles) Status(word string) string {
 	return word
 }
 
-// Table is a kubectl-style table: upper-case headers, columns separated by three spaces.
+// Table is a kubectl-style table: upper-case headers, columns separated by three spaces. A row with
+// fewer cells than headers ends in a cell that spans the rest of the line (an error message in place
+// of the remaining columns) and does not widen its column.
 type Table struct {
 	Headers []string
 	Rows    [][]string
@@ -151,6 +156,9 @@ func (t Table) Render(w io.Writer, s Styles) error {
 	}
 	for _, r := range t.Rows {
 		for i, c := range r {
+			if len(r) < len(widths) && i == len(r)-1 {
+				break
+			}
 			if i < len(widths) && lipgloss.Width(c) > widths[i] {
 				widths[i] = lipgloss.Width(c)
 			}

@@ -2,8 +2,10 @@ package output
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
 )
@@ -69,5 +71,56 @@ func TestWriteJSONAndYAML(t *testing.T) {
 	}
 	if err := Write(&y, YAML, v); err != nil || y.String() != "name: x\n" {
 		t.Fatalf("yaml %q %v", y.String(), err)
+	}
+}
+
+func TestTableSpanningRow(t *testing.T) {
+	var b bytes.Buffer
+	tab := Table{Headers: []string{"CONTEXT", "VERDICT", "LEADER", "ZONE"}, Rows: [][]string{
+		{"east", "Healthy", "karpenter-a", "zone-a"},
+		{"down", "ERROR", "dial tcp 127.0.0.1:1: connect: connection refused"},
+	}}
+	if err := tab.Render(&b, StylesFor(&b)); err != nil {
+		t.Fatal(err)
+	}
+	want := "CONTEXT   VERDICT   LEADER        ZONE\neast      Healthy   karpenter-a   zone-a\ndown      ERROR     dial tcp 127.0.0.1:1: connect: connection refused\n"
+	if b.String() != want {
+		t.Fatalf("got\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
+func TestProgress(t *testing.T) {
+	text := func(done, total int) string { return fmt.Sprintf("%d/%d clusters answered", done, total) }
+	// Quick: done before the delay, nothing written.
+	var quick bytes.Buffer
+	p := newProgress(&quick, time.Hour, text, true)
+	p.Update(1, 2)
+	p.Done()
+	if quick.String() != "" {
+		t.Fatalf("quick run wrote %q", quick.String())
+	}
+	// Slow: shown after the delay, redrawn in place, erased at the end.
+	// (The buffer is read only under the progress's lock or after Done: the timer writes to it.)
+	var slow bytes.Buffer
+	p = newProgress(&slow, 10*time.Millisecond, text, true)
+	p.Update(1, 3)
+	shown := func() bool { p.mu.Lock(); defer p.mu.Unlock(); return p.shown }
+	for deadline := time.Now().Add(5 * time.Second); !shown() && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	p.Update(2, 3)
+	p.Done()
+	p.Update(3, 3)
+	if want := "\r\033[K1/3 clusters answered\r\033[K2/3 clusters answered\r\033[K"; slow.String() != want {
+		t.Fatalf("got %q, want %q", slow.String(), want)
+	}
+	// Not a terminal: never anything.
+	var off bytes.Buffer
+	p = NewProgress(&off, 0, text)
+	time.Sleep(20 * time.Millisecond)
+	p.Update(1, 1)
+	p.Done()
+	if off.Len() != 0 {
+		t.Fatalf("wrote to a buffer: %q", off.String())
 	}
 }

@@ -59,6 +59,8 @@ type SARIFResult struct {
 	Level     string          `json:"level"`
 	Message   SARIFMessage    `json:"message"`
 	Locations []SARIFLocation `json:"locations"`
+	// Properties is set in a fleet's merged log: the kubeconfig context the finding is from.
+	Properties map[string]any `json:"properties,omitempty"`
 }
 
 type SARIFLocation struct {

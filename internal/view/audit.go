@@ -113,9 +113,8 @@ func AuditReport(w io.Writer, s output.Styles, r topology.Report, failOn string,
 		fmt.Fprintf(w, "\n%s\n%s\n", s.Warn.Render("Not checked (never counted as passed):"), strings.Join(skipped, "\n"))
 	}
 
-	verdict := map[string]string{"pass": "PASS", "warnings": "WARN", "errors": "FAIL"}[r.Summary.Verdict]
 	_, err := fmt.Fprintf(w, "\n%s  %d error(s), %d warning(s), %d info; %d check(s) skipped; exit %d with --fail-on %s\n",
-		s.Status(verdict), r.Summary.Errors, r.Summary.Warnings, r.Summary.Info, len(skipped), exitCode, failOn)
+		s.Status(auditVerdict(r)), r.Summary.Errors, r.Summary.Warnings, r.Summary.Info, len(skipped), exitCode, failOn)
 	return err
 }
 

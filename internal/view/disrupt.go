@@ -69,16 +69,7 @@ func Disrupt(w io.Writer, s output.Styles, r engine.DisruptReport, wide bool) er
 		t.Render(&b, s)
 	}
 
-	if len(r.Warnings) > 0 {
-		b.WriteString("\n" + s.Warn.Render("Warnings") + "\n")
-		for _, wn := range r.Warnings {
-			if wn.NodePool != "" {
-				fmt.Fprintf(&b, "  NodePool %s: %s\n", wn.NodePool, wn.Message)
-			} else {
-				fmt.Fprintf(&b, "  %s\n", wn.Message)
-			}
-		}
-	}
+	writeWarnings(&b, s, r.Warnings)
 
 	t := r.Totals
 	fmt.Fprintf(&b, "\n%s %d of %d Karpenter nodes disrupted by the next command (%d replacements), %d stay; saving %s/h\n",

@@ -89,16 +89,7 @@ func Plan(w io.Writer, s output.Styles, r PlanReport, wide bool) error {
 		t.Render(&b, s)
 	}
 
-	if len(r.Warnings) > 0 {
-		b.WriteString("\n" + s.Warn.Render("Warnings") + "\n")
-		for _, wn := range r.Warnings {
-			if wn.NodePool != "" {
-				fmt.Fprintf(&b, "  NodePool %s: %s\n", wn.NodePool, wn.Message)
-			} else {
-				fmt.Fprintf(&b, "  %s\n", wn.Message)
-			}
-		}
-	}
+	writeWarnings(&b, s, r.Warnings)
 
 	t := r.Totals
 	fmt.Fprintf(&b, "\n%s %d new nodes, %s/h; %d pods on new nodes, %d on existing nodes, %s\n",
@@ -210,3 +201,18 @@ func unschedulableWord(s output.Styles, n int) string {
 func price(p float64) string { return "$" + strconv.FormatFloat(p, 'f', 4, 64) }
 
 func percent(f float64) string { return strconv.Itoa(int(f*100+0.5)) + "%" }
+
+// writeWarnings lists the engine's warnings under a heading, those of a NodePool named.
+func writeWarnings(b *strings.Builder, s output.Styles, ws []engine.Warning) {
+	if len(ws) == 0 {
+		return
+	}
+	b.WriteString("\n" + s.Warn.Render("Warnings") + "\n")
+	for _, wn := range ws {
+		if wn.NodePool != "" {
+			fmt.Fprintf(b, "  NodePool %s: %s\n", wn.NodePool, wn.Message)
+		} else {
+			fmt.Fprintf(b, "  %s\n", wn.Message)
+		}
+	}
+}

@@ -32,6 +32,19 @@ type Result struct {
 	Stdout   string
 	Stderr   string
 	Requests []string // "METHOD path?query", in order
+	Hosts    []string // the host ("127.0.0.1:PORT") of each request, in the same order
+}
+
+// RequestsTo are the requests sent to server (a URL such as harness.Env.Server()), in order.
+func (r Result) RequestsTo(server string) []string {
+	host := strings.TrimPrefix(strings.TrimPrefix(server, "https://"), "http://")
+	var out []string
+	for i, h := range r.Hosts {
+		if h == host {
+			out = append(out, r.Requests[i])
+		}
+	}
+	return out
 }
 
 // Karpctl runs `kubectl karpctl ARGS --kubeconfig KUBECONFIG` in-process and captures everything.
@@ -93,7 +106,7 @@ func (r *Running) Stderr() string { return r.errOut.String() }
 func (r *Running) Wait(t testing.TB) Result {
 	t.Helper()
 	code := <-r.done
-	res := Result{Code: code, Stdout: r.out.String(), Stderr: r.errOut.String(), Requests: r.rec.Requests()}
+	res := Result{Code: code, Stdout: r.out.String(), Stderr: r.errOut.String(), Requests: r.rec.Requests(), Hosts: r.rec.Hosts()}
 	t.Logf("karpctl %s -> exit %d, %d requests\n%s%s", strings.Join(r.args, " "), code, len(res.Requests), res.Stdout, res.Stderr)
 	return res
 }

@@ -3,15 +3,12 @@ package drill
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/karpctl/karpctl/internal/harness"
 )
@@ -32,7 +29,7 @@ type terminal struct {
 // startOnTerminal runs the karpctl test binary with args on a new pseudo-terminal.
 func startOnTerminal(ctx context.Context, t *testing.T, args ...string) *terminal {
 	t.Helper()
-	master, slave, err := openPTY()
+	master, slave, err := harness.OpenPTY()
 	if err != nil {
 		t.Fatalf("pseudo-terminal: %v", err)
 	}
@@ -68,30 +65,6 @@ func startOnTerminal(ctx context.Context, t *testing.T, args ...string) *termina
 		master.Close()
 	})
 	return tm
-}
-
-// openPTY opens a new pseudo-terminal pair (what posix_openpt, unlockpt and ptsname do).
-func openPTY() (master, slave *os.File, err error) {
-	master, err = os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		return nil, nil, err
-	}
-	fd := int(master.Fd())
-	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
-		master.Close()
-		return nil, nil, fmt.Errorf("unlock: %w", err)
-	}
-	n, err := unix.IoctlGetUint32(fd, unix.TIOCGPTN)
-	if err != nil {
-		master.Close()
-		return nil, nil, fmt.Errorf("number: %w", err)
-	}
-	slave, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		master.Close()
-		return nil, nil, err
-	}
-	return master, slave, nil
 }
 
 // Shown is everything the terminal has displayed so far.

@@ -1,0 +1,68 @@
+package view
+
+import (
+	"cmp"
+	"fmt"
+	"io"
+
+	"github.com/karpctl/karpctl/internal/cli"
+	"github.com/karpctl/karpctl/internal/engine"
+	"github.com/karpctl/karpctl/internal/fleet"
+	"github.com/karpctl/karpctl/internal/output"
+)
+
+// VersionInfo is `version -o json`.
+type VersionInfo struct {
+	Karpctl   string `json:"karpctl"`
+	Engine    string `json:"engine"`
+	GoVersion string `json:"goVersion"`
+	// AWSData dates the EC2 facts and prices behind the AWS provider's instance-type model.
+	AWSData engine.AWSData `json:"awsData"`
+	// Server and Karpenter are empty when no cluster is reachable; Error says why.
+	Server             string `json:"server,omitempty"`
+	KarpenterImage     string `json:"karpenterImage,omitempty"`
+	KarpenterVersion   string `json:"karpenterVersion,omitempty"`
+	KarpenterNamespace string `json:"karpenterNamespace,omitempty"`
+	Error              string `json:"error,omitempty"`
+}
+
+// Version prints karpctl's versions and, unless clientOnly, the cluster's.
+func Version(w io.Writer, s output.Styles, v VersionInfo, clientOnly bool) error {
+	pairs := [][2]string{{"karpctl", v.Karpctl}, {"Engine", v.Engine}, {"Go", v.GoVersion},
+		{"AWS data", "EC2 facts and prices of " + v.AWSData.Generated.Format("2006-01-02") + " (spot prices are estimates)"}}
+	if !clientOnly {
+		if v.Error != "" {
+			pairs = append(pairs, [2]string{"Cluster", "not reachable: " + v.Error})
+		} else {
+			pairs = append(pairs, [2]string{"Server", v.Server})
+			if v.KarpenterImage != "" {
+				pairs = append(pairs, [2]string{"Karpenter", fmt.Sprintf("%s (%s in %s)", cmp.Or(v.KarpenterVersion, "-"), v.KarpenterImage, v.KarpenterNamespace)})
+			} else {
+				pairs = append(pairs, [2]string{"Karpenter", "not found"})
+			}
+		}
+	}
+	return output.KV(w, s, pairs)
+}
+
+// VersionFleet is `version --contexts`: the server, Karpenter's image version and whether it is the
+// bundled engine's, per context; wide adds Karpenter's namespace and image.
+func VersionFleet(w io.Writer, s output.Styles, outs []fleet.Outcome[VersionInfo], wide bool) error {
+	cols := fleetColumns{ok: "answered", headers: []string{"SERVER", "KARPENTER", "ENGINE"}, wideHeaders: []string{"NAMESPACE", "IMAGE"}}
+	bundled := cli.EngineVersion()
+	return fleetTable(w, s, outs, cols, wide, func(v VersionInfo) ([]string, []string) {
+		karpenter, engine := "not found", "-"
+		if v.KarpenterImage != "" {
+			karpenter = cmp.Or(v.KarpenterVersion, "-")
+			switch match, known := cli.VersionsMatch(v.KarpenterVersion, bundled); {
+			case !known:
+				engine = "unknown (bundled " + bundled + ")"
+			case match:
+				engine = s.OK.Render("matches " + bundled)
+			default:
+				engine = s.Warn.Render("differs (bundled " + bundled + ")")
+			}
+		}
+		return []string{v.Server, karpenter, engine}, []string{cmp.Or(v.KarpenterNamespace, "-"), cmp.Or(v.KarpenterImage, "-")}
+	})
+}
