@@ -1,0 +1,165 @@
+package aws
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	awsv1 "github.com/aws/karpenter-provider-aws/pkg/apis/v1"
+	awscache "github.com/aws/karpenter-provider-aws/pkg/cache"
+	kubeletcel "github.com/aws/karpenter-provider-aws/pkg/cel"
+	"github.com/aws/karpenter-provider-aws/pkg/providers/arczonalshift"
+	"github.com/aws/karpenter-provider-aws/pkg/providers/instancetype"
+	"github.com/aws/karpenter-provider-aws/pkg/providers/placementgroup"
+	"github.com/patrickmn/go-cache"
+	"sigs.k8s.io/karpenter/pkg/cloudprovider"
+
+	"github.com/karpctl/karpctl/internal/engine/catalog/aws/ec2data"
+)
+
+const providerModule = "github.com/aws/karpenter-provider-aws v1.15.0"
+
+// InstanceTypes returns the instance types the AWS provider builds for nodeClass in region, through
+// the provider's own instance-type provider (instancetype.DefaultProvider.List, as Karpenter's
+// cloud provider GetInstanceTypes calls it): requirements and labels, capacity, overhead by AMI
+// family and spec.kubelet, max pods, ephemeral storage from blockDeviceMappings and
+// instanceStorePolicy, GPUs, Neuron, EFA, pod ENIs, and offerings per zone of status.subnets and per
+// capacity type, priced with the region's on-demand prices and spot estimates. When the status
+// lists no subnets, every zone of the region is used and a warning says so. The warnings are plain
+// sentences for the user. An unknown region is an *UnknownRegionError naming the known regions.
+//
+// Every call builds fresh objects (Karpenter caches allocatable per instance type object).
+func InstanceTypes(ctx context.Context, nodeClass *awsv1.EC2NodeClass, region string) ([]*cloudprovider.InstanceType, []string, error) {
+	f, r, err := regionData(region)
+	if err != nil {
+		return nil, nil, err
+	}
+	if nodeClass == nil {
+		return nil, nil, fmt.Errorf("no EC2NodeClass given")
+	}
+	nc := nodeClass.DeepCopy()
+	var warnings []string
+	zones, w, err := nodeClassZones(nc, region)
+	if err != nil {
+		return nil, nil, err
+	}
+	warnings = append(warnings, w...)
+	ctx, err = withOptions(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := newProvider(ctx, f, r, region, zones, nc)
+	if err != nil {
+		return nil, nil, err
+	}
+	its, err := p.List(ctx, nc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("EC2NodeClass %s: instance types: %w", nc.Name, err)
+	}
+	sort.Slice(its, func(i, j int) bool { return its[i].Name < its[j].Name })
+	warnings = append(warnings, offeringWarnings(nc, its, region)...)
+	return its, warnings, nil
+}
+
+func newProvider(ctx context.Context, f *ec2data.File, r ec2data.Region, region string, zones []Zone, nc *awsv1.EC2NodeClass) (*instancetype.DefaultProvider, error) {
+	celEnv, err := kubeletcel.NewEnvironment()
+	if err != nil {
+		return nil, fmt.Errorf("karpenter-provider-aws CEL environment: %w", err)
+	}
+	p := instancetype.NewDefaultProvider(
+		cache.New(awscache.InstanceTypesZonesAndOfferingsTTL, awscache.DefaultCleanupInterval),
+		cache.New(awscache.InstanceTypesZonesAndOfferingsTTL, awscache.DefaultCleanupInterval),
+		cache.New(awscache.DiscoveredCapacityCacheTTL, awscache.DefaultCleanupInterval),
+		newOfflineEC2(f, r, zones),
+		nil, // the subnet provider is not used to list instance types
+		newOfflinePricing(f, r),
+		offlineReservations{},
+		offlinePlacementGroups{},
+		awscache.NewUnavailableOfferings(),
+		instancetype.NewDefaultResolver(region, celEnv),
+		arczonalshift.NewNoopProvider(),
+		nil, // no kube client: NodeOverlay prices are not read
+		celEnv,
+	)
+	if err := p.UpdateInstanceTypes(ctx); err != nil {
+		return nil, err
+	}
+	if err := p.UpdateInstanceTypeOfferings(ctx); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// nodeClassZones returns the zones of the region with names and IDs, taking the NodeClass's own
+// subnet zones first; a NodeClass without subnets in its status gets every zone of the region.
+func nodeClassZones(nc *awsv1.EC2NodeClass, region string) ([]Zone, []string, error) {
+	known, err := Zones(region)
+	if err != nil {
+		return nil, nil, err
+	}
+	var warnings []string
+	if len(nc.Status.Subnets) == 0 {
+		for _, z := range known {
+			nc.Status.Subnets = append(nc.Status.Subnets, awsv1.Subnet{ID: "subnet-" + z.Name, Zone: z.Name, ZoneID: z.ID})
+		}
+		names := make([]string, len(known))
+		for i, z := range known {
+			names[i] = z.Name
+		}
+		warnings = append(warnings, fmt.Sprintf("EC2NodeClass %s has no subnets in its status: planning for every zone of %s (%s); zone names are matched to zone IDs in order, which may differ in your account",
+			nc.Name, region, strings.Join(names, ", ")))
+	}
+	byID, byName := map[string]bool{}, map[string]bool{}
+	var zones []Zone
+	for _, s := range nc.Status.Subnets {
+		if !strings.HasPrefix(s.Zone, region) {
+			return nil, nil, fmt.Errorf("EC2NodeClass %s: subnet %s is in zone %q, not in region %s", nc.Name, s.ID, s.Zone, region)
+		}
+		if byName[s.Zone] {
+			continue
+		}
+		byName[s.Zone] = true
+		if s.ZoneID != "" {
+			byID[s.ZoneID] = true
+		}
+		zones = append(zones, Zone{Name: s.Zone, ID: s.ZoneID})
+	}
+	// The region's other zones keep the data's names where these are free.
+	for _, z := range known {
+		if !byID[z.ID] && !byName[z.Name] {
+			zones = append(zones, z)
+			byID[z.ID], byName[z.Name] = true, true
+		}
+	}
+	return zones, warnings, nil
+}
+
+// offeringWarnings says what the plan cannot know offline.
+func offeringWarnings(nc *awsv1.EC2NodeClass, its []*cloudprovider.InstanceType, region string) []string {
+	var warnings []string
+	unpriced := 0
+	for _, it := range its {
+		if len(it.Offerings.Available()) == 0 {
+			unpriced++
+		}
+	}
+	if unpriced > 0 {
+		warnings = append(warnings, fmt.Sprintf("%d instance types have no known price or offering in %s and are not launched", unpriced, region))
+	}
+	if len(nc.Status.CapacityReservations) > 0 {
+		warnings = append(warnings, fmt.Sprintf("EC2NodeClass %s lists %d capacity reservations: their available instance counts are not in the status, so the plan assumes none is free", nc.Name, len(nc.Status.CapacityReservations)))
+	}
+	if nc.Spec.PlacementGroupSelector != nil {
+		warnings = append(warnings, fmt.Sprintf("EC2NodeClass %s selects a placement group: it is not modelled offline", nc.Name))
+	}
+	return warnings
+}
+
+// offlinePlacementGroups resolves no placement group (one is only looked up for a NodeClass that
+// selects one, which offeringWarnings reports).
+type offlinePlacementGroups struct{}
+
+func (offlinePlacementGroups) Get(context.Context, placementgroup.NodeClass) (*placementgroup.PlacementGroup, error) {
+	return nil, nil
+}
