@@ -31,16 +31,25 @@ const providerModule = "github.com/aws/karpenter-provider-aws v1.15.0"
 //
 // Every call builds fresh objects (Karpenter caches allocatable per instance type object).
 func InstanceTypes(ctx context.Context, nodeClass *awsv1.EC2NodeClass, region string) ([]*cloudprovider.InstanceType, []string, error) {
-	f, r, err := regionData(region)
+	f, _, err := regionData(region)
 	if err != nil {
 		return nil, nil, err
+	}
+	return instanceTypesFrom(ctx, f, nodeClass, region)
+}
+
+// instanceTypesFrom is InstanceTypes over a given data file.
+func instanceTypesFrom(ctx context.Context, f *ec2data.File, nodeClass *awsv1.EC2NodeClass, region string) ([]*cloudprovider.InstanceType, []string, error) {
+	r, ok := f.Regions[region]
+	if !ok {
+		return nil, nil, &UnknownRegionError{Region: region, Known: regionNames(f)}
 	}
 	if nodeClass == nil {
 		return nil, nil, fmt.Errorf("no EC2NodeClass given")
 	}
 	nc := nodeClass.DeepCopy()
 	var warnings []string
-	zones, w, err := nodeClassZones(nc, region)
+	zones, w, err := nodeClassZones(nc, region, zonesOf(region, r))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -93,11 +102,7 @@ func newProvider(ctx context.Context, f *ec2data.File, r ec2data.Region, region 
 
 // nodeClassZones returns the zones of the region with names and IDs, taking the NodeClass's own
 // subnet zones first; a NodeClass without subnets in its status gets every zone of the region.
-func nodeClassZones(nc *awsv1.EC2NodeClass, region string) ([]Zone, []string, error) {
-	known, err := Zones(region)
-	if err != nil {
-		return nil, nil, err
-	}
+func nodeClassZones(nc *awsv1.EC2NodeClass, region string, known []Zone) ([]Zone, []string, error) {
 	var warnings []string
 	if len(nc.Status.Subnets) == 0 {
 		for _, z := range known {

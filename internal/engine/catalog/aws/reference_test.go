@@ -46,6 +46,12 @@ func al2023(t testing.TB) *awsv1.EC2NodeClass {
 	return nc
 }
 
+// knownDataErrors are the covered types whose source facts are wrong, so that their allocatable
+// cannot match the reference; the test fails when one of them starts to match (then remove it).
+var knownDataErrors = map[string]string{
+	"r3.large": "github.com/cristim/ec2-instances-info records 15.25 GiB of memory, more than EC2 reports",
+}
+
 // refResources are the resources the reference lists for every type.
 var refResources = []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory, corev1.ResourcePods, corev1.ResourceEphemeralStorage}
 
@@ -115,10 +121,27 @@ func TestReference(t *testing.T) {
 	for _, k := range keys {
 		t.Logf("%-70s match %4d  mismatch %4d", k, match[k], len(mismatch[k]))
 	}
+	known := map[string]bool{}
 	for _, rn := range refResources {
-		if m := mismatch[string(rn)]; len(m) > 0 {
-			sort.Strings(m)
-			t.Errorf("allocatable %s differs from the reference for %d of %d covered types, e.g. %s", rn, len(m), covered, strings.Join(m[:min(len(m), 8)], "; "))
+		var unexpected []string
+		for _, m := range mismatch[string(rn)] {
+			name := strings.SplitN(m, ":", 2)[0]
+			if _, ok := knownDataErrors[name]; ok {
+				known[name] = true
+				continue
+			}
+			unexpected = append(unexpected, m)
+		}
+		if len(unexpected) > 0 {
+			sort.Strings(unexpected)
+			t.Errorf("allocatable %s differs from the reference for %d of %d covered types, e.g. %s", rn, len(unexpected), covered, strings.Join(unexpected[:min(len(unexpected), 8)], "; "))
+		}
+	}
+	for name, why := range knownDataErrors {
+		if _, documented := ref[name]; documented && !known[name] {
+			if _, ok := byName[name]; ok {
+				t.Errorf("%s matches the reference now (%s was expected): remove it from knownDataErrors", name, why)
+			}
 		}
 	}
 	if os.Getenv("KARPCTL_REFERENCE_VERBOSE") != "" {

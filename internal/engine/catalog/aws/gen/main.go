@@ -136,8 +136,22 @@ func write(path string, f *ec2data.File) {
 func build(src []cristim) *ec2data.File {
 	sort.Slice(src, func(i, j int) bool { return src[i].InstanceType < src[j].InstanceType })
 	f := &ec2data.File{Regions: map[string]ec2data.Region{}}
+	// A type without ENI limits in either source cannot be modelled: the provider's max pods and
+	// kube-reserved memory are computed from them.
+	kept := src[:0]
+	var dropped []string
 	for _, c := range src {
-		f.Types = append(f.Types, convert(c))
+		t := convert(c)
+		if t.MaxENIs == 0 || t.IPv4PerENI == 0 {
+			dropped = append(dropped, c.InstanceType)
+			continue
+		}
+		kept = append(kept, c)
+		f.Types = append(f.Types, t)
+	}
+	src = kept
+	if len(dropped) > 0 {
+		log.Printf("left out %d types without ENI limits in either source: %s", len(dropped), strings.Join(dropped, " "))
 	}
 	regions := map[string]bool{}
 	for _, c := range src {
@@ -287,7 +301,8 @@ func accelerators(t *ec2data.Type, c cristim) {
 			mfr, name = m, strings.TrimPrefix(model, m+" ")
 		}
 	}
-	name = strings.TrimPrefix(name, "Tesla ")
+	// EC2 names the GPU without the marketing words: "Tesla V100" → V100, "T4 Tensor Core" → T4.
+	name = strings.TrimSuffix(strings.TrimPrefix(name, "Tesla "), " Tensor Core")
 	t.GPUs = []ec2data.Device{{Name: name, Manufacturer: mfr, Count: c.GPU, MemoryMiB: int32(c.GPUMemory * 1024 / float64(c.GPU))}}
 }
 
