@@ -34,11 +34,10 @@ func newOfflineEC2(f *ec2data.File, r ec2data.Region, zones []Zone) *offlineEC2 
 		if r.OnDemand[i] == 0 && (r.Spot == nil || r.Spot[i] == 0) {
 			continue
 		}
-		ids := r.ZoneIDs
-		if r.Offered != nil && r.Offered[i] != nil {
-			ids = r.Offered[i]
-		}
-		for _, id := range ids {
+		for b, id := range r.ZoneIDs {
+			if r.Offered != nil && r.Offered[i] != 0 && r.Offered[i]&(1<<b) == 0 {
+				continue
+			}
 			if name, ok := byID[id]; ok {
 				e.offerings = append(e.offerings, ec2types.InstanceTypeOffering{
 					InstanceType: ec2types.InstanceType(t.Name),

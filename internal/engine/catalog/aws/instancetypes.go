@@ -7,12 +7,7 @@ import (
 	"strings"
 
 	awsv1 "github.com/aws/karpenter-provider-aws/pkg/apis/v1"
-	awscache "github.com/aws/karpenter-provider-aws/pkg/cache"
-	kubeletcel "github.com/aws/karpenter-provider-aws/pkg/cel"
-	"github.com/aws/karpenter-provider-aws/pkg/providers/arczonalshift"
-	"github.com/aws/karpenter-provider-aws/pkg/providers/instancetype"
 	"github.com/aws/karpenter-provider-aws/pkg/providers/placementgroup"
-	"github.com/patrickmn/go-cache"
 	"sigs.k8s.io/karpenter/pkg/cloudprovider"
 
 	"github.com/karpctl/karpctl/internal/engine/catalog/aws/ec2data"
@@ -21,8 +16,8 @@ import (
 const providerModule = "github.com/aws/karpenter-provider-aws v1.15.0"
 
 // InstanceTypes returns the instance types the AWS provider builds for nodeClass in region, through
-// the provider's own instance-type provider (instancetype.DefaultProvider.List, as Karpenter's
-// cloud provider GetInstanceTypes calls it): requirements and labels, capacity, overhead by AMI
+// the provider's own code (the two calls its instancetype.DefaultProvider.List makes, see list):
+// requirements and labels, capacity, overhead by AMI
 // family and spec.kubelet, max pods, ephemeral storage from blockDeviceMappings and
 // instanceStorePolicy, GPUs, Neuron, EFA, pod ENIs, and offerings per zone of status.subnets and per
 // capacity type, priced with the region's on-demand prices and spot estimates. When the status
@@ -58,46 +53,13 @@ func instanceTypesFrom(ctx context.Context, f *ec2data.File, nodeClass *awsv1.EC
 	if err != nil {
 		return nil, nil, err
 	}
-	p, err := newProvider(ctx, f, r, region, zones, nc)
-	if err != nil {
-		return nil, nil, err
-	}
-	its, err := p.List(ctx, nc)
+	its, err := list(ctx, f, r, region, zones, nc)
 	if err != nil {
 		return nil, nil, fmt.Errorf("EC2NodeClass %s: instance types: %w", nc.Name, err)
 	}
 	sort.Slice(its, func(i, j int) bool { return its[i].Name < its[j].Name })
 	warnings = append(warnings, offeringWarnings(nc, its, region)...)
 	return its, warnings, nil
-}
-
-func newProvider(ctx context.Context, f *ec2data.File, r ec2data.Region, region string, zones []Zone, nc *awsv1.EC2NodeClass) (*instancetype.DefaultProvider, error) {
-	celEnv, err := kubeletcel.NewEnvironment()
-	if err != nil {
-		return nil, fmt.Errorf("karpenter-provider-aws CEL environment: %w", err)
-	}
-	p := instancetype.NewDefaultProvider(
-		cache.New(awscache.InstanceTypesZonesAndOfferingsTTL, awscache.DefaultCleanupInterval),
-		cache.New(awscache.InstanceTypesZonesAndOfferingsTTL, awscache.DefaultCleanupInterval),
-		cache.New(awscache.DiscoveredCapacityCacheTTL, awscache.DefaultCleanupInterval),
-		newOfflineEC2(f, r, zones),
-		nil, // the subnet provider is not used to list instance types
-		newOfflinePricing(f, r),
-		offlineReservations{},
-		offlinePlacementGroups{},
-		awscache.NewUnavailableOfferings(),
-		instancetype.NewDefaultResolver(region, celEnv),
-		arczonalshift.NewNoopProvider(),
-		nil, // no kube client: NodeOverlay prices are not read
-		celEnv,
-	)
-	if err := p.UpdateInstanceTypes(ctx); err != nil {
-		return nil, err
-	}
-	if err := p.UpdateInstanceTypeOfferings(ctx); err != nil {
-		return nil, err
-	}
-	return p, nil
 }
 
 // nodeClassZones returns the zones of the region with names and IDs, taking the NodeClass's own

@@ -179,8 +179,24 @@ func commercial(r string) bool {
 }
 
 func region(name string, src []cristim) ec2data.Region {
-	r := ec2data.Region{OnDemand: make([]float64, len(src)), Spot: make([]float64, len(src)), Offered: make([][]string, len(src))}
+	r := ec2data.Region{OnDemand: make([]float64, len(src)), Spot: make([]float64, len(src)), Offered: make([]uint64, len(src))}
 	zones := map[string]bool{}
+	for _, c := range src {
+		for _, id := range c.AvailabilityZones[name] {
+			zones[id] = true
+		}
+	}
+	for z := range zones {
+		r.ZoneIDs = append(r.ZoneIDs, z)
+	}
+	sort.Strings(r.ZoneIDs)
+	if len(r.ZoneIDs) > 64 {
+		log.Fatalf("region %s has %d zones, more than the 64 a zone set holds", name, len(r.ZoneIDs))
+	}
+	bit := map[string]uint64{}
+	for i, id := range r.ZoneIDs {
+		bit[id] = 1 << i
+	}
 	providerPrices := pricing.InitialOnDemandPricesAWS[name]
 	anyOffered := false
 	for i, c := range src {
@@ -190,22 +206,14 @@ func region(name string, src []cristim) ec2data.Region {
 			r.OnDemand[i] = v
 		}
 		r.Spot[i] = parsePrice(p.SpotAvg)
-		if ids, ok := c.AvailabilityZones[name]; ok {
-			r.Offered[i] = append([]string{}, ids...)
-			sort.Strings(r.Offered[i])
+		for _, id := range c.AvailabilityZones[name] {
+			r.Offered[i] |= bit[id]
 			anyOffered = true
-			for _, id := range ids {
-				zones[id] = true
-			}
 		}
 	}
 	if !anyOffered {
 		r.Offered = nil
 	}
-	for z := range zones {
-		r.ZoneIDs = append(r.ZoneIDs, z)
-	}
-	sort.Strings(r.ZoneIDs)
 	return r
 }
 
