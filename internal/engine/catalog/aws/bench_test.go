@@ -1,7 +1,6 @@
 package aws
 
 import (
-	"context"
 	"testing"
 )
 
@@ -23,7 +22,7 @@ func BenchmarkModelLoad(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		its, _, err := instanceTypesFrom(context.Background(), f, nc, "us-east-1")
+		its, _, err := instanceTypesFrom(testContext(), f, nc, "us-east-1")
 		if err != nil || len(its) == 0 {
 			b.Fatal(err, len(its))
 		}
@@ -37,7 +36,7 @@ func BenchmarkInstanceTypes(b *testing.B) {
 		b.Fatal(err)
 	}
 	for b.Loop() {
-		if _, _, err := InstanceTypes(context.Background(), nc, "us-east-1"); err != nil {
+		if _, _, err := InstanceTypes(testContext(), nc, "us-east-1"); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -46,7 +45,7 @@ func BenchmarkInstanceTypes(b *testing.B) {
 func BenchmarkList(b *testing.B) {
 	nc := al2023(b)
 	f, _ := load()
-	ctx, _ := withOptions(context.Background())
+	ctx, _ := withOptions(testContext())
 	r := f.Regions["us-east-1"]
 	zones, _, _ := nodeClassZones(nc.DeepCopy(), "us-east-1", zonesOf("us-east-1", r))
 	for b.Loop() {

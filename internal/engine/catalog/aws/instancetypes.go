@@ -24,7 +24,8 @@ const providerModule = "github.com/aws/karpenter-provider-aws v1.15.0"
 // lists no subnets, every zone of the region is used and a warning says so. The warnings are plain
 // sentences for the user. An unknown region is an *UnknownRegionError naming the known regions.
 //
-// Every call builds fresh objects (Karpenter caches allocatable per instance type object).
+// ctx must carry Karpenter's options (as engine.Plan's context does); the provider's own options
+// are set here. Every call builds fresh objects (Karpenter caches allocatable per instance type object).
 func InstanceTypes(ctx context.Context, nodeClass *awsv1.EC2NodeClass, region string) ([]*cloudprovider.InstanceType, []string, error) {
 	f, _, err := regionData(region)
 	if err != nil {

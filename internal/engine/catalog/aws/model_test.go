@@ -1,7 +1,6 @@
 package aws
 
 import (
-	"context"
 	"strings"
 	"testing"
 
@@ -136,7 +135,7 @@ func TestEFAAndNeuronCores(t *testing.T) {
 		},
 		Regions: map[string]ec2data.Region{"us-east-1": {ZoneIDs: []string{"use1-az1"}, OnDemand: []float64{98.32, 1.34}}},
 	}
-	its, _, err := instanceTypesFrom(context.Background(), f, al2023(t), "us-east-1")
+	its, _, err := instanceTypesFrom(testContext(), f, al2023(t), "us-east-1")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -70,7 +70,7 @@ func TestListEqualsProvider(t *testing.T) {
 			nc.Status.Subnets[i].ZoneID = r.ZoneIDs[i]
 		}
 		nc.Status.CapacityReservations[0].AvailabilityZone = nc.Status.Subnets[0].Zone
-		ctx, err := withOptions(context.Background())
+		ctx, err := withOptions(testContext())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/karpenter/pkg/cloudprovider"
+	coreoptions "sigs.k8s.io/karpenter/pkg/operator/options"
 	"sigs.k8s.io/karpenter/pkg/utils/resources"
 
 	"github.com/karpctl/karpctl/internal/engine/catalog/aws/reference"
@@ -67,7 +68,7 @@ func TestReference(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	its, _, err := InstanceTypes(context.Background(), al2023(t), "us-east-1")
+	its, _, err := InstanceTypes(testContext(), al2023(t), "us-east-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,3 +188,9 @@ func families(names []string) string {
 }
 
 func itoa(n int) string { return resource.NewQuantity(int64(n), resource.DecimalSI).String() }
+
+// testContext carries the Karpenter options the provider's offering code reads (engine.Plan gives
+// the production ones): ReservedCapacity on, NodeOverlay off.
+func testContext() context.Context {
+	return coreoptions.ToContext(context.Background(), &coreoptions.Options{FeatureGates: coreoptions.FeatureGates{ReservedCapacity: true}})
+}
