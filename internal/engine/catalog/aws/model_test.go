@@ -112,6 +112,8 @@ func TestNeuronFromData(t *testing.T) {
 	its, _ := instanceTypes(t, al2023(t), "us-east-1")
 	it := its["inf2.xlarge"]
 	wantQuantity(t, it, it.Capacity, "aws.amazon.com/neuron", "1")
+	// Cores per Inferentia2 device: EC2's answer recorded in the provider module (pkg/fake).
+	wantQuantity(t, it, it.Capacity, "aws.amazon.com/neuroncore", "2")
 	if got := it.Requirements.Get(awsv1.LabelInstanceAcceleratorName).Values(); len(got) != 1 || got[0] != "inferentia2" {
 		t.Errorf("inf2.xlarge accelerator-name = %v, want inferentia2", got)
 	}

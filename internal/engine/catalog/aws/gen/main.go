@@ -60,10 +60,13 @@ func main() {
 	}
 	providerVersion := moduleVersion(providerModule)
 	f := build(src)
+	fake := readFake(moduleDir(providerModule + "@" + providerVersion))
+	applyFake(f, fake)
 	f.Sources = []string{
 		fmt.Sprintf("%s@%s data/instances.json (%s): specs, zone IDs, on-demand prices of every region but us-east-1, spot estimates", cristimModule, cristimVersion, pseudoDate(cristimVersion)),
 		fmt.Sprintf("%s@%s pkg/providers/instancetype/zz_generated.vpclimits.go: ENI/IP limits, network cards, hypervisor, bare metal", providerModule, providerVersion),
 		fmt.Sprintf("%s@%s pkg/providers/pricing/zz_generated.pricing_aws.go: us-east-1 on-demand prices", providerModule, providerVersion),
+		fmt.Sprintf("%s@%s %s: EC2's answers for %d types (EFA, encryption in transit, clock, GPU name and memory, Neuron cores per device)", providerModule, providerVersion, fakeFile, len(fake)),
 	}
 	f.SpotSource = fmt.Sprintf("estimate: the average of the spot prices %s recorded for the region (%s); Karpenter itself reads live spot prices per zone", cristimModule, pseudoDate(cristimVersion))
 	if *ref != "" {
