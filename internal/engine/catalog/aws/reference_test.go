@@ -76,6 +76,12 @@ func TestReference(t *testing.T) {
 	for _, it := range its {
 		byName[it.Name] = it
 	}
+	documented := map[string]bool{} // every label key the reference shows
+	for _, r := range ref {
+		for k := range r.Labels {
+			documented[k] = true
+		}
+	}
 	var missing []string
 	match := map[string]int{}
 	mismatch := map[string][]string{}
@@ -95,6 +101,14 @@ func TestReference(t *testing.T) {
 				match[string(rn)]++
 			} else {
 				mismatch[string(rn)] = append(mismatch[string(rn)], name+": "+got.String()+" want "+want.String())
+			}
+		}
+		// A documented label the reference does not show for this type must not have one value here.
+		for k := range documented {
+			if _, shown := r.Labels[k]; !shown {
+				if vals := it.Requirements.Get(k).Values(); len(vals) == 1 && k != corev1.LabelTopologyRegion {
+					mismatch["label "+k] = append(mismatch["label "+k], name+": "+vals[0]+" want none")
+				}
 			}
 		}
 		for k, v := range r.Labels {

@@ -267,7 +267,7 @@ func convert(c cristim) ec2data.Type {
 			t.StorageNVMe = "required"
 		}
 	}
-	if c.EBSOptimized && c.EBSAsNVMe {
+	if c.EBSOptimized && c.EBSMaxBandwidth > 0 {
 		t.EBSMbps = int32(c.EBSMaxBandwidth)
 	}
 	accelerators(&t, c)
