@@ -67,6 +67,9 @@ func instanceTypesFrom(ctx context.Context, f *ec2data.File, nodeClass *awsv1.EC
 // subnet zones first; a NodeClass without subnets in its status gets every zone of the region.
 func nodeClassZones(nc *awsv1.EC2NodeClass, region string, known []Zone) ([]Zone, []string, error) {
 	var warnings []string
+	if len(nc.Status.Subnets) == 0 && len(known) == 0 {
+		return nil, nil, fmt.Errorf("EC2NodeClass %s has no subnets in its status, and karpctl knows no zones of %s: give the EC2NodeClass with its status", nc.Name, region)
+	}
 	if len(nc.Status.Subnets) == 0 {
 		for _, z := range known {
 			nc.Status.Subnets = append(nc.Status.Subnets, awsv1.Subnet{ID: "subnet-" + z.Name, Zone: z.Name, ZoneID: z.ID})

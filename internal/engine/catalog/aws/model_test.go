@@ -281,3 +281,23 @@ func TestReservedOfferingFromStatus(t *testing.T) {
 		}
 	}
 }
+
+// A region whose zones the data does not know (an opt-in region) is planned in the zones of the
+// EC2NodeClass's status; without a status it is an error that says what to give.
+func TestRegionWithoutKnownZones(t *testing.T) {
+	region := "af-south-1"
+	if zones, err := Zones(region); err != nil || len(zones) != 0 {
+		t.Skipf("the data knows zones of %s now (%v, %v)", region, zones, err)
+	}
+	nc := al2023(t)
+	nc.Status.Subnets = []awsv1.Subnet{{ID: "subnet-a", Zone: region + "a", ZoneID: "afs1-az1"}, {ID: "subnet-b", Zone: region + "b", ZoneID: "afs1-az2"}}
+	its, _ := instanceTypes(t, nc, region)
+	it := its["m5.large"]
+	if it == nil || len(it.Offerings.Available()) != 4 {
+		t.Fatalf("m5.large in %s: %v, want on-demand and spot offerings in both zones", region, it)
+	}
+	nc.Status.Subnets = nil
+	if _, _, err := InstanceTypes(testContext(), nc, region); err == nil || !strings.Contains(err.Error(), "status") {
+		t.Errorf("err = %v, want one asking for the EC2NodeClass's status", err)
+	}
+}
