@@ -143,9 +143,13 @@ func Zones(region string) ([]Zone, error) {
 	if err != nil {
 		return nil, err
 	}
+	return zonesOf(region, r), nil
+}
+
+func zonesOf(region string, r ec2data.Region) []Zone {
 	out := make([]Zone, len(r.ZoneIDs))
 	for i, id := range r.ZoneIDs {
 		out[i] = Zone{Name: fmt.Sprintf("%s%c", region, 'a'+i), ID: id}
 	}
-	return out, nil
+	return out
 }

@@ -24,28 +24,26 @@ type offlineEC2 struct {
 
 func newOfflineEC2(f *ec2data.File, r ec2data.Region, zones []Zone) *offlineEC2 {
 	e := &offlineEC2{infos: instanceTypeInfos(f)}
-	byID := map[string]string{}
-	for _, z := range zones {
-		byID[z.ID] = z.Name
+	bit := map[string]int{}
+	for i, id := range r.ZoneIDs {
+		bit[id] = i
 	}
 	for i, t := range f.Types {
 		// A type is offered in a region when the data has a price for it there (EC2 would not price what
-		// it does not sell), in the zones the data lists or, when it lists none, in every zone.
+		// it does not sell), in the zones the data lists for it; in a zone the data knows nothing of (or
+		// when it lists no zones for the type) it is assumed offered.
 		if r.OnDemand[i] == 0 && (r.Spot == nil || r.Spot[i] == 0) {
 			continue
 		}
-		ids := r.ZoneIDs
-		if r.Offered != nil && r.Offered[i] != nil {
-			ids = r.Offered[i]
-		}
-		for _, id := range ids {
-			if name, ok := byID[id]; ok {
-				e.offerings = append(e.offerings, ec2types.InstanceTypeOffering{
-					InstanceType: ec2types.InstanceType(t.Name),
-					Location:     aws.String(name),
-					LocationType: ec2types.LocationTypeAvailabilityZone,
-				})
+		for _, z := range zones {
+			if b, known := bit[z.ID]; known && r.Offered != nil && r.Offered[i] != 0 && r.Offered[i]&(1<<b) == 0 {
+				continue
 			}
+			e.offerings = append(e.offerings, ec2types.InstanceTypeOffering{
+				InstanceType: ec2types.InstanceType(t.Name),
+				Location:     aws.String(z.Name),
+				LocationType: ec2types.LocationTypeAvailabilityZone,
+			})
 		}
 	}
 	return e

@@ -7,12 +7,7 @@ import (
 	"strings"
 
 	awsv1 "github.com/aws/karpenter-provider-aws/pkg/apis/v1"
-	awscache "github.com/aws/karpenter-provider-aws/pkg/cache"
-	kubeletcel "github.com/aws/karpenter-provider-aws/pkg/cel"
-	"github.com/aws/karpenter-provider-aws/pkg/providers/arczonalshift"
-	"github.com/aws/karpenter-provider-aws/pkg/providers/instancetype"
 	"github.com/aws/karpenter-provider-aws/pkg/providers/placementgroup"
-	"github.com/patrickmn/go-cache"
 	"sigs.k8s.io/karpenter/pkg/cloudprovider"
 
 	"github.com/karpctl/karpctl/internal/engine/catalog/aws/ec2data"
@@ -21,26 +16,36 @@ import (
 const providerModule = "github.com/aws/karpenter-provider-aws v1.15.0"
 
 // InstanceTypes returns the instance types the AWS provider builds for nodeClass in region, through
-// the provider's own instance-type provider (instancetype.DefaultProvider.List, as Karpenter's
-// cloud provider GetInstanceTypes calls it): requirements and labels, capacity, overhead by AMI
+// the provider's own code (the two calls its instancetype.DefaultProvider.List makes, see list):
+// requirements and labels, capacity, overhead by AMI
 // family and spec.kubelet, max pods, ephemeral storage from blockDeviceMappings and
 // instanceStorePolicy, GPUs, Neuron, EFA, pod ENIs, and offerings per zone of status.subnets and per
 // capacity type, priced with the region's on-demand prices and spot estimates. When the status
 // lists no subnets, every zone of the region is used and a warning says so. The warnings are plain
 // sentences for the user. An unknown region is an *UnknownRegionError naming the known regions.
 //
-// Every call builds fresh objects (Karpenter caches allocatable per instance type object).
+// ctx must carry Karpenter's options (as engine.Plan's context does); the provider's own options
+// are set here. Every call builds fresh objects (Karpenter caches allocatable per instance type object).
 func InstanceTypes(ctx context.Context, nodeClass *awsv1.EC2NodeClass, region string) ([]*cloudprovider.InstanceType, []string, error) {
-	f, r, err := regionData(region)
+	f, _, err := regionData(region)
 	if err != nil {
 		return nil, nil, err
+	}
+	return instanceTypesFrom(ctx, f, nodeClass, region)
+}
+
+// instanceTypesFrom is InstanceTypes over a given data file.
+func instanceTypesFrom(ctx context.Context, f *ec2data.File, nodeClass *awsv1.EC2NodeClass, region string) ([]*cloudprovider.InstanceType, []string, error) {
+	r, ok := f.Regions[region]
+	if !ok {
+		return nil, nil, &UnknownRegionError{Region: region, Known: regionNames(f)}
 	}
 	if nodeClass == nil {
 		return nil, nil, fmt.Errorf("no EC2NodeClass given")
 	}
 	nc := nodeClass.DeepCopy()
 	var warnings []string
-	zones, w, err := nodeClassZones(nc, region)
+	zones, w, err := nodeClassZones(nc, region, zonesOf(region, r))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -49,11 +54,7 @@ func InstanceTypes(ctx context.Context, nodeClass *awsv1.EC2NodeClass, region st
 	if err != nil {
 		return nil, nil, err
 	}
-	p, err := newProvider(ctx, f, r, region, zones, nc)
-	if err != nil {
-		return nil, nil, err
-	}
-	its, err := p.List(ctx, nc)
+	its, err := list(ctx, f, r, region, zones, nc)
 	if err != nil {
 		return nil, nil, fmt.Errorf("EC2NodeClass %s: instance types: %w", nc.Name, err)
 	}
@@ -62,43 +63,13 @@ func InstanceTypes(ctx context.Context, nodeClass *awsv1.EC2NodeClass, region st
 	return its, warnings, nil
 }
 
-func newProvider(ctx context.Context, f *ec2data.File, r ec2data.Region, region string, zones []Zone, nc *awsv1.EC2NodeClass) (*instancetype.DefaultProvider, error) {
-	celEnv, err := kubeletcel.NewEnvironment()
-	if err != nil {
-		return nil, fmt.Errorf("karpenter-provider-aws CEL environment: %w", err)
-	}
-	p := instancetype.NewDefaultProvider(
-		cache.New(awscache.InstanceTypesZonesAndOfferingsTTL, awscache.DefaultCleanupInterval),
-		cache.New(awscache.InstanceTypesZonesAndOfferingsTTL, awscache.DefaultCleanupInterval),
-		cache.New(awscache.DiscoveredCapacityCacheTTL, awscache.DefaultCleanupInterval),
-		newOfflineEC2(f, r, zones),
-		nil, // the subnet provider is not used to list instance types
-		newOfflinePricing(f, r),
-		offlineReservations{},
-		offlinePlacementGroups{},
-		awscache.NewUnavailableOfferings(),
-		instancetype.NewDefaultResolver(region, celEnv),
-		arczonalshift.NewNoopProvider(),
-		nil, // no kube client: NodeOverlay prices are not read
-		celEnv,
-	)
-	if err := p.UpdateInstanceTypes(ctx); err != nil {
-		return nil, err
-	}
-	if err := p.UpdateInstanceTypeOfferings(ctx); err != nil {
-		return nil, err
-	}
-	return p, nil
-}
-
 // nodeClassZones returns the zones of the region with names and IDs, taking the NodeClass's own
 // subnet zones first; a NodeClass without subnets in its status gets every zone of the region.
-func nodeClassZones(nc *awsv1.EC2NodeClass, region string) ([]Zone, []string, error) {
-	known, err := Zones(region)
-	if err != nil {
-		return nil, nil, err
-	}
+func nodeClassZones(nc *awsv1.EC2NodeClass, region string, known []Zone) ([]Zone, []string, error) {
 	var warnings []string
+	if len(nc.Status.Subnets) == 0 && len(known) == 0 {
+		return nil, nil, fmt.Errorf("EC2NodeClass %s has no subnets in its status, and karpctl knows no zones of %s: give the EC2NodeClass with its status", nc.Name, region)
+	}
 	if len(nc.Status.Subnets) == 0 {
 		for _, z := range known {
 			nc.Status.Subnets = append(nc.Status.Subnets, awsv1.Subnet{ID: "subnet-" + z.Name, Zone: z.Name, ZoneID: z.ID})

@@ -15,7 +15,7 @@ import (
 
 func instanceTypes(t *testing.T, nc *awsv1.EC2NodeClass, region string) (map[string]*cloudprovider.InstanceType, []string) {
 	t.Helper()
-	its, warnings, err := InstanceTypes(context.Background(), nc, region)
+	its, warnings, err := InstanceTypes(testContext(), nc, region)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,8 +57,14 @@ func TestAllocatableAL2023(t *testing.T) {
 	wantQuantity(t, a1, allocatable(a1), corev1.ResourceMemory, "1392Mi")
 }
 
+func TestNeedsKarpenterOptions(t *testing.T) {
+	if _, _, err := InstanceTypes(context.Background(), al2023(t), "us-east-1"); err == nil || !strings.Contains(err.Error(), "Karpenter options") {
+		t.Errorf("err = %v, want one naming the missing Karpenter options", err)
+	}
+}
+
 func TestUnknownRegion(t *testing.T) {
-	_, _, err := InstanceTypes(context.Background(), al2023(t), "mars-north-1")
+	_, _, err := InstanceTypes(testContext(), al2023(t), "mars-north-1")
 	var unknown *UnknownRegionError
 	if !errors.As(err, &unknown) {
 		t.Fatalf("err = %v, want *UnknownRegionError", err)

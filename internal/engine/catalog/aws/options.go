@@ -35,42 +35,17 @@ func providerOptions() (*awsoptions.Options, error) {
 	return o, nil
 }
 
-// CoreOptions are Karpenter's options the provider's offering code reads; a context that has none
-// (a caller outside engine.Plan) gets these production defaults.
-func coreOptions() (*coreoptions.Options, error) {
-	o := &coreoptions.Options{}
-	fs := &coreoptions.FlagSet{FlagSet: flag.NewFlagSet("karpenter", flag.ContinueOnError)}
-	fs.SetOutput(io.Discard)
-	o.AddFlags(fs)
-	if err := o.Parse(fs,
-		"--feature-gates=ReservedCapacity=true,NodeOverlay=false,StaticCapacity=false,CapacityBuffer=false",
-		"--preference-policy=Respect",
-		"--min-values-policy=Strict",
-		"--ignore-dra-requests=true",
-		"--scheduler-config=",
-		"--cpu-requests=1000",
-		"--log-level=info",
-	); err != nil {
-		return nil, fmt.Errorf("karpenter options: %w", err)
-	}
-	return o, nil
-}
-
-// withOptions adds the provider's options, and Karpenter's when the context has none.
+// withOptions adds the provider's options to a context that carries Karpenter's (engine.Plan's
+// context does: the provider's offering code reads Karpenter's feature gates).
 func withOptions(ctx context.Context) (context.Context, error) {
+	if !hasCoreOptions(ctx) {
+		return nil, fmt.Errorf("the context carries no Karpenter options (sigs.k8s.io/karpenter/pkg/operator/options.ToContext)")
+	}
 	o, err := providerOptions()
 	if err != nil {
 		return nil, err
 	}
-	ctx = awsoptions.ToContext(ctx, o)
-	if !hasCoreOptions(ctx) {
-		core, err := coreOptions()
-		if err != nil {
-			return nil, err
-		}
-		ctx = coreoptions.ToContext(ctx, core)
-	}
-	return ctx, nil
+	return awsoptions.ToContext(ctx, o), nil
 }
 
 // hasCoreOptions reports whether Karpenter's options are in ctx (coreoptions.FromContext panics

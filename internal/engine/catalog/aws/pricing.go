@@ -5,6 +5,8 @@ import (
 	"net/http"
 
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
+	"sigs.k8s.io/karpenter/pkg/cloudprovider"
 
 	"github.com/karpctl/karpctl/internal/engine/catalog/aws/ec2data"
 )
@@ -56,3 +58,10 @@ func (p *offlinePricing) SpotPrice(it ec2types.InstanceType, _ string) (float64,
 
 func (p *offlinePricing) UpdateOnDemandPricing(context.Context) error { return nil }
 func (p *offlinePricing) UpdateSpotPricing(context.Context) error     { return nil }
+
+// PriceEstimated reports whether an offering's price is an estimate: offline, every spot price is
+// (see DataInfo().SpotSource); on-demand prices are the published ones and reserved offerings are
+// priced by the provider from them.
+func PriceEstimated(o *cloudprovider.Offering) bool {
+	return o.CapacityType() == karpv1.CapacityTypeSpot
+}

@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/karpenter/pkg/cloudprovider"
+	coreoptions "sigs.k8s.io/karpenter/pkg/operator/options"
 	"sigs.k8s.io/karpenter/pkg/utils/resources"
 
 	"github.com/karpctl/karpctl/internal/engine/catalog/aws/reference"
@@ -46,6 +47,12 @@ func al2023(t testing.TB) *awsv1.EC2NodeClass {
 	return nc
 }
 
+// knownDataErrors are the covered types whose source facts are wrong, so that their allocatable
+// cannot match the reference; the test fails when one of them starts to match (then remove it).
+var knownDataErrors = map[string]string{
+	"r3.large": "github.com/cristim/ec2-instances-info records 15.25 GiB of memory, more than EC2 reports",
+}
+
 // refResources are the resources the reference lists for every type.
 var refResources = []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory, corev1.ResourcePods, corev1.ResourceEphemeralStorage}
 
@@ -61,13 +68,19 @@ func TestReference(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	its, _, err := InstanceTypes(context.Background(), al2023(t), "us-east-1")
+	its, _, err := InstanceTypes(testContext(), al2023(t), "us-east-1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	byName := map[string]*cloudprovider.InstanceType{}
 	for _, it := range its {
 		byName[it.Name] = it
+	}
+	documented := map[string]bool{} // every label key the reference shows
+	for _, r := range ref {
+		for k := range r.Labels {
+			documented[k] = true
+		}
 	}
 	var missing []string
 	match := map[string]int{}
@@ -88,6 +101,14 @@ func TestReference(t *testing.T) {
 				match[string(rn)]++
 			} else {
 				mismatch[string(rn)] = append(mismatch[string(rn)], name+": "+got.String()+" want "+want.String())
+			}
+		}
+		// A documented label the reference does not show for this type must not have one value here.
+		for k := range documented {
+			if _, shown := r.Labels[k]; !shown {
+				if vals := it.Requirements.Get(k).Values(); len(vals) == 1 && k != corev1.LabelTopologyRegion {
+					mismatch["label "+k] = append(mismatch["label "+k], name+": "+vals[0]+" want none")
+				}
 			}
 		}
 		for k, v := range r.Labels {
@@ -115,10 +136,27 @@ func TestReference(t *testing.T) {
 	for _, k := range keys {
 		t.Logf("%-70s match %4d  mismatch %4d", k, match[k], len(mismatch[k]))
 	}
+	known := map[string]bool{}
 	for _, rn := range refResources {
-		if m := mismatch[string(rn)]; len(m) > 0 {
-			sort.Strings(m)
-			t.Errorf("allocatable %s differs from the reference for %d of %d covered types, e.g. %s", rn, len(m), covered, strings.Join(m[:min(len(m), 8)], "; "))
+		var unexpected []string
+		for _, m := range mismatch[string(rn)] {
+			name := strings.SplitN(m, ":", 2)[0]
+			if _, ok := knownDataErrors[name]; ok {
+				known[name] = true
+				continue
+			}
+			unexpected = append(unexpected, m)
+		}
+		if len(unexpected) > 0 {
+			sort.Strings(unexpected)
+			t.Errorf("allocatable %s differs from the reference for %d of %d covered types, e.g. %s", rn, len(unexpected), covered, strings.Join(unexpected[:min(len(unexpected), 8)], "; "))
+		}
+	}
+	for name, why := range knownDataErrors {
+		if _, documented := ref[name]; documented && !known[name] {
+			if _, ok := byName[name]; ok {
+				t.Errorf("%s matches the reference now (%s was expected): remove it from knownDataErrors", name, why)
+			}
 		}
 	}
 	if os.Getenv("KARPCTL_REFERENCE_VERBOSE") != "" {
@@ -164,3 +202,9 @@ func families(names []string) string {
 }
 
 func itoa(n int) string { return resource.NewQuantity(int64(n), resource.DecimalSI).String() }
+
+// testContext carries the Karpenter options the provider's offering code reads (engine.Plan gives
+// the production ones): ReservedCapacity on, NodeOverlay off.
+func testContext() context.Context {
+	return coreoptions.ToContext(context.Background(), &coreoptions.Options{FeatureGates: coreoptions.FeatureGates{ReservedCapacity: true}})
+}

@@ -26,9 +26,10 @@ type Region struct {
 	// OnDemand and Spot are prices in USD per hour, indexed like File.Types; 0 means unknown.
 	OnDemand []float64 `json:"onDemand"`
 	Spot     []float64 `json:"spot,omitempty"`
-	// Offered lists, indexed like File.Types, the zone IDs the type is offered in (nil: every zone
-	// of the region, which is what is assumed when the source does not say).
-	Offered [][]string `json:"offered,omitempty"`
+	// Offered holds, indexed like File.Types, the zones the type is offered in as a bit set over
+	// ZoneIDs (bit i: ZoneIDs[i]); 0 (or no Offered at all) means every zone of the region, which is
+	// assumed when the source does not say.
+	Offered []uint64 `json:"offered,omitempty"`
 }
 
 // Type is one EC2 instance type, in the terms of ec2types.InstanceTypeInfo.

@@ -60,10 +60,13 @@ func main() {
 	}
 	providerVersion := moduleVersion(providerModule)
 	f := build(src)
+	fake := readFake(moduleDir(providerModule + "@" + providerVersion))
+	applyFake(f, fake)
 	f.Sources = []string{
 		fmt.Sprintf("%s@%s data/instances.json (%s): specs, zone IDs, on-demand prices of every region but us-east-1, spot estimates", cristimModule, cristimVersion, pseudoDate(cristimVersion)),
 		fmt.Sprintf("%s@%s pkg/providers/instancetype/zz_generated.vpclimits.go: ENI/IP limits, network cards, hypervisor, bare metal", providerModule, providerVersion),
 		fmt.Sprintf("%s@%s pkg/providers/pricing/zz_generated.pricing_aws.go: us-east-1 on-demand prices", providerModule, providerVersion),
+		fmt.Sprintf("%s@%s %s: EC2's answers for %d types (EFA, encryption in transit, clock, GPU name and memory, Neuron cores per device)", providerModule, providerVersion, fakeFile, len(fake)),
 	}
 	f.SpotSource = fmt.Sprintf("estimate: the average of the spot prices %s recorded for the region (%s); Karpenter itself reads live spot prices per zone", cristimModule, pseudoDate(cristimVersion))
 	if *ref != "" {
@@ -136,8 +139,22 @@ func write(path string, f *ec2data.File) {
 func build(src []cristim) *ec2data.File {
 	sort.Slice(src, func(i, j int) bool { return src[i].InstanceType < src[j].InstanceType })
 	f := &ec2data.File{Regions: map[string]ec2data.Region{}}
+	// A type without ENI limits in either source cannot be modelled: the provider's max pods and
+	// kube-reserved memory are computed from them.
+	kept := src[:0]
+	var dropped []string
 	for _, c := range src {
-		f.Types = append(f.Types, convert(c))
+		t := convert(c)
+		if t.MaxENIs == 0 || t.IPv4PerENI == 0 {
+			dropped = append(dropped, c.InstanceType)
+			continue
+		}
+		kept = append(kept, c)
+		f.Types = append(f.Types, t)
+	}
+	src = kept
+	if len(dropped) > 0 {
+		log.Printf("left out %d types without ENI limits in either source: %s", len(dropped), strings.Join(dropped, " "))
 	}
 	regions := map[string]bool{}
 	for _, c := range src {
@@ -165,8 +182,24 @@ func commercial(r string) bool {
 }
 
 func region(name string, src []cristim) ec2data.Region {
-	r := ec2data.Region{OnDemand: make([]float64, len(src)), Spot: make([]float64, len(src)), Offered: make([][]string, len(src))}
+	r := ec2data.Region{OnDemand: make([]float64, len(src)), Spot: make([]float64, len(src)), Offered: make([]uint64, len(src))}
 	zones := map[string]bool{}
+	for _, c := range src {
+		for _, id := range c.AvailabilityZones[name] {
+			zones[id] = true
+		}
+	}
+	for z := range zones {
+		r.ZoneIDs = append(r.ZoneIDs, z)
+	}
+	sort.Strings(r.ZoneIDs)
+	if len(r.ZoneIDs) > 64 {
+		log.Fatalf("region %s has %d zones, more than the 64 a zone set holds", name, len(r.ZoneIDs))
+	}
+	bit := map[string]uint64{}
+	for i, id := range r.ZoneIDs {
+		bit[id] = 1 << i
+	}
 	providerPrices := pricing.InitialOnDemandPricesAWS[name]
 	anyOffered := false
 	for i, c := range src {
@@ -176,22 +209,14 @@ func region(name string, src []cristim) ec2data.Region {
 			r.OnDemand[i] = v
 		}
 		r.Spot[i] = parsePrice(p.SpotAvg)
-		if ids, ok := c.AvailabilityZones[name]; ok {
-			r.Offered[i] = append([]string{}, ids...)
-			sort.Strings(r.Offered[i])
+		for _, id := range c.AvailabilityZones[name] {
+			r.Offered[i] |= bit[id]
 			anyOffered = true
-			for _, id := range ids {
-				zones[id] = true
-			}
 		}
 	}
 	if !anyOffered {
 		r.Offered = nil
 	}
-	for z := range zones {
-		r.ZoneIDs = append(r.ZoneIDs, z)
-	}
-	sort.Strings(r.ZoneIDs)
 	return r
 }
 
@@ -242,7 +267,7 @@ func convert(c cristim) ec2data.Type {
 			t.StorageNVMe = "required"
 		}
 	}
-	if c.EBSOptimized && c.EBSAsNVMe {
+	if c.EBSOptimized && c.EBSMaxBandwidth > 0 {
 		t.EBSMbps = int32(c.EBSMaxBandwidth)
 	}
 	accelerators(&t, c)
@@ -287,7 +312,8 @@ func accelerators(t *ec2data.Type, c cristim) {
 			mfr, name = m, strings.TrimPrefix(model, m+" ")
 		}
 	}
-	name = strings.TrimPrefix(name, "Tesla ")
+	// EC2 names the GPU without the marketing words: "Tesla V100" → V100, "T4 Tensor Core" → T4.
+	name = strings.TrimSuffix(strings.TrimPrefix(name, "Tesla "), " Tensor Core")
 	t.GPUs = []ec2data.Device{{Name: name, Manufacturer: mfr, Count: c.GPU, MemoryMiB: int32(c.GPUMemory * 1024 / float64(c.GPU))}}
 }
 

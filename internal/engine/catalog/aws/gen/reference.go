@@ -77,9 +77,9 @@ func fillFromReference(f *ec2data.File, path string) (int, error) {
 	}
 	for name, reg := range f.Regions {
 		od, spot := make([]float64, len(all)), make([]float64, len(all))
-		var offered [][]string
+		var offered []uint64
 		if reg.Offered != nil {
-			offered = make([][]string, len(all))
+			offered = make([]uint64, len(all))
 		}
 		for i, o := range order {
 			if o < len(f.Types) {

@@ -57,7 +57,7 @@ func Parse(r io.Reader) (map[string]*Type, error) {
 		case strings.HasPrefix(line, "## "):
 			cur, table = nil, nil
 		case table != nil && strings.HasPrefix(line, "|") && !strings.HasPrefix(line, "|--") && !strings.HasPrefix(line, "| "):
-			cells := strings.Split(strings.Trim(line, "|"), "|")
+			cells := strings.Split(strings.TrimSuffix(strings.TrimPrefix(line, "|"), "|"), "|")
 			if len(cells) == 2 {
 				table[cells[0]] = cells[1]
 			}
