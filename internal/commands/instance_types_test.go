@@ -2,6 +2,7 @@ package commands
 
 import (
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 
@@ -9,33 +10,14 @@ import (
 	"github.com/karpctl/karpctl/internal/engine"
 )
 
-// The EKS-style NodePool of issue 10 and its EC2NodeClass, as exported from a cluster.
-const eksManifests = `apiVersion: karpenter.sh/v1
-kind: NodePool
-metadata: {name: eks}
-spec:
-  template:
-    spec:
-      nodeClassRef: {group: karpenter.k8s.aws, kind: EC2NodeClass, name: eks}
-      requirements:
-        - {key: karpenter.k8s.aws/instance-category, operator: In, values: [c, m, r]}
-        - {key: karpenter.k8s.aws/instance-generation, operator: Gt, values: ["4"]}
-        - {key: karpenter.sh/capacity-type, operator: In, values: [on-demand]}
-        - {key: kubernetes.io/arch, operator: In, values: [amd64]}
----
-apiVersion: karpenter.k8s.aws/v1
-kind: EC2NodeClass
-metadata: {name: eks}
-spec:
-  role: KarpenterNodeRole
-  amiSelectorTerms: [{alias: al2023@latest}]
-  subnetSelectorTerms: [{tags: {karpenter.sh/discovery: demo}}]
-  securityGroupSelectorTerms: [{tags: {karpenter.sh/discovery: demo}}]
-status:
-  subnets:
-    - {id: subnet-1, zone: eu-west-1a, zoneID: euw1-az1}
-    - {id: subnet-2, zone: eu-west-1b, zoneID: euw1-az2}
-`
+// eksManifests: the EKS-style NodePool and its EC2NodeClass (subnets in eu-west-1a/b).
+var eksManifests = func() string {
+	b, err := os.ReadFile("testdata/eks.yaml")
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}()
 
 func TestInstanceTypesOffline(t *testing.T) {
 	dir := writeFiles(t, map[string]string{"eks.yaml": eksManifests})

@@ -315,35 +315,14 @@ func TestPlanOfflineUSEast1(t *testing.T) {
 	ctx := e2e.Context(t, time.Minute)
 	harness.Need(t, env)
 	dir := t.TempDir()
-	manifest := `apiVersion: karpenter.sh/v1
-kind: NodePool
-metadata: {name: eks}
-spec:
-  template:
-    spec:
-      nodeClassRef: {group: karpenter.k8s.aws, kind: EC2NodeClass, name: eks}
-      requirements:
-        - {key: karpenter.k8s.aws/instance-category, operator: In, values: [c, m, r]}
-        - {key: karpenter.k8s.aws/instance-generation, operator: Gt, values: ["4"]}
-        - {key: karpenter.sh/capacity-type, operator: In, values: [on-demand]}
-        - {key: kubernetes.io/arch, operator: In, values: [amd64]}
----
-apiVersion: karpenter.k8s.aws/v1
-kind: EC2NodeClass
-metadata: {name: eks}
-spec:
-  role: KarpenterNodeRole-demo
-  amiSelectorTerms: [{alias: al2023@latest}]
-  subnetSelectorTerms: [{tags: {karpenter.sh/discovery: demo}}]
-  securityGroupSelectorTerms: [{tags: {karpenter.sh/discovery: demo}}]
-STATUS
----
-apiVersion: v1
-kind: Pod
-metadata: {name: web, namespace: shop}
-spec:
-  containers: [{name: web, image: nginx, resources: {requests: {cpu: "1", memory: 1Gi}}}]
-`
+	// The commands tests' EKS-style NodePool and EC2NodeClass, moved to us-east-1, and a pod.
+	b, err := os.ReadFile("../../../internal/commands/testdata/eks.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eks, _, _ := strings.Cut(string(b), "status:")
+	manifest := eks + "STATUS\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: shop}\n" +
+		"spec:\n  containers: [{name: web, image: nginx, resources: {requests: {cpu: \"1\", memory: 1Gi}}}]\n"
 	write := func(name, status string) string {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, []byte(strings.Replace(manifest, "STATUS", status, 1)), 0o644); err != nil {
