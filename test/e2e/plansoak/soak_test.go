@@ -102,7 +102,7 @@ func populate(ctx context.Context, b *testing.B, c kubernetes.Interface) {
 	}
 }
 
-// churn creates a node with bound pods, deletes the oldest of its live nodes (its pods stay, bound
+// churn creates a node with bound pods every second, deletes the oldest of its live nodes (its pods stay, bound
 // to a node that no longer exists, as after a spot interruption) and removes the pods of the oldest
 // deleted one (as the pod garbage collector would), until ctx ends. It returns how many nodes it
 // went through.
@@ -138,7 +138,7 @@ func churn(ctx context.Context, c kubernetes.Interface) (int, error) {
 		}
 		select {
 		case <-ctx.Done():
-		case <-time.After(250 * time.Millisecond):
+		case <-time.After(time.Second):
 		}
 	}
 	return n, nil
