@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/karpctl/karpctl/internal/commands"
 	"github.com/karpctl/karpctl/internal/drill"
 	"github.com/karpctl/karpctl/internal/sandbox"
 	"github.com/karpctl/karpctl/test/e2e"
@@ -20,7 +21,13 @@ import (
 
 var sb *sandbox.Sandbox
 
+// karpctlEnv makes the test binary karpctl itself (commands.Main), for the tests that SIGKILL it.
+const karpctlEnv = "KARPCTL_E2E_RUN_KARPCTL"
+
 func TestMain(m *testing.M) {
+	if os.Getenv(karpctlEnv) != "" {
+		os.Exit(commands.Main(append([]string{"kubectl-karpctl"}, os.Args[1:]...), os.Stdin, os.Stdout, os.Stderr))
+	}
 	dir, err := os.MkdirTemp("", "karpctl-drill-state-")
 	if err != nil {
 		panic(err)
