@@ -10,8 +10,8 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -42,6 +42,8 @@ type Client interface {
 	// Node gets one node by name, nil when it does not exist.
 	Node(ctx context.Context, name string) (*corev1.Node, error)
 	PatchNode(ctx context.Context, name string, mergePatch []byte) error
+	// DeleteNode deletes a node (a probe's node whose NodeClaim is gone); NotFound is success.
+	DeleteNode(ctx context.Context, name string) error
 
 	// For the provisioning probe (--probe):
 	CreatePod(ctx context.Context, p *corev1.Pod) (*corev1.Pod, error)
@@ -79,6 +81,9 @@ func (k Kube) CreatePod(ctx context.Context, p *corev1.Pod) (*corev1.Pod, error)
 
 func (k Kube) NodePools(ctx context.Context) ([]*karpv1.NodePool, error) {
 	l, err := k.D.Resource(NodePoolResource).List(ctx, metav1.ListOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil // Karpenter's CRDs are not installed: no NodePools
+	}
 	if err != nil {
 		return nil, fmt.Errorf("listing NodePools: %w", err)
 	}
@@ -134,6 +139,13 @@ func (k Kube) DeleteNodeClaim(ctx context.Context, name string) error {
 	err := k.D.Resource(NodeClaimResource).Delete(ctx, name, metav1.DeleteOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("deleting NodeClaim %s: %w", name, err)
+	}
+	return nil
+}
+
+func (k Kube) DeleteNode(ctx context.Context, name string) error {
+	if err := k.C.CoreV1().Nodes().Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("deleting node %s: %w", name, err)
 	}
 	return nil
 }

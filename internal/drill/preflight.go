@@ -44,9 +44,9 @@ type Options struct {
 	// ProbeLaunch is the node-launch allowance (default from the NodeClass kind).
 	ProbeLaunch time.Duration
 	Cluster     string // API server URL, for history
-	Context            string // kubeconfig context, for history
-	ID                 string // generated when empty
-	Now                func() time.Time
+	Context     string // kubeconfig context, for history
+	ID          string // generated when empty
+	Now         func() time.Time
 }
 
 func (o *Options) defaults() {

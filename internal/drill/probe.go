@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -52,9 +51,9 @@ type prober struct {
 }
 
 type probeClaim struct {
-	name, instanceType, node string
-	seen, ready              time.Time
-	creation                 time.Time // metadata.creationTimestamp (the API server's, whole seconds)
+	name, instanceType, node, zone string
+	seen, ready                    time.Time
+	creation                       time.Time // metadata.creationTimestamp (the API server's, whole seconds)
 }
 
 // startProbe opens the watches, then creates the probe pod, and follows both in the background until
@@ -161,25 +160,21 @@ func (pr *prober) follow(ctx context.Context, podW, claimW watch.Interface) {
 				pr.attribute(ctx)
 			}
 		}
-		if pr.finished() {
+		running, attributed := pr.progress()
+		if running && attributed {
 			return
 		}
-		if giveUp == nil && pr.isRunning() {
+		if giveUp == nil && running {
 			giveUp = time.After(attributionWait)
 		}
 	}
 }
 
-func (pr *prober) finished() bool {
+// progress reports whether the probe runs and whether its NodeClaim is known.
+func (pr *prober) progress() (running, attributed bool) {
 	pr.mu.Lock()
 	defer pr.mu.Unlock()
-	return !pr.running.IsZero() && pr.claim != ""
-}
-
-func (pr *prober) isRunning() bool {
-	pr.mu.Lock()
-	defer pr.mu.Unlock()
-	return !pr.running.IsZero()
+	return !pr.running.IsZero(), pr.claim != ""
 }
 
 // attribute names the probe's NodeClaim once the pod is bound and a NodeClaim created after the probe
@@ -215,7 +210,7 @@ func (pr *prober) onClaim(nc *karpv1.NodeClaim) {
 		cl = &probeClaim{name: nc.Name, seen: now, creation: nc.CreationTimestamp.Time}
 		pr.claims[nc.Name] = cl
 	}
-	cl.instanceType, cl.node = nc.Labels[corev1.LabelInstanceTypeStable], nc.Status.NodeName
+	cl.instanceType, cl.node, cl.zone = nc.Labels[corev1.LabelInstanceTypeStable], nc.Status.NodeName, nc.Labels[corev1.LabelTopologyZone]
 	becameReady := cl.ready.IsZero() && readyAsStored(nc.GetConditions())
 	if becameReady {
 		cl.ready = now
@@ -225,7 +220,7 @@ func (pr *prober) onClaim(nc *karpv1.NodeClaim) {
 		pr.send(Event{Time: now, Kind: EvProbeNodeClaim, Detail: fmt.Sprintf("%s (NodePool %s, created %s)", nc.Name, pr.plan.NodePool, nc.CreationTimestamp.UTC().Format(time.RFC3339))})
 	}
 	if becameReady {
-		pr.send(Event{Time: now, Kind: EvProbeNodeReady, Detail: fmt.Sprintf("%s: node %s Ready (%s %s)", nc.Name, orNone(cl.node), orNone(cl.instanceType), orNone(nc.Labels[corev1.LabelTopologyZone]))})
+		pr.send(Event{Time: now, Kind: EvProbeNodeReady, Detail: fmt.Sprintf("%s: node %s Ready (%s %s)", nc.Name, orNone(cl.node), orNone(cl.instanceType), orNone(cl.zone))})
 	}
 }
 
@@ -273,22 +268,64 @@ func (pr *prober) cleanup(ctx context.Context) ([]string, []string) {
 	if pr == nil {
 		return nil, nil
 	}
-	var claims []string
+	var claims, candidates []string
 	pr.mu.Lock()
 	if pr.claim != "" {
 		claims = append(claims, pr.claim)
+	} else {
+		for name := range pr.claims {
+			candidates = append(candidates, name)
+		}
 	}
 	pr.mu.Unlock()
-	return cleanupProbe(ctx, pr.c, pr.plan.Namespace, pr.plan.Pod, claims)
+	if len(candidates) > 0 {
+		// A NodeClaim appeared after the probe but the probe is not bound yet: Karpenter records which
+		// pods it is for in a Nominated event, written a moment after the NodeClaim. Wait for it.
+		claims = append(claims, awaitNomination(ctx, pr.c, pr.plan.Namespace, pr.plan.Pod, candidates)...)
+	}
+	return cleanupProbe(ctx, pr.c, pr.plan.Namespace, pr.plan.Pod, pr.plan.NodePool, claims)
+}
+
+// nominationWait bounds how long cleanup waits for Karpenter's Nominated event.
+const nominationWait = 5 * time.Second
+
+// awaitNomination polls the probe pod's Nominated events until one names a candidate NodeClaim, for at
+// most nominationWait, and returns the candidates named.
+func awaitNomination(ctx context.Context, c Client, ns, pod string, candidates []string) []string {
+	deadline := time.Now().Add(nominationWait)
+	for {
+		evs, err := c.Events(ctx, ns, nominatedSelector(pod))
+		var named []string
+		if err == nil {
+			for _, e := range evs {
+				for _, nc := range nominated(e.Message) {
+					if slices.Contains(candidates, nc) {
+						named = append(named, nc)
+					}
+				}
+			}
+		}
+		if len(named) > 0 || time.Now().After(deadline) {
+			return named
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+func nominatedSelector(pod string) string {
+	return fields.AndSelectors(fields.OneTermEqualSelector("involvedObject.kind", "Pod"),
+		fields.OneTermEqualSelector("involvedObject.name", pod), fields.OneTermEqualSelector("reason", "Nominated")).String()
 }
 
 // cleanupProbe deletes probe pod ns/pod and the NodeClaims claims, plus those Karpenter's Nominated
 // events name for the pod ("Pod should schedule on: nodeclaim/NAME"). It returns what it deleted and
 // the errors.
-func cleanupProbe(ctx context.Context, c Client, ns, pod string, claims []string) (deleted, errs []string) {
-	sel := fields.AndSelectors(fields.OneTermEqualSelector("involvedObject.kind", "Pod"),
-		fields.OneTermEqualSelector("involvedObject.name", pod), fields.OneTermEqualSelector("reason", "Nominated")).String()
-	if evs, err := c.Events(ctx, ns, sel); err != nil {
+func cleanupProbe(ctx context.Context, c Client, ns, pod, pool string, claims []string) (deleted, errs []string) {
+	if evs, err := c.Events(ctx, ns, nominatedSelector(pod)); err != nil {
 		errs = append(errs, err.Error())
 	} else {
 		for _, e := range evs {
@@ -300,16 +337,67 @@ func cleanupProbe(ctx context.Context, c Client, ns, pod string, claims []string
 	} else {
 		deleted = append(deleted, "pod "+ns+"/"+pod)
 	}
-	sort.Strings(claims)
-	for i, nc := range claims {
-		if i > 0 && claims[i-1] == nc {
-			continue
+	slices.Sort(claims)
+	claims = slices.Compact(claims)
+	if len(claims) == 0 {
+		return deleted, errs
+	}
+	// The instances behind them, so that a node that registers after its NodeClaim is gone (a NodeClaim
+	// deleted right after launch) is not left behind.
+	providers := map[string]bool{}
+	if inPool, _, err := c.NodeClaims(ctx, karpv1.NodePoolLabelKey+"="+pool); err == nil {
+		for _, nc := range inPool {
+			if slices.Contains(claims, nc.Name) && nc.Status.ProviderID != "" {
+				providers[nc.Status.ProviderID] = true
+			}
 		}
+	}
+	for _, nc := range claims {
 		if err := c.DeleteNodeClaim(ctx, nc); err != nil {
 			errs = append(errs, err.Error())
 			continue
 		}
 		deleted = append(deleted, "nodeclaim "+nc)
+	}
+	if len(providers) > 0 {
+		d, e := deleteOrphanNodes(ctx, c, pool, claims, providers)
+		deleted, errs = append(deleted, d...), append(errs, e...)
+	}
+	return deleted, errs
+}
+
+// orphanWait bounds how long cleanup waits for Karpenter to finish deleting the probe's NodeClaims.
+const orphanWait = 20 * time.Second
+
+// deleteOrphanNodes waits until Karpenter has finished deleting the NodeClaims (their finalizer
+// terminates the instance and its node), then deletes any node of the NodePool still carrying one of
+// their provider IDs: one that registered after its NodeClaim was gone, which nothing else removes soon.
+func deleteOrphanNodes(ctx context.Context, c Client, pool string, claims []string, providers map[string]bool) (deleted, errs []string) {
+	sel := karpv1.NodePoolLabelKey + "=" + pool
+	for deadline := time.Now().Add(orphanWait); ; {
+		left, _, err := c.NodeClaims(ctx, sel)
+		if err != nil || !slices.ContainsFunc(left, func(nc karpv1.NodeClaim) bool { return slices.Contains(claims, nc.Name) }) || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	nodes, err := c.Nodes(ctx, sel)
+	if err != nil {
+		return nil, []string{err.Error()}
+	}
+	for _, n := range nodes {
+		if !providers[n.Spec.ProviderID] || n.DeletionTimestamp != nil {
+			continue
+		}
+		if err := c.DeleteNode(ctx, n.Name); err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		deleted = append(deleted, "node "+n.Name+" (its NodeClaim was gone)")
 	}
 	return deleted, errs
 }
@@ -363,7 +451,7 @@ func restoreProbes(ctx context.Context, c Client, ns, id string) (deleted, errs 
 				}
 			}
 		}
-		d, e := cleanupProbe(ctx, c, ns, p.Name, claims)
+		d, e := cleanupProbe(ctx, c, ns, p.Name, p.Spec.NodeSelector[karpv1.NodePoolLabelKey], claims)
 		deleted, errs = append(deleted, d...), append(errs, e...)
 	}
 	for _, nc := range labelled {

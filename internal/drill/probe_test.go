@@ -47,7 +47,7 @@ func TestJudgeProbe(t *testing.T) {
 		change func(*probeInput)
 		want   string
 	}{
-		"slow provisioner": {func(in *probeInput) { in.claimSeen = in.acquired.Add(17 * time.Second) }, "17.000s after the new leader acquired the lease > 16.000s"},
+		"slow provisioner":           {func(in *probeInput) { in.claimSeen = in.acquired.Add(17 * time.Second) }, "17.000s after the new leader acquired the lease > 16.000s"},
 		"the old leader launched it": {func(in *probeInput) { in.claimCreation = in.acquired.Add(-2 * time.Second) }, "before the new leader acquired the lease"},
 		"no NodeClaim":               {func(in *probeInput) { in.claimSeen, in.claim = time.Time{}, "" }, "no NodeClaim was created for the probe"},
 		"no new leader":              {func(in *probeInput) { in.acquired = time.Time{} }, "no new leader acquired the lease"},

@@ -15,6 +15,7 @@ type ProbeReport struct {
 	NodeClaim    string `json:"nodeClaim,omitempty"`
 	Node         string `json:"node,omitempty"`
 	InstanceType string `json:"instanceType,omitempty"`
+	Zone         string `json:"zone,omitempty"`
 	// CreatedBy is the lease holder that created the NodeClaim: only the leader runs Karpenter's
 	// provisioner, so a NodeClaim created after the new holder's acquireTime is the new leader's.
 	CreatedBy string `json:"createdBy,omitempty"`
@@ -55,6 +56,7 @@ type probeInput struct {
 	ready, running   time.Time
 	claim, node      string
 	instanceType     string
+	zone             string
 	failure          string
 }
 
@@ -76,7 +78,7 @@ func fromSeconds(f float64) time.Duration { return time.Duration(f * float64(tim
 // allowance after it.
 func judgeProbe(in probeInput) *ProbeReport {
 	pl := in.plan
-	r := &ProbeReport{Pod: pl.Namespace + "/" + pl.Pod, NodePool: pl.NodePool, NodeClaim: in.claim, Node: in.node, InstanceType: in.instanceType, Result: Fail}
+	r := &ProbeReport{Pod: pl.Namespace + "/" + pl.Pod, NodePool: pl.NodePool, NodeClaim: in.claim, Node: in.node, InstanceType: in.instanceType, Zone: in.zone, Result: Fail}
 	since := func(t time.Time) float64 {
 		if t.IsZero() {
 			return 0
@@ -138,7 +140,7 @@ func (pr *prober) input() probeInput {
 	in := probeInput{plan: pr.plan, created: pr.created, unschedulable: pr.unschedulable, running: pr.running,
 		claim: pr.claim, node: pr.node, failure: pr.failure}
 	if cl := pr.claims[pr.claim]; cl != nil {
-		in.claimSeen, in.claimCreation, in.ready, in.instanceType = cl.seen, cl.creation, cl.ready, cl.instanceType
+		in.claimSeen, in.claimCreation, in.ready, in.instanceType, in.zone = cl.seen, cl.creation, cl.ready, cl.instanceType, cl.zone
 		// The scheduler binds only to a Ready node: its node was Ready by the binding at the latest
 		// (the NodeClaim watch may deliver its Ready condition after the pod watch the binding).
 		if !pr.scheduled.IsZero() && (in.ready.IsZero() || in.ready.After(pr.scheduled)) {

@@ -74,6 +74,7 @@ func probePermissions(ns string) []authorizationv1.ResourceAttributes {
 	return []authorizationv1.ResourceAttributes{
 		{Verb: "list", Group: "karpenter.sh", Resource: "nodepools"},
 		{Verb: "list", Resource: "nodes"},
+		{Verb: "delete", Resource: "nodes"},
 		{Verb: "create", Resource: "pods", Namespace: ns},
 		{Verb: "delete", Resource: "pods", Namespace: ns},
 		{Verb: "list", Resource: "events", Namespace: ns},

@@ -105,7 +105,7 @@ func probeRows(s output.Styles, pr *drill.ProbeReport) [][2]string {
 	}
 	rows = append(rows, [2]string{"Probe", fmt.Sprintf("%s, NodePool %s: %s", pr.Pod, pr.NodePool, cmp.Or(strings.Join(steps, " → "), "-"))})
 	if pr.CreatedBy != "" {
-		rows = append(rows, [2]string{"Provisioned by", fmt.Sprintf("%s (NodeClaim %s, %s on node %s)", pr.CreatedBy, pr.NodeClaim, cmp.Or(pr.InstanceType, "?"), cmp.Or(pr.Node, "?"))})
+		rows = append(rows, [2]string{"Provisioned by", fmt.Sprintf("%s (NodeClaim %s, %s in %s on node %s)", pr.CreatedBy, pr.NodeClaim, cmp.Or(pr.InstanceType, "?"), cmp.Or(pr.Zone, "?"), cmp.Or(pr.Node, "?"))})
 	}
 	if len(pr.CleanedUp) > 0 {
 		rows = append(rows, [2]string{"Cleaned up", strings.Join(pr.CleanedUp, ", ")})
