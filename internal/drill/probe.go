@@ -342,16 +342,7 @@ func cleanupProbe(ctx context.Context, c Client, ns, pod, pool string, claims []
 	if len(claims) == 0 {
 		return deleted, errs
 	}
-	// The instances behind them, so that a node that registers after its NodeClaim is gone (a NodeClaim
-	// deleted right after launch) is not left behind.
-	providers := map[string]bool{}
-	if inPool, _, err := c.NodeClaims(ctx, karpv1.NodePoolLabelKey+"="+pool); err == nil {
-		for _, nc := range inPool {
-			if slices.Contains(claims, nc.Name) && nc.Status.ProviderID != "" {
-				providers[nc.Status.ProviderID] = true
-			}
-		}
-	}
+	providers := launched(ctx, c, pool, claims)
 	for _, nc := range claims {
 		if err := c.DeleteNodeClaim(ctx, nc); err != nil {
 			errs = append(errs, err.Error())
@@ -364,6 +355,38 @@ func cleanupProbe(ctx context.Context, c Client, ns, pod, pool string, claims []
 		deleted, errs = append(deleted, d...), append(errs, e...)
 	}
 	return deleted, errs
+}
+
+// launchWait bounds how long cleanup waits for a NodeClaim that is being launched to have its instance.
+const launchWait = 10 * time.Second
+
+// launched returns the provider IDs of the instances behind the NodeClaims, waiting up to launchWait
+// for those still being launched: deleting a NodeClaim whose launch is in flight leaves an instance
+// (and a node) nothing knows about, and an unknown provider ID could not be cleaned up after it.
+func launched(ctx context.Context, c Client, pool string, claims []string) map[string]bool {
+	providers := map[string]bool{}
+	for deadline := time.Now().Add(launchWait); ; {
+		inPool, _, err := c.NodeClaims(ctx, karpv1.NodePoolLabelKey+"="+pool)
+		pending := false
+		for _, nc := range inPool {
+			if !slices.Contains(claims, nc.Name) {
+				continue
+			}
+			if nc.Status.ProviderID != "" {
+				providers[nc.Status.ProviderID] = true
+			} else if nc.DeletionTimestamp == nil {
+				pending = true
+			}
+		}
+		if err != nil || !pending || time.Now().After(deadline) {
+			return providers
+		}
+		select {
+		case <-ctx.Done():
+			return providers
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }
 
 // orphanWait bounds how long cleanup waits for Karpenter to finish deleting the probe's NodeClaims.

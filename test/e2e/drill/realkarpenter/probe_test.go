@@ -45,6 +45,7 @@ func leftBehind(ctx context.Context, t *testing.T, claims ...string) {
 		left = nil
 		pods, err := sb.Env.Client.CoreV1().Pods(sb.Namespace).List(wctx, metav1.ListOptions{LabelSelector: drill.ProbeLabel})
 		if err != nil {
+			left = append(left, "(could not list pods: "+err.Error()+")")
 			return false
 		}
 		for _, p := range pods.Items {
@@ -58,6 +59,7 @@ func leftBehind(ctx context.Context, t *testing.T, claims ...string) {
 		// No node Karpenter launched: the probe's is the only one in this package's sandbox.
 		nodes, err := sb.Env.Client.CoreV1().Nodes().List(wctx, metav1.ListOptions{LabelSelector: "karpenter.sh/nodepool"})
 		if err != nil {
+			left = append(left, "(could not list nodes: "+err.Error()+")")
 			return false
 		}
 		for _, n := range nodes.Items {
