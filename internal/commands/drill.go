@@ -12,6 +12,10 @@ import (
 
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/karpctl/karpctl/internal/cli"
 	"github.com/karpctl/karpctl/internal/drill"
@@ -27,6 +31,9 @@ const drillExample = `  # Evict the leader and time the handover (asks for confi
 
   # Unattended, as a crash (delete with grace period 0), with a JSON report
   kubectl karpctl drill leader-kill --yes --mode hard --report drill.json
+
+  # Also measure how long the cluster cannot scale: a probe pod only a new node can take
+  kubectl karpctl drill leader-kill --yes --probe
 
   # Lose zone us-east-1a for the Karpenter controller: cordon, evict, measure, uncordon
   kubectl karpctl drill zone-outage us-east-1a --yes
@@ -53,6 +60,10 @@ type DrillOptions struct {
 	UnschedulableGrace time.Duration
 	ReportFile         string
 	Zone               string
+	// Probe, ProbeRequests, ProbeLaunch: see drill.Options.
+	Probe         bool
+	ProbeRequests string
+	ProbeLaunch   time.Duration
 }
 
 func init() { register(newDrillCmd) }
@@ -73,6 +84,13 @@ failover against the path that happened (released: retry period + slack; expired
 
 Karpenter v1.15.0 never releases its lease on shutdown, so evicting its leader costs ~15–19 s
 without a leader (the expired path); the report says so.
+
+--probe measures what operators feel: after the action it creates one pause pod that only a new node
+of the first usable NodePool can take, and times, on the same timeline, the new leader acquiring →
+the probe Unschedulable → the NodeClaim the new leader creates → its node Ready → the probe Running.
+"Provisioning resumed after X s" is judged against the new leader's controller start + Karpenter's
+batch window (BATCH_MAX_DURATION from the Deployment, default 10s) + slack, and the probe's start
+against a node-launch allowance. The probe pod and its NodeClaim are deleted on every exit.
 
 Exit codes: 0 PASS (or dry run), 1 API error or missing permission, 2 usage (incl. no confirmation),
 3 refused by a gate or FAIL.`,
@@ -111,6 +129,9 @@ func newDrillRunCmd(env *Env, kind drill.Kind) *cobra.Command {
 	f.DurationVar(&o.Slack, "slack", drill.DefaultSlack, "Slack added to the failover bound")
 	f.DurationVar(&o.UnschedulableGrace, "unschedulable-grace", drill.DefaultUnschedulableGrace, "End the drill (FAIL) once a replacement pod has been Unschedulable this long and the leader has failed over")
 	f.StringVar(&o.ReportFile, "report", "", "Write the JSON report to FILE")
+	f.BoolVar(&o.Probe, "probe", false, "After the action, create a probe pod only a new node can take and measure when Karpenter provisions again (deleted with its NodeClaim at the end)")
+	f.StringVar(&o.ProbeRequests, "probe-requests", "", "The probe's requests, e.g. cpu=500m,memory=512Mi (default: half the allocatable of the smallest instance type of the first usable NodePool)")
+	f.DurationVar(&o.ProbeLaunch, "probe-launch", 0, "Node-launch allowance in the probe's bound (default 10s for kwok nodes, 3m otherwise)")
 	return cmd
 }
 
@@ -120,16 +141,30 @@ func (o *DrillOptions) Run(ctx context.Context) error {
 	if mode != drill.Evict && mode != drill.Hard {
 		return cli.UsageError("--mode %q: want evict or hard", o.Mode)
 	}
-	if o.Timeout <= 0 || o.RetryPeriod <= 0 || o.Slack < 0 || o.UnschedulableGrace <= 0 {
-		return cli.UsageError("--timeout, --retry-period and --unschedulable-grace must be positive, --slack not negative")
+	if o.Timeout <= 0 || o.RetryPeriod <= 0 || o.Slack < 0 || o.UnschedulableGrace <= 0 || o.ProbeLaunch < 0 {
+		return cli.UsageError("--timeout, --retry-period and --unschedulable-grace must be positive, --slack and --probe-launch not negative")
+	}
+	var requests corev1.ResourceList
+	if o.ProbeRequests != "" {
+		if !o.Probe {
+			return cli.UsageError("--probe-requests needs --probe")
+		}
+		var err error
+		if requests, err = drill.ParseRequests(o.ProbeRequests); err != nil {
+			return cli.UsageError("%v", err)
+		}
 	}
 	cs, cfg, k, err := o.env.FindKarpenter(ctx)
 	if err != nil {
 		return err
 	}
-	c := drill.Kube{C: cs}
+	c, err := drillClient(cs, cfg)
+	if err != nil {
+		return err
+	}
 	pre, err := drill.Check(ctx, c, k, drill.Options{Kind: o.kind, Mode: mode, Zone: o.Zone, Force: o.Force,
-		Timeout: o.Timeout, RetryPeriod: o.RetryPeriod, Slack: o.Slack, UnschedulableGrace: o.UnschedulableGrace, Cluster: cfg.Host, Context: o.contextName()})
+		Timeout: o.Timeout, RetryPeriod: o.RetryPeriod, Slack: o.Slack, UnschedulableGrace: o.UnschedulableGrace, Cluster: cfg.Host, Context: o.contextName(),
+		Probe: o.Probe, ProbeRequests: requests, ProbeLaunch: o.ProbeLaunch})
 	if err != nil {
 		return err
 	}
@@ -252,12 +287,18 @@ func newDrillRestoreCmd(env *Env) *cobra.Command {
 		Use:   "restore",
 		Short: "Undo what a crashed drill left: uncordon the nodes it marked, delete its lock",
 		Long: `restore finds every node carrying the karpctl.io/drill-cordoned label (put there, with the same
-annotation, by zone-outage on each node it cordons), uncordons it and removes the marks, and deletes
-the drill lock Lease karpctl-drill in the Karpenter namespace. Nodes cordoned by anyone else carry no
+annotation, by zone-outage on each node it cordons), uncordons it and removes the marks; deletes every
+probe pod labelled karpctl.io/drill-probe in the Karpenter namespace with its NodeClaim (the one it
+runs on, the ones labelled with its drill id, the ones Karpenter nominated it for); and deletes the
+drill lock Lease karpctl-drill in the Karpenter namespace. Nodes cordoned by anyone else carry no
 mark and are never touched. --id limits it to one drill.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cs, _, err := env.Clients()
+			cs, cfg, err := env.Clients()
+			if err != nil {
+				return err
+			}
+			c, err := drillClient(cs, cfg)
 			if err != nil {
 				return err
 			}
@@ -267,7 +308,7 @@ mark and are never touched. --id limits it to one drill.`,
 			} else {
 				fmt.Fprintf(env.ErrOut, "warning: %s; only nodes are restored\n", cli.Message(err))
 			}
-			res, rerr := drill.Restore(cmd.Context(), drill.Kube{C: cs}, ns, id)
+			res, rerr := drill.Restore(cmd.Context(), c, ns, id)
 			if format.Machine() {
 				_ = output.Write(env.Out, format, res)
 			} else {
@@ -279,6 +320,16 @@ mark and are never touched. --id limits it to one drill.`,
 	cmd.Flags().StringVar(&id, "id", "", "Restore only what this drill id left")
 	output.AddFormatFlag(cmd.Flags(), &format, output.TableFormat, output.JSON, output.YAML)
 	return cmd
+}
+
+// drillClient is the drill's client over cs and, for Karpenter's NodePools and NodeClaims, a dynamic
+// client from the same config.
+func drillClient(cs kubernetes.Interface, cfg *rest.Config) (drill.Kube, error) {
+	d, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return drill.Kube{}, fmt.Errorf("building the dynamic client: %w", err)
+	}
+	return drill.Kube{C: cs, D: d}, nil
 }
 
 // DrillHistory is `drill history -o json|yaml`.

@@ -34,6 +34,7 @@ type HealthOptions struct {
 	Strict         bool
 	NoMetrics      bool
 	MetricsTimeout time.Duration
+	APITimeout     time.Duration
 	Fleet          FleetOptions
 }
 
@@ -55,7 +56,10 @@ by code (non-2xx share, 429s) and client_go_request_duration_seconds.
 A metrics check that cannot run (no pods/proxy permission, an unreachable port, a pod address the
 API server refuses to proxy to) is SKIPPED with the exact error, never passed silently.
 
-Exit codes: 0 OK or WARN (WARN is 3 with --strict), 1 API error, 3 FAIL.`,
+A lease read that does not answer within --api-timeout is "API server unreachable" (exit 1): the
+lease's state is then unknown, and health never judges it stale on that account.
+
+Exit codes: 0 OK or WARN (WARN is 3 with --strict), 1 API error or API server unreachable, 3 FAIL.`,
 		Example: healthExample,
 		Args:    cobra.NoArgs,
 		RunE:    func(cmd *cobra.Command, _ []string) error { return o.Run(cmd.Context()) },
@@ -64,12 +68,16 @@ Exit codes: 0 OK or WARN (WARN is 3 with --strict), 1 API error, 3 FAIL.`,
 	cmd.Flags().BoolVar(&o.Strict, "strict", false, "Exit 3 on WARN too")
 	cmd.Flags().BoolVar(&o.NoMetrics, "no-metrics", false, "Do not read the replicas' /metrics through the pod proxy")
 	cmd.Flags().DurationVar(&o.MetricsTimeout, "metrics-timeout", 5*time.Second, "Timeout of each proxied /metrics read")
+	cmd.Flags().DurationVar(&o.APITimeout, "api-timeout", health.DefaultAPITimeout, "Exit 1 (API server unreachable) when finding Karpenter or reading its lease takes longer")
 	o.Fleet.AddFlags(cmd.Flags())
 	return cmd
 }
 
 // Run finds Karpenter, runs the checks and prints them (for one cluster, or a row per context).
 func (o *HealthOptions) Run(ctx context.Context) error {
+	if o.APITimeout <= 0 {
+		return cli.UsageError("--api-timeout must be positive")
+	}
 	if err := o.Fleet.Validate(); err != nil {
 		return err
 	}
@@ -101,11 +109,13 @@ func (o *HealthOptions) Run(ctx context.Context) error {
 // check runs one cluster's checks: the report and its exit code (unhealthy on FAIL, and on WARN
 // with --strict).
 func (o *HealthOptions) check(ctx context.Context, env *Env) (health.Report, int, error) {
-	c, _, k, err := env.FindKarpenter(ctx)
+	fctx, cancel := context.WithTimeout(ctx, o.APITimeout)
+	c, _, k, err := env.FindKarpenter(fctx)
+	cancel()
 	if err != nil {
-		return health.Report{}, cli.ExitOK, err
+		return health.Report{}, cli.ExitOK, health.Unreachable(err, o.APITimeout)
 	}
-	r, err := health.Read(ctx, c, k, health.ReadOptions{NoMetrics: o.NoMetrics, MetricsTimeout: o.MetricsTimeout}, time.Now)
+	r, err := health.Read(ctx, c, k, health.ReadOptions{NoMetrics: o.NoMetrics, MetricsTimeout: o.MetricsTimeout, APITimeout: o.APITimeout}, time.Now)
 	if err != nil {
 		return health.Report{}, cli.ExitOK, err
 	}

@@ -54,7 +54,7 @@ func newLeaseCmd(env *Env) *cobra.Command {
 		RunE:    func(cmd *cobra.Command, _ []string) error { return o.Run(cmd.Context()) },
 	}
 	output.AddFormatFlag(cmd.Flags(), &o.Format, output.TableFormat, output.Wide, output.JSON, output.YAML)
-	cmd.Flags().BoolVarP(&o.Watch, "watch", "w", false, "Stream holder changes, releases and expiries until Ctrl-C, then print a summary")
+	cmd.Flags().BoolVarP(&o.Watch, "watch", "w", false, "Stream holder changes, releases, expiries and API-server silences until Ctrl-C, then print a summary")
 	cmd.Flags().DurationVar(&o.WatchDuration, "watch-duration", 0, "With --watch: stop after this long (0 = until Ctrl-C)")
 	cmd.Flags().BoolVarP(&o.Verbose, "verbose", "v", false, "With --watch: print every renewal too")
 	cmd.Flags().StringVar(&o.Serve, "serve", "", "Serve the lease as Prometheus metrics (holder, renew age, transitions, failover gaps) on ADDR, e.g. :9090, until Ctrl-C")

@@ -127,7 +127,7 @@ func deref(t reflect.Type) reflect.Type {
 // enums lists the values of the string types whose values scripts compare against.
 var enums = map[reflect.Type][]string{
 	reflect.TypeOf(lease.Verdict("")):        {string(lease.Healthy), string(lease.Stale), string(lease.Expired), string(lease.NoHolder), string(lease.Orphaned), string(lease.Disabled), string(lease.Missing)},
-	reflect.TypeOf(lease.EventKind("")):      {string(lease.EventObserved), string(lease.EventAcquired), string(lease.EventReleased), string(lease.EventExpired), string(lease.EventRenewed), string(lease.EventDeleted), string(lease.EventMissing)},
+	reflect.TypeOf(lease.EventKind("")):      {string(lease.EventObserved), string(lease.EventAcquired), string(lease.EventReleased), string(lease.EventExpired), string(lease.EventRenewed), string(lease.EventDeleted), string(lease.EventMissing), string(lease.EventSilent), string(lease.EventResumed)},
 	reflect.TypeOf(health.Status("")):        {string(health.OK), string(health.Warn), string(health.Fail), string(health.Skipped)},
 	reflect.TypeOf(topology.Profile("")):     {string(topology.ProfileTest), string(topology.ProfileBasic), string(topology.ProfileCritical)},
 	reflect.TypeOf(topology.Severity("")):    {string(topology.Error), string(topology.Warning), string(topology.Info)},

@@ -10,10 +10,15 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 
 	"github.com/karpctl/karpctl/internal/lease"
 )
@@ -37,10 +42,121 @@ type Client interface {
 	// Node gets one node by name, nil when it does not exist.
 	Node(ctx context.Context, name string) (*corev1.Node, error)
 	PatchNode(ctx context.Context, name string, mergePatch []byte) error
+	// DeleteNode deletes a node (a probe's node whose NodeClaim is gone); NotFound is success.
+	DeleteNode(ctx context.Context, name string) error
+
+	// For the provisioning probe (--probe):
+	CreatePod(ctx context.Context, p *corev1.Pod) (*corev1.Pod, error)
+	// NodePools lists Karpenter's NodePools.
+	NodePools(ctx context.Context) ([]*karpv1.NodePool, error)
+	// NodeClaims lists NodeClaims by label selector and returns the list's resourceVersion.
+	NodeClaims(ctx context.Context, selector string) ([]karpv1.NodeClaim, string, error)
+	// WatchNodeClaims delivers *karpv1.NodeClaim objects.
+	WatchNodeClaims(ctx context.Context, selector, resourceVersion string) (watch.Interface, error)
+	PatchNodeClaim(ctx context.Context, name string, mergePatch []byte) error
+	DeleteNodeClaim(ctx context.Context, name string) error
+	// Events lists events in ns by field selector.
+	Events(ctx context.Context, ns, fieldSelector string) ([]corev1.Event, error)
 }
 
-// Kube is the Client over a clientset.
-type Kube struct{ C kubernetes.Interface }
+// Kube is the Client over a clientset, and a dynamic client for Karpenter's NodePools and NodeClaims.
+type Kube struct {
+	C kubernetes.Interface
+	D dynamic.Interface
+}
+
+// GVRs of Karpenter's objects the probe reads and cleans up.
+var (
+	NodePoolResource  = schema.GroupVersionResource{Group: "karpenter.sh", Version: "v1", Resource: "nodepools"}
+	NodeClaimResource = schema.GroupVersionResource{Group: "karpenter.sh", Version: "v1", Resource: "nodeclaims"}
+)
+
+func (k Kube) CreatePod(ctx context.Context, p *corev1.Pod) (*corev1.Pod, error) {
+	got, err := k.C.CoreV1().Pods(p.Namespace).Create(ctx, p, metav1.CreateOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("creating pod %s/%s: %w", p.Namespace, p.Name, err)
+	}
+	return got, nil
+}
+
+func (k Kube) NodePools(ctx context.Context) ([]*karpv1.NodePool, error) {
+	l, err := k.D.Resource(NodePoolResource).List(ctx, metav1.ListOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil // Karpenter's CRDs are not installed: no NodePools
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listing NodePools: %w", err)
+	}
+	out := make([]*karpv1.NodePool, 0, len(l.Items))
+	for i := range l.Items {
+		np := &karpv1.NodePool{}
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(l.Items[i].Object, np); err != nil {
+			return nil, fmt.Errorf("decoding NodePool %s: %w", l.Items[i].GetName(), err)
+		}
+		out = append(out, np)
+	}
+	return out, nil
+}
+
+func (k Kube) NodeClaims(ctx context.Context, sel string) ([]karpv1.NodeClaim, string, error) {
+	l, err := k.D.Resource(NodeClaimResource).List(ctx, metav1.ListOptions{LabelSelector: sel})
+	if err != nil {
+		return nil, "", fmt.Errorf("listing NodeClaims (%s): %w", sel, err)
+	}
+	out := make([]karpv1.NodeClaim, len(l.Items))
+	for i := range l.Items {
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(l.Items[i].Object, &out[i]); err != nil {
+			return nil, "", fmt.Errorf("decoding NodeClaim %s: %w", l.Items[i].GetName(), err)
+		}
+	}
+	return out, l.GetResourceVersion(), nil
+}
+
+func (k Kube) WatchNodeClaims(ctx context.Context, sel, rv string) (watch.Interface, error) {
+	w, err := k.D.Resource(NodeClaimResource).Watch(ctx, metav1.ListOptions{LabelSelector: sel, ResourceVersion: rv, AllowWatchBookmarks: true})
+	if err != nil {
+		return nil, err
+	}
+	return watch.Filter(w, func(e watch.Event) (watch.Event, bool) {
+		if u, ok := e.Object.(*unstructured.Unstructured); ok && e.Type != watch.Error {
+			nc := &karpv1.NodeClaim{}
+			if runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, nc) == nil {
+				e.Object = nc
+			}
+		}
+		return e, true
+	}), nil
+}
+
+func (k Kube) PatchNodeClaim(ctx context.Context, name string, patch []byte) error {
+	if _, err := k.D.Resource(NodeClaimResource).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		return fmt.Errorf("patching NodeClaim %s: %w", name, err)
+	}
+	return nil
+}
+
+func (k Kube) DeleteNodeClaim(ctx context.Context, name string) error {
+	err := k.D.Resource(NodeClaimResource).Delete(ctx, name, metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("deleting NodeClaim %s: %w", name, err)
+	}
+	return nil
+}
+
+func (k Kube) DeleteNode(ctx context.Context, name string) error {
+	if err := k.C.CoreV1().Nodes().Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("deleting node %s: %w", name, err)
+	}
+	return nil
+}
+
+func (k Kube) Events(ctx context.Context, ns, sel string) ([]corev1.Event, error) {
+	l, err := k.C.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: sel})
+	if err != nil {
+		return nil, fmt.Errorf("listing events in %s (%s): %w", ns, sel, err)
+	}
+	return l.Items, nil
+}
 
 func (k Kube) Allowed(ctx context.Context, a authorizationv1.ResourceAttributes) (bool, string, error) {
 	r, err := k.C.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{

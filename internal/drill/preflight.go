@@ -35,10 +35,18 @@ type Options struct {
 	// UnschedulableGrace ends the drill early (FAIL) once the leader question is settled and a
 	// replacement has stayed Unschedulable this long: waiting for --timeout would add nothing.
 	UnschedulableGrace time.Duration
-	Cluster            string // API server URL, for history
-	Context            string // kubeconfig context, for history
-	ID                 string // generated when empty
-	Now                func() time.Time
+	// Probe creates a probe pod after the action and measures when Karpenter provisions again.
+	Probe bool
+	// ProbeRequests overrides the probe's requests (default: half the smallest instance type's allocatable).
+	ProbeRequests corev1.ResourceList
+	// ProbeStartup is the new leader's controller start in the probe's bound (DefaultProbeStartup).
+	ProbeStartup time.Duration
+	// ProbeLaunch is the node-launch allowance (default from the NodeClass kind).
+	ProbeLaunch time.Duration
+	Cluster     string // API server URL, for history
+	Context     string // kubeconfig context, for history
+	ID          string // generated when empty
+	Now         func() time.Time
 }
 
 func (o *Options) defaults() {
@@ -56,6 +64,9 @@ func (o *Options) defaults() {
 	}
 	if o.UnschedulableGrace == 0 {
 		o.UnschedulableGrace = DefaultUnschedulableGrace
+	}
+	if o.ProbeStartup == 0 {
+		o.ProbeStartup = DefaultProbeStartup
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -97,6 +108,8 @@ type Plan struct {
 	Expect  string   `json:"expect"`
 	// Desired is the Deployment's replica count the drill waits for.
 	Desired int `json:"desiredReplicas"`
+	// Probe is the provisioning probe (--probe).
+	Probe *ProbePlan `json:"probe,omitempty"`
 }
 
 // leaderHit reports whether the drill disrupts the leader: it is one of the targets.
@@ -164,6 +177,9 @@ func Permissions(k *discovery.Karpenter, o Options) []authorizationv1.ResourceAt
 		a = append(a,
 			authorizationv1.ResourceAttributes{Verb: "list", Resource: "nodes"},
 			authorizationv1.ResourceAttributes{Verb: "patch", Resource: "nodes"})
+	}
+	if o.Probe {
+		a = append(a, probePermissions(ns)...)
 	}
 	return a
 }
@@ -297,6 +313,14 @@ func Check(ctx context.Context, c Client, k *discovery.Karpenter, o Options) (*P
 		}
 	case ZoneOutage:
 		zoneGates(p, o, pods, nodes, nodeMap, add)
+	}
+
+	if o.Probe {
+		g, err := probeGate(ctx, c, k, o, p)
+		if err != nil {
+			return nil, err
+		}
+		add(g)
 	}
 
 	// PDB permits the disruption.
@@ -450,7 +474,13 @@ func (p *Preflight) steps() {
 	if len(p.Plan.Targets) > 0 {
 		s = append(s, fmt.Sprintf("%s %s", action, strings.Join(p.Plan.Targets, ", ")))
 	}
+	if pr := p.Plan.Probe; pr != nil {
+		s = append(s, fmt.Sprintf("create probe pod %s/%s (%s, NodePool %s, only a new node can take it) and watch it and the NodePool's NodeClaims until it runs", pr.Namespace, pr.Pod, requestsString(pr.Requests), pr.NodePool))
+	}
 	s = append(s, fmt.Sprintf("watch Lease %s/%s and the Karpenter pods until a leader holds the lease and %d replicas are Ready (timeout %s)", k.LeaseNamespace, k.LeaseName, p.Plan.Desired, o.Timeout))
+	if p.Plan.Probe != nil {
+		s = append(s, "delete the probe pod and its NodeClaim, whose node Karpenter then removes (also on error and Ctrl-C)")
+	}
 	if o.Kind == ZoneOutage && len(p.Plan.Cordon) > 0 {
 		s = append(s, "uncordon exactly the nodes the drill cordoned (also on error and Ctrl-C)")
 	}
@@ -467,6 +497,14 @@ func (p *Preflight) steps() {
 		rb, _ := Bound(Released, d, o.RetryPeriod, o.Slack)
 		eb, _ := Bound(Expired, d, o.RetryPeriod, o.Slack)
 		p.Plan.Expect = fmt.Sprintf("released on shutdown: failover ≤ %s; not released (Karpenter v1.15.0 never releases): expiry, failover ≤ %s", rb, eb)
+	}
+	if pr := p.Plan.Probe; pr != nil {
+		b, why := ResumeBound(fromSeconds(pr.StartupSeconds), fromSeconds(pr.BatchMaxSeconds), o.Slack, p.Plan.leaderHit())
+		after := "the new leader acquires"
+		if !p.Plan.leaderHit() {
+			after = "the probe is created"
+		}
+		p.Plan.Expect += fmt.Sprintf("; the probe's NodeClaim ≤ %s after %s (%s), the probe Running ≤ %s after it", b, after, why, fromSeconds(pr.LaunchSeconds)+o.Slack)
 	}
 }
 

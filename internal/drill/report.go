@@ -121,6 +121,8 @@ type Report struct {
 	Unschedulable           string   `json:"unschedulable,omitempty"`
 	Explanation             []string `json:"explanation,omitempty"`
 	Restored                []string `json:"restoredNodes,omitempty"`
+	// Probe is the provisioning probe's measurement (--probe).
+	Probe *ProbeReport `json:"probe,omitempty"`
 }
 
 // Slack added to every failover bound: watch delivery, process stop latency, clock rounding.
@@ -187,13 +189,19 @@ type HistoryEntry struct {
 	Result          Result    `json:"result"`
 	Path            Path      `json:"path,omitempty"`
 	FailoverSeconds float64   `json:"failoverSeconds,omitempty"`
-	Reason          string    `json:"reason"`
+	// ProvisioningSeconds is the probe's "provisioning resumed after" (its NodeClaim − the action).
+	ProvisioningSeconds float64 `json:"provisioningResumedSeconds,omitempty"`
+	Reason              string  `json:"reason"`
 }
 
 // Entry is r's history line.
 func (r *Report) Entry() HistoryEntry {
-	return HistoryEntry{ID: r.ID, Kind: r.Kind, Mode: r.Mode, Zone: r.Zone, Cluster: r.Cluster, Context: r.Context,
+	e := HistoryEntry{ID: r.ID, Kind: r.Kind, Mode: r.Mode, Zone: r.Zone, Cluster: r.Cluster, Context: r.Context,
 		Started: r.Started, Result: r.Result, Path: r.Path, FailoverSeconds: r.FailoverSeconds, Reason: r.Reason}
+	if r.Probe != nil {
+		e.ProvisioningSeconds = r.Probe.NodeClaimSeconds
+	}
+	return e
 }
 
 // HistoryPath is $XDG_STATE_HOME/karpctl/drills.jsonl, default ~/.local/state/karpctl/drills.jsonl.
@@ -268,7 +276,11 @@ type Trend struct {
 	Failed     int     `json:"failed"`
 	P50Seconds float64 `json:"failoverP50Seconds"`
 	MaxSeconds float64 `json:"failoverMaxSeconds"`
-	Last       string  `json:"last"`
+	// Provisioning resumed (drills with --probe): how many recorded it, p50 and max.
+	Probes                 int     `json:"probes"`
+	ProvisioningP50Seconds float64 `json:"provisioningResumedP50Seconds"`
+	ProvisioningMaxSeconds float64 `json:"provisioningResumedMaxSeconds"`
+	Last                   string  `json:"last"`
 }
 
 // Trends groups entries by cluster, context and kind (refusals and dry runs are counted but carry no
@@ -279,7 +291,7 @@ func Trends(es []HistoryEntry) []Trend {
 		kind             Kind
 	}
 	idx := map[key]*Trend{}
-	fo := map[key][]time.Duration{}
+	fo, prov := map[key][]time.Duration{}, map[key][]time.Duration{}
 	var keys []key
 	for _, e := range es {
 		k := key{e.Cluster, e.Context, e.Kind}
@@ -297,7 +309,10 @@ func Trends(es []HistoryEntry) []Trend {
 			t.Failed++
 		}
 		if e.FailoverSeconds > 0 {
-			fo[k] = append(fo[k], time.Duration(e.FailoverSeconds*float64(time.Second)))
+			fo[k] = append(fo[k], fromSeconds(e.FailoverSeconds))
+		}
+		if e.ProvisioningSeconds > 0 {
+			prov[k] = append(prov[k], fromSeconds(e.ProvisioningSeconds))
 		}
 		t.Last = fmt.Sprintf("%s %s", e.Started.Format(time.RFC3339), e.Result)
 	}
@@ -316,6 +331,9 @@ func Trends(es []HistoryEntry) []Trend {
 		t := idx[k]
 		t.P50Seconds = lease.Percentile(fo[k], 50).Seconds()
 		t.MaxSeconds = lease.Percentile(fo[k], 100).Seconds()
+		t.Probes = len(prov[k])
+		t.ProvisioningP50Seconds = lease.Percentile(prov[k], 50).Seconds()
+		t.ProvisioningMaxSeconds = lease.Percentile(prov[k], 100).Seconds()
 		out = append(out, *t)
 	}
 	return out

@@ -75,32 +75,13 @@ func Run(ctx context.Context, c Client, p *Preflight, onEvent func(Event)) (r *R
 	// Watches first, so nothing the action causes is missed.
 	wctx, stopWatches := context.WithCancel(ctx)
 	defer stopWatches()
-	pl, err := c.Pods(ctx, k.Namespace, k.PodSelector.String())
+	ws, err := openWatches(ctx, wctx, c, k)
 	if err != nil {
 		r.Reason = err.Error()
 		return r
 	}
-	podW, err := retryWatch(wctx, pl.ResourceVersion, func(ctx context.Context, rv string) (watch.Interface, error) {
-		return c.WatchPods(ctx, k.Namespace, k.PodSelector.String(), rv)
-	})
-	if err != nil {
-		r.Reason = fmt.Sprintf("watching Karpenter pods: %v", err)
-		return r
-	}
-	defer podW.Stop()
-	l0, err := c.Lease(ctx, k.LeaseNamespace, k.LeaseName)
-	if err != nil || l0 == nil {
-		r.Reason = fmt.Sprintf("reading lease %s/%s: %v", k.LeaseNamespace, k.LeaseName, err)
-		return r
-	}
-	leaseW, err := retryWatch(wctx, l0.ResourceVersion, func(ctx context.Context, rv string) (watch.Interface, error) {
-		return c.WatchLease(ctx, k.LeaseNamespace, k.LeaseName, rv)
-	})
-	if err != nil {
-		r.Reason = fmt.Sprintf("watching lease %s/%s: %v", k.LeaseNamespace, k.LeaseName, err)
-		return r
-	}
-	defer leaseW.Stop()
+	defer ws.stop()
+	pl, podW, leaseW, l0 := ws.pods, ws.podW, ws.leaseW, ws.lease
 
 	duration, _ := lease.Duration(l0)
 	r.LeaseDurationSeconds = duration.Seconds()
@@ -196,6 +177,10 @@ func Run(ctx context.Context, c Client, p *Preflight, onEvent func(Event)) (r *R
 		}
 		return r
 	}
+
+	pr := startProbeFor(wctx, c, p, o.Now) // nil without --probe
+	defer r.finishProbe(cleanup, pr, p, emit)
+	probeEvs, probeDone := pr.Events(), pr == nil
 
 	pods := map[string]*corev1.Pod{}
 	initial := map[string]bool{}
@@ -343,7 +328,7 @@ func Run(ctx context.Context, c Client, p *Preflight, onEvent func(Event)) (r *R
 				emit(Event{Time: readyAt, Kind: EvAllReady, Detail: fmt.Sprintf("%d/%d replicas Ready", n, p.Plan.Desired)})
 			}
 		}
-		return allReady && (acquired || !leaderHit)
+		return allReady && (acquired || !leaderHit) && probeDone
 	}
 
 	for !done() {
@@ -381,6 +366,12 @@ func Run(ctx context.Context, c Client, p *Preflight, onEvent func(Event)) (r *R
 			case watch.Error:
 				return fail(fmt.Sprintf("watching the lease: %v", apierrors.FromObject(ev.Object)))
 			}
+		case e, ok := <-probeEvs:
+			if !ok {
+				probeEvs, probeDone = nil, true
+				continue
+			}
+			emit(e)
 		case ev, ok := <-podW.ResultChan():
 			if !ok {
 				return fail("the pod watch ended")
@@ -436,6 +427,44 @@ func acquireLock(ctx context.Context, c Client, p *Preflight) (*coordinationv1.L
 	return got, nil
 }
 
+// drillWatches are the drill's watches of the Karpenter pods and the lease, with the objects they
+// start from.
+type drillWatches struct {
+	pods         *corev1.PodList
+	lease        *coordinationv1.Lease
+	podW, leaseW watch.Interface
+}
+
+// openWatches lists the Karpenter pods and reads the lease, and watches both from there (on wctx).
+func openWatches(ctx, wctx context.Context, c Client, k *discovery.Karpenter) (*drillWatches, error) {
+	ws := &drillWatches{}
+	var err error
+	if ws.pods, err = c.Pods(ctx, k.Namespace, k.PodSelector.String()); err != nil {
+		return nil, err
+	}
+	if ws.podW, err = retryWatch(wctx, ws.pods.ResourceVersion, func(ctx context.Context, rv string) (watch.Interface, error) {
+		return c.WatchPods(ctx, k.Namespace, k.PodSelector.String(), rv)
+	}); err != nil {
+		return nil, fmt.Errorf("watching Karpenter pods: %w", err)
+	}
+	if ws.lease, err = c.Lease(ctx, k.LeaseNamespace, k.LeaseName); err != nil || ws.lease == nil {
+		ws.podW.Stop()
+		return nil, fmt.Errorf("reading lease %s/%s: %v", k.LeaseNamespace, k.LeaseName, err)
+	}
+	if ws.leaseW, err = retryWatch(wctx, ws.lease.ResourceVersion, func(ctx context.Context, rv string) (watch.Interface, error) {
+		return c.WatchLease(ctx, k.LeaseNamespace, k.LeaseName, rv)
+	}); err != nil {
+		ws.podW.Stop()
+		return nil, fmt.Errorf("watching lease %s/%s: %w", k.LeaseNamespace, k.LeaseName, err)
+	}
+	return ws, nil
+}
+
+func (ws *drillWatches) stop() {
+	ws.podW.Stop()
+	ws.leaseW.Stop()
+}
+
 func retryWatch(ctx context.Context, rv string, f func(context.Context, string) (watch.Interface, error)) (watch.Interface, error) {
 	lw := &cache.ListWatch{WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 		return f(ctx, o.ResourceVersion)
@@ -489,12 +518,15 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 type RestoreResult struct {
 	Uncordoned  []string `json:"uncordoned"`
 	LockDeleted string   `json:"lockDeleted,omitempty"`
-	Errors      []string `json:"errors,omitempty"`
+	// ProbeDeleted are the probe pods and NodeClaims deleted.
+	ProbeDeleted []string `json:"probeDeleted,omitempty"`
+	Errors       []string `json:"errors,omitempty"`
 }
 
 // Restore undoes what crashed drills left: every node labelled CordonLabel (only id's when id is
-// set) is uncordoned and unmarked, and the drill lock in ns is deleted when it belongs to id (any
-// drill when id is empty). Nodes cordoned by someone else carry no label and are never touched.
+// set) is uncordoned and unmarked, every probe pod labelled ProbeLabel in ns is deleted with its
+// NodeClaim, and the drill lock in ns is deleted when it belongs to id (any drill when id is empty).
+// Nodes cordoned by someone else carry no label and are never touched.
 func Restore(ctx context.Context, c Client, ns, id string) (RestoreResult, error) {
 	var res RestoreResult
 	sel := CordonLabel
@@ -514,6 +546,8 @@ func Restore(ctx context.Context, c Client, ns, id string) (RestoreResult, error
 		res.Uncordoned = append(res.Uncordoned, fmt.Sprintf("%s (drill %s)", n.Name, n.Labels[CordonLabel]))
 	}
 	if ns != "" {
+		deleted, errs := restoreProbes(ctx, c, ns, id)
+		res.ProbeDeleted, res.Errors = deleted, append(res.Errors, errs...)
 		l, err := c.Lease(ctx, ns, LockName)
 		if err != nil {
 			res.Errors = append(res.Errors, err.Error())

@@ -467,12 +467,14 @@ func (p *Process) exited() bool {
 	}
 }
 
-// Stop ends the process: SIGTERM, then SIGKILL after grace.
+// Stop ends the process: SIGTERM, then SIGKILL after grace. A paused process is resumed after the
+// SIGTERM, which it would otherwise only act on once resumed.
 func (p *Process) Stop(grace time.Duration) {
 	if p.exited() {
 		return
 	}
 	_ = syscall.Kill(-p.Cmd.Process.Pid, syscall.SIGTERM)
+	_ = syscall.Kill(-p.Cmd.Process.Pid, syscall.SIGCONT)
 	select {
 	case <-p.done:
 	case <-time.After(grace):

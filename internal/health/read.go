@@ -3,6 +3,7 @@ package health
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -29,6 +30,23 @@ type ReadOptions struct {
 	NoMetrics bool
 	// MetricsTimeout bounds each proxied /metrics read.
 	MetricsTimeout time.Duration
+	// APITimeout bounds the lease read (with the pods and nodes it needs) and the event list
+	// (default DefaultAPITimeout). A lease read that does not answer in time is "API server
+	// unreachable", never a stale lease: nothing is known about the lease then.
+	APITimeout time.Duration
+}
+
+// DefaultAPITimeout is ReadOptions.APITimeout's default: a GET of one Lease answers within
+// milliseconds on a healthy API server, and far within this on a loaded one.
+const DefaultAPITimeout = 10 * time.Second
+
+// Unreachable turns a read that ran out of time (its context's deadline) into the one-line "API
+// server unreachable" error; other errors are returned as they are.
+func Unreachable(err error, timeout time.Duration) error {
+	if err == nil || !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return fmt.Errorf("API server unreachable: no answer within %s (%w); the lease's state is unknown, not judged", timeout, err)
 }
 
 // Read gathers Evaluate's input: the lease status (lease.Read), the Karpenter pods' Warning events
@@ -36,12 +54,19 @@ type ReadOptions struct {
 // server's pod proxy (GET pods/proxy). Failures of the optional reads become SKIPPED checks with the
 // exact error; only the lease and pods are required.
 func Read(ctx context.Context, c kubernetes.Interface, k *discovery.Karpenter, o ReadOptions, now func() time.Time) (Report, error) {
-	st, pods, err := lease.ReadPods(ctx, c, k, now)
+	if o.APITimeout <= 0 {
+		o.APITimeout = DefaultAPITimeout
+	}
+	lctx, cancel := context.WithTimeout(ctx, o.APITimeout)
+	defer cancel()
+	st, pods, err := lease.ReadPods(lctx, c, k, now)
 	if err != nil {
-		return Report{}, err
+		return Report{}, Unreachable(err, o.APITimeout)
 	}
 	in := Input{Deployment: k.Deployment, Lease: st, Pods: pods, Metrics: map[string]MetricsResult{}}
-	evs, err := c.CoreV1().Events(k.Namespace).List(ctx, metav1.ListOptions{
+	ectx, cancel := context.WithTimeout(ctx, o.APITimeout)
+	defer cancel()
+	evs, err := c.CoreV1().Events(k.Namespace).List(ectx, metav1.ListOptions{
 		FieldSelector: fields.AndSelectors(fields.OneTermEqualSelector("involvedObject.kind", "Pod"), fields.OneTermEqualSelector("type", corev1.EventTypeWarning)).String(),
 	})
 	if err != nil {

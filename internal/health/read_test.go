@@ -2,6 +2,8 @@ package health
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -9,7 +11,9 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
 
 	"github.com/karpctl/karpctl/internal/discovery"
@@ -47,5 +51,21 @@ func TestReadLeaseOnlyJudgesHolderPod(t *testing.T) {
 	}
 	if r.Verdict != OK {
 		t.Fatalf("verdict %s", r.Verdict)
+	}
+}
+
+// A lease read that runs out of time is "API server unreachable", not a lease verdict: no report.
+func TestReadLeaseTimeoutIsUnreachable(t *testing.T) {
+	c := fake.NewClientset()
+	c.PrependReactor("get", "leases", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, fmt.Errorf("Get \"https://127.0.0.1/apis/coordination.k8s.io/v1/namespaces/karpenter/leases/x\": %w", context.DeadlineExceeded)
+	})
+	k := &discovery.Karpenter{Namespace: "karpenter", LeaseNamespace: "karpenter", LeaseName: "x"}
+	r, err := Read(context.Background(), c, k, ReadOptions{NoMetrics: true, APITimeout: 2 * time.Second}, time.Now)
+	if err == nil || !strings.HasPrefix(err.Error(), "API server unreachable: no answer within 2s") || len(r.Checks) != 0 {
+		t.Fatalf("err %v, report %+v", err, r)
+	}
+	if other := Unreachable(errors.New("forbidden"), time.Second); other.Error() != "forbidden" {
+		t.Fatalf("a non-timeout error was rewritten: %v", other)
 	}
 }

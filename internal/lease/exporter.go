@@ -2,6 +2,7 @@ package lease
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -28,9 +29,11 @@ type Exporter struct {
 	mu       sync.Mutex
 	tally    Tally // across watch restarts
 	watching bool
+	// silentSince is when the watch last heard from the API server, while it reports it silent.
+	silentSince time.Time
 
 	up, holder, renewAge, duration, staleAfter, transitions, verdict, candidates *prometheus.Desc
-	changesD, releasesD, expiriesD, lastGapD, longestGapD, watchUp               *prometheus.Desc
+	changesD, releasesD, expiriesD, lastGapD, longestGapD, watchUp, silentD      *prometheus.Desc
 }
 
 // Verdicts lists every verdict, for the karpctl_lease_verdict state set.
@@ -48,7 +51,7 @@ func NewExporter(c kubernetes.Interface, k *discovery.Karpenter, now func() time
 	}
 	return &Exporter{
 		c: c, k: k, now: now, ScrapeTimeout: 5 * time.Second,
-		up:          d("up", "1 when the last scrape read the lease, Karpenter's pods and nodes; 0 when a read failed."),
+		up:          d("up", "1 when the last scrape read the lease, Karpenter's pods and nodes; 0 when a read failed or the lease watch reports the API server silent."),
 		holder:      d("holder_info", "The lease's holder identity and the Karpenter pod it resolves to (pod is empty when it matches none); absent without a holder.", "holder", "pod", "node", "zone"),
 		renewAge:    d("renew_age_seconds", "Seconds since the holder last renewed the lease (now − spec.renewTime); grows when the leader is gone."),
 		duration:    d("duration_seconds", "The lease's spec.leaseDurationSeconds (15 when unset): past this renew age the lease has expired."),
@@ -62,25 +65,40 @@ func NewExporter(c kubernetes.Interface, k *discovery.Karpenter, now func() time
 		lastGapD:    d("last_gap_seconds", "Time without a leader before the last acquisition: its acquireTime − the previous holder's last renewTime."),
 		longestGapD: d("longest_gap_seconds", "The longest such gap while this exporter watched."),
 		watchUp:     d("watch_up", "1 while the background watch of the lease is running."),
+		silentD:     d("api_silent_seconds", "While the lease watch reports the API server silent (quiet past the stale threshold, a fresh read timed out or failed): seconds since it last answered; 0 otherwise. Renew age and verdict are then unknown and not exported."),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{e.up, e.holder, e.renewAge, e.duration, e.staleAfter, e.transitions, e.verdict,
-		e.candidates, e.changesD, e.releasesD, e.expiriesD, e.lastGapD, e.longestGapD, e.watchUp} {
+		e.candidates, e.changesD, e.releasesD, e.expiriesD, e.lastGapD, e.longestGapD, e.watchUp, e.silentD} {
 		ch <- d
 	}
 }
 
-// Collect implements prometheus.Collector: one Read per scrape plus the watch's counters.
+// Collect implements prometheus.Collector: one Read per scrape plus the watch's counters. While the
+// watch reports the API server silent, the scrape does not wait on a Read that cannot answer: up is 0
+// and the lease's state is left out (it is unknown, not stale).
 func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), e.ScrapeTimeout)
 	defer cancel()
 	gauge := func(d *prometheus.Desc, v float64, lv ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, lv...)
 	}
-	st, err := Read(ctx, e.c, e.k, e.now)
+	e.mu.Lock()
+	since := e.silentSince
+	e.mu.Unlock()
+	var st Status
+	err := fmt.Errorf("the API server is silent")
+	if since.IsZero() {
+		st, err = Read(ctx, e.c, e.k, e.now)
+	}
+	silent := 0.0
+	if !since.IsZero() {
+		silent = e.now().Sub(since).Seconds()
+	}
+	gauge(e.silentD, silent)
 	if err != nil {
 		gauge(e.up, 0)
 	} else {
@@ -133,11 +151,17 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 	gauge(e.watchUp, w)
 }
 
-// Observe counts one watch Event; Run feeds it, tests may too.
+// Observe counts one watch Event and follows the API server's silences; Run feeds it, tests may too.
 func (e *Exporter) Observe(ev Event) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.tally.Add(ev)
+	switch ev.Kind {
+	case EventSilent:
+		e.silentSince = ev.Time.Add(-ev.Silence)
+	case EventResumed:
+		e.silentSince = time.Time{}
+	}
 }
 
 // Run watches the lease until ctx ends, restarting the watch after an error (one second later).
@@ -165,5 +189,8 @@ func (e *Exporter) Run(ctx context.Context) {
 func (e *Exporter) setWatching(b bool) {
 	e.mu.Lock()
 	e.watching = b
+	if !b {
+		e.silentSince = time.Time{} // the next watch judges the API server afresh
+	}
 	e.mu.Unlock()
 }

@@ -1,20 +1,11 @@
 package lease
 
 import (
-	"context"
-	"fmt"
 	"math"
 	"sort"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/cache"
-	watchtools "k8s.io/client-go/tools/watch"
 )
 
 // EventKind names what changed on the lease.
@@ -28,6 +19,12 @@ const (
 	EventRenewed  EventKind = "renewed"
 	EventDeleted  EventKind = "deleted"
 	EventMissing  EventKind = "missing" // the lease does not exist when the watch starts
+	// EventSilent: the watch has been quiet past the stale threshold and a fresh read of the lease
+	// timed out or failed. Nothing can be said about the holder until the API server answers again.
+	EventSilent EventKind = "api-silent"
+	// EventResumed: the API server answers again after a silence; the events that follow are
+	// reconciled from the lease's own timestamps.
+	EventResumed EventKind = "api-resumed"
 )
 
 // Event is one change the tracker saw. Times come from the Lease's own timestamps where they exist,
@@ -45,6 +42,17 @@ type Event struct {
 	Transitions int32         `json:"leaseTransitions"`
 	// Interval is the time since the previous renewal, for renewals.
 	Interval time.Duration `json:"-"`
+	// Silence is, for api-silent, how long the API server has given no news; for api-resumed, how long
+	// it gave none in all.
+	Silence        time.Duration `json:"-"`
+	SilenceSeconds float64       `json:"silenceSeconds,omitempty"`
+	// RenewedDuringSilence (api-resumed) answers, from the lease read when the API server answered
+	// again, whether the holder renewed it while the API server was silent; LastRenewTime is the
+	// renewTime that read showed.
+	RenewedDuringSilence *bool      `json:"renewedDuringSilence,omitempty"`
+	LastRenewTime        *time.Time `json:"lastRenewTime,omitempty"`
+	// DuringSilence marks an event reconciled after a silence whose lease time falls inside it.
+	DuringSilence bool `json:"duringSilence,omitempty"`
 }
 
 // Summary is what --watch prints on exit: the election cycle's fluctuation.
@@ -65,6 +73,11 @@ type Summary struct {
 	RenewP50Seconds float64       `json:"renewIntervalP50Seconds"`
 	RenewP99Seconds float64       `json:"renewIntervalP99Seconds"`
 	RenewMaxSeconds float64       `json:"renewIntervalMaxSeconds"`
+	// Silences counts the times the API server went silent (see EventSilent); LongestSilence is the
+	// longest.
+	Silences              int           `json:"apiSilences"`
+	LongestSilence        time.Duration `json:"-"`
+	LongestSilenceSeconds float64       `json:"longestApiSilenceSeconds"`
 }
 
 // Tally counts holder changes, releases, expiries and takeover gaps from Events. The watch summary
@@ -197,18 +210,37 @@ func (t *Tracker) Observe(l *coordinationv1.Lease, now time.Time) []Event {
 }
 
 // Tick reports expiry once the held lease's renew age passes its duration without a new holder.
-func (t *Tracker) Tick(now time.Time) []Event {
+func (t *Tracker) Tick(now time.Time) []Event { return t.TickHeard(now, now) }
+
+// TickHeard is Tick for a watcher that last heard from the API server at heard: the expiry is only
+// reported once news from after the expiry moment (a watch event or a fresh read) showed the lease
+// still unrenewed. A quiet watch alone cannot tell an expired lease from an API server that stopped
+// answering.
+func (t *Tracker) TickHeard(now, heard time.Time) []Event {
 	t.sum.Until = now
-	if !t.seen || t.holder == "" || t.expired || t.renew.IsZero() {
-		return nil
-	}
-	if at := t.renew.Add(t.duration); now.After(at) {
+	if at, due := t.ExpiryDue(now); due && heard.After(at) {
 		t.expired = true
 		e := Event{Kind: EventExpired, Time: at, From: t.holder, Transitions: t.transitions}
 		t.tally.Add(e)
 		return []Event{e}
 	}
 	return nil
+}
+
+// ExpiryDue reports when the held lease expires (its renewTime + duration) and whether that moment
+// has passed at now without an expiry reported yet.
+func (t *Tracker) ExpiryDue(now time.Time) (time.Time, bool) {
+	if !t.seen || t.holder == "" || t.expired || t.renew.IsZero() {
+		return time.Time{}, false
+	}
+	at := t.renew.Add(t.duration)
+	return at, now.After(at)
+}
+
+// silence counts one API-server silence of length d in the summary.
+func (t *Tracker) silence(d time.Duration) {
+	t.sum.Silences++
+	t.sum.LongestSilence = max(t.sum.LongestSilence, d)
 }
 
 // Summary returns the statistics so far.
@@ -219,6 +251,7 @@ func (t *Tracker) Summary() Summary {
 	s.RenewP50, s.RenewP99, s.RenewMax = Percentile(t.intervals, 50), Percentile(t.intervals, 99), Percentile(t.intervals, 100)
 	s.LongestGapSecs = s.LongestGap.Seconds()
 	s.RenewP50Seconds, s.RenewP99Seconds, s.RenewMaxSeconds = s.RenewP50.Seconds(), s.RenewP99.Seconds(), s.RenewMax.Seconds()
+	s.LongestSilenceSeconds = s.LongestSilence.Seconds()
 	return s
 }
 
@@ -239,84 +272,5 @@ func Percentile(ds []time.Duration, p float64) time.Duration {
 	return s[rank-1]
 }
 
-// Watch streams the lease's changes into onEvent until ctx ends, and returns the summary. It uses a
-// RetryWatcher, which resumes from the last resourceVersion after a dropped connection instead of
-// re-listing, and a 100 ms ticker only to notice expiry (nothing is written when a lease expires).
-func Watch(ctx context.Context, c kubernetes.Interface, ns, name string, onEvent func(Event)) (Summary, error) {
-	var t Tracker
-	t.Start(time.Now())
-	sel := fields.OneTermEqualSelector("metadata.name", name).String()
-	l, err := GetLease(ctx, c, ns, name)
-	if err != nil {
-		return t.Summary(), err
-	}
-	rv := ""
-	if l != nil {
-		rv = l.ResourceVersion
-		for _, e := range t.Observe(l, time.Now()) {
-			onEvent(e)
-		}
-	} else {
-		// Watch from "now" for its creation: a list gives the collection's resourceVersion.
-		list, err := c.CoordinationV1().Leases(ns).List(ctx, metav1.ListOptions{FieldSelector: sel})
-		if err != nil {
-			return t.Summary(), fmt.Errorf("watching lease %s/%s: %w", ns, name, err)
-		}
-		rv = list.ResourceVersion
-		onEvent(Event{Kind: EventMissing, Time: time.Now()})
-	}
-	lw := &cache.ListWatch{
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			o.FieldSelector = sel
-			return c.CoordinationV1().Leases(ns).Watch(ctx, o)
-		},
-	}
-	rw, err := watchtools.NewRetryWatcherWithContext(ctx, rv, lw)
-	if err != nil {
-		return t.Summary(), fmt.Errorf("watching lease %s/%s: %w", ns, name, err)
-	}
-	defer rw.Stop()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			t.Tick(time.Now())
-			return t.Summary(), nil
-		case now := <-tick.C:
-			for _, e := range t.Tick(now) {
-				onEvent(e)
-			}
-		case ev, ok := <-rw.ResultChan():
-			if !ok {
-				if ctx.Err() != nil {
-					return t.Summary(), nil
-				}
-				return t.Summary(), fmt.Errorf("watch on lease %s/%s ended", ns, name)
-			}
-			var obs *coordinationv1.Lease
-			switch ev.Type {
-			case watch.Added, watch.Modified:
-				obs, _ = ev.Object.(*coordinationv1.Lease)
-				if obs == nil {
-					continue
-				}
-			case watch.Deleted:
-			case watch.Error:
-				return t.Summary(), fmt.Errorf("watching lease %s/%s: %v", ns, name, errorFrom(ev.Object))
-			default:
-				continue
-			}
-			for _, e := range t.Observe(obs, time.Now()) {
-				onEvent(e)
-			}
-		}
-	}
-}
-
-func errorFrom(o runtime.Object) string {
-	if s, ok := o.(*metav1.Status); ok {
-		return s.Message
-	}
-	return fmt.Sprintf("%v", o)
-}
+// state is the current holder and its last renewTime.
+func (t *Tracker) state() (holder string, renew time.Time) { return t.holder, t.renew }

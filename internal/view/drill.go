@@ -64,6 +64,9 @@ func DrillReport(w io.Writer, s output.Styles, r *drill.Report) error {
 		kv = append(kv, [2]string{"Failover", fmt.Sprintf("%.3fs (new acquireTime − action time; bound %.3fs: %s)", r.FailoverSeconds, r.BoundSeconds, r.Bound)})
 		kv = append(kv, [2]string{"Leader gap", fmt.Sprintf("%.3fs (new acquireTime − old holder's last renewTime)", r.LeaderGapSeconds)})
 	}
+	if pr := r.Probe; pr != nil {
+		kv = append(kv, probeRows(s, pr)...)
+	}
 	if r.ReplacementReadySeconds > 0 {
 		kv = append(kv, [2]string{"Replacement", fmt.Sprintf("Ready %.1fs after the action", r.ReplacementReadySeconds)})
 	}
@@ -84,6 +87,32 @@ func DrillReport(w io.Writer, s output.Styles, r *drill.Report) error {
 	return nil
 }
 
+// probeRows are the report lines of the provisioning probe.
+func probeRows(s output.Styles, pr *drill.ProbeReport) [][2]string {
+	rows := [][2]string{{"Provisioning", s.Status(string(pr.Result)) + "  " + pr.Reason}}
+	if pr.NodeClaimSeconds > 0 {
+		rows = append(rows, [2]string{"Resumed after", fmt.Sprintf("%.3fs (probe's NodeClaim %s seen − action; %.3fs after the lease changed hands, bound %.3fs: %s)",
+			pr.NodeClaimSeconds, pr.NodeClaim, pr.ResumeSeconds, pr.ResumeBoundSeconds, pr.ResumeBound)})
+	}
+	var steps []string
+	for _, st := range []struct {
+		name string
+		v    float64
+	}{{"created", pr.CreatedSeconds}, {"Unschedulable", pr.UnschedulableSeconds}, {"NodeClaim", pr.NodeClaimSeconds}, {"node Ready", pr.NodeReadySeconds}, {"Running", pr.RunningSeconds}} {
+		if st.v != 0 {
+			steps = append(steps, fmt.Sprintf("%s +%.3fs", st.name, st.v))
+		}
+	}
+	rows = append(rows, [2]string{"Probe", fmt.Sprintf("%s, NodePool %s: %s", pr.Pod, pr.NodePool, cmp.Or(strings.Join(steps, " → "), "-"))})
+	if pr.CreatedBy != "" {
+		rows = append(rows, [2]string{"Provisioned by", fmt.Sprintf("%s (NodeClaim %s, %s in %s on node %s)", pr.CreatedBy, pr.NodeClaim, cmp.Or(pr.InstanceType, "?"), cmp.Or(pr.Zone, "?"), cmp.Or(pr.Node, "?"))})
+	}
+	if len(pr.CleanedUp) > 0 {
+		rows = append(rows, [2]string{"Cleaned up", strings.Join(pr.CleanedUp, ", ")})
+	}
+	return rows
+}
+
 // DrillHistory prints the trends, then every drill.
 func DrillHistory(w io.Writer, s output.Styles, path string, es []drill.HistoryEntry, trends []drill.Trend) error {
 	if len(es) == 0 {
@@ -91,30 +120,34 @@ func DrillHistory(w io.Writer, s output.Styles, path string, es []drill.HistoryE
 		return err
 	}
 	fmt.Fprintf(w, "Drills recorded in %s\n\n", path)
-	t := output.Table{Headers: []string{"CONTEXT", "CLUSTER", "KIND", "COUNT", "PASS", "FAIL", "FAILOVER P50", "FAILOVER MAX", "LAST"}}
+	t := output.Table{Headers: []string{"CONTEXT", "CLUSTER", "KIND", "COUNT", "PASS", "FAIL", "FAILOVER P50", "FAILOVER MAX", "RESUMED P50", "RESUMED MAX", "LAST"}}
 	for _, tr := range trends {
-		t.Rows = append(t.Rows, []string{tr.Context, tr.Cluster, string(tr.Kind), fmt.Sprint(tr.Count), fmt.Sprint(tr.Passed), fmt.Sprint(tr.Failed), secsOrDash(tr.P50Seconds), secsOrDash(tr.MaxSeconds), tr.Last})
+		t.Rows = append(t.Rows, []string{tr.Context, tr.Cluster, string(tr.Kind), fmt.Sprint(tr.Count), fmt.Sprint(tr.Passed), fmt.Sprint(tr.Failed), secsOrDash(tr.P50Seconds), secsOrDash(tr.MaxSeconds),
+			secsOrDash(tr.ProvisioningP50Seconds), secsOrDash(tr.ProvisioningMaxSeconds), tr.Last})
 	}
 	if err := t.Render(w, s); err != nil {
 		return err
 	}
 	fmt.Fprintln(w)
-	d := output.Table{Headers: []string{"STARTED", "ID", "CONTEXT", "KIND", "MODE", "RESULT", "PATH", "FAILOVER", "REASON"}}
+	d := output.Table{Headers: []string{"STARTED", "ID", "CONTEXT", "KIND", "MODE", "RESULT", "PATH", "FAILOVER", "RESUMED", "REASON"}}
 	for _, e := range es {
 		kind := string(e.Kind)
 		if e.Zone != "" {
 			kind += " " + e.Zone
 		}
-		d.Rows = append(d.Rows, []string{e.Started.Format(time.RFC3339), e.ID, e.Context, kind, string(e.Mode), s.Status(string(e.Result)), cmp.Or(string(e.Path), "-"), secsOrDash(e.FailoverSeconds), e.Reason})
+		d.Rows = append(d.Rows, []string{e.Started.Format(time.RFC3339), e.ID, e.Context, kind, string(e.Mode), s.Status(string(e.Result)), cmp.Or(string(e.Path), "-"), secsOrDash(e.FailoverSeconds), secsOrDash(e.ProvisioningSeconds), e.Reason})
 	}
 	return d.Render(w, s)
 }
 
 // DrillRestore prints what restore undid.
 func DrillRestore(w io.Writer, r drill.RestoreResult) {
-	if len(r.Uncordoned) == 0 && r.LockDeleted == "" {
-		fmt.Fprintln(w, "Nothing to restore: no node carries the karpctl.io/drill-cordoned label and no drill lock is left")
+	if len(r.Uncordoned) == 0 && r.LockDeleted == "" && len(r.ProbeDeleted) == 0 {
+		fmt.Fprintln(w, "Nothing to restore: no node carries the karpctl.io/drill-cordoned label, no drill probe pod and no drill lock is left")
 		return
+	}
+	for _, d := range r.ProbeDeleted {
+		fmt.Fprintf(w, "deleted probe %s\n", d)
 	}
 	for _, n := range r.Uncordoned {
 		fmt.Fprintf(w, "uncordoned %s\n", n)

@@ -91,12 +91,20 @@ func LeaseEvent(w io.Writer, s output.Styles, e lease.Event, verbose bool) {
 		if e.From == "" {
 			fmt.Fprintf(w, "%s  %s %s acquired the lease (transitions %d)\n", at, s.OK.Render("ACQUIRED"), e.To, e.Transitions)
 		} else {
-			fmt.Fprintf(w, "%s  %s %s -> %s, %s without a leader (transitions %d)\n", at, s.Warn.Render("HOLDER CHANGED"), e.From, e.To, e.Gap.Round(time.Millisecond), e.Transitions)
+			fmt.Fprintf(w, "%s  %s %s -> %s, %s without a leader (transitions %d)%s\n", at, s.Warn.Render("HOLDER CHANGED"), e.From, e.To, e.Gap.Round(time.Millisecond), e.Transitions, during(e))
 		}
 	case lease.EventReleased:
-		fmt.Fprintf(w, "%s  %s %s released the lease\n", at, s.Warn.Render("RELEASED"), e.From)
+		fmt.Fprintf(w, "%s  %s %s released the lease%s\n", at, s.Warn.Render("RELEASED"), e.From, during(e))
 	case lease.EventExpired:
-		fmt.Fprintf(w, "%s  %s %s stopped renewing; the lease expired\n", at, s.Fail.Render("EXPIRED"), e.From)
+		if e.DuringSilence {
+			fmt.Fprintf(w, "%s  %s %s's lease expired while the API server was silent (by its timestamps: not renewed in time)\n", at, s.Fail.Render("EXPIRED"), e.From)
+		} else {
+			fmt.Fprintf(w, "%s  %s %s stopped renewing; the lease expired\n", at, s.Fail.Render("EXPIRED"), e.From)
+		}
+	case lease.EventSilent:
+		fmt.Fprintf(w, "%s  %s for %ds (watch stalled; cannot tell whether the leader renews)\n", at, s.Warn.Render("API SERVER SILENT"), int(e.Silence.Seconds()))
+	case lease.EventResumed:
+		fmt.Fprintf(w, "%s  %s after %s without news; %s\n", at, s.OK.Render("API SERVER ANSWERS"), e.Silence.Round(100*time.Millisecond), reconciled(e))
 	case lease.EventMissing:
 		fmt.Fprintf(w, "%s  watching: the lease does not exist (yet); its creation will show here\n", at)
 	case lease.EventDeleted:
@@ -106,6 +114,27 @@ func LeaseEvent(w io.Writer, s output.Styles, e lease.Event, verbose bool) {
 			fmt.Fprintf(w, "%s  renewed by %s after %s\n", at, e.To, e.Interval.Round(time.Millisecond))
 		}
 	}
+}
+
+// during marks an event that happened, by the lease's timestamps, while the API server was silent.
+func during(e lease.Event) string {
+	if e.DuringSilence {
+		return " (while the API server was silent)"
+	}
+	return ""
+}
+
+// reconciled says, from the lease read when the API server answered again, what happened meanwhile.
+func reconciled(e lease.Event) string {
+	switch {
+	case e.RenewedDuringSilence == nil && e.To == "":
+		return "the lease has no holder; reconciling from the lease's timestamps"
+	case e.RenewedDuringSilence == nil:
+		return fmt.Sprintf("held by %s; reconciling from the lease's timestamps", e.To)
+	case *e.RenewedDuringSilence:
+		return fmt.Sprintf("the lease was renewed meanwhile (renewTime %s, holder %s)", e.LastRenewTime.UTC().Format("15:04:05.000"), orNone(e.To))
+	}
+	return fmt.Sprintf("the lease was not renewed meanwhile (last renewTime %s, before the silence)", e.LastRenewTime.UTC().Format("15:04:05.000"))
 }
 
 // LeaseSummary prints the --watch summary.
@@ -118,6 +147,7 @@ func LeaseSummary(w io.Writer, s output.Styles, sum lease.Summary) error {
 		{"Expiries", fmt.Sprint(sum.Expiries)},
 		{"Longest gap", sum.LongestGap.Round(time.Millisecond).String()},
 		{"Renewals", renewals(sum)},
+		{"API silences", silences(sum)},
 	})
 }
 
@@ -127,6 +157,13 @@ func renewals(sum lease.Summary) string {
 	}
 	return fmt.Sprintf("%d (interval p50 %s, p99 %s, max %s over %d intervals)", sum.Renewals,
 		sum.RenewP50.Round(time.Millisecond), sum.RenewP99.Round(time.Millisecond), sum.RenewMax.Round(time.Millisecond), sum.Intervals)
+}
+
+func silences(sum lease.Summary) string {
+	if sum.Silences == 0 {
+		return "0"
+	}
+	return fmt.Sprintf("%d (longest %s)", sum.Silences, sum.LongestSilence.Round(100*time.Millisecond))
 }
 
 func timeAndAge(t *time.Time, now time.Time) string {

@@ -104,3 +104,33 @@ func TestAuditWideShowsPendingReason(t *testing.T) {
 		}
 	}
 }
+
+// A silence prints the exact words, and the reconciled sequence after it says what the lease
+// shows: not renewed meanwhile, then the expiry marked as inside the silence.
+func TestLeaseEventSilence(t *testing.T) {
+	at := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
+	renew := at.Add(-20 * time.Second)
+	no := false
+	b, s := plain()
+	for _, e := range []lease.Event{
+		{Kind: lease.EventSilent, Time: at, From: "kp-a_u", Silence: 10200 * time.Millisecond},
+		{Kind: lease.EventResumed, Time: at.Add(10 * time.Second), To: "kp-a_u", Silence: 20 * time.Second, RenewedDuringSilence: &no, LastRenewTime: &renew},
+		{Kind: lease.EventExpired, Time: renew.Add(15 * time.Second), From: "kp-a_u", DuringSilence: true},
+		{Kind: lease.EventAcquired, Time: at.Add(10 * time.Second), From: "kp-a_u", To: "kp-b_v", Gap: 20 * time.Second, DuringSilence: true},
+	} {
+		LeaseEvent(b, s, e, false)
+	}
+	for _, want := range []string{
+		"09:00:00.000  API SERVER SILENT for 10s (watch stalled; cannot tell whether the leader renews)",
+		"09:00:10.000  API SERVER ANSWERS after 20s without news; the lease was not renewed meanwhile (last renewTime 08:59:40.000, before the silence)",
+		"08:59:55.000  EXPIRED kp-a_u's lease expired while the API server was silent",
+		"HOLDER CHANGED kp-a_u -> kp-b_v, 20s without a leader (transitions 0) (while the API server was silent)",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, b.String())
+		}
+	}
+	if strings.Contains(b.String(), "stopped renewing") {
+		t.Errorf("a silence is reported as the holder stopping:\n%s", b.String())
+	}
+}

@@ -379,6 +379,13 @@ func TestPreflightRefusals(t *testing.T) {
 		time.Sleep(2500 * time.Millisecond) // past the 2 s lease duration
 		refuse(t, ns, 3, "gate lease: "+ns+"/"+leaseName+" is Expired", "--yes")
 	})
+	t.Run("probe without a NodePool", func(t *testing.T) {
+		const ns = "pf-probe"
+		karpenter(ctx, t, ns, 2, true, false)
+		refuse(t, ns, 3, "gate probe: no NodePool the probe can use: no usable NodePool: the cluster has no NodePools", "--yes", "--probe")
+		refuse(t, ns, 2, "--probe-requests needs --probe", "--yes", "--probe-requests", "cpu=1")
+		refuse(t, ns, 2, "--probe-requests \"cpu\": want NAME=QUANTITY", "--yes", "--probe", "--probe-requests", "cpu")
+	})
 	t.Run("drill already running", func(t *testing.T) {
 		const ns = "pf-lock"
 		karpenter(ctx, t, ns, 2, true, false)

@@ -6,6 +6,7 @@
 package realkarpenter
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/karpctl/karpctl/internal/commands"
 	"github.com/karpctl/karpctl/internal/drill"
 	"github.com/karpctl/karpctl/internal/sandbox"
 	"github.com/karpctl/karpctl/test/e2e"
@@ -20,7 +22,13 @@ import (
 
 var sb *sandbox.Sandbox
 
+// karpctlEnv makes the test binary karpctl itself (commands.Main), for the tests that SIGKILL it.
+const karpctlEnv = "KARPCTL_E2E_RUN_KARPCTL"
+
 func TestMain(m *testing.M) {
+	if os.Getenv(karpctlEnv) != "" {
+		os.Exit(commands.Main(append([]string{"kubectl-karpctl"}, os.Args[1:]...), os.Stdin, os.Stdout, os.Stderr))
+	}
 	dir, err := os.MkdirTemp("", "karpctl-drill-state-")
 	if err != nil {
 		panic(err)
@@ -29,6 +37,22 @@ func TestMain(m *testing.M) {
 	code := sandbox.Main(m, sandbox.Options{}, &sb)
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// runDrill runs `drill ARGS --report FILE` against the sandbox and returns the report it wrote.
+func runDrill(ctx context.Context, t *testing.T, args ...string) (drill.Report, e2e.Result) {
+	t.Helper()
+	report := filepath.Join(t.TempDir(), "r.json")
+	r := e2e.Karpctl(ctx, t, sb.Kubeconfig(), append(append([]string{"drill"}, args...), "--report", report)...)
+	b, err := os.ReadFile(report)
+	if err != nil {
+		t.Fatalf("exit %d, no report: %v\n%s", r.Code, err, r.Stderr)
+	}
+	var d drill.Report
+	if err := json.Unmarshal(b, &d); err != nil {
+		t.Fatal(err)
+	}
+	return d, r
 }
 
 func TestRealKarpenterLeaderKill(t *testing.T) {
@@ -40,16 +64,7 @@ func TestRealKarpenterLeaderKill(t *testing.T) {
 	if _, err := sb.WaitForLeader(ctx); err != nil {
 		t.Fatal(err)
 	}
-	report := filepath.Join(t.TempDir(), "r.json")
-	r := e2e.Karpctl(ctx, t, sb.Kubeconfig(), "drill", "leader-kill", "--yes", "--report", report)
-	b, err := os.ReadFile(report)
-	if err != nil {
-		t.Fatalf("exit %d, no report: %v\n%s", r.Code, err, r.Stderr)
-	}
-	var d drill.Report
-	if err := json.Unmarshal(b, &d); err != nil {
-		t.Fatal(err)
-	}
+	d, r := runDrill(ctx, t, "leader-kill", "--yes")
 	if r.Code != 0 || d.Result != drill.Pass || d.Path != drill.Expired {
 		t.Fatalf("exit %d: %s %s %s", r.Code, d.Result, d.Path, d.Reason)
 	}

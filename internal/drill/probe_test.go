@@ -1,0 +1,154 @@
+package drill
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
+	"k8s.io/client-go/kubernetes/fake"
+	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
+
+	"github.com/karpctl/karpctl/internal/discovery"
+)
+
+// The sandbox's shape: Karpenter's 15 s lease, batch window 1 s / 10 s, the new leader acquires 16 s
+// after the eviction; the probe was created at once and marked Unschedulable by the scheduler.
+func probeCase() probeInput {
+	action := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	acquired := action.Add(16*time.Second + 200*time.Millisecond)
+	return probeInput{
+		plan: &ProbePlan{Pod: "karpctl-probe-d", Namespace: "karpenter", NodePool: "default",
+			BatchIdleSeconds: 1, BatchMaxSeconds: 10, StartupSeconds: 5, LaunchSeconds: 10, LaunchFrom: "kwok"},
+		slack: time.Second, action: action, acquired: acquired, leaderHit: true, newLeader: "k-b_2",
+		created: action.Add(50 * time.Millisecond), unschedulable: action.Add(60 * time.Millisecond),
+		claimSeen: acquired.Add(2500 * time.Millisecond), claimCreation: acquired.Add(2 * time.Second).Truncate(time.Second),
+		ready: acquired.Add(3 * time.Second), running: acquired.Add(3200 * time.Millisecond),
+		claim: "default-abcde", node: "default-abcde", instanceType: "c-1x-amd64-linux",
+	}
+}
+
+func TestJudgeProbe(t *testing.T) {
+	r := judgeProbe(probeCase())
+	if r.Result != Pass || r.CreatedBy != "k-b_2" || r.NodeClaimSeconds != 18.7 || r.ResumeSeconds != 2.5 || r.ResumeBoundSeconds != 16 || r.RunningSeconds != 19.4 {
+		t.Fatalf("%+v", r)
+	}
+	if !strings.HasPrefix(r.Reason, "provisioning resumed after 18.700s (NodeClaim default-abcde 2.500s after the new leader acquired the lease ≤ 16.000s: new leader's controller start 5s + batch window max 10s + slack 1s)") {
+		t.Fatalf("reason %q", r.Reason)
+	}
+	for name, tc := range map[string]struct {
+		change func(*probeInput)
+		want   string
+	}{
+		"slow provisioner":           {func(in *probeInput) { in.claimSeen = in.acquired.Add(17 * time.Second) }, "17.000s after the new leader acquired the lease > 16.000s"},
+		"the old leader launched it": {func(in *probeInput) { in.claimCreation = in.acquired.Add(-2 * time.Second) }, "before the new leader acquired the lease"},
+		"no NodeClaim":               {func(in *probeInput) { in.claimSeen, in.claim = time.Time{}, "" }, "no NodeClaim was created for the probe"},
+		"no new leader":              {func(in *probeInput) { in.acquired = time.Time{} }, "no new leader acquired the lease"},
+		"never ran":                  {func(in *probeInput) { in.running = time.Time{} }, "but the probe never ran"},
+		"slow node":                  {func(in *probeInput) { in.running = in.claimSeen.Add(12 * time.Second) }, "12.000s after its NodeClaim > 11.000s"},
+		"probe failed":               {func(in *probeInput) { in.failure = "creating pod: forbidden" }, "probe failed: creating pod: forbidden"},
+	} {
+		in := probeCase()
+		tc.change(&in)
+		if r := judgeProbe(in); r.Result != Fail || !strings.Contains(r.Reason, tc.want) {
+			t.Errorf("%s: %s %q", name, r.Result, r.Reason)
+		}
+	}
+	// The leader kept the lease (zone outage elsewhere): counted from the probe, no controller start.
+	kept := probeCase()
+	kept.leaderHit, kept.acquired, kept.claimSeen, kept.claimCreation = false, time.Time{}, kept.created.Add(1500*time.Millisecond), kept.created.Truncate(time.Second)
+	kept.running = kept.claimSeen.Add(time.Second)
+	if r := judgeProbe(kept); r.Result != Pass || r.ResumeBoundSeconds != 11 || !strings.Contains(r.Reason, "after the probe was created") {
+		t.Fatalf("leader kept: %+v", r)
+	}
+	// A NodeClaim created in the same second as the acquisition is the new leader's (whole seconds).
+	same := probeCase()
+	same.claimCreation = same.acquired.Truncate(time.Second)
+	if r := judgeProbe(same); r.Result != Pass {
+		t.Fatalf("same second: %s", r.Reason)
+	}
+}
+
+func TestProbeHelpers(t *testing.T) {
+	if got := nominated("Pod should schedule on: nodeclaim/default-x8z2k, node/ip-10-0-1-2"); len(got) != 1 || got[0] != "default-x8z2k" {
+		t.Fatalf("nominated %v", got)
+	}
+	if nominated("Pod should schedule on: node/n1") != nil || nominated("something else") != nil {
+		t.Fatal("names from a message without a nodeclaim")
+	}
+	half := halfOf(corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("900m"), corev1.ResourceMemory: resource.MustParse("2038Mi")})
+	if half.Cpu().String() != "450m" || half.Memory().String() != "1019Mi" {
+		t.Fatalf("half %v", half)
+	}
+	if idle, max := batchWindow(map[string]string{"BATCH_MAX_DURATION": "30s", "BATCH_IDLE_DURATION": "bad"}); idle != time.Second || max != 30*time.Second {
+		t.Fatalf("batch %s %s", idle, max)
+	}
+	if r, err := ParseRequests("cpu=500m, memory=512Mi"); err != nil || r.Cpu().String() != "500m" || r.Memory().String() != "512Mi" {
+		t.Fatalf("%v %v", r, err)
+	}
+	for _, bad := range []string{"cpu", "cpu=-1", "=1", "cpu=lots"} {
+		if _, err := ParseRequests(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func nodePoolObject(name, group, kind string, taint bool) *unstructured.Unstructured {
+	spec := map[string]any{"template": map[string]any{"spec": map[string]any{
+		"nodeClassRef": map[string]any{"group": group, "kind": kind, "name": "default"},
+		"requirements": []any{map[string]any{"key": "kubernetes.io/arch", "operator": "In", "values": []any{"amd64"}},
+			map[string]any{"key": "kubernetes.io/os", "operator": "In", "values": []any{"linux"}}},
+	}}}
+	if taint {
+		spec["template"].(map[string]any)["spec"].(map[string]any)["taints"] = []any{map[string]any{"key": "dedicated", "value": "batch", "effect": "NoSchedule"}}
+	}
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "karpenter.sh/v1", "kind": "NodePool", "metadata": map[string]any{"name": name}, "spec": spec,
+		"status": map[string]any{"conditions": []any{map[string]any{"type": "Ready", "status": "True", "reason": "Ready", "lastTransitionTime": "2026-12-01T10:00:00Z"}}},
+	}}
+}
+
+// The probe gate names the NodePool Karpenter tries first and builds a pod only a new node of it can
+// take: it selects the NodePool, tolerates its taints, excludes its existing nodes by hostname and the
+// lost zone; without a catalog for the NodeClass it refuses unless --probe-requests is given.
+func TestProbeGate(t *testing.T) {
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n-1", Labels: map[string]string{karpv1.NodePoolLabelKey: "batch", corev1.LabelHostname: "host-n-1"}}}
+	scheme := runtime.NewScheme()
+	kinds := map[schema.GroupVersionResource]string{NodePoolResource: "NodePoolList", NodeClaimResource: "NodeClaimList"}
+	k := &discovery.Karpenter{Namespace: "karpenter", Env: map[string]string{"BATCH_MAX_DURATION": "20s"}}
+	c := Kube{C: fake.NewClientset(node), D: dynamicfake.NewSimpleDynamicClientWithCustomListKinds(scheme, kinds, nodePoolObject("batch", "karpenter.kwok.sh", "KWOKNodeClass", true))}
+	p := &Preflight{ID: "drill-x"}
+	g, err := probeGate(context.Background(), c, k, Options{Kind: ZoneOutage, Zone: "test-zone-a", ProbeStartup: DefaultProbeStartup}, p)
+	if err != nil || !g.Passed {
+		t.Fatalf("gate %+v %v", g, err)
+	}
+	pl := p.Plan.Probe
+	if pl.NodePool != "batch" || pl.InstanceType != "c-1x-amd64-linux" || pl.Requests["cpu"] != "450m" || pl.ExcludedNodes != 1 || pl.BatchMaxSeconds != 20 || pl.LaunchSeconds != KwokLaunchAllowance.Seconds() {
+		t.Fatalf("plan %+v", pl)
+	}
+	pod := pl.pod
+	terms := pod.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms[0].MatchExpressions
+	if pod.Spec.NodeSelector[karpv1.NodePoolLabelKey] != "batch" || pod.Labels[ProbeLabel] != "drill-x" || len(terms) != 2 ||
+		terms[0].Values[0] != "host-n-1" || terms[1].Key != corev1.LabelTopologyZone || terms[1].Values[0] != "test-zone-a" ||
+		len(pod.Spec.Tolerations) != 1 || pod.Spec.Tolerations[0].Key != "dedicated" {
+		t.Fatalf("pod %+v", pod.Spec)
+	}
+
+	other := Kube{C: fake.NewClientset(), D: dynamicfake.NewSimpleDynamicClientWithCustomListKinds(scheme, kinds, nodePoolObject("gpu", "example.com", "OtherNodeClass", false))}
+	g, err = probeGate(context.Background(), other, k, Options{Kind: LeaderKill}, &Preflight{ID: "drill-y"})
+	if err != nil || g.Passed || !strings.Contains(g.Message, "no embedded instance-type catalog serves its NodeClass OtherNodeClass.example.com/default") || !strings.Contains(g.Message, "--probe-requests") {
+		t.Fatalf("no catalog: %+v %v", g, err)
+	}
+	reqs, _ := ParseRequests("cpu=1,memory=1Gi")
+	p = &Preflight{ID: "drill-z"}
+	if g, err = probeGate(context.Background(), other, k, Options{Kind: LeaderKill, ProbeRequests: reqs}, p); err != nil || !g.Passed || p.Plan.Probe.NodePool != "gpu" || p.Plan.Probe.RequestsFrom != "--probe-requests" || p.Plan.Probe.LaunchSeconds != CloudLaunchAllowance.Seconds() {
+		t.Fatalf("--probe-requests: %+v %v %+v", g, err, p.Plan.Probe)
+	}
+}

@@ -1,0 +1,263 @@
+package drill
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/awslabs/operatorpkg/status"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
+	nodepoolutils "sigs.k8s.io/karpenter/pkg/utils/nodepool"
+
+	"github.com/karpctl/karpctl/internal/discovery"
+	"github.com/karpctl/karpctl/internal/engine"
+)
+
+// ProbeLabel marks the probe pod, and its NodeClaim once known, with the drill id: `drill restore`
+// finds them by it after a crash.
+const ProbeLabel = "karpctl.io/drill-probe"
+
+// ProbeImage is the probe pod's only container: it does nothing and needs no pull secret.
+const ProbeImage = "registry.k8s.io/pause:3.10"
+
+// Karpenter v1.15.0's batch window defaults (BATCH_IDLE_DURATION / BATCH_MAX_DURATION, options.go).
+const (
+	DefaultBatchIdle = time.Second
+	DefaultBatchMax  = 10 * time.Second
+)
+
+// DefaultProbeStartup is what a new leader needs before its provisioner acts: controller-runtime
+// starts the leader-only controllers, which wait for their informers and for Karpenter's cluster
+// state to sync. Measured with the real v1.15.0 (kwok build): see docs/drill.md.
+const DefaultProbeStartup = 5 * time.Second
+
+// Node-launch allowances, from the NodePool's NodeClass kind: a kwok node registers and turns Ready as
+// soon as its NodeClaim launches (measured well under a second); a cloud instance must boot and join
+// (EC2: typically 30–90 s).
+const (
+	KwokLaunchAllowance  = 10 * time.Second
+	CloudLaunchAllowance = 3 * time.Minute
+)
+
+// ProbePlan is the probe a drill with --probe creates after its action: one pod only a new node of
+// NodePool can take.
+type ProbePlan struct {
+	Pod       string `json:"pod"`
+	Namespace string `json:"namespace"`
+	NodePool  string `json:"nodePool"`
+	// InstanceType is the smallest instance type the NodePool can launch (the default requests' source).
+	InstanceType string            `json:"instanceType,omitempty"`
+	Requests     map[string]string `json:"requests"`
+	RequestsFrom string            `json:"requestsFrom"`
+	// ExcludedNodes counts the NodePool's existing nodes the probe's node affinity rules out.
+	ExcludedNodes int    `json:"excludedNodes"`
+	AvoidZone     string `json:"avoidZone,omitempty"`
+	// Batch window read from the Karpenter Deployment's env (defaults 1 s / 10 s).
+	BatchIdleSeconds float64 `json:"batchIdleSeconds"`
+	BatchMaxSeconds  float64 `json:"batchMaxSeconds"`
+	StartupSeconds   float64 `json:"startupSeconds"`
+	LaunchSeconds    float64 `json:"launchAllowanceSeconds"`
+	LaunchFrom       string  `json:"launchAllowanceFrom"`
+
+	pod *corev1.Pod
+}
+
+// probePermissions are what --probe adds to a drill's RBAC gate.
+func probePermissions(ns string) []authorizationv1.ResourceAttributes {
+	return []authorizationv1.ResourceAttributes{
+		{Verb: "list", Group: "karpenter.sh", Resource: "nodepools"},
+		{Verb: "list", Resource: "nodes"},
+		{Verb: "delete", Resource: "nodes"},
+		{Verb: "create", Resource: "pods", Namespace: ns},
+		{Verb: "delete", Resource: "pods", Namespace: ns},
+		{Verb: "list", Resource: "events", Namespace: ns},
+		{Verb: "get", Group: "karpenter.sh", Resource: "nodeclaims"},
+		{Verb: "list", Group: "karpenter.sh", Resource: "nodeclaims"},
+		{Verb: "watch", Group: "karpenter.sh", Resource: "nodeclaims"},
+		{Verb: "patch", Group: "karpenter.sh", Resource: "nodeclaims"},
+		{Verb: "delete", Group: "karpenter.sh", Resource: "nodeclaims"},
+	}
+}
+
+// probeGate plans the probe: the NodePool Karpenter tries first and its smallest instance type
+// (engine.SmallestLaunchable), the requests, the existing nodes to exclude, the bounds.
+func probeGate(ctx context.Context, c Client, k *discovery.Karpenter, o Options, p *Preflight) (Gate, error) {
+	nps, err := c.NodePools(ctx)
+	if err != nil {
+		return Gate{}, err
+	}
+	var down []string
+	if o.Kind == ZoneOutage {
+		down = []string{o.Zone}
+	}
+	pl := &ProbePlan{Pod: "karpctl-probe-" + p.ID, Namespace: k.Namespace, AvoidZone: strings.Join(down, "")}
+	var np *karpv1.NodePool
+	target, terr := engine.SmallestLaunchable(ctx, nps, down)
+	switch {
+	case terr == nil:
+		np, pl.InstanceType = target.NodePool, target.InstanceType
+	case o.ProbeRequests != nil:
+		np = firstReady(nps) // no catalog for its NodeClass: Karpenter picks the type
+	}
+	if np == nil {
+		return Gate{Name: "probe", Message: fmt.Sprintf("no NodePool the probe can use: %v (--probe-requests lets a NodePool whose NodeClass karpctl has no catalog for be used)", terr)}, nil
+	}
+	pl.NodePool = np.Name
+	reqs := o.ProbeRequests
+	if reqs == nil {
+		reqs = halfOf(target.Allocatable)
+		pl.RequestsFrom = fmt.Sprintf("half of %s's allocatable, the smallest instance type NodePool %s can launch (catalog %s)", target.InstanceType, np.Name, target.Catalog)
+	} else {
+		pl.RequestsFrom = "--probe-requests"
+	}
+	pl.Requests = map[string]string{}
+	for name, q := range reqs {
+		pl.Requests[string(name)] = q.String()
+	}
+	nodes, err := c.Nodes(ctx, karpv1.NodePoolLabelKey+"="+np.Name)
+	if err != nil {
+		return Gate{}, err
+	}
+	var hostnames []string
+	for _, n := range nodes {
+		h := n.Labels[corev1.LabelHostname]
+		if h == "" {
+			h = n.Name
+		}
+		hostnames = append(hostnames, h)
+	}
+	sort.Strings(hostnames)
+	pl.ExcludedNodes = len(hostnames)
+	idle, max := batchWindow(k.Env)
+	pl.BatchIdleSeconds, pl.BatchMaxSeconds, pl.StartupSeconds = idle.Seconds(), max.Seconds(), o.ProbeStartup.Seconds()
+	pl.LaunchSeconds, pl.LaunchFrom = launchAllowance(np, o.ProbeLaunch)
+	pl.pod = probePod(pl, p.ID, np, reqs, hostnames, down)
+	p.Plan.Probe = pl
+	return Gate{Name: "probe", Passed: true, Message: fmt.Sprintf("NodePool %s: probe pod %s/%s requests %s (%s); only a new node can take it (%d existing node(s) of the NodePool excluded)",
+		np.Name, pl.Namespace, pl.Pod, requestsString(pl.Requests), pl.RequestsFrom, pl.ExcludedNodes)}, nil
+}
+
+// firstReady is the first NodePool in Karpenter's order whose Ready condition is True.
+func firstReady(nps []*karpv1.NodePool) *karpv1.NodePool {
+	ordered := append([]*karpv1.NodePool(nil), nps...)
+	nodepoolutils.OrderByWeight(ordered)
+	for _, np := range ordered {
+		if np.DeletionTimestamp == nil && readyAsStored(np.GetConditions()) {
+			return np
+		}
+	}
+	return nil
+}
+
+// readyAsStored reports the stored Ready condition (StatusConditions() would recompute it from the
+// dependent conditions, initialising missing ones to Unknown).
+func readyAsStored(conds []status.Condition) bool {
+	return slices.ContainsFunc(conds, func(c status.Condition) bool { return c.Type == status.ConditionReady && c.IsTrue() })
+}
+
+// halfOf is half the CPU and memory of an allocatable: a new node of that type takes it with room for
+// DaemonSets, and no pod this small is mistaken for a real workload's.
+func halfOf(alloc corev1.ResourceList) corev1.ResourceList {
+	cpu := alloc.Cpu().MilliValue() / 2
+	mem := alloc.Memory().Value() / 2 / (1 << 20)
+	return corev1.ResourceList{
+		corev1.ResourceCPU:    *resource.NewMilliQuantity(cpu, resource.DecimalSI),
+		corev1.ResourceMemory: *resource.NewQuantity(mem<<20, resource.BinarySI),
+	}
+}
+
+// batchWindow reads Karpenter's BATCH_IDLE_DURATION and BATCH_MAX_DURATION from its literal env.
+func batchWindow(env map[string]string) (idle, max time.Duration) {
+	idle, max = DefaultBatchIdle, DefaultBatchMax
+	if d, err := time.ParseDuration(env["BATCH_IDLE_DURATION"]); err == nil && d > 0 {
+		idle = d
+	}
+	if d, err := time.ParseDuration(env["BATCH_MAX_DURATION"]); err == nil && d > 0 {
+		max = d
+	}
+	return idle, max
+}
+
+func launchAllowance(np *karpv1.NodePool, given time.Duration) (float64, string) {
+	if given > 0 {
+		return given.Seconds(), "--probe-launch"
+	}
+	if ref := np.Spec.Template.Spec.NodeClassRef; ref != nil && ref.Kind == "KWOKNodeClass" {
+		return KwokLaunchAllowance.Seconds(), "kwok nodes register and turn Ready as soon as their NodeClaim launches"
+	}
+	return CloudLaunchAllowance.Seconds(), "a cloud instance boots and joins (EC2: typically 30–90 s)"
+}
+
+// probePod is a pause pod only a new node of np can take: it selects the NodePool, tolerates its
+// taints, and its node affinity excludes every existing node of the NodePool by hostname (Karpenter
+// gives a new NodeClaim a placeholder hostname, which this allows) and the lost zone of a zone outage.
+func probePod(pl *ProbePlan, id string, np *karpv1.NodePool, reqs corev1.ResourceList, hostnames, zonesDown []string) *corev1.Pod {
+	var terms []corev1.NodeSelectorRequirement
+	if len(hostnames) > 0 {
+		terms = append(terms, corev1.NodeSelectorRequirement{Key: corev1.LabelHostname, Operator: corev1.NodeSelectorOpNotIn, Values: hostnames})
+	}
+	if len(zonesDown) > 0 {
+		terms = append(terms, corev1.NodeSelectorRequirement{Key: corev1.LabelTopologyZone, Operator: corev1.NodeSelectorOpNotIn, Values: zonesDown})
+	}
+	var affinity *corev1.Affinity
+	if len(terms) > 0 {
+		affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
+			NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: terms}}}}}
+	}
+	var tolerations []corev1.Toleration
+	for _, t := range np.Spec.Template.Spec.Taints {
+		tolerations = append(tolerations, corev1.Toleration{Key: t.Key, Operator: corev1.TolerationOpEqual, Value: t.Value, Effect: t.Effect})
+	}
+	no, zero := false, int64(0)
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: pl.Namespace, Name: pl.Pod,
+			Labels:      map[string]string{ProbeLabel: id, "app.kubernetes.io/managed-by": "karpctl"},
+			Annotations: map[string]string{"karpctl.io/drill-probe-purpose": "measures how long Karpenter takes to provision again after a drill; deleted when the drill ends"}},
+		Spec: corev1.PodSpec{
+			AutomountServiceAccountToken:  &no,
+			TerminationGracePeriodSeconds: &zero,
+			NodeSelector:                  map[string]string{karpv1.NodePoolLabelKey: np.Name},
+			Affinity:                      affinity,
+			Tolerations:                   tolerations,
+			Containers: []corev1.Container{{Name: "pause", Image: ProbeImage,
+				Resources: corev1.ResourceRequirements{Requests: reqs}}},
+		},
+	}
+}
+
+func requestsString(m map[string]string) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + m[k]
+	}
+	return strings.Join(parts, ",")
+}
+
+// ParseRequests parses --probe-requests "cpu=500m,memory=512Mi".
+func ParseRequests(s string) (corev1.ResourceList, error) {
+	out := corev1.ResourceList{}
+	for _, part := range strings.Split(s, ",") {
+		name, val, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok || name == "" {
+			return nil, fmt.Errorf("--probe-requests %q: want NAME=QUANTITY[,NAME=QUANTITY], e.g. cpu=500m,memory=512Mi", s)
+		}
+		q, err := resource.ParseQuantity(val)
+		if err != nil || q.Sign() <= 0 {
+			return nil, fmt.Errorf("--probe-requests %q: %s=%s is not a positive quantity", s, name, val)
+		}
+		out[corev1.ResourceName(name)] = q
+	}
+	return out, nil
+}
