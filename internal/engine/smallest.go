@@ -7,10 +7,8 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 	"sigs.k8s.io/karpenter/pkg/cloudprovider"
-	"sigs.k8s.io/karpenter/pkg/scheduling"
 	nodepoolutils "sigs.k8s.io/karpenter/pkg/utils/nodepool"
 
 	"github.com/karpctl/karpctl/internal/engine/catalog"
@@ -28,60 +26,49 @@ type LaunchTarget struct {
 	Warnings    []Warning
 }
 
-// CatalogFor is the embedded catalog that serves the NodePool's NodeClass kind, nil when none does.
-func CatalogFor(np *karpv1.NodePool) *catalog.Catalog {
-	ref := np.Spec.Template.Spec.NodeClassRef
-	if ref == nil {
-		return nil
-	}
-	gk := schema.GroupKind{Group: ref.Group, Kind: ref.Kind}
-	for _, name := range catalog.Names() {
-		if c, err := catalog.Named(name); err == nil {
-			for _, k := range c.NodeClasses {
-				if k == gk {
-					return c
-				}
-			}
-		}
-	}
-	return nil
-}
-
 // SmallestLaunchable takes the NodePools in Karpenter's own order (nodepoolutils.OrderByWeight: the
 // highest weight first, ties by name) and returns the first one Karpenter would provision with — live
-// Ready, valid, served by an embedded catalog — with the smallest instance type (allocatable CPU, then
-// memory, then price) that has an available offering compatible with its requirements, outside
-// zonesDown. Karpenter's own types do the judging: requirements, offerings and allocatable.
+// Ready, valid, its NodeClass served by the embedded kwok catalog — with the smallest instance type
+// (allocatable CPU, then memory, then price) that has an available offering compatible with its
+// NodeClaim template, outside zonesDown. Karpenter's own types do the judging: requirements,
+// offerings and allocatable, through the checks plan makes of a NodePool.
 func SmallestLaunchable(ctx context.Context, nodePools []*karpv1.NodePool, zonesDown []string) (*LaunchTarget, error) {
 	ctx, err := karpenterContext(ctx)
 	if err != nil {
 		return nil, err
+	}
+	kwok, err := catalog.Named(catalog.Kwok)
+	if err != nil {
+		return nil, err
+	}
+	src := CatalogSource(kwok, false)
+	down := map[string]bool{}
+	for _, z := range zonesDown {
+		down[z] = true
 	}
 	ordered := append([]*karpv1.NodePool(nil), nodePools...)
 	nodepoolutils.OrderByWeight(ordered)
 	var reasons []string
 	var warnings []Warning
 	for _, np := range ordered {
-		cat := CatalogFor(np)
-		if cat == nil {
+		if ref := np.Spec.Template.Spec.NodeClassRef; ref == nil || !src.Serves(ref.GroupKind()) {
 			reasons = append(reasons, fmt.Sprintf("%s: no embedded instance-type catalog serves its NodeClass %s", np.Name, nodeClassName(np)))
 			continue
 		}
-		for _, z := range zonesDown {
-			cat = cat.WithoutZone(z)
+		set, err := resolveNodePools(ctx, &Snapshot{NodePools: []*karpv1.NodePool{np}, Live: true}, src)
+		if err != nil {
+			return nil, err
 		}
-		cat.RegisterWellKnownLabels()
-		cp := &catalogProvider{instanceTypes: cat.KarpenterInstanceTypes(), nodeClasses: cat.NodeClasses}
-		usable, ws := usableNodePools(ctx, &Snapshot{NodePools: []*karpv1.NodePool{np}, Live: true}, cp, cat.Name)
-		warnings = append(warnings, ws...)
+		usable := set.usable(down)
+		warnings = append(warnings, set.warnings...)
 		if len(usable) == 0 {
-			for _, w := range ws {
+			for _, w := range set.warnings {
 				reasons = append(reasons, w.NodePool+": "+w.Message)
 			}
 			continue
 		}
-		if it := smallest(usable[0], cp.instanceTypes); it != nil {
-			return &LaunchTarget{NodePool: np, Catalog: cat.Name, InstanceType: it.Name, Allocatable: it.Allocatable(), Warnings: warnings}, nil
+		if it := smallest(usable[0], set.byNodePool[usable[0].Name]); it != nil {
+			return &LaunchTarget{NodePool: np, Catalog: kwok.Name, InstanceType: it.Name, Allocatable: it.Allocatable(), Warnings: warnings}, nil
 		}
 		reasons = append(reasons, np.Name+": no instance type with an available offering outside the zones down")
 	}
@@ -91,19 +78,17 @@ func SmallestLaunchable(ctx context.Context, nodePools []*karpv1.NodePool, zones
 	return nil, fmt.Errorf("%w: %s", ErrNoUsableNodePool, strings.Join(reasons, "; "))
 }
 
+// smallest is the instance type of the NodePool's compatible ones with the least allocatable CPU,
+// then memory, then the lowest price of its compatible offerings.
 func smallest(np *karpv1.NodePool, its []*cloudprovider.InstanceType) *cloudprovider.InstanceType {
-	reqs := scheduling.NewNodeSelectorRequirementsWithMinValues(np.Spec.Template.Spec.Requirements...)
+	reqs := nodeClaimRequirements(np)
 	type cand struct {
 		it    *cloudprovider.InstanceType
 		price float64
 	}
 	var cs []cand
-	for _, it := range its {
-		offs := it.Offerings.Available().Compatible(reqs)
-		if it.Requirements.Intersects(reqs) != nil || len(offs) == 0 {
-			continue
-		}
-		cs = append(cs, cand{it, offs.Cheapest().Price})
+	for _, it := range CompatibleInstanceTypes(np, its) {
+		cs = append(cs, cand{it, it.Offerings.Available().Compatible(reqs).Cheapest().Price})
 	}
 	sort.SliceStable(cs, func(i, j int) bool {
 		a, b := cs[i].it.Allocatable(), cs[j].it.Allocatable()
