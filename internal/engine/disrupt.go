@@ -50,7 +50,7 @@ func Disrupt(ctx context.Context, snap *Snapshot, src InstanceTypeSource, opts D
 		return res, nil
 	}
 	snap, warnings := disruptionSnapshot(snap, opts)
-	sim, err := newSimulation(ctx, snap, Options{InstanceTypes: src})
+	sim, err := newSimulation(ctx, snap, Options{InstanceTypes: src, keepStatic: true})
 	if err != nil {
 		return nil, err
 	}

@@ -53,7 +53,7 @@ func BenchmarkDisruptOverhead(b *testing.B) {
 			b.Fatal("no command: the benchmark must make Karpenter decide something")
 		}
 
-		sim, err := newSimulation(context.Background(), snap, Options{InstanceTypes: src})
+		sim, err := newSimulation(context.Background(), snap, Options{InstanceTypes: src, keepStatic: true})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -251,3 +251,70 @@ func TestDisruptNothingToDoAndUnknownConditions(t *testing.T) {
 		t.Error("the snapshot's NodeClaim was modified")
 	}
 }
+
+// Two underutilized nodes whose pods fit on one smaller node: MultiNodeConsolidation takes both.
+func TestDisruptMultiNodeConsolidation(t *testing.T) {
+	snap := &Snapshot{NodePools: []*karpv1.NodePool{consolidatingPool("default", karpv1.ConsolidationPolicyWhenEmptyOrUnderutilized, "0s", "100%")}}
+	for _, n := range []string{"one", "two"} {
+		karpenterNode(t, n, "default", "c-8x-amd64-linux", "test-zone-a").add(snap)
+		snap.Pods = append(snap.Pods, boundPod(n+"-app", n, "500m"))
+	}
+	res := disrupt(t, snap, DisruptOptions{})
+	if len(res.Commands) != 1 {
+		t.Fatalf("commands %+v", res.Commands)
+	}
+	c := res.Commands[0]
+	if c.Method != "MultiNodeConsolidation" || len(c.Candidates) != 2 || c.Decision != "replace" || len(c.Replacements) != 1 || c.SavingsPerHour <= 0 {
+		t.Errorf("command %+v", c)
+	}
+}
+
+// More reasons a node stays, each as Karpenter gives it: already the cheapest, a pod that cannot
+// move, not initialized, no NodeClaim.
+func TestDisruptMoreReasonsToStay(t *testing.T) {
+	snap := &Snapshot{NodePools: []*karpv1.NodePool{consolidatingPool("default", karpv1.ConsolidationPolicyWhenEmptyOrUnderutilized, "0s", "100%")}}
+	for _, n := range []string{"cheapest", "pinned", "fresh"} {
+		karpenterNode(t, n, "default", "c-1x-amd64-linux", "test-zone-a").add(snap)
+	}
+	fresh := snap.Nodes[2]
+	delete(fresh.Labels, karpv1.NodeInitializedLabelKey)
+	snap.NodeClaims[2].StatusConditions().SetFalse(karpv1.ConditionTypeInitialized, "NotInitialized", "")
+	orphan := karpenterNode(t, "orphan", "default", "c-1x-amd64-linux", "test-zone-b")
+	orphan.node.Spec.Taints = []corev1.Taint{{Key: "dedicated", Value: "other", Effect: corev1.TaintEffectNoSchedule}}
+	snap.Nodes = append(snap.Nodes, orphan.node) // its NodeClaim is gone
+	// A pod that needs its node's hostname cannot go anywhere else.
+	// 600m of the c-1x's 900m each: no node has room for another node's pod.
+	stuck := boundPod("stuck", "pinned", "600m", withNodeSelector(corev1.LabelHostname, "pinned"))
+	snap.Pods = []*corev1.Pod{boundPod("app", "cheapest", "600m"), stuck, boundPod("fresh-app", "fresh", "600m")}
+	res := disrupt(t, snap, DisruptOptions{})
+	if len(res.Commands) != 0 {
+		t.Fatalf("commands %+v", res.Commands)
+	}
+	for node, want := range map[string]string{
+		"cheapest": "Can't replace with a cheaper node",
+		"pinned":   "stuck",
+		"fresh":    "initialized",
+		"orphan":   "no NodeClaim",
+	} {
+		if s := stayOf(res, node); !strings.Contains(s.Reason, want) {
+			t.Errorf("%s stays for %q (%s), want %q", node, s.Reason, s.Source, want)
+		}
+	}
+}
+
+// A static NodePool's drifted NodeClaim: StaticDrift replaces it (static NodePools take no pending
+// pods, but the disruption controller keeps their nodes current).
+func TestDisruptStaticDrift(t *testing.T) {
+	np := consolidatingPool("fixed", karpv1.ConsolidationPolicyWhenEmpty, "Never", "100%")
+	one := int64(1)
+	np.Spec.Replicas = &one
+	snap := &Snapshot{NodePools: []*karpv1.NodePool{np}}
+	m := karpenterNode(t, "static", "fixed", "c-2x-amd64-linux", "test-zone-a")
+	m.claim.StatusConditions().SetTrue(karpv1.ConditionTypeDrifted)
+	m.add(snap)
+	snap.Pods = []*corev1.Pod{boundPod("app", "static", "500m")}
+	res := disrupt(t, snap, DisruptOptions{})
+	if len(res.Commands) != 1 || res.Commands[0].Method != "StaticDrift" || res.Commands[0].Decision != "replace" || res.Commands[0].Candidates[0].Node != "static" {
+		t.Fatalf("commands %+v staying %+v", res.Commands, res.Staying)
+	}
+}

@@ -33,7 +33,9 @@ type nodePoolTypes struct {
 // resolveNodePools checks each NodePool the way Karpenter's controllers would before provisioning
 // with it (deletion, static, NodeClass served, validation, NodeClass readiness, NodePool Ready) and
 // resolves its NodeClass's instance types. Only input problems (an AWS region) are errors.
-func resolveNodePools(ctx context.Context, snap *Snapshot, src InstanceTypeSource) (*nodePoolSet, error) {
+// keepStatic keeps static NodePools (spec.replicas): they take no pending pods (Karpenter's
+// provisioner passes them over itself), but disruption replaces their drifted nodes.
+func resolveNodePools(ctx context.Context, snap *Snapshot, src InstanceTypeSource, keepStatic bool) (*nodePoolSet, error) {
 	set := &nodePoolSet{}
 	var assumedReady []string
 	shown := map[*Resolved]bool{}
@@ -47,7 +49,7 @@ func resolveNodePools(ctx context.Context, snap *Snapshot, src InstanceTypeSourc
 		case np.DeletionTimestamp != nil:
 			warn("being deleted: Karpenter does not provision with it")
 			continue
-		case nodepoolutils.IsStatic(np):
+		case nodepoolutils.IsStatic(np) && !keepStatic:
 			warn("static NodePool (spec.replicas is set): it keeps a fixed node count and takes no pending pods")
 			continue
 		case ref == nil || ref.Kind == "" || ref.Group == "":

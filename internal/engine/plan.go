@@ -36,6 +36,9 @@ type Options struct {
 	ZonesDown []string
 	// InstanceTypes gives each NodePool its instance types by its NodeClass; nil: Sources(snap, "").
 	InstanceTypes InstanceTypeSource
+
+	// keepStatic keeps static NodePools in the simulation (disruption handles their nodes).
+	keepStatic bool
 }
 
 // ErrNoUsableNodePool means no NodePool is left that Karpenter would provision with; the error text
@@ -88,7 +91,7 @@ func newSimulation(ctx context.Context, snap *Snapshot, opts Options) (*simulati
 	}
 	sim := &simulation{ctx: ctx, recorder: newEventRecorder()}
 
-	pools, err := resolveNodePools(ctx, snap, src)
+	pools, err := resolveNodePools(ctx, snap, src, opts.keepStatic)
 	if err != nil {
 		return nil, err
 	}

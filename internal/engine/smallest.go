@@ -55,7 +55,7 @@ func SmallestLaunchable(ctx context.Context, nodePools []*karpv1.NodePool, zones
 			reasons = append(reasons, fmt.Sprintf("%s: no embedded instance-type catalog serves its NodeClass %s", np.Name, nodeClassName(np)))
 			continue
 		}
-		set, err := resolveNodePools(ctx, &Snapshot{NodePools: []*karpv1.NodePool{np}, Live: true}, src)
+		set, err := resolveNodePools(ctx, &Snapshot{NodePools: []*karpv1.NodePool{np}, Live: true}, src, false)
 		if err != nil {
 			return nil, err
 		}
