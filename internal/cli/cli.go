@@ -5,6 +5,7 @@ package cli
 import (
 	"cmp"
 	"errors"
+	goflag "flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/klog/v2"
 
 	"github.com/karpctl/karpctl/internal/discovery"
 )
@@ -102,6 +104,12 @@ func NewGlobals() *Globals {
 // AddFlags registers kubectl's global flags and the discovery flags on fs.
 func (g *Globals) AddFlags(fs *pflag.FlagSet) {
 	g.Kube.AddFlags(fs)
+	// -v as in kubectl: client-go's klog verbosity on stderr (-v=6 logs every request and its status).
+	klogFlags := goflag.NewFlagSet("klog", goflag.ContinueOnError)
+	klog.InitFlags(klogFlags)
+	v := pflag.PFlagFromGoFlag(klogFlags.Lookup("v"))
+	v.Shorthand = "v"
+	fs.AddFlag(v)
 	fs.StringVar(&g.Find.Namespace, "karpenter-namespace", "", "Namespace of the Karpenter Deployment (default: search all namespaces)")
 	fs.StringVar(&g.Find.Selector, "karpenter-selector", discovery.DefaultSelector, "Label selector that finds the Karpenter Deployment")
 	fs.StringVar(&g.Find.Lease, "lease", "", "Leader-election Lease as NAMESPACE/NAME (overrides what the Deployment says)")

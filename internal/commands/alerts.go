@@ -67,7 +67,10 @@ Without --offline the Karpenter Deployment and its Lease are read from the clust
 		RunE:    func(cmd *cobra.Command, _ []string) error { return o.Run(cmd.Context()) },
 	}
 	f := cmd.Flags()
-	f.Var(&output.FormatValue[alerts.Format]{Value: &o.Format, Allowed: alerts.Formats, What: "format", Hint: "prometheusrule or rules"}, "format", "Output: prometheusrule (Prometheus Operator object) | rules (plain Prometheus rule file)")
+	// -o like every other command; --format, its first name, stays.
+	format := &output.FormatValue[alerts.Format]{Value: &o.Format, Allowed: alerts.Formats, What: "output", Hint: "prometheusrule or rules"}
+	f.VarP(format, "output", "o", "Output: prometheusrule (Prometheus Operator object) | rules (plain Prometheus rule file)")
+	f.Var(format, "format", "The same as -o")
 	f.BoolVar(&o.Offline, "offline", false, "Do not contact the cluster: Karpenter's namespace from --karpenter-namespace, --lease or -n, defaults for the rest")
 	f.StringVar(&o.Job, "job", alerts.DefaultJob, "Prometheus job label of Karpenter's metrics (the Helm chart's Service name)")
 	f.StringVar(&o.LeaseName, "lease-name", "", "Leader-election Lease name (default: from the Deployment, or "+alerts.DefaultLeaseName+")")

@@ -2,7 +2,6 @@ package commands
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -56,7 +55,7 @@ func newLeaseCmd(env *Env) *cobra.Command {
 	output.AddFormatFlag(cmd.Flags(), &o.Format, output.TableFormat, output.Wide, output.JSON, output.YAML)
 	cmd.Flags().BoolVarP(&o.Watch, "watch", "w", false, "Stream holder changes, releases, expiries and API-server silences until Ctrl-C, then print a summary")
 	cmd.Flags().DurationVar(&o.WatchDuration, "watch-duration", 0, "With --watch: stop after this long (0 = until Ctrl-C)")
-	cmd.Flags().BoolVarP(&o.Verbose, "verbose", "v", false, "With --watch: print every renewal too")
+	cmd.Flags().BoolVar(&o.Verbose, "verbose", false, "With --watch: print every renewal too")
 	cmd.Flags().StringVar(&o.Serve, "serve", "", "Serve the lease as Prometheus metrics (holder, renew age, transitions, failover gaps) on ADDR, e.g. :9090, until Ctrl-C")
 	o.Fleet.AddFlags(cmd.Flags())
 	return cmd
@@ -138,12 +137,11 @@ func (o *LeaseOptions) watch(ctx context.Context, cs kubernetes.Interface, k *di
 		defer cancel()
 	}
 	s := o.env.Styles()
-	enc := json.NewEncoder(o.env.Out)
 	onEvent := func(e lease.Event) {
 		switch {
 		case o.Format.Machine():
 			if e.Kind != lease.EventRenewed || o.Verbose {
-				_ = enc.Encode(struct {
+				_ = output.WriteStreamed(o.env.Out, o.Format, struct {
 					Event lease.Event `json:"event"`
 				}{e})
 			}
@@ -156,7 +154,7 @@ func (o *LeaseOptions) watch(ctx context.Context, cs kubernetes.Interface, k *di
 	}
 	sum, err := lease.Watch(ctx, cs, k.LeaseNamespace, k.LeaseName, onEvent)
 	if o.Format.Machine() {
-		_ = enc.Encode(struct {
+		_ = output.WriteStreamed(o.env.Out, o.Format, struct {
 			Summary lease.Summary `json:"summary"`
 		}{sum})
 	} else {

@@ -84,3 +84,27 @@ func TestVersionClientOnly(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, out)
 	}
 }
+
+// -v is kubectl's klog verbosity (-v=6 logs every request), not a command's own flag: it takes a
+// level, and lease's --verbose has no -v shorthand any more.
+func TestKlogVerbosity(t *testing.T) {
+	if code, _, errOut := run(t, "kubectl-karpctl", "version", "--client", "-v=6"); code != 0 {
+		t.Fatalf("-v=6: exit %d: %s", code, errOut)
+	}
+	if code, _, errOut := run(t, "kubectl-karpctl", "lease", "--v", "2", "--help"); code != 0 {
+		t.Fatalf("--v 2: exit %d: %s", code, errOut)
+	}
+	if code, _, errOut := run(t, "kubectl-karpctl", "version", "--client", "-v", "x"); code != cli.ExitUsage || !strings.Contains(errOut, "-v") {
+		t.Fatalf("-v x: exit %d: %s", code, errOut)
+	}
+}
+
+// alerts takes -o like every other command; --format is the same flag.
+func TestAlertsOutputFlag(t *testing.T) {
+	for _, flag := range []string{"-o", "--format"} {
+		code, out, errOut := run(t, "kubectl-karpctl", "alerts", "--offline", "--karpenter-namespace", "karpenter", flag, "rules")
+		if code != 0 || !strings.HasPrefix(strings.TrimLeft(out, "# \n"), "groups:") && !strings.Contains(out, "\ngroups:") {
+			t.Errorf("%s rules: exit %d, %s\n%s", flag, code, errOut, out)
+		}
+	}
+}

@@ -77,6 +77,20 @@ func Write(w io.Writer, f Format, v any) error {
 	}
 }
 
+// WriteStreamed writes one document of a stream: a compact JSON line (JSON Lines), or a YAML
+// document after a "---" separator, so that `-o yaml` of a watch is a YAML stream.
+func WriteStreamed(w io.Writer, f Format, v any) error {
+	if f == YAML {
+		b, err := yaml.Marshal(v)
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(append([]byte("---\n"), b...))
+		return err
+	}
+	return json.NewEncoder(w).Encode(v)
+}
+
 // Style is one lipgloss style that is a no-op without colour and never pads multi-line text.
 type Style struct {
 	st lipgloss.Style

@@ -124,3 +124,19 @@ func TestProgress(t *testing.T) {
 		t.Fatalf("wrote to a buffer: %q", off.String())
 	}
 }
+
+// A stream is JSON Lines, or YAML documents each after "---".
+func TestWriteStreamed(t *testing.T) {
+	var j, y strings.Builder
+	for _, v := range []map[string]int{{"a": 1}, {"b": 2}} {
+		if err := WriteStreamed(&j, JSON, v); err != nil {
+			t.Fatal(err)
+		}
+		if err := WriteStreamed(&y, YAML, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if j.String() != "{\"a\":1}\n{\"b\":2}\n" || y.String() != "---\na: 1\n---\nb: 2\n" {
+		t.Errorf("json %q yaml %q", j.String(), y.String())
+	}
+}
