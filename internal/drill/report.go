@@ -97,7 +97,7 @@ type Report struct {
 	Namespace  string    `json:"namespace"`
 	Lease      string    `json:"lease"`
 	Started    time.Time `json:"started"`
-	ActionTime time.Time `json:"actionTime,omitempty"`
+	ActionTime time.Time `json:"actionTime,omitzero"`
 	Ended      time.Time `json:"ended"`
 	Result     Result    `json:"result"`
 	Reason     string    `json:"reason"`

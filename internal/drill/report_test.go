@@ -1,6 +1,7 @@
 package drill
 
 import (
+	"encoding/json"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -91,5 +92,20 @@ func TestCordonPatches(t *testing.T) {
 	}
 	if p := string(uncordonPatch); !strings.Contains(p, `"unschedulable":null`) || !strings.Contains(p, `"karpctl.io/drill-cordoned":null`) {
 		t.Fatal(p)
+	}
+}
+
+// A drill refused or only planned never acted: its report has no actionTime (not 0001-01-01).
+func TestReportOmitsActionTimeBeforeTheAction(t *testing.T) {
+	b, err := json.Marshal(Report{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "actionTime") {
+		t.Errorf("actionTime in %s", b)
+	}
+	b, _ = json.Marshal(Report{ActionTime: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)})
+	if !strings.Contains(string(b), `"actionTime":"2026-12-01T00:00:00Z"`) {
+		t.Errorf("no actionTime in %s", b)
 	}
 }
