@@ -61,7 +61,9 @@ func (o *VersionOptions) Run(ctx context.Context) error {
 }
 
 func clientVersion() VersionInfo {
-	return VersionInfo{Karpctl: cli.Version, Engine: cli.Engine(), GoVersion: runtime.Version(), AWSData: engine.DefaultAWSModel.Data()}
+	b := cli.Build()
+	return VersionInfo{Karpctl: b.Version, Commit: b.Commit, CommitDate: b.Date, Engine: cli.Engine(),
+		GoVersion: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH, AWSData: engine.DefaultAWSModel.Data()}
 }
 
 // check reads one cluster's versions: the server's and Karpenter's image (none when Karpenter is not

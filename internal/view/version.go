@@ -13,9 +13,15 @@ import (
 
 // VersionInfo is `version -o json`.
 type VersionInfo struct {
-	Karpctl   string `json:"karpctl"`
-	Engine    string `json:"engine"`
-	GoVersion string `json:"goVersion"`
+	Karpctl string `json:"karpctl"`
+	// Commit and CommitDate are the git commit karpctl was built from and its time ("unknown" when
+	// the build recorded neither).
+	Commit     string `json:"commit"`
+	CommitDate string `json:"commitDate"`
+	Engine     string `json:"engine"`
+	GoVersion  string `json:"goVersion"`
+	// Platform is the binary's GOOS/GOARCH.
+	Platform string `json:"platform"`
 	// AWSData dates the EC2 facts and prices behind the AWS provider's instance-type model.
 	AWSData engine.AWSData `json:"awsData"`
 	// Server and Karpenter are empty when no cluster is reachable; Error says why.
@@ -28,7 +34,8 @@ type VersionInfo struct {
 
 // Version prints karpctl's versions and, unless clientOnly, the cluster's.
 func Version(w io.Writer, s output.Styles, v VersionInfo, clientOnly bool) error {
-	pairs := [][2]string{{"karpctl", v.Karpctl}, {"Engine", v.Engine}, {"Go", v.GoVersion},
+	pairs := [][2]string{{"karpctl", v.Karpctl}, {"Commit", v.Commit + " (" + v.CommitDate + ")"},
+		{"Engine", v.Engine}, {"Go", v.GoVersion + " " + v.Platform},
 		{"AWS data", "EC2 facts and prices of " + v.AWSData.Generated.Format("2006-01-02") + " (spot prices are estimates)"}}
 	if !clientOnly {
 		if v.Error != "" {
