@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the control-plane binaries the harness and sandbox run, from the Go module proxy, into
-# $KARPCTL_BIN (default <repo>/.bin). A stamp of the inputs makes a warm run a no-op.
+# Builds the control-plane binaries the harness and sandbox run, and the kubectl the release test installs
+# karpctl into, from the Go module proxy, into $KARPCTL_BIN (default <repo>/.bin). A stamp of the inputs
+# makes a warm run a no-op.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -18,10 +19,15 @@ if [ -f "$bin/.stamp" ] && [ "$(cat "$bin/.stamp")" = "$want" ] && [ "${1:-}" !=
   exit 0
 fi
 t0=$(date +%s)
-ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$KUBE_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=36 -X k8s.io/component-base/version.gitTreeState=clean"
-echo "building kube-apiserver, kube-controller-manager, kube-scheduler, etcd ($KUBE_VERSION) into $bin" >&2
+# kubectl reports client-go's version, the control plane component-base's: stamp both, as Kubernetes does.
+ldflags="-s -w"
+for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+  ldflags+=" -X $pkg.gitVersion=$KUBE_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=36 -X $pkg.gitTreeState=clean"
+done
+echo "building kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd ($KUBE_VERSION) into $bin" >&2
 (cd "$here" && go build -trimpath -ldflags "$ldflags" -o "$bin/" \
-  k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler ./etcd)
+  k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler \
+  k8s.io/kubernetes/cmd/kubectl ./etcd)
 echo "building kwok $KWOK_VERSION" >&2
 GOBIN="$bin" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
 echo "building karpenter-kwok (sigs.k8s.io/karpenter/kwok from the root module)" >&2
