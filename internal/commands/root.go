@@ -68,6 +68,9 @@ func (e *Env) Styles() output.Styles { return output.StylesFor(e.Out) }
 
 // Main runs karpctl with args (args[0] is the program name) and returns the exit code.
 func Main(args []string, in io.Reader, out, errOut io.Writer) int {
+	// Either signal cancels ctx, so watches stop with their summary and drills restore what they
+	// changed. os.Interrupt is Ctrl-C (on Windows also Ctrl-Break); SIGTERM is kill on Linux and macOS
+	// and, on Windows, where there is no kill, closing the console window, logoff or shutdown.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	env := &Env{IOStreams: genericiooptions.IOStreams{In: in, Out: out, ErrOut: errOut}, Globals: cli.NewGlobals()}
