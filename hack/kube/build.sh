@@ -11,9 +11,10 @@ mkdir -p "$bin"
 
 KUBE_VERSION=v1.36.3
 KWOK_VERSION=v0.8.0
-# The stamp covers what the binaries are built from: this module, this script, and the Karpenter version
-# the root module pins (not the whole root go.mod, which changes with karpctl's own dependencies).
-stamp_of() { { cat "$here/go.mod" "$here/go.sum" "$0"; grep -E '^\s*sigs.k8s.io/karpenter ' "$root/go.mod"; echo "$KWOK_VERSION"; } | sha256sum | cut -c1-16; }
+# The stamp covers what the binaries are built from: this module, this script, and the Kubernetes and
+# Karpenter module versions the root module pins, which karpenter-kwok is built with (not the whole
+# root go.mod, which changes with karpctl's own dependencies).
+stamp_of() { { cat "$here/go.mod" "$here/go.sum" "$0"; grep -E '^\s*(sigs\.)?k8s\.io/' "$root/go.mod"; echo "$KWOK_VERSION"; } | sha256sum | cut -c1-16; }
 want=$(stamp_of)
 if [ -f "$bin/.stamp" ] && [ "$(cat "$bin/.stamp")" = "$want" ] && [ "${1:-}" != "-f" ]; then
   exit 0
