@@ -309,7 +309,7 @@ func Build(o Options) ([]Group, error) {
 				perReplica, sel, errCodes),
 			Why: "Share of each replica's own API requests that failed, from client-go's client_go_request_total{code,method}\n" +
 				"(the name Karpenter v1.15.0 serves; there is no rest_client_requests_total). 404 and 409 are excluded: the\n" +
-				"recorded leader answers GET 404 (object not there yet) and PATCH 409 (optimistic-concurrency conflict, retried)\n" +
+				"v1.15.0 leader answers GET 404 (object not there yet) and PATCH 409 (optimistic-concurrency conflict, retried)\n" +
 				"in normal operation. Counted: 5xx, 429, 401/403 and \"<error>\" (no response: timeout, connection refused).\n" +
 				"A replica without errors records 0 (the `or 0 *` branch) rather than no value.",
 		},
@@ -333,7 +333,7 @@ func Build(o Options) ([]Group, error) {
 					pct(o.APIErrorRatio), int(10*time.Second/o.RetryPeriod), retry),
 			},
 			Why: fmt.Sprintf("ratio %g over 5m for 10m (--api-error-ratio): a follower alone polls the lease once per retryPeriod %s\n"+
-				"(~%d requests in 5m), so the threshold is dozens of failures, not the single 429 the recorded follower saw at\n"+
+				"(~%d requests in 5m), so the threshold is dozens of failures, not the single 429 a v1.15.0 follower can see at\n"+
 				"startup. 10m keeps a brief API server restart from paging.", o.APIErrorRatio, retry, int(5*time.Minute/o.RetryPeriod)),
 		}),
 		o.alert(Rule{
@@ -348,7 +348,7 @@ func Build(o Options) ([]Group, error) {
 					"Remediation: check the API server's priority and fairness (apiserver_flowcontrol_rejected_requests_total, " +
 					"the FlowSchema matching Karpenter's ServiceAccount) and whether another client floods the same priority level.",
 			},
-			Why: "any 429 in every 5m window for 15m: a single 429 at startup is normal (the recorded follower had one),\n" +
+			Why: "any 429 in every 5m window for 15m: a single 429 at startup is normal (a v1.15.0 follower can have one),\n" +
 				"sustained throttling is not.",
 		}),
 	}}

@@ -67,7 +67,7 @@ type MetricsResult struct {
 const (
 	// ErrorShareWarn: more than 5 % of the replica's API requests failed with 5xx/429/connection errors.
 	ErrorShareWarn = 0.05
-	// MinErrorsWarn avoids warning on one throttled request at start-up (the recorded follower has one 429).
+	// MinErrorsWarn avoids warning on one throttled request at start-up (a Karpenter v1.15.0 follower can show one 429 at start-up).
 	MinErrorsWarn = 3
 	// LatencyP99Warn: the replica waits over a second for the API server on 1 % of its requests.
 	LatencyP99Warn = 1.0

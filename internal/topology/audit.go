@@ -26,7 +26,7 @@ const (
 	systemNodeCritical = "system-node-critical"
 )
 
-// The seed's standby floor: a standby may run with 0.5 CPU and 512Mi.
+// The standby floor of the operator's checklist: a standby may run with 0.5 CPU and 512Mi.
 var (
 	StandbyCPUFloor    = resource.MustParse("500m")
 	StandbyMemoryFloor = resource.MustParse("512Mi")
