@@ -65,24 +65,14 @@ type DisruptOptions struct {
 
 func newDisruptCmd(env *Env) *cobra.Command {
 	o := &DisruptOptions{env: env}
-	cmd := &cobra.Command{
+	cmd := snapshotCommand(&cobra.Command{
 		Use:     "disrupt",
 		Short:   "Dry-run Karpenter's disruption controller: what it would consolidate or replace now, and why other nodes stay",
 		Long:    disruptLong,
 		Example: disruptExample,
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Validate(cmd.Flags().Changed); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
-	}
+	}, "Decide", o, &o.Format, &o.snapshotSource, &o.catalogFlags)
 	f := cmd.Flags()
-	output.AddFormatFlag(f, &o.Format, output.TableFormat, output.Wide, output.JSON, output.YAML)
 	f.BoolVar(&o.DryRun, "dry-run", true, "Decide only (always: karpctl never disrupts nodes)")
-	o.addFlags(f, "Decide")
-	o.addCatalogFlags(f)
 	f.BoolVar(&o.All, "all", false, "List what every disruption method would propose, not only the first command")
 	f.BoolVar(&o.IgnoreConsolidateAfter, "ignore-consolidate-after", false, "Treat every NodeClaim as Consolidatable (what happens once consolidateAfter has passed)")
 	return cmd

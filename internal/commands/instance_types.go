@@ -68,27 +68,17 @@ type InstanceTypesOptions struct {
 
 func newInstanceTypesCmd(env *Env) *cobra.Command {
 	o := &InstanceTypesOptions{env: env}
-	cmd := &cobra.Command{
+	cmd := snapshotCommand(&cobra.Command{
 		Use:     "instance-types",
 		Short:   "List the instance types Karpenter would consider for a NodePool or NodeClass, with allocatable resources and prices",
 		Long:    instanceTypesLong,
 		Example: instanceTypesExample,
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Validate(cmd.Flags().Changed); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
-	}
+	}, "List", o, &o.Format, &o.snapshotSource, &o.catalogFlags)
 	f := cmd.Flags()
-	output.AddFormatFlag(f, &o.Format, output.TableFormat, output.Wide, output.JSON, output.YAML)
 	f.StringVar(&o.NodePool, "nodepool", "", "The NodePool whose instance types to list (filtered by its requirements)")
 	f.StringVar(&o.NodeClass, "nodeclass", "", "The NodeClass (e.g. an EC2NodeClass) whose instance types to list")
 	f.StringVar(&o.Requests, "requests", "", "Mark the types with room for a pod requesting cpu=…,memory=…[,RESOURCE=QUANTITY]")
 	f.StringVar(&o.Pod, "pod", "", "Mark the types Karpenter would consider for this pod: FILE with a Pod (or a Deployment, StatefulSet, ReplicaSet or Job: its pod template)")
-	o.addFlags(f, "List")
-	o.addCatalogFlags(f)
 	return cmd
 }
 

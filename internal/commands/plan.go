@@ -98,26 +98,16 @@ type PlanOptions struct {
 
 func newPlanCmd(env *Env) *cobra.Command {
 	o := &PlanOptions{env: env}
-	cmd := &cobra.Command{
+	cmd := snapshotCommand(&cobra.Command{
 		Use:     "plan",
 		Short:   "Dry-run Karpenter's scheduler: which NodeClaims it would create for the pending pods",
 		Long:    planLong,
 		Example: planExample,
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Validate(cmd.Flags().Changed); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
-	}
+	}, "Plan", o, &o.Format, &o.snapshotSource, &o.catalogFlags)
 	f := cmd.Flags()
-	output.AddFormatFlag(f, &o.Format, output.TableFormat, output.Wide, output.JSON, output.YAML)
 	f.BoolVar(&o.DryRun, "dry-run", true, "Plan only (always: karpctl never launches nodes)")
-	o.addFlags(f, "Plan")
 	f.StringArrayVar(&o.ZonesDown, "zone-down", nil, "What if this zone were lost (repeatable)")
 	f.StringArrayVar(&o.Scale, "scale", nil, "What if this workload had N replicas: [deployment|statefulset|replicaset/]NAME=N (repeatable)")
-	o.addCatalogFlags(f)
 	return cmd
 }
 

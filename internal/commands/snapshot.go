@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"k8s.io/client-go/kubernetes"
 
@@ -132,4 +133,25 @@ func (e *Env) print(f output.Format, v any, human func(w io.Writer, s output.Sty
 		return output.Write(e.Out, f, v)
 	}
 	return human(e.Out, e.Styles(), f == output.Wide)
+}
+
+// snapshotCommand is the cobra command of plan, disrupt and instance-types: no arguments, Validate
+// (told which flags were given) before Run, the -o formats, the snapshot's and the catalog's flags.
+// what says in the flags' help what the command does from the files alone ("Plan", "Decide").
+func snapshotCommand(c *cobra.Command, what string, o interface {
+	Validate(changed func(string) bool) error
+	Run(ctx context.Context) error
+}, format *output.Format, src *snapshotSource, cat *catalogFlags) *cobra.Command {
+	c.Args = cobra.NoArgs
+	c.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := o.Validate(cmd.Flags().Changed); err != nil {
+			return err
+		}
+		return o.Run(cmd.Context())
+	}
+	f := c.Flags()
+	output.AddFormatFlag(f, format, output.TableFormat, output.Wide, output.JSON, output.YAML)
+	src.addFlags(f, what)
+	cat.addCatalogFlags(f)
+	return c
 }
