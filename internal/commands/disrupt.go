@@ -56,7 +56,7 @@ const disruptExample = `  # What would Karpenter's disruption controller do now,
 type DisruptOptions struct {
 	env    *Env
 	Format output.Format
-	DryRun bool
+	dryRunOnly
 	snapshotSource
 	catalogFlags
 	All                    bool
@@ -72,7 +72,7 @@ func newDisruptCmd(env *Env) *cobra.Command {
 		Example: disruptExample,
 	}, "Decide", o, &o.Format, &o.snapshotSource, &o.catalogFlags)
 	f := cmd.Flags()
-	f.BoolVar(&o.DryRun, "dry-run", true, "Decide only (always: karpctl never disrupts nodes)")
+	o.addDryRunFlag(f, "Decide", "disrupts nodes")
 	f.BoolVar(&o.All, "all", false, "List what every disruption method would propose, not only the first command")
 	f.BoolVar(&o.IgnoreConsolidateAfter, "ignore-consolidate-after", false, "Treat every NodeClaim as Consolidatable (what happens once consolidateAfter has passed)")
 	return cmd
@@ -81,8 +81,8 @@ func newDisruptCmd(env *Env) *cobra.Command {
 // Validate checks the flags and reads the catalog; nothing has been sent to the cluster yet. changed
 // tells which flags were given (cmd.Flags().Changed).
 func (o *DisruptOptions) Validate(changed func(string) bool) error {
-	if !o.DryRun {
-		return cli.UsageError("--dry-run=false: karpctl never disrupts nodes, it only shows what Karpenter would do (drop the flag or leave it true)")
+	if err := o.checkDryRun(); err != nil {
+		return err
 	}
 	if err := o.validate(); err != nil {
 		return err

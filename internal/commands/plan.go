@@ -86,7 +86,7 @@ const planExample = `  # What would Karpenter launch for the pods pending now?
 type PlanOptions struct {
 	env    *Env
 	Format output.Format
-	DryRun bool
+	dryRunOnly
 	snapshotSource
 	ZonesDown []string
 	Scale     []string
@@ -105,7 +105,7 @@ func newPlanCmd(env *Env) *cobra.Command {
 		Example: planExample,
 	}, "Plan", o, &o.Format, &o.snapshotSource, &o.catalogFlags)
 	f := cmd.Flags()
-	f.BoolVar(&o.DryRun, "dry-run", true, "Plan only (always: karpctl never launches nodes)")
+	o.addDryRunFlag(f, "Plan", "launches nodes")
 	f.StringArrayVar(&o.ZonesDown, "zone-down", nil, "What if this zone were lost (repeatable)")
 	f.StringArrayVar(&o.Scale, "scale", nil, "What if this workload had N replicas: [deployment|statefulset|replicaset/]NAME=N (repeatable)")
 	return cmd
@@ -114,8 +114,8 @@ func newPlanCmd(env *Env) *cobra.Command {
 // Validate checks the flags and reads the catalog; nothing has been sent to the cluster yet. changed
 // tells which flags were given (cmd.Flags().Changed).
 func (o *PlanOptions) Validate(changed func(string) bool) error {
-	if !o.DryRun {
-		return cli.UsageError("--dry-run=false: karpctl never launches nodes, it only shows what Karpenter would do (drop the flag or leave it true)")
+	if err := o.checkDryRun(); err != nil {
+		return err
 	}
 	if err := o.validate(); err != nil {
 		return err

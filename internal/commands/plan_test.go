@@ -304,7 +304,7 @@ func TestPlanRepeatedScaleIsUsageError(t *testing.T) {
 		}
 	}
 	// Live, web is the Deployment web: a StatefulSet web is another workload.
-	o := &PlanOptions{env: &Env{Globals: cli.NewGlobals()}, DryRun: true, ChunkSize: 500, Scale: []string{"web=5", "statefulset/web=3"}}
+	o := &PlanOptions{env: &Env{Globals: cli.NewGlobals()}, dryRunOnly: dryRunOnly{DryRun: true}, ChunkSize: 500, Scale: []string{"web=5", "statefulset/web=3"}}
 	if err := o.Validate(noFlagChanged); err != nil || len(o.scale) != 2 {
 		t.Errorf("live deployment and statefulset web: %v, %+v", err, o.scale)
 	}

@@ -155,3 +155,23 @@ func snapshotCommand(c *cobra.Command, what string, o interface {
 	cat.addCatalogFlags(f)
 	return c
 }
+
+// dryRunOnly is the --dry-run flag of plan and disrupt: true, and only true, since karpctl never
+// does what it predicts Karpenter would do.
+type dryRunOnly struct {
+	DryRun bool
+	// never says what karpctl never does ("launches nodes").
+	never string
+}
+
+func (d *dryRunOnly) addDryRunFlag(f *pflag.FlagSet, only, never string) {
+	d.never = never
+	f.BoolVar(&d.DryRun, "dry-run", true, only+" only (always: karpctl never "+never+")")
+}
+
+func (d *dryRunOnly) checkDryRun() error {
+	if !d.DryRun {
+		return cli.UsageError("--dry-run=false: karpctl never %s, it only shows what Karpenter would do (drop the flag or leave it true)", d.never)
+	}
+	return nil
+}
