@@ -19,12 +19,14 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
+
+	"github.com/karpctl/karpctl/internal/discovery"
 )
 
 func main() {
 	kubeconfig := flag.String("kubeconfig", "", "kubeconfig")
 	ns := flag.String("namespace", "", "lease namespace")
-	name := flag.String("lease", "karpenter-leader-election", "lease name")
+	name := flag.String("lease", discovery.DefaultLeaseName, "lease name")
 	host := flag.String("hostname", "", "identity prefix (the pod name); default os.Hostname()")
 	duration := flag.Duration("lease-duration", 15*time.Second, "lease duration")
 	renew := flag.Duration("renew-deadline", 10*time.Second, "renew deadline")

@@ -36,6 +36,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/karpctl/karpctl/internal/discovery"
 	"github.com/karpctl/karpctl/internal/harness"
 	"github.com/karpctl/karpctl/internal/sandbox"
 )
@@ -411,7 +412,7 @@ func (c *cli) connect() (*State, *sandbox.Sandbox, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return st, &sandbox.Sandbox{Env: &harness.Env{Client: kc}, Dynamic: dc, Namespace: st.Namespace, LeaseName: sandbox.LeaseName}, nil
+	return st, &sandbox.Sandbox{Env: &harness.Env{Client: kc}, Dynamic: dc, Namespace: st.Namespace, LeaseName: discovery.DefaultLeaseName}, nil
 }
 
 func (c *cli) status() int {
@@ -439,9 +440,9 @@ func (c *cli) status() int {
 		if l.Spec.RenewTime != nil {
 			renew = fmt.Sprintf(", renewed %s ago", time.Since(l.Spec.RenewTime.Time).Round(100*time.Millisecond))
 		}
-		fmt.Printf("lease %s/%s: holder %s%s\n", st.Namespace, sandbox.LeaseName, *l.Spec.HolderIdentity, renew)
+		fmt.Printf("lease %s/%s: holder %s%s\n", st.Namespace, discovery.DefaultLeaseName, *l.Spec.HolderIdentity, renew)
 	} else {
-		fmt.Printf("lease %s/%s: %v\n", st.Namespace, sandbox.LeaseName, err)
+		fmt.Printf("lease %s/%s: %v\n", st.Namespace, discovery.DefaultLeaseName, err)
 	}
 	if pods, err := sb.KarpenterPods(ctx); err == nil {
 		for _, p := range pods {

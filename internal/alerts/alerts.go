@@ -15,13 +15,14 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+
+	"github.com/karpctl/karpctl/internal/discovery"
 )
 
 // Defaults of Karpenter v1.15.0: it sets no leader-election timings, so controller-runtime's defaults
 // apply (leaseDuration 15 s, renewDeadline 10 s, retryPeriod 2 s). The Lease object carries the
 // duration; the retry period is not recorded anywhere in the cluster.
 const (
-	DefaultLeaseName      = "karpenter-leader-election"
 	DefaultJob            = "karpenter"
 	DefaultLeaseDuration  = 15 * time.Second
 	DefaultRetryPeriod    = 2 * time.Second
@@ -135,7 +136,7 @@ func (o Options) Validate() error {
 // WithDefaults fills zero fields with Karpenter's defaults.
 func (o Options) WithDefaults() Options {
 	if o.LeaseName == "" {
-		o.LeaseName = DefaultLeaseName
+		o.LeaseName = discovery.DefaultLeaseName
 	}
 	if o.Job == "" {
 		o.Job = DefaultJob

@@ -11,6 +11,7 @@ import (
 
 	"github.com/karpctl/karpctl/internal/alerts"
 	"github.com/karpctl/karpctl/internal/cli"
+	"github.com/karpctl/karpctl/internal/discovery"
 	"github.com/karpctl/karpctl/internal/lease"
 	"github.com/karpctl/karpctl/internal/output"
 )
@@ -73,7 +74,7 @@ Without --offline the Karpenter Deployment and its Lease are read from the clust
 	f.Var(format, "format", "The same as -o")
 	f.BoolVar(&o.Offline, "offline", false, "Do not contact the cluster: Karpenter's namespace from --karpenter-namespace, --lease or -n, defaults for the rest")
 	f.StringVar(&o.Job, "job", alerts.DefaultJob, "Prometheus job label of Karpenter's metrics (the Helm chart's Service name)")
-	f.StringVar(&o.LeaseName, "lease-name", "", "Leader-election Lease name (default: from the Deployment, or "+alerts.DefaultLeaseName+")")
+	f.StringVar(&o.LeaseName, "lease-name", "", "Leader-election Lease name (default: from the Deployment, or "+discovery.DefaultLeaseName+")")
 	f.StringVar(&o.RuleName, "rule-name", "karpenter-alerts", "PrometheusRule name")
 	f.StringVar(&o.RuleNamespace, "rule-namespace", "", "PrometheusRule namespace (default: Karpenter's namespace)")
 	f.StringToStringVar(&o.RuleLabels, "rule-label", nil, "Label on the PrometheusRule, KEY=VALUE, repeatable (e.g. release=kube-prometheus-stack for the operator's ruleSelector)")

@@ -13,6 +13,8 @@ import (
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/karpctl/karpctl/internal/discovery"
 )
 
 // ReplicaSpec describes one simulated Karpenter replica (hack/replica-sim).
@@ -66,7 +68,7 @@ func (e *Env) StartReplica(s ReplicaSpec, log io.Writer) (*Process, error) {
 		return nil, err
 	}
 	if s.Lease == "" {
-		s.Lease = DefaultLeaseName
+		s.Lease = discovery.DefaultLeaseName
 	}
 	if s.LeaseDuration == 0 {
 		s.LeaseDuration, s.RenewDeadline, s.RetryPeriod = 15*time.Second, 10*time.Second, 2*time.Second
@@ -77,15 +79,12 @@ func (e *Env) StartReplica(s ReplicaSpec, log io.Writer) (*Process, error) {
 		"--retry-period", s.RetryPeriod.String(), fmt.Sprintf("--release-on-cancel=%t", !s.NoRelease))
 }
 
-// DefaultLeaseName is Karpenter's (and ReplicaSpec's default) leader-election Lease name.
-const DefaultLeaseName = "karpenter-leader-election"
-
-// WaitLeaseHolder polls the Lease ns/name (DefaultLeaseName when empty) every 50 ms until it has a
+// WaitLeaseHolder polls the Lease ns/name (discovery.DefaultLeaseName when empty) every 50 ms until it has a
 // holder, one whose identity starts with pod+"_" (Karpenter's "<hostname>_<uuid>") when pod is not
 // empty, and returns it. When ctx ends first, the error names the last holder seen or the last error.
 func (e *Env) WaitLeaseHolder(ctx context.Context, ns, name, pod string) (*coordinationv1.Lease, error) {
 	if name == "" {
-		name = DefaultLeaseName
+		name = discovery.DefaultLeaseName
 	}
 	what := fmt.Sprintf("a holder of lease %s/%s", ns, name)
 	if pod != "" {

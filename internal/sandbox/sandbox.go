@@ -19,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
 
+	"github.com/karpctl/karpctl/internal/discovery"
 	"github.com/karpctl/karpctl/internal/harness"
 )
 
@@ -27,7 +28,6 @@ const (
 	DefaultNamespace = "karpenter"
 	DeploymentName   = "karpenter"
 	ServiceAccount   = "karpenter"
-	LeaseName        = "karpenter-leader-election"
 	NodePoolName     = "default"
 	NodeClassName    = "default"
 	// KarpenterBinary is hack/kube/build.sh's `go build sigs.k8s.io/karpenter/kwok`.
@@ -107,7 +107,7 @@ func Start(ctx context.Context, opts Options) (_ *Sandbox, err error) {
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	s := &Sandbox{
-		Env: env, Namespace: opts.Namespace, Deployment: DeploymentName, LeaseName: LeaseName,
+		Env: env, Namespace: opts.Namespace, Deployment: DeploymentName, LeaseName: discovery.DefaultLeaseName,
 		NodePool: NodePoolName, NodeClass: NodeClassName, cancel: cancel,
 	}
 	defer func() {

@@ -21,7 +21,7 @@ func Replica(t testing.TB, env *harness.Env, s harness.ReplicaSpec) *harness.Pro
 	return p
 }
 
-// WaitLeaseHolder waits until the Lease ns/name (harness.DefaultLeaseName when empty) has a holder —
+// WaitLeaseHolder waits until the Lease ns/name (discovery.DefaultLeaseName when empty) has a holder —
 // pod's (identity pod+"_…") when pod is not empty — and returns it; the test fails when ctx ends first.
 func WaitLeaseHolder(ctx context.Context, t testing.TB, env *harness.Env, ns, name, pod string) *coordinationv1.Lease {
 	t.Helper()

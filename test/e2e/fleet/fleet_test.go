@@ -104,7 +104,7 @@ func staleCluster(ctx context.Context, t testing.TB) string {
 	ready(ctx, t, staleEnv, len(pods))
 	id, dur, transitions := pods[0].Name+"_6b0d4f5e-0000-4000-8000-000000000001", int32(3600), int32(3)
 	acquired, renewed := metav1.NewMicroTime(time.Now().Add(-2*time.Hour)), metav1.NewMicroTime(time.Now().Add(-50*time.Minute))
-	l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: harness.DefaultLeaseName},
+	l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: discovery.DefaultLeaseName},
 		Spec: coordinationv1.LeaseSpec{HolderIdentity: &id, LeaseDurationSeconds: &dur, AcquireTime: &acquired, RenewTime: &renewed, LeaseTransitions: &transitions}}
 	if _, err := staleEnv.Client.CoordinationV1().Leases(ns).Create(ctx, l, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
