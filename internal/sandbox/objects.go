@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/utils/ptr"
+
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -279,11 +281,9 @@ func KarpenterDeployment(ns string, replicas int32, extra map[string]string) *ap
 	d := harness.KarpenterDeployment(harness.KarpenterSpec{Namespace: ns, Name: DeploymentName, Replicas: replicas, Env: env})
 	d.Spec.Template.Spec.ServiceAccountName = ServiceAccount
 	// As in the chart: the binary, not a shell, is PID 1, and SIGTERM ends it at once (v1.15.0).
-	d.Spec.Template.Spec.TerminationGracePeriodSeconds = int64Ptr(30)
+	d.Spec.Template.Spec.TerminationGracePeriodSeconds = ptr.To[int64](30)
 	return d
 }
-
-func int64Ptr(v int64) *int64 { return &v }
 
 // nodePoolReady reports whether the sandbox's NodePool has the condition Ready=True.
 func (s *Sandbox) nodePoolReady(ctx context.Context) (bool, error) {

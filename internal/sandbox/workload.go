@@ -6,13 +6,16 @@ import (
 	"sort"
 	"time"
 
-	"github.com/karpctl/karpctl/internal/discovery"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/utils/ptr"
+	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
+
+	"github.com/karpctl/karpctl/internal/discovery"
 )
 
 // Workload is a Deployment of pause pods that fit on no system node (they tolerate nothing), so
@@ -60,7 +63,7 @@ func (w Workload) Deployment() *appsv1.Deployment {
 				Spec: corev1.PodSpec{
 					AutomountServiceAccountToken:  &no,
 					NodeSelector:                  w.NodeSelector,
-					TerminationGracePeriodSeconds: int64Ptr(0),
+					TerminationGracePeriodSeconds: ptr.To[int64](0),
 					Containers: []corev1.Container{{
 						Name: "pause", Image: "registry.k8s.io/pause:3.10",
 						Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
@@ -160,7 +163,7 @@ func (s *Sandbox) NodeClaims(ctx context.Context) ([]NodeClaim, error) {
 func nodeClaimFrom(u *unstructured.Unstructured) NodeClaim {
 	l := u.GetLabels()
 	nc := NodeClaim{
-		Name: u.GetName(), NodePool: l["karpenter.sh/nodepool"], InstanceType: l[corev1.LabelInstanceTypeStable],
+		Name: u.GetName(), NodePool: l[karpv1.NodePoolLabelKey], InstanceType: l[corev1.LabelInstanceTypeStable],
 		CapacityType: l["karpenter.sh/capacity-type"], Zone: l[corev1.LabelTopologyZone], Created: u.GetCreationTimestamp().Time,
 	}
 	nc.Node, _, _ = unstructured.NestedString(u.Object, "status", "nodeName")

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 
 	"github.com/karpctl/karpctl/internal/discovery"
 )
@@ -19,8 +20,8 @@ import (
 const (
 	ZoneLabel          = corev1.LabelTopologyZone
 	HostnameLabel      = corev1.LabelHostname
-	NodePoolLabel      = "karpenter.sh/nodepool"
-	RegisteredLabel    = "karpenter.sh/registered"
+	NodePoolLabel      = karpv1.NodePoolLabelKey
+	RegisteredLabel    = karpv1.NodeRegisteredLabelKey
 	NodeClaimKind      = "NodeClaim"
 	SystemClusterCrit  = "system-cluster-critical"
 	systemNodeCritical = "system-node-critical"
