@@ -7,6 +7,8 @@ import (
 	"io"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/duration"
+
 	"github.com/karpctl/karpctl/internal/lease"
 	"github.com/karpctl/karpctl/internal/output"
 )
@@ -60,7 +62,7 @@ func LeaseStatus(w io.Writer, s output.Styles, st lease.Status, wide bool) error
 		if c.Deleting {
 			phase = "Terminating"
 		}
-		row := []string{c.Pod, role, phase, fmt.Sprint(c.Ready), fmt.Sprint(c.Restarts), orNone(c.Node), orNone(c.Zone), Age(st.ObservedAt.Sub(c.Created))}
+		row := []string{c.Pod, role, phase, fmt.Sprint(c.Ready), fmt.Sprint(c.Restarts), orNone(c.Node), orNone(c.Zone), duration.HumanDuration(st.ObservedAt.Sub(c.Created))}
 		if wide {
 			row = append(row, c.Created.UTC().Format(time.RFC3339))
 		}
@@ -178,19 +180,4 @@ func orNone(s string) string {
 		return "<none>"
 	}
 	return s
-}
-
-// Age renders a duration like kubectl's AGE column.
-func Age(d time.Duration) string {
-	switch {
-	case d < 0:
-		return "0s"
-	case d < 2*time.Minute:
-		return fmt.Sprintf("%ds", int(d.Seconds()))
-	case d < 2*time.Hour:
-		return fmt.Sprintf("%dm", int(d.Minutes()))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh", int(d.Hours()))
-	}
-	return fmt.Sprintf("%dd", int(d.Hours()/24))
 }
