@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -50,7 +51,7 @@ func newLeaseCmd(env *Env) *cobra.Command {
 		Short:   "Show who holds Karpenter's leader-election lease, whether it is fresh, and which pods wait",
 		Example: leaseExample,
 		Args:    cobra.NoArgs,
-		RunE:    func(cmd *cobra.Command, _ []string) error { return o.Run(cmd.Context()) },
+		RunE:    validatedRun(o),
 	}
 	output.AddFormatFlag(cmd.Flags(), &o.Format, output.TableFormat, output.Wide, output.JSON, output.YAML)
 	cmd.Flags().BoolVarP(&o.Watch, "watch", "w", false, "Stream holder changes, releases, expiries and API-server silences until Ctrl-C, then print a summary")
@@ -61,17 +62,19 @@ func newLeaseCmd(env *Env) *cobra.Command {
 	return cmd
 }
 
-// Run finds Karpenter and reports or watches its lease, or reports the lease of every context.
-func (o *LeaseOptions) Run(ctx context.Context) error {
+// Validate checks the flags; nothing has been sent to the cluster yet.
+func (o *LeaseOptions) Validate() error {
 	if o.WatchDuration < 0 {
 		return cli.UsageError("--watch-duration must not be negative")
 	}
 	if o.Serve != "" && o.Watch {
 		return cli.UsageError("--serve and --watch do not go together: the exporter watches the lease itself")
 	}
-	if err := o.Fleet.Validate("watch", "watch-duration", "serve", "verbose"); err != nil {
-		return err
-	}
+	return o.Fleet.Validate("watch", "watch-duration", "serve", "verbose")
+}
+
+// Run finds Karpenter and reports or watches its lease, or reports the lease of every context.
+func (o *LeaseOptions) Run(ctx context.Context) error {
 	if o.Fleet.On() {
 		return fleetRun(ctx, &o.Fleet, "lease", o.Format, o.check, view.LeaseFleet, nil)
 	}
@@ -82,11 +85,9 @@ func (o *LeaseOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if o.Format.Machine() {
-		if err := output.Write(o.env.Out, o.Format, st); err != nil {
-			return err
-		}
-	} else if err := view.LeaseStatus(o.env.Out, o.env.Styles(), st, o.Format == output.Wide); err != nil {
+	if err := o.env.print(o.Format, st, func(w io.Writer, s output.Styles, wide bool) error {
+		return view.LeaseStatus(w, s, st, wide)
+	}); err != nil {
 		return err
 	}
 	if code != cli.ExitOK {

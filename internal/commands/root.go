@@ -166,3 +166,17 @@ func wrapArgs(c *cobra.Command) {
 		wrapArgs(sub)
 	}
 }
+
+// validatedRun is the RunE of a command whose Options check every flag in Validate, before any
+// request, and then Run.
+func validatedRun(o interface {
+	Validate() error
+	Run(ctx context.Context) error
+}) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error {
+		if err := o.Validate(); err != nil {
+			return err
+		}
+		return o.Run(cmd.Context())
+	}
+}

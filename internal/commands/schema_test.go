@@ -18,6 +18,7 @@ import (
 	"github.com/karpctl/karpctl/internal/health"
 	"github.com/karpctl/karpctl/internal/lease"
 	"github.com/karpctl/karpctl/internal/topology"
+	"github.com/karpctl/karpctl/internal/versions"
 	"github.com/karpctl/karpctl/internal/view"
 )
 
@@ -44,7 +45,7 @@ func TestJSONSchemaDocumented(t *testing.T) {
 		{"`kubectl karpctl drill leader-kill|zone-outage -o json|yaml` and `--report FILE`", drill.Report{}},
 		{"Each line of the drill history file (`$XDG_STATE_HOME/karpctl/drills.jsonl`)", drill.HistoryEntry{}},
 		{"`kubectl karpctl drill history -o json|yaml`", DrillHistory{}},
-		{"`kubectl karpctl version -o json|yaml`", VersionInfo{}},
+		{"`kubectl karpctl version -o json|yaml`", versions.Info{}},
 		{fleetSchemaTitle, fleet.Outcome[struct{}]{}},
 	} {
 		fmt.Fprintf(&b, "\n## %s\n\n", s.title)

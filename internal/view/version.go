@@ -6,34 +6,13 @@ import (
 	"io"
 
 	"github.com/karpctl/karpctl/internal/cli"
-	"github.com/karpctl/karpctl/internal/engine"
 	"github.com/karpctl/karpctl/internal/fleet"
 	"github.com/karpctl/karpctl/internal/output"
+	"github.com/karpctl/karpctl/internal/versions"
 )
 
-// VersionInfo is `version -o json`.
-type VersionInfo struct {
-	Karpctl string `json:"karpctl"`
-	// Commit and CommitDate are the git commit karpctl was built from and its time ("unknown" when
-	// the build recorded neither).
-	Commit     string `json:"commit"`
-	CommitDate string `json:"commitDate"`
-	Engine     string `json:"engine"`
-	GoVersion  string `json:"goVersion"`
-	// Platform is the binary's GOOS/GOARCH.
-	Platform string `json:"platform"`
-	// AWSData dates the EC2 facts and prices behind the AWS provider's instance-type model.
-	AWSData engine.AWSData `json:"awsData"`
-	// Server and Karpenter are empty when no cluster is reachable; Error says why.
-	Server             string `json:"server,omitempty"`
-	KarpenterImage     string `json:"karpenterImage,omitempty"`
-	KarpenterVersion   string `json:"karpenterVersion,omitempty"`
-	KarpenterNamespace string `json:"karpenterNamespace,omitempty"`
-	Error              string `json:"error,omitempty"`
-}
-
 // Version prints karpctl's versions and, unless clientOnly, the cluster's.
-func Version(w io.Writer, s output.Styles, v VersionInfo, clientOnly bool) error {
+func Version(w io.Writer, s output.Styles, v versions.Info, clientOnly bool) error {
 	pairs := [][2]string{{"karpctl", v.Karpctl}, {"Commit", v.Commit + " (" + v.CommitDate + ")"},
 		{"Engine", v.Engine}, {"Go", v.GoVersion + " " + v.Platform},
 		{"AWS data", "EC2 facts and prices of " + v.AWSData.Generated.Format("2006-01-02") + " (spot prices are estimates)"}}
@@ -54,10 +33,10 @@ func Version(w io.Writer, s output.Styles, v VersionInfo, clientOnly bool) error
 
 // VersionFleet is `version --contexts`: the server, Karpenter's image version and whether it is the
 // bundled engine's, per context; wide adds Karpenter's namespace and image.
-func VersionFleet(w io.Writer, s output.Styles, outs []fleet.Outcome[VersionInfo], wide bool) error {
+func VersionFleet(w io.Writer, s output.Styles, outs []fleet.Outcome[versions.Info], wide bool) error {
 	cols := fleetColumns{ok: "answered", headers: []string{"SERVER", "KARPENTER", "ENGINE"}, wideHeaders: []string{"NAMESPACE", "IMAGE"}}
 	bundled := cli.EngineVersion()
-	return fleetTable(w, s, outs, cols, wide, func(v VersionInfo) ([]string, []string) {
+	return fleetTable(w, s, outs, cols, wide, func(v versions.Info) ([]string, []string) {
 		karpenter, engine := "not found", "-"
 		if v.KarpenterImage != "" {
 			karpenter = cmp.Or(v.KarpenterVersion, "-")

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/karpctl/karpctl/internal/versions"
+
 	"github.com/karpctl/karpctl/internal/cli"
 	"github.com/karpctl/karpctl/internal/fleet"
 	"github.com/karpctl/karpctl/internal/health"
@@ -178,7 +180,7 @@ func TestVersionAcrossContexts(t *testing.T) {
 	sameCostAsSingle(ctx, t, f, r, "version")
 
 	r = karpctl(ctx, t, f, "version", "--contexts", three, "-o", "json")
-	var outs []fleet.Outcome[view.VersionInfo]
+	var outs []fleet.Outcome[versions.Info]
 	r.Decode(t, &outs)
 	if outs[0].Result.KarpenterVersion != "1.15.0" || outs[1].Result.KarpenterVersion != "1.14.2" || outs[1].Result.Server != "v1.36.3" {
 		t.Errorf("%+v %+v", outs[0].Result, outs[1].Result)

@@ -5,7 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/karpctl/karpctl/internal/commands"
+	"github.com/karpctl/karpctl/internal/versions"
+
 	"github.com/karpctl/karpctl/internal/harness"
 	"github.com/karpctl/karpctl/test/e2e"
 )
@@ -16,7 +17,7 @@ func TestVersionAgainstCluster(t *testing.T) {
 	ctx := e2e.Context(t, time.Minute)
 	setup(ctx, t, "versioned", harness.KarpenterSpec{Image: "public.ecr.aws/karpenter/controller:1.14.2@sha256:0123"})
 	r := e2e.Karpctl(ctx, t, env.Kubeconfig, "version", "-o", "json", "--karpenter-namespace", "versioned")
-	var v commands.VersionInfo
+	var v versions.Info
 	r.Decode(t, &v)
 	if r.Code != 0 {
 		t.Fatalf("exit %d %q", r.Code, r.Stdout)

@@ -21,10 +21,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/karpctl/karpctl/internal/versions"
+
 	"go.yaml.in/yaml/v3"
 
 	"github.com/karpctl/karpctl/internal/cli"
-	"github.com/karpctl/karpctl/internal/commands"
 	"github.com/karpctl/karpctl/internal/harness"
 	"github.com/karpctl/karpctl/test/e2e"
 )
@@ -175,7 +176,7 @@ func checkArchive(t *testing.T, archive, dist, manifestSum string) {
 // time, the bundled engine and its platform.
 func checkStamps(t *testing.T, out, root, tag string) {
 	t.Helper()
-	var v commands.VersionInfo
+	var v versions.Info
 	if err := json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &v); err != nil {
 		t.Fatalf("version -o json: %v", err)
 	}
