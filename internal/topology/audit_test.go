@@ -348,7 +348,7 @@ func TestSystemNodes(t *testing.T) {
 	s.in.NodePodsRead = true
 	s.in.NodePods = map[string][]corev1.Pod{
 		"s1": {s.in.Pods[0], {ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web-1"}}, {ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "coredns-1"}},
-			{ObjectMeta: metav1.ObjectMeta{Namespace: "monitoring", Name: "node-exporter-x", OwnerReferences: []metav1.OwnerReference{{Kind: "DaemonSet", Name: "node-exporter"}}}}},
+			{ObjectMeta: metav1.ObjectMeta{Namespace: "monitoring", Name: "node-exporter-x", OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "DaemonSet", Name: "node-exporter"}}}}},
 		"b1": {s.in.Pods[1]},
 	}
 	r := Evaluate(s.in, Options{SystemNodes: labels.SelectorFromSet(sys)})

@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strings"
 
+	podutils "sigs.k8s.io/karpenter/pkg/utils/pod"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -103,12 +105,7 @@ func ordinaryWorkload(p *corev1.Pod, karpenterNS string, karpenterSel labels.Sel
 	if _, ok := p.Annotations[corev1.MirrorPodAnnotationKey]; ok {
 		return false
 	}
-	for _, o := range p.OwnerReferences {
-		if o.Kind == "DaemonSet" || o.Kind == "Node" {
-			return false
-		}
-	}
-	return true
+	return !podutils.IsOwnedByDaemonSet(p) && !podutils.IsOwnedByNode(p)
 }
 
 // requiresNoNodePool: every required node selector term excludes karpenter.sh/nodepool nodes.
