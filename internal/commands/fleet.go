@@ -126,13 +126,10 @@ func fleetRun[T any](ctx context.Context, f *FleetOptions, command string, forma
 	})
 	p.Done()
 	var err error
-	switch {
-	case format == output.SARIF:
+	if format == output.SARIF {
 		err = output.Write(f.env.Out, output.JSON, sarif(outs))
-	case format.Machine():
-		err = output.Write(f.env.Out, format, outs)
-	default:
-		err = table(f.env.Out, f.env.Styles(), outs, format == output.Wide)
+	} else {
+		err = f.env.print(format, outs, func(w io.Writer, s output.Styles, wide bool) error { return table(w, s, outs, wide) })
 	}
 	if err != nil {
 		return err
