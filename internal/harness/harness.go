@@ -4,6 +4,10 @@
 //
 // Network safety: every component binds 127.0.0.1, and fake nodes and pods only ever get loopback
 // addresses, so nothing a test starts can dial another host.
+//
+// This file starts and stops the control plane; process.go runs and signals its processes, ports.go
+// picks their loopback ports, binaries.go finds what hack/kube/build.sh built, kubeconfig.go writes
+// credentials, requests.go counts what a client sends, and testmain.go runs a test package against it.
 package harness
 
 import (
@@ -13,23 +17,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
 // Options chooses which components run beside etcd and kube-apiserver.
@@ -60,40 +58,6 @@ type Env struct {
 	apiPort int
 	etcdURL string
 	ownDir  bool
-}
-
-// Process is one component started by the harness.
-type Process struct {
-	Name string
-	Cmd  *exec.Cmd
-	Log  string
-	done chan struct{}
-}
-
-// ErrMissingBinaries means hack/kube/build.sh has not been run; tests skip on it unless CI=true.
-var ErrMissingBinaries = errors.New("control-plane binaries not built: run `make harness` (hack/kube/build.sh)")
-
-// BinDir is where hack/kube/build.sh puts the binaries: $KARPCTL_BIN, else <repo>/.bin.
-func BinDir() string {
-	if d := os.Getenv("KARPCTL_BIN"); d != "" {
-		return d
-	}
-	return filepath.Join(RepoRoot(), ".bin")
-}
-
-// RepoRoot finds the repository from this source file's location, so tests in any package agree.
-func RepoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
-}
-
-// Bin returns the path of a built binary or ErrMissingBinaries.
-func Bin(name string) (string, error) {
-	p := filepath.Join(BinDir(), name)
-	if _, err := os.Stat(p); err != nil {
-		return "", fmt.Errorf("%w (%s missing)", ErrMissingBinaries, p)
-	}
-	return p, nil
 }
 
 // errExited marks a start that failed because a component exited while starting up. With ports
@@ -356,141 +320,8 @@ func (e *Env) startKwok(log io.Writer) (*Process, string, error) {
 	return p, fmt.Sprintf("http://127.0.0.1:%d/healthz", port), err
 }
 
-// WriteKubeconfig mints a client certificate for user (CN) in groups (O) and writes a kubeconfig for it.
-func (e *Env) WriteKubeconfig(name, user string, groups ...string) (string, error) {
-	certFile, keyFile, err := e.pki.issue("user-"+name, user, groups, false)
-	if err != nil {
-		return "", err
-	}
-	cfg := clientcmdapi.NewConfig()
-	cfg.Clusters["harness"] = &clientcmdapi.Cluster{
-		Server:               e.Server(),
-		CertificateAuthority: e.pki.path("ca.crt"),
-	}
-	cfg.AuthInfos[name] = &clientcmdapi.AuthInfo{ClientCertificate: certFile, ClientKey: keyFile}
-	cfg.Contexts["harness"] = &clientcmdapi.Context{Cluster: "harness", AuthInfo: name, Namespace: "default"}
-	cfg.CurrentContext = "harness"
-	path := filepath.Join(e.Dir, "kubeconfig-"+name)
-	return path, clientcmd.WriteToFile(*cfg, path)
-}
-
-// KubeContext is one context of a kubeconfig for several control planes: an Env's admin
-// credentials, and its server unless Server replaces it (e.g. a closed loopback port).
-type KubeContext struct {
-	Name   string
-	Env    *Env
-	Server string
-}
-
-// WriteKubeconfigContexts writes one kubeconfig with a context, cluster and user named after each
-// entry; the first is the current context.
-func WriteKubeconfigContexts(path string, contexts ...KubeContext) error {
-	cfg := clientcmdapi.NewConfig()
-	for _, c := range contexts {
-		src, err := clientcmd.LoadFromFile(c.Env.Kubeconfig)
-		if err != nil {
-			return err
-		}
-		cur := src.Contexts[src.CurrentContext]
-		cluster := *src.Clusters[cur.Cluster]
-		if c.Server != "" {
-			cluster.Server = c.Server
-		}
-		cfg.Clusters[c.Name], cfg.AuthInfos[c.Name] = &cluster, src.AuthInfos[cur.AuthInfo]
-		cfg.Contexts[c.Name] = &clientcmdapi.Context{Cluster: c.Name, AuthInfo: c.Name, Namespace: cur.Namespace}
-	}
-	if len(contexts) > 0 {
-		cfg.CurrentContext = contexts[0].Name
-	}
-	return clientcmd.WriteToFile(*cfg, path)
-}
-
 // Server is the apiserver URL.
 func (e *Env) Server() string { return fmt.Sprintf("https://127.0.0.1:%d", e.apiPort) }
-
-func (e *Env) run(log io.Writer, name string, args ...string) (*Process, error) {
-	path, err := Bin(name)
-	if err != nil {
-		return nil, err
-	}
-	return e.Run(log, name, path, nil, args...)
-}
-
-// Run starts a process the Env owns and stops with Stop. env entries are added to the harness's own.
-func (e *Env) Run(log io.Writer, name, path string, env []string, args ...string) (*Process, error) {
-	logPath := filepath.Join(e.Dir, name+".log")
-	cmd := exec.Command(path, args...)
-	cmd.Env = append(os.Environ(), env...)
-	exited, err := StartLogged(cmd, logPath, log)
-	if err != nil {
-		return nil, fmt.Errorf("starting %s: %w", name, err)
-	}
-	p := &Process{Name: name, Cmd: cmd, Log: logPath, done: make(chan struct{})}
-	go func() { <-exited; close(p.done) }()
-	e.Procs = append(e.Procs, p)
-	return p, nil
-}
-
-// StartLogged starts cmd with its output appended to logPath, and copied to log when that is not nil.
-// The process leads its own process group (a test's Ctrl-C reaches the harness, which then stops its
-// children in order) and is killed when its parent dies; SysProcAttr set by the caller is kept. The
-// channel yields Wait's error once the process has exited and its log is closed.
-func StartLogged(cmd *exec.Cmd, logPath string, log io.Writer) (<-chan error, error) {
-	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	var out io.Writer = f
-	if log != nil {
-		out = io.MultiWriter(f, log)
-	}
-	cmd.Stdout, cmd.Stderr = out, out
-	if cmd.SysProcAttr == nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{}
-	}
-	cmd.SysProcAttr.Setpgid, cmd.SysProcAttr.Pdeathsig = true, syscall.SIGKILL
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		return nil, err
-	}
-	exited := make(chan error, 1)
-	go func() { err := cmd.Wait(); f.Close(); exited <- err }()
-	return exited, nil
-}
-
-func (p *Process) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// Stop ends the process: SIGTERM, then SIGKILL after grace. A paused process is resumed after the
-// SIGTERM, which it would otherwise only act on once resumed.
-func (p *Process) Stop(grace time.Duration) {
-	if p.exited() {
-		return
-	}
-	_ = syscall.Kill(-p.Cmd.Process.Pid, syscall.SIGTERM)
-	_ = syscall.Kill(-p.Cmd.Process.Pid, syscall.SIGCONT)
-	select {
-	case <-p.done:
-	case <-time.After(grace):
-		_ = syscall.Kill(-p.Cmd.Process.Pid, syscall.SIGKILL)
-		<-p.done
-	}
-}
-
-// Kill ends the process at once (SIGKILL), as a crash would.
-func (p *Process) Kill() {
-	if p.exited() {
-		return
-	}
-	_ = syscall.Kill(-p.Cmd.Process.Pid, syscall.SIGKILL)
-	<-p.done
-}
 
 // Stop ends every process in reverse start order and removes a temporary Dir.
 func (e *Env) Stop() {
@@ -503,63 +334,7 @@ func (e *Env) Stop() {
 	}
 }
 
-// FreePort returns a loopback port nothing listens on, chosen at random below the kernel's ephemeral
-// range: a port the kernel hands out for ":0" lies inside that range, where any outgoing connection (a
-// parallel test's client, the apiserver's own to etcd) may take it before the component binds it.
-// Outside the range only another listener can, and the random choice makes two harnesses starting
-// at once unlikely to collide.
-func FreePort() int {
-	low := ephemeralLow()
-	for range 100 {
-		port := portFloor + rand.IntN(low-portFloor)
-		if l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err == nil {
-			l.Close()
-			return port
-		}
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0") // the whole range below is taken: let the kernel pick
-	if err != nil {
-		panic(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// portFloor is the lowest port FreePort picks: below it sit well-known and commonly configured ports.
-const portFloor = 20000
-
-// ephemeralLow is the first port of the kernel's ephemeral range (net.ipv4.ip_local_port_range),
-// 32768 where it cannot be read.
-func ephemeralLow() int {
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
-	if err != nil {
-		return 32768
-	}
-	f := strings.Fields(string(b))
-	if len(f) != 2 {
-		return 32768
-	}
-	low, err := strconv.Atoi(f[0])
-	if err != nil || low <= portFloor+1000 {
-		return 32768 // a range reaching this low leaves nothing safe below it; keep the usual split
-	}
-	return low
-}
-
 var getOpts = metav1.GetOptions{}
-
-// Tail returns the last n lines of a file (or the error reading it), for start-up failure reports.
-func Tail(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err.Error()
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
 
 //go:embed kwok-stages.yaml
 var kwokStages []byte
