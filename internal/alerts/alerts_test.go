@@ -78,13 +78,14 @@ func TestBuildUsesRealMetricNamesAndLease(t *testing.T) {
 			t.Errorf("rules use %s, which Karpenter v1.15.0 does not serve", bad)
 		}
 	}
-	// Every metric the Karpenter rules read is in the recorded /metrics of a real v1.15.0.
-	recorded, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "data", "karpenter-v1.15.0-leader.metrics.txt"))
-	if err == nil {
-		for _, m := range []string{"leader_election_master_status", "client_go_request_total"} {
-			if !bytes.Contains(recorded, []byte("# TYPE "+m+" ")) {
-				t.Errorf("%s is not in the recorded Karpenter v1.15.0 metrics", m)
-			}
+	// Every metric the Karpenter rules read is in the /metrics of a Karpenter v1.15.0 leader.
+	scraped, err := os.ReadFile(filepath.Join("..", "health", "testdata", "karpenter-v1.15.0-leader.metrics.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []string{"leader_election_master_status", "client_go_request_total"} {
+		if !bytes.Contains(scraped, []byte("# TYPE "+m+" ")) {
+			t.Errorf("%s is not among Karpenter v1.15.0's metrics", m)
 		}
 	}
 }
