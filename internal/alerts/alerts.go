@@ -120,6 +120,20 @@ func (o Options) Validate() error {
 		return fmt.Errorf("lease duration, retry period and scrape interval must be positive")
 	case o.RetryPeriod >= o.LeaseDuration:
 		return fmt.Errorf("retry period %s must be shorter than the lease duration %s", o.RetryPeriod, o.LeaseDuration)
+	}
+	if err := o.ValidateThresholds(); err != nil {
+		return err
+	}
+	if o.KubeStateMetrics && (o.Namespace == "" || o.Deployment == "") {
+		return fmt.Errorf("the restart alert needs Karpenter's namespace and Deployment name")
+	}
+	return nil
+}
+
+// ValidateThresholds checks the switch threshold and window and the API error ratio: what nothing
+// read from a cluster changes, so a command rejects them before its first request.
+func (o Options) ValidateThresholds() error {
+	switch {
 	case o.SwitchThreshold < 1:
 		return fmt.Errorf("switch threshold must be at least 1")
 	case o.SwitchWindow < time.Minute:
@@ -128,8 +142,6 @@ func (o Options) Validate() error {
 		return fmt.Errorf("switch window %s must span at least 4 scrape intervals (%s)", o.SwitchWindow, o.ScrapeInterval)
 	case o.APIErrorRatio <= 0 || o.APIErrorRatio >= 1:
 		return fmt.Errorf("API error ratio %g must be between 0 and 1", o.APIErrorRatio)
-	case o.KubeStateMetrics && (o.Namespace == "" || o.Deployment == ""):
-		return fmt.Errorf("the restart alert needs Karpenter's namespace and Deployment name")
 	}
 	return nil
 }
