@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -62,7 +63,12 @@ lease's state is then unknown, and health never judges it stale on that account.
 Exit codes: 0 OK or WARN (WARN is 3 with --strict), 1 API error or API server unreachable, 3 FAIL.`,
 		Example: healthExample,
 		Args:    cobra.NoArgs,
-		RunE:    func(cmd *cobra.Command, _ []string) error { return o.Run(cmd.Context()) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
 	}
 	output.AddFormatFlag(cmd.Flags(), &o.Format, output.TableFormat, output.Wide, output.JSON, output.YAML)
 	cmd.Flags().BoolVar(&o.Strict, "strict", false, "Exit 3 on WARN too")
@@ -73,14 +79,17 @@ Exit codes: 0 OK or WARN (WARN is 3 with --strict), 1 API error or API server un
 	return cmd
 }
 
-// Run finds Karpenter, runs the checks and prints them (for one cluster, or a row per context).
-func (o *HealthOptions) Run(ctx context.Context) error {
+// Validate checks the flags and resolves fleet mode's contexts; nothing has been sent to the
+// cluster yet.
+func (o *HealthOptions) Validate() error {
 	if o.APITimeout <= 0 {
 		return cli.UsageError("--api-timeout must be positive")
 	}
-	if err := o.Fleet.Validate(); err != nil {
-		return err
-	}
+	return o.Fleet.Validate()
+}
+
+// Run finds Karpenter, runs the checks and prints them (for one cluster, or a row per context).
+func (o *HealthOptions) Run(ctx context.Context) error {
 	if o.Fleet.On() {
 		return fleetRun(ctx, &o.Fleet, "health", o.Format, o.check, view.HealthFleet, nil)
 	}
@@ -88,12 +97,7 @@ func (o *HealthOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if o.Format.Machine() {
-		err = output.Write(o.env.Out, o.Format, r)
-	} else {
-		err = view.HealthReport(o.env.Out, o.env.Styles(), r, o.Format == output.Wide)
-	}
-	if err != nil {
+	if err := o.env.print(o.Format, r, func(w io.Writer, s output.Styles, wide bool) error { return view.HealthReport(w, s, r, wide) }); err != nil {
 		return err
 	}
 	switch {

@@ -1,6 +1,7 @@
 // Package health judges a Karpenter installation with one line per check: the Deployment, the lease
 // and its holder, the replicas' readiness, restarts and Warning events, and each replica's own
 // metrics (read through the API server's pod proxy). Evaluate is pure; Read gathers its input.
+// checks.go holds one function per check.
 package health
 
 import (
@@ -90,150 +91,18 @@ type Input struct {
 	Now            time.Time
 }
 
-// Evaluate runs every check. Pure.
+// Evaluate runs every check, in the order the report lists them. It is pure: it reads nothing but
+// in (the clock included, as in.Now) and changes nothing, so one input always gives one report.
 func Evaluate(in Input) Report {
 	r := Report{Namespace: in.Lease.Namespace, Lease: in.Lease.Namespace + "/" + in.Lease.Name, ObservedAt: in.Now, Metrics: map[string]ReplicaMetrics{}}
 	if d := in.Deployment; d != nil {
 		r.Namespace, r.Deployment = d.Namespace, d.Name
 	}
-	add := func(name string, st Status, format string, a ...any) {
-		r.Checks = append(r.Checks, Check{Name: name, Status: st, Message: fmt.Sprintf(format, a...)})
-	}
-	live := livePods(in.Pods)
-	byName := map[string]*corev1.Pod{}
-	for i := range in.Pods {
-		if _, dup := byName[in.Pods[i].Name]; !dup {
-			byName[in.Pods[i].Name] = &in.Pods[i]
-		}
-	}
-
-	// Deployment available: ready = desired.
-	if d := in.Deployment; d == nil {
-		add("deployment", Skipped, "no Karpenter Deployment found (only --lease given)")
-	} else {
-		desired := discovery.DesiredReplicas(d)
-		ready := d.Status.ReadyReplicas
-		switch {
-		case ready >= desired:
-			add("deployment", OK, "%s/%s: %d/%d replicas ready", d.Namespace, d.Name, ready, desired)
-		case ready == 0:
-			add("deployment", Fail, "%s/%s: 0/%d replicas ready: Karpenter is down", d.Namespace, d.Name, desired)
-		default:
-			add("deployment", Warn, "%s/%s: %d/%d replicas ready: no standby for a failover", d.Namespace, d.Name, ready, desired)
-		}
-	}
-
-	// Leader: exactly one holder, a Running, Ready Karpenter pod.
-	st := in.Lease
-	holderPod := ""
-	if st.Holder != nil {
-		holderPod = st.Holder.Pod
-	}
-	switch st.Verdict {
-	case lease.Disabled:
-		if st.OK() {
-			add("leader", OK, "%s", st.Reason)
-		} else {
-			add("leader", Fail, "%s", st.Reason)
-		}
-	case lease.Missing, lease.NoHolder, lease.Orphaned:
-		add("leader", Fail, "lease %s/%s is %s: %s", st.Namespace, st.Name, st.Verdict, st.Reason)
-	default:
-		var p *corev1.Pod
-		if holderPod != "" {
-			p = byName[holderPod]
-		}
-		switch {
-		case p == nil:
-			add("leader", Fail, "holder %q of lease %s/%s is not a Karpenter pod", st.HolderIdentity, st.Namespace, st.Name)
-		case p.DeletionTimestamp != nil:
-			add("leader", Fail, "leader %s is terminating", p.Name)
-		case p.Status.Phase != corev1.PodRunning || !discovery.PodReady(p):
-			add("leader", Fail, "leader %s is %s, ready=%t", p.Name, p.Status.Phase, discovery.PodReady(p))
-		default:
-			add("leader", OK, "%s holds %s/%s and is Running and Ready", p.Name, st.Namespace, st.Name)
-		}
-	}
-
-	// Lease renewal age within the duration.
-	switch st.Verdict {
-	case lease.Disabled, lease.Missing, lease.NoHolder:
-		add("lease-renewal", Skipped, "no held lease to judge (%s)", st.Verdict)
-	case lease.Healthy, lease.Orphaned: // renewed within the duration, else the verdict is Expired
-		add("lease-renewal", OK, "renewed %s ago (stale after %s, duration %s)", lease.Round(st.RenewAge), lease.Round(lease.StaleAfter(st.LeaseDuration)), st.LeaseDuration)
-	default: // Stale, Expired
-		add("lease-renewal", Fail, "lease %s/%s is %s: %s", st.Namespace, st.Name, st.Verdict, st.Reason)
-	}
-
-	// Followers Ready.
-	var notReady, followers []string
-	for _, p := range live {
-		if p.Name == holderPod {
-			continue
-		}
-		followers = append(followers, p.Name)
-		if p.Status.Phase != corev1.PodRunning || !discovery.PodReady(&p) {
-			notReady = append(notReady, fmt.Sprintf("%s (%s, ready=%t)", p.Name, p.Status.Phase, discovery.PodReady(&p)))
-		}
-	}
-	switch {
-	case in.Deployment == nil:
-		// Without the Deployment's selector only the holder's pod is known: no claim about followers.
-		add("followers", Skipped, "no Karpenter Deployment found (only --lease given): the followers cannot be listed")
-	case len(followers) == 0:
-		add("followers", Warn, "no follower: nothing can take over if the leader fails")
-	case len(notReady) > 0:
-		add("followers", Warn, "not ready: %s", strings.Join(notReady, ", "))
-	default:
-		add("followers", OK, "%d ready: %s", len(followers), strings.Join(followers, ", "))
-	}
-
-	// Restarts and termination reasons per replica.
-	for _, p := range live {
-		restarts, reasons := restartInfo(&p)
-		switch {
-		case len(reasons) > 0:
-			add("restarts/"+p.Name, Warn, "%d restarts; %s", restarts, strings.Join(reasons, "; "))
-		case restarts > 0:
-			add("restarts/"+p.Name, Warn, "%d restarts", restarts)
-		default:
-			add("restarts/"+p.Name, OK, "no restarts")
-		}
-	}
-
-	// Recent Warning events on the Karpenter pods.
-	var warnings []string
-	resolved := 0
-	for _, e := range in.Events {
-		if e.Type != corev1.EventTypeWarning || e.InvolvedObject.Kind != "Pod" || byName[e.InvolvedObject.Name] == nil {
-			continue
-		}
-		// A scheduling failure of a pod that has since been scheduled and turned Ready is resolved.
-		if p := byName[e.InvolvedObject.Name]; e.Reason == "FailedScheduling" && p != nil && p.Spec.NodeName != "" && discovery.PodReady(p) {
-			resolved++
-			continue
-		}
-		if t := eventTime(e); !t.IsZero() && in.Now.Sub(t) > EventWindow {
-			continue
-		}
-		n := e.Count
-		if n == 0 {
-			n = 1
-		}
-		warnings = append(warnings, fmt.Sprintf("%s %s ×%d: %s", e.InvolvedObject.Name, e.Reason, n, oneLine(e.Message)))
-	}
-	sort.Strings(warnings)
-	if in.EventsSkipped != "" {
-		add("events", Skipped, "%s", in.EventsSkipped)
-	} else if len(warnings) > 0 {
-		add("events", Warn, "%d Warning events in the last %s: %s", len(warnings), EventWindow, strings.Join(warnings, " | "))
-	} else if resolved > 0 {
-		add("events", OK, "no Warning events on the Karpenter pods in the last %s (%d FailedScheduling since resolved: the pods are scheduled and Ready)", EventWindow, resolved)
-	} else {
-		add("events", OK, "no Warning events on the Karpenter pods in the last %s", EventWindow)
-	}
-
-	metricsChecks(in, live, holderPod, &r, add)
+	p := karpenterPods(in)
+	r.Checks = append(r.Checks, deploymentCheck(in.Deployment), leaderCheck(in.Lease, p), leaseRenewalCheck(in.Lease), followersCheck(in, p))
+	r.Checks = append(r.Checks, restartChecks(p.live)...)
+	r.Checks = append(r.Checks, eventsCheck(in, p))
+	r.Checks = append(r.Checks, metricsChecks(in, p, r.Metrics)...)
 	r.Verdict = OK
 	for _, c := range r.Checks {
 		if c.Status.rank() > r.Verdict.rank() {
@@ -241,60 +110,6 @@ func Evaluate(in Input) Report {
 		}
 	}
 	return r
-}
-
-func metricsChecks(in Input, live []corev1.Pod, holderPod string, r *Report, add func(string, Status, string, ...any)) {
-	if in.MetricsSkipped != "" {
-		add("metrics", Skipped, "%s", in.MetricsSkipped)
-		return
-	}
-	var leaders []string
-	read := 0
-	for _, p := range live {
-		res, ok := in.Metrics[p.Name]
-		name := "metrics/" + p.Name
-		switch {
-		case !ok:
-			add(name, Skipped, "not probed")
-			continue
-		case res.Metrics == nil:
-			add(name, Skipped, "%s", res.Err)
-			continue
-		}
-		read++
-		m := *res.Metrics
-		r.Metrics[p.Name] = m
-		if m.LeaderStatus != nil && *m.LeaderStatus == 1 {
-			leaders = append(leaders, p.Name)
-		}
-		codes := CodeSummary(m.Requests)
-		msg := fmt.Sprintf("%.0f API requests (%s), non-2xx %.1f%%, 429s %.0f, latency mean %s p99 ≤ %s",
-			m.Total, codes, 100*m.Non2xxShare(), m.Throttled, secs(m.LatencyMeanSec), secs(m.LatencyP99Sec))
-		switch {
-		case m.Errors >= MinErrorsWarn && m.ErrorShare() > ErrorShareWarn:
-			add(name, Warn, "%s: %.1f%% of requests failed with 5xx/429/connection errors", msg, 100*m.ErrorShare())
-		case m.LatencyCount > 0 && m.LatencyP99Sec > LatencyP99Warn:
-			add(name, Warn, "%s: slow API server as this replica sees it", msg)
-		default:
-			add(name, OK, "%s", msg)
-		}
-	}
-	if read == 0 {
-		add("metrics/leader-status", Skipped, "no replica's metrics could be read")
-		return
-	}
-	switch {
-	case len(leaders) == 1 && leaders[0] == holderPod:
-		add("metrics/leader-status", OK, "%s=1 only on %s, the lease holder", MetricLeaderStatus, leaders[0])
-	case len(leaders) == 1:
-		add("metrics/leader-status", Fail, "%s says it leads but the lease holder is %q", leaders[0], holderPod)
-	case len(leaders) > 1:
-		add("metrics/leader-status", Fail, "%d replicas report %s=1: %s", len(leaders), MetricLeaderStatus, strings.Join(leaders, ", "))
-	case read < len(live):
-		add("metrics/leader-status", Skipped, "no readable replica reports %s=1 and %d replicas could not be read", MetricLeaderStatus, len(live)-read)
-	default:
-		add("metrics/leader-status", Fail, "no replica reports %s=1: nobody believes it leads", MetricLeaderStatus)
-	}
 }
 
 // CodeSummary is "CODE:COUNT ..." by code, counts as whole numbers.
