@@ -14,6 +14,7 @@ import (
 
 	"github.com/karpctl/karpctl/internal/cli"
 	"github.com/karpctl/karpctl/internal/topology"
+	"github.com/karpctl/karpctl/internal/topology/sariftest"
 )
 
 func kubeconfig(names ...string) clientcmdapi.Config {
@@ -169,7 +170,7 @@ func TestSARIFMergesContexts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := topology.ValidateSARIF(b); err != nil {
+	if err := sariftest.Validate(b); err != nil {
 		t.Fatalf("%v\n%s", err, b)
 	}
 	res := log.Runs[0].Results

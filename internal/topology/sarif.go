@@ -1,8 +1,6 @@
 package topology
 
 import (
-	"encoding/json"
-	"fmt"
 	"strings"
 )
 
@@ -126,75 +124,4 @@ func ToSARIF(r Report, toolVersion string, files []string) SARIFLog {
 		Tool: SARIFTool{Driver: driver}, Results: results,
 		Properties: map[string]any{"mode": r.Mode, "profile": r.Profile, "object": "Deployment " + r.Namespace + "/" + r.Name, "summary": r.Summary, "skippedChecks": skipped},
 	}}}
-}
-
-// ValidateSARIF checks the SARIF 2.1.0 structure that consumers (code scanning) require, on the
-// serialised JSON: version, $schema, runs[].tool.driver.name and rules[].id, and for every result
-// ruleId (a known rule), level, message.text and at least one location.
-func ValidateSARIF(b []byte) error {
-	var doc map[string]any
-	if err := json.Unmarshal(b, &doc); err != nil {
-		return fmt.Errorf("not JSON: %w", err)
-	}
-	if doc["version"] != "2.1.0" {
-		return fmt.Errorf("version %v", doc["version"])
-	}
-	if s, _ := doc["$schema"].(string); s == "" {
-		return fmt.Errorf("no $schema")
-	}
-	runs, _ := doc["runs"].([]any)
-	if len(runs) == 0 {
-		return fmt.Errorf("no runs")
-	}
-	for i, r := range runs {
-		run, _ := r.(map[string]any)
-		driver, _ := dig(run, "tool", "driver").(map[string]any)
-		if name, _ := driver["name"].(string); name == "" {
-			return fmt.Errorf("runs[%d].tool.driver.name missing", i)
-		}
-		rules, _ := driver["rules"].([]any)
-		ruleIDs := map[string]bool{}
-		for j, x := range rules {
-			id, _ := x.(map[string]any)["id"].(string)
-			if id == "" {
-				return fmt.Errorf("runs[%d].tool.driver.rules[%d].id missing", i, j)
-			}
-			ruleIDs[id] = true
-		}
-		results, ok := run["results"].([]any)
-		if !ok {
-			return fmt.Errorf("runs[%d].results missing", i)
-		}
-		for j, x := range results {
-			res, _ := x.(map[string]any)
-			id, _ := res["ruleId"].(string)
-			if !ruleIDs[id] {
-				return fmt.Errorf("runs[%d].results[%d].ruleId %q not among the rules", i, j, id)
-			}
-			switch res["level"] {
-			case "error", "warning", "note", "none":
-			default:
-				return fmt.Errorf("runs[%d].results[%d].level %v", i, j, res["level"])
-			}
-			if t, _ := dig(res, "message", "text").(string); t == "" {
-				return fmt.Errorf("runs[%d].results[%d].message.text missing", i, j)
-			}
-			if locs, _ := res["locations"].([]any); len(locs) == 0 {
-				return fmt.Errorf("runs[%d].results[%d].locations empty", i, j)
-			}
-		}
-	}
-	return nil
-}
-
-func dig(m map[string]any, keys ...string) any {
-	var cur any = m
-	for _, k := range keys {
-		mm, ok := cur.(map[string]any)
-		if !ok {
-			return nil
-		}
-		cur = mm[k]
-	}
-	return cur
 }

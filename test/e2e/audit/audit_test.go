@@ -23,6 +23,7 @@ import (
 	"github.com/karpctl/karpctl/internal/discovery"
 	"github.com/karpctl/karpctl/internal/harness"
 	"github.com/karpctl/karpctl/internal/topology"
+	"github.com/karpctl/karpctl/internal/topology/sariftest"
 	"github.com/karpctl/karpctl/test/e2e"
 )
 
@@ -370,7 +371,7 @@ func TestOfflineMatchesLive(t *testing.T) {
 			kc = ""
 		}
 		s := e2e.Karpctl(ctx, t, kc, args...)
-		if err := topology.ValidateSARIF([]byte(s.Stdout)); err != nil {
+		if err := sariftest.Validate([]byte(s.Stdout)); err != nil {
 			t.Fatalf("%v: SARIF invalid: %v", args, err)
 		}
 		var log topology.SARIFLog

@@ -15,6 +15,7 @@ import (
 	"github.com/karpctl/karpctl/internal/health"
 	"github.com/karpctl/karpctl/internal/lease"
 	"github.com/karpctl/karpctl/internal/topology"
+	"github.com/karpctl/karpctl/internal/topology/sariftest"
 	"github.com/karpctl/karpctl/internal/view"
 	"github.com/karpctl/karpctl/test/e2e"
 )
@@ -141,7 +142,7 @@ func TestAuditAcrossContexts(t *testing.T) {
 	}
 
 	r = karpctl(ctx, t, f, "audit-topology", "--contexts", three, "-o", "sarif", "--fail-on", "warning")
-	if err := topology.ValidateSARIF([]byte(r.Stdout)); err != nil || r.Code != cli.ExitUnhealthy {
+	if err := sariftest.Validate([]byte(r.Stdout)); err != nil || r.Code != cli.ExitUnhealthy {
 		t.Fatalf("exit %d, SARIF: %v", r.Code, err)
 	}
 	var log topology.SARIFLog
