@@ -8,9 +8,9 @@ import (
 )
 
 // TestHost is a network namespace of the test's own, joined to this machine by a veth pair: the only
-// non-loopback addresses a test may ever dial (see REAL-CLUSTER.md, "Network safety"). The kube-apiserver
-// refuses to proxy to loopback pod IPs, so a pod whose IP is a TestHost address lets a test exercise
-// pods/proxy for real. Addresses come from 198.18.0.0/15 (RFC 2544, benchmarking), one /24 per host.
+// non-loopback addresses a test may ever dial, since they exist inside that namespace and on no
+// network. The kube-apiserver refuses to proxy to loopback pod IPs, so a pod whose IP is a TestHost
+// address lets a test exercise pods/proxy for real. Addresses come from 198.18.0.0/15 (RFC 2544, benchmarking), one /24 per host.
 type TestHost struct {
 	Name   string
 	HostIP string   // this machine's end of the veth
