@@ -3,7 +3,6 @@ package commands
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -32,7 +31,7 @@ could not run (no rack label on the nodes, FlowSchemas not readable, offline wit
 listed as not checked, never as passed.
 
 With -f the Deployment and PodDisruptionBudget come from manifests (helm template output, a
-directory, or - for stdin) and only the spec checks run; add pods (in -f) and --nodes-file (a
+directory, with -R its subdirectories too, or - for stdin) and only the spec checks run; add pods (in -f) and --nodes-file (a
 ` + "`kubectl get nodes -o yaml`" + ` dump) to run the placement checks offline.
 
 API cost (live): 1 Deployment list, 1 pod list by selector, 1 metadata-only node list (the zone
@@ -73,9 +72,9 @@ type AuditOptions struct {
 	RackLabels         []string
 	SystemNodeSelector string
 	FailOn             string
-	Files              []string
-	NodesFile          string
-	Fleet              FleetOptions
+	filenameFlags
+	NodesFile string
+	Fleet     FleetOptions
 
 	profile     topology.Profile
 	failOn      topology.Severity // "" = never
@@ -104,7 +103,7 @@ func newAuditCmd(env *Env) *cobra.Command {
 	f.StringArrayVar(&o.RackLabels, "rack-label", nil, "Node label naming the rack (repeatable; the first a node carries is used)")
 	f.StringVar(&o.SystemNodeSelector, "system-node-selector", "", "Label selector of the nodes reserved for system components; replicas outside them, and workload pods beside them, are reported")
 	f.StringVar(&o.FailOn, "fail-on", "error", "Exit 3 when a finding is at or above this severity: error|warning|never")
-	f.StringArrayVarP(&o.Files, "filename", "f", nil, "Audit manifests instead of the cluster: FILE, DIR or - for stdin (repeatable)")
+	o.addFilenameFlags(f, "Audit manifests instead of the cluster")
 	f.StringVar(&o.NodesFile, "nodes-file", "", "With -f: a `kubectl get nodes -o yaml` dump, to run the placement checks offline")
 	o.Fleet.AddFlags(f)
 	return cmd
@@ -142,7 +141,7 @@ func (o *AuditOptions) Validate() error {
 	if o.NodesFile != "" && len(o.Files) == 0 {
 		return cli.UsageError("--nodes-file needs -f: live audits read the nodes from the cluster")
 	}
-	return o.Fleet.Validate("filename", "nodes-file")
+	return o.Fleet.Validate("filename", "recursive", "nodes-file")
 }
 
 func (o *AuditOptions) options() topology.Options {
@@ -220,15 +219,15 @@ func (o *AuditOptions) evaluate(in topology.Input) (topology.Report, int) {
 
 func (o *AuditOptions) readOffline() (topology.Input, []string, error) {
 	ns := cmp.Or(o.env.Globals.Namespace(), "default")
-	m, err := topology.ReadManifests(o.Files, o.env.In, ns)
+	m, err := topology.ReadManifests(o.Files, o.readOptions(o.env), ns)
 	if err != nil {
-		return topology.Input{}, nil, manifestUsage(err)
+		return topology.Input{}, nil, cli.UsageError("%v", err)
 	}
 	var nodes []corev1.Node
 	if o.NodesFile != "" {
-		nm, err := topology.ReadManifests([]string{o.NodesFile}, o.env.In, ns)
+		nm, err := topology.ReadManifests([]string{o.NodesFile}, o.readOptions(o.env), ns)
 		if err != nil {
-			return topology.Input{}, nil, manifestUsage(err)
+			return topology.Input{}, nil, cli.UsageError("%v", err)
 		}
 		if len(nm.Nodes) == 0 {
 			return topology.Input{}, nil, cli.UsageError("--nodes-file %s: no v1 Node objects (want `kubectl get nodes -o yaml` output)", o.NodesFile)
@@ -240,12 +239,4 @@ func (o *AuditOptions) readOffline() (topology.Input, []string, error) {
 		return topology.Input{}, nil, cli.UsageError("%v", err)
 	}
 	return in, m.Files, nil
-}
-
-func manifestUsage(err error) error {
-	var me *topology.ManifestError
-	if errors.As(err, &me) {
-		return cli.UsageError("%s", me.Error())
-	}
-	return cli.UsageError("%v", err)
 }

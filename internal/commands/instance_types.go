@@ -9,6 +9,7 @@ import (
 	"github.com/karpctl/karpctl/internal/cli"
 	"github.com/karpctl/karpctl/internal/engine"
 	"github.com/karpctl/karpctl/internal/engine/load"
+	"github.com/karpctl/karpctl/internal/manifest"
 	"github.com/karpctl/karpctl/internal/output"
 	"github.com/karpctl/karpctl/internal/view"
 )
@@ -102,7 +103,7 @@ func (o *InstanceTypesOptions) Validate(changed func(string) bool) error {
 		o.query.Requests = r
 	}
 	if o.Pod != "" {
-		pods, err := load.FromFiles([]string{o.Pod}, load.Options{Stdin: o.env.In, SkipUnknownKinds: true})
+		pods, err := load.FromFiles([]string{o.Pod}, load.Options{Options: manifest.Options{Stdin: o.env.In}, SkipUnknownKinds: true})
 		if err != nil {
 			return cli.UsageError("--pod: %v", err)
 		}

@@ -20,13 +20,13 @@ import (
 // snapshotSource is where plan and disrupt read the cluster from: the live cluster (paginated,
 // read-only lists), -f manifests on top of it, or the manifests alone (--offline).
 type snapshotSource struct {
-	Files     []string
+	filenameFlags
 	Offline   bool
 	ChunkSize int64
 }
 
 func (s *snapshotSource) addFlags(f *pflag.FlagSet, what string) {
-	f.StringArrayVarP(&s.Files, "filename", "f", nil, "Add objects from manifests: FILE, DIR or - for stdin (repeatable)")
+	s.addFilenameFlags(f, "Add objects from manifests")
 	f.BoolVar(&s.Offline, "offline", false, what+" from the -f files alone, without a cluster")
 	f.Int64Var(&s.ChunkSize, "chunk-size", 500, "Page size of every list call (live)")
 }
@@ -44,7 +44,7 @@ func (s *snapshotSource) validate() error {
 // readFiles loads -f; every problem there is an input error. Offline, the files must hold a
 // NodePool.
 func (s *snapshotSource) readFiles(env *Env, opts load.Options) (*engine.Snapshot, error) {
-	opts.Stdin = env.In
+	opts.Options = s.readOptions(env)
 	snap, err := load.FromFiles(s.Files, opts)
 	if err != nil {
 		return nil, cli.UsageError("%v", err)

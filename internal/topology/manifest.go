@@ -1,15 +1,7 @@
 package topology
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 
@@ -20,27 +12,10 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"sigs.k8s.io/yaml"
 
 	"github.com/karpctl/karpctl/internal/discovery"
+	"github.com/karpctl/karpctl/internal/manifest"
 )
-
-// ManifestError is a manifest that cannot be read or parsed; File and Doc locate it.
-type ManifestError struct {
-	File string
-	Doc  int // 1-based YAML document, 0 when not known
-	Err  error
-}
-
-func (e *ManifestError) Error() string {
-	msg := strings.Join(strings.Fields(e.Err.Error()), " ")
-	if e.Doc > 0 {
-		return fmt.Sprintf("%s: document %d: %s", e.File, e.Doc, msg)
-	}
-	return fmt.Sprintf("%s: %s", e.File, msg)
-}
-func (e *ManifestError) Unwrap() error { return e.Err }
 
 // Manifests are the objects audit-topology understands, read from files; other kinds are ignored.
 type Manifests struct {
@@ -54,198 +29,69 @@ type Manifests struct {
 	Files []string
 }
 
-// ReadManifests reads each path: "-" is stdin, a directory is walked for .yaml, .yml and .json files.
-// Objects without a namespace get defaultNS.
-func ReadManifests(paths []string, stdin io.Reader, defaultNS string) (*Manifests, error) {
-	m := &Manifests{}
-	for _, p := range paths {
-		if p == "-" {
-			if err := m.parse("<stdin>", stdin, defaultNS); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		st, err := os.Stat(p)
-		if err != nil {
-			return nil, &ManifestError{File: p, Err: cleanPathErr(err)}
-		}
-		if !st.IsDir() {
-			if err := m.parseFile(p, defaultNS); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		var files []string
-		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			switch strings.ToLower(filepath.Ext(path)) {
-			case ".yaml", ".yml", ".json":
-				if !d.IsDir() {
-					files = append(files, path)
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, &ManifestError{File: p, Err: cleanPathErr(err)}
-		}
-		if len(files) == 0 {
-			return nil, &ManifestError{File: p, Err: errors.New("directory has no .yaml, .yml or .json files")}
-		}
-		sort.Strings(files)
-		for _, f := range files {
-			if err := m.parseFile(f, defaultNS); err != nil {
-				return nil, err
-			}
+// ReadManifests reads the paths (package manifest: files, directories, "-" for standard input) and
+// keeps the kinds the audit uses, decoded strictly so that a misspelt field is reported. Objects
+// without a namespace get defaultNS. Problems are *manifest.Error.
+func ReadManifests(paths []string, opts manifest.Options, defaultNS string) (*Manifests, error) {
+	read, err := manifest.Read(paths, opts)
+	if err != nil {
+		return nil, err
+	}
+	m := &Manifests{Files: read.Files}
+	for i := range read.Objects {
+		if err := m.add(&read.Objects[i], defaultNS); err != nil {
+			return nil, err
 		}
 	}
 	return m, nil
 }
 
-func cleanPathErr(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
-}
-
-func (m *Manifests) parseFile(path, defaultNS string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return &ManifestError{File: path, Err: cleanPathErr(err)}
-	}
-	defer f.Close()
-	return m.parse(path, f, defaultNS)
-}
-
-func (m *Manifests) parse(name string, r io.Reader, defaultNS string) error {
-	m.Files = append(m.Files, name)
-	yr := utilyaml.NewYAMLReader(bufio.NewReader(r))
-	for doc := 1; ; doc++ {
-		b, err := yr.Read()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return &ManifestError{File: name, Doc: doc, Err: err}
-		}
-		if len(bytes.TrimSpace(stripComments(b))) == 0 {
-			doc-- // comments or separators only: not a document
-			continue
-		}
-		js, err := yaml.YAMLToJSON(b)
-		if err != nil {
-			return &ManifestError{File: name, Doc: doc, Err: err}
-		}
-		if err := m.add(js, defaultNS); err != nil {
-			return &ManifestError{File: name, Doc: doc, Err: err}
-		}
-	}
-}
-
-func stripComments(b []byte) []byte {
-	var out [][]byte
-	for _, l := range bytes.Split(b, []byte("\n")) {
-		t := bytes.TrimSpace(l)
-		if len(t) == 0 || t[0] == '#' || string(t) == "---" {
-			continue
-		}
-		out = append(out, l)
-	}
-	return bytes.Join(out, []byte("\n"))
-}
-
-// strictUnmarshal rejects unknown fields, so a typo ("replica:") is reported instead of ignored.
-func strictUnmarshal(js []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(js))
-	dec.DisallowUnknownFields()
-	return dec.Decode(v)
-}
-
-func (m *Manifests) add(js []byte, defaultNS string) error {
-	if s := string(bytes.TrimSpace(js)); s == "null" || s == "" {
-		return nil
-	}
-	var tm metav1.TypeMeta
-	if err := json.Unmarshal(js, &tm); err != nil {
-		return fmt.Errorf("not a Kubernetes object: %v", err)
-	}
-	if tm.Kind == "" {
-		return errors.New("no kind: not a Kubernetes object")
-	}
-	if tm.APIVersion == "" {
-		return fmt.Errorf("%s has no apiVersion", tm.Kind)
-	}
-	group, _, _ := strings.Cut(tm.APIVersion, "/")
-	if !strings.Contains(tm.APIVersion, "/") {
-		group = ""
-	}
+func (m *Manifests) add(o *manifest.Object, defaultNS string) error {
 	setNS := func(meta *metav1.ObjectMeta) {
 		if meta.Namespace == "" {
 			meta.Namespace = defaultNS
 		}
 	}
-	decode := func(v any) error {
-		if err := strictUnmarshal(js, v); err != nil {
-			return fmt.Errorf("%s: %v", tm.Kind, err)
-		}
-		return nil
-	}
 	switch {
-	case tm.Kind == "List" || strings.HasSuffix(tm.Kind, "List") && group == "":
-		var l struct {
-			Items []json.RawMessage `json:"items"`
-		}
-		if err := json.Unmarshal(js, &l); err != nil {
-			return fmt.Errorf("%s: %v", tm.Kind, err)
-		}
-		for i, it := range l.Items {
-			if err := m.add(it, defaultNS); err != nil {
-				return fmt.Errorf("items[%d]: %w", i, err)
-			}
-		}
-	case tm.Kind == "Deployment" && tm.APIVersion == "apps/v1":
+	case o.Kind == "Deployment" && o.APIVersion == "apps/v1":
 		var d appsv1.Deployment
-		if err := decode(&d); err != nil {
+		if err := o.DecodeStrict(&d); err != nil {
 			return err
 		}
 		setNS(&d.ObjectMeta)
 		m.Deployments = append(m.Deployments, d)
-	case tm.Kind == "PodDisruptionBudget" && (tm.APIVersion == "policy/v1" || tm.APIVersion == "policy/v1beta1"):
+	case o.Kind == "PodDisruptionBudget" && (o.APIVersion == "policy/v1" || o.APIVersion == "policy/v1beta1"):
 		// `helm template` without a cluster renders policy/v1beta1 (its default capabilities lack
 		// policy/v1); the fields audited (selector, maxUnavailable, minAvailable) are the same.
 		var p policyv1.PodDisruptionBudget
-		if err := decode(&p); err != nil {
+		if err := o.DecodeStrict(&p); err != nil {
 			return err
 		}
 		p.APIVersion = "policy/v1"
 		setNS(&p.ObjectMeta)
 		m.PDBs = append(m.PDBs, p)
-	case tm.Kind == "FlowSchema" && group == "flowcontrol.apiserver.k8s.io":
+	case o.Kind == "FlowSchema" && o.Group() == "flowcontrol.apiserver.k8s.io":
 		var f flowcontrolv1.FlowSchema
-		if err := json.Unmarshal(js, &f); err != nil { // v1beta* differ only in defaults
-			return fmt.Errorf("FlowSchema: %v", err)
+		if err := o.Decode(&f); err != nil { // v1beta* differ only in defaults
+			return err
 		}
 		m.FlowSchemas = append(m.FlowSchemas, f)
-	case tm.Kind == "Pod" && tm.APIVersion == "v1":
+	case o.Kind == "Pod" && o.APIVersion == "v1":
 		var p corev1.Pod
-		if err := decode(&p); err != nil {
+		if err := o.DecodeStrict(&p); err != nil {
 			return err
 		}
 		setNS(&p.ObjectMeta)
 		m.Pods = append(m.Pods, p)
-	case tm.Kind == "Node" && tm.APIVersion == "v1":
+	case o.Kind == "Node" && o.APIVersion == "v1":
 		var n corev1.Node
-		if err := decode(&n); err != nil {
+		if err := o.DecodeStrict(&n); err != nil {
 			return err
 		}
 		m.Nodes = append(m.Nodes, n)
-	case tm.Kind == "Lease" && tm.APIVersion == "coordination.k8s.io/v1":
+	case o.Kind == "Lease" && o.APIVersion == "coordination.k8s.io/v1":
 		var l coordinationv1.Lease
-		if err := decode(&l); err != nil {
+		if err := o.DecodeStrict(&l); err != nil {
 			return err
 		}
 		setNS(&l.ObjectMeta)

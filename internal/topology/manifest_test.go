@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/karpctl/karpctl/internal/harness"
+	"github.com/karpctl/karpctl/internal/manifest"
 )
 
 func writeYAML(t *testing.T, dir, name string, objs ...any) string {
@@ -42,7 +43,7 @@ func TestOfflineSpecFindingsMatchLive(t *testing.T) {
 	dir := t.TempDir()
 	sa := map[string]any{"apiVersion": "v1", "kind": "ServiceAccount", "metadata": map[string]any{"name": "karpenter"}}
 	p := writeYAML(t, dir, "karpenter.yaml", sa, typed(d, "apps/v1", "Deployment"))
-	m, err := ReadManifests([]string{p}, nil, "default")
+	m, err := ReadManifests([]string{p}, manifest.Options{}, "default")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,11 +85,11 @@ func TestOfflinePlacementFromDumps(t *testing.T) {
 		items = append(items, typed(n, "v1", "Node"))
 	}
 	nodesFile := writeYAML(t, dir, "nodes.yaml", map[string]any{"apiVersion": "v1", "kind": "List", "items": items})
-	m, err := ReadManifests([]string{f}, nil, "default")
+	m, err := ReadManifests([]string{f}, manifest.Options{}, "default")
 	if err != nil {
 		t.Fatal(err)
 	}
-	nm, err := ReadManifests([]string{nodesFile}, nil, "default")
+	nm, err := ReadManifests([]string{nodesFile}, manifest.Options{}, "default")
 	if err != nil || len(nm.Nodes) != 5 {
 		t.Fatalf("%v %d", err, len(nm.Nodes))
 	}
@@ -104,32 +105,32 @@ func TestOfflinePlacementFromDumps(t *testing.T) {
 
 func TestMalformedManifestNamesFileAndProblem(t *testing.T) {
 	dir := t.TempDir()
-	cases := map[string]string{
-		"bad-yaml.yaml":   "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: x\n   bad: indent\n",
-		"no-kind.yaml":    "apiVersion: v1\nmetadata:\n  name: x\n",
-		"typo.yaml":       "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: x\nspec:\n  replica: 2\n",
-		"wrong-type.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: x\nspec:\n  replicas: two\n",
+	// Each file: a separator, a document of comments only, then the problem (document 1, line 4).
+	cases := map[string]struct{ body, want string }{
+		"bad-yaml.yaml":   {"apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: x\n   bad: indent\n", ":8: document 1: malformed YAML: mapping values are not allowed in this context"},
+		"no-kind.yaml":    {"apiVersion: v1\nmetadata:\n  name: x\n", ":4: document 1: not a Kubernetes object: apiVersion and kind are required"},
+		"typo.yaml":       {"apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: x\nspec:\n  replica: 2\n", `:4: document 1: apps/v1 Deployment: json: unknown field "replica"`},
+		"wrong-type.yaml": {"apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: x\nspec:\n  replicas: two\n", ":4: document 1: apps/v1 Deployment: json: cannot unmarshal string into Go struct field Deployment.spec.replicas of type int32"},
 	}
-	for name, body := range cases {
+	for name, c := range cases {
 		p := filepath.Join(dir, name)
-		_ = os.WriteFile(p, []byte("---\n# comment only\n---\n"+body), 0o644)
-		_, err := ReadManifests([]string{p}, nil, "default")
+		_ = os.WriteFile(p, []byte("---\n# comment only\n---\n"+c.body), 0o644)
+		_, err := ReadManifests([]string{p}, manifest.Options{}, "default")
 		if err == nil {
 			t.Fatalf("%s: no error", name)
 		}
-		msg := err.Error()
-		if !strings.HasPrefix(msg, p+": document 1: ") || strings.Contains(msg, "\n") {
-			t.Fatalf("%s: %q", name, msg)
+		if msg := err.Error(); msg != p+c.want {
+			t.Errorf("%s: %q, want %q", name, msg, p+c.want)
 		}
 	}
-	if _, err := ReadManifests([]string{filepath.Join(dir, "missing.yaml")}, nil, "default"); err == nil || !strings.Contains(err.Error(), "missing.yaml: no such file") {
+	if _, err := ReadManifests([]string{filepath.Join(dir, "missing.yaml")}, manifest.Options{}, "default"); err == nil || !strings.Contains(err.Error(), "missing.yaml: no such file") {
 		t.Fatalf("%v", err)
 	}
 	empty := t.TempDir()
-	if _, err := ReadManifests([]string{empty}, nil, "default"); err == nil {
+	if _, err := ReadManifests([]string{empty}, manifest.Options{}, "default"); err == nil {
 		t.Fatal("empty dir accepted")
 	}
-	m, err := ReadManifests([]string{writeYAML(t, dir, "sa.yaml", map[string]any{"apiVersion": "v1", "kind": "ServiceAccount", "metadata": map[string]any{"name": "x"}})}, nil, "default")
+	m, err := ReadManifests([]string{writeYAML(t, dir, "sa.yaml", map[string]any{"apiVersion": "v1", "kind": "ServiceAccount", "metadata": map[string]any{"name": "x"}})}, manifest.Options{}, "default")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +143,7 @@ func TestMalformedManifestNamesFileAndProblem(t *testing.T) {
 func TestPolicyV1beta1PDBCounts(t *testing.T) {
 	d := harness.KarpenterDeployment(harness.KarpenterSpec{Namespace: "kube-system"})
 	p := writeYAML(t, t.TempDir(), "chart.yaml", typed(harness.KarpenterPDB("kube-system"), "policy/v1beta1", "PodDisruptionBudget"), typed(d, "apps/v1", "Deployment"))
-	m, err := ReadManifests([]string{p}, nil, "default")
+	m, err := ReadManifests([]string{p}, manifest.Options{}, "default")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/karpctl/karpctl/internal/engine"
+	"github.com/karpctl/karpctl/internal/manifest"
 )
 
 func TestFromFilesExpandsWorkloads(t *testing.T) {
@@ -112,7 +113,7 @@ func TestDirectoryListsAndStatefulSets(t *testing.T) {
 func TestStdin(t *testing.T) {
 	f, _ := os.Open("testdata/statefulset.yaml")
 	defer f.Close()
-	snap, err := FromFiles([]string{"-"}, Options{Stdin: f})
+	snap, err := FromFiles([]string{"-"}, Options{Options: manifest.Options{Stdin: f}})
 	if err != nil || len(snap.PendingPods) != 2 {
 		t.Fatalf("stdin: %v, %v", err, snap)
 	}
@@ -123,12 +124,12 @@ func TestErrorsNameFileDocumentAndLine(t *testing.T) {
 		name, data string
 		want       []string
 	}{
-		{"bad-yaml", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: a\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: [\n", []string{"bad-yaml.yaml:", "document 1", "malformed YAML"}},
-		{"unknown-kind", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: a\n---\n\napiVersion: v1\nkind: Service\nmetadata:\n  name: s\n", []string{"unknown-kind.yaml:7:", "document 1", "unsupported kind Service"}},
-		{"no-kind", "foo: bar\n", []string{":1:", "document 0", "apiVersion and kind are required"}},
-		{"wrong-type", "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\nspec:\n  replicas: many\n", []string{"document 0", "Deployment", "replicas"}},
+		{"bad-yaml", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: a\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: [\n", []string{"bad-yaml.yaml:", "document 2: malformed YAML"}},
+		{"unknown-kind", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: a\n---\n\napiVersion: v1\nkind: Service\nmetadata:\n  name: s\n", []string{"unknown-kind.yaml:7: document 2: unsupported kind Service"}},
+		{"no-kind", "foo: bar\n", []string{"no-kind.yaml:1: document 1: not a Kubernetes object: apiVersion and kind are required"}},
+		{"wrong-type", "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\nspec:\n  replicas: many\n", []string{"wrong-type.yaml:1: document 1: apps/v1 Deployment: ", "replicas"}},
 		{"v1beta1", "apiVersion: karpenter.sh/v1beta1\nkind: NodePool\nmetadata:\n  name: old\n", []string{"karpenter.sh/v1beta1 NodePool is not supported"}},
-		{"duplicate", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: a\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: a\n", []string{"duplicate Pod default/a"}},
+		{"duplicate-test", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: a\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: a\n", []string{"duplicate-test.yaml:6: document 2: duplicate Pod default/a (first at ", "duplicate-test.yaml:1)"}},
 	}
 	dir := t.TempDir()
 	for _, tc := range cases {
@@ -138,9 +139,9 @@ func TestErrorsNameFileDocumentAndLine(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, err := FromFiles([]string{path}, Options{})
-			var le *Error
-			if !errors.As(err, &le) {
-				t.Fatalf("want *load.Error, got %v", err)
+			var me *manifest.Error
+			if !errors.As(err, &me) {
+				t.Fatalf("want *manifest.Error, got %v", err)
 			}
 			for _, w := range tc.want {
 				if !strings.Contains(err.Error(), w) {

@@ -410,7 +410,7 @@ func TestBadInput(t *testing.T) {
 		}
 	}
 	r := e2e.Karpctl(ctx, t, "", "audit-topology", "-f", bad)
-	if !strings.Contains(r.Stderr, "broken.yaml: document 1: Deployment: ") || !strings.Contains(r.Stderr, "replicas") {
+	if !strings.Contains(r.Stderr, "broken.yaml:1: document 1: apps/v1 Deployment: ") || !strings.Contains(r.Stderr, "replicas") {
 		t.Fatalf("unclear: %s", r.Stderr)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/karpctl/karpctl/internal/harness"
+	"github.com/karpctl/karpctl/internal/manifest"
 	"github.com/karpctl/karpctl/internal/topology"
 	"github.com/karpctl/karpctl/test/e2e"
 )
@@ -92,7 +93,7 @@ func TestRealHelmChart(t *testing.T) {
 	if env == nil {
 		return
 	}
-	m, err := topology.ReadManifests([]string{"-"}, bytes.NewReader(rendered), "default")
+	m, err := topology.ReadManifests([]string{"-"}, manifest.Options{Stdin: bytes.NewReader(rendered)}, "default")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -331,3 +331,39 @@ func TestPlanWarnsOnVersionSkew(t *testing.T) {
 		t.Errorf("table lacks the version warning:\n%s", r.Stdout)
 	}
 }
+
+// A broken manifest is reported the same way by every command that reads -f: FILE:LINE: document N,
+// one line, exit 2, before any request; a directory is read with -R only.
+func TestBadManifestsSayWhere(t *testing.T) {
+	ctx := e2e.Context(t, time.Minute)
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "broken.yaml")
+	doc := "---\n# Source: karpenter/templates/deployment.yaml\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: karpenter\n   bad: indent\n"
+	if err := os.WriteFile(bad, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := bad + ":7: document 1: malformed YAML: mapping values are not allowed in this context"
+	nested := filepath.Join(dir, "rendered")
+	if err := os.MkdirAll(filepath.Join(nested, "templates"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(nested, "templates", "broken.yaml"), []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"plan", "--offline", "-f", bad}, want},
+		{[]string{"disrupt", "--offline", "-f", bad}, want},
+		{[]string{"instance-types", "--offline", "-f", bad}, want},
+		{[]string{"audit-topology", "-f", bad}, want},
+		{[]string{"plan", "--offline", "-f", nested}, nested + ": no .json, .yaml or .yml files (-R reads its subdirectories too)"},
+		{[]string{"audit-topology", "-R", "-f", nested}, filepath.Join(nested, "templates", "broken.yaml") + ":7: document 1: malformed YAML"},
+	} {
+		r := e2e.Karpctl(ctx, t, "", c.args...)
+		if line := strings.TrimSpace(r.Stderr); r.Code != cli.ExitUsage || !strings.Contains(line, c.want) || strings.Contains(line, "\n") || len(r.Requests) != 0 {
+			t.Errorf("%v: exit %d, %d requests, stderr %q, want one line with %q", c.args, r.Code, len(r.Requests), r.Stderr, c.want)
+		}
+	}
+}
