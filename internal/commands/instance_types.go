@@ -153,11 +153,7 @@ func (o *InstanceTypesOptions) read(ctx context.Context) (*engine.Snapshot, erro
 			return files, nil
 		}
 	}
-	kube, cfg, err := o.env.Clients()
-	if err != nil {
-		return nil, err
-	}
-	_, dyn, err := load.NewClients(cfg)
+	kube, dyn, err := snapshotClients(o.env)
 	if err != nil {
 		return nil, err
 	}

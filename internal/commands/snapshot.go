@@ -3,11 +3,13 @@ package commands
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/karpctl/karpctl/internal/cli"
@@ -87,11 +89,7 @@ func (s *snapshotSource) readLive(ctx context.Context, env *Env, opts load.Clust
 			return nil, err
 		}
 	}
-	kube, cfg, err := env.Clients() // protobuf for core kinds
-	if err != nil {
-		return nil, err
-	}
-	_, dyn, err := load.NewClients(cfg) // JSON, for Karpenter's kinds
+	kube, dyn, err := snapshotClients(env)
 	if err != nil {
 		return nil, err
 	}
@@ -113,6 +111,20 @@ func (s *snapshotSource) readLive(ctx context.Context, env *Env, opts load.Clust
 		live.versionMsg = VersionSkew(k.Version, cli.EngineVersion())
 	}
 	return live, nil
+}
+
+// snapshotClients are what a snapshot is read with: the typed client, which speaks protobuf
+// (smaller and faster for pods and nodes), and a dynamic client (JSON) for Karpenter's kinds.
+func snapshotClients(env *Env) (kubernetes.Interface, dynamic.Interface, error) {
+	kube, cfg, err := env.Clients()
+	if err != nil {
+		return nil, nil, err
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("building dynamic client: %w", err)
+	}
+	return kube, dyn, nil
 }
 
 // engineVerdict gives the engine's "no usable NodePool" the exit code it deserves: bad input

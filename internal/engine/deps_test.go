@@ -48,3 +48,24 @@ func TestReleaseBinaryHasNoTestOnlyDeps(t *testing.T) {
 		}
 	}
 }
+
+// The engine is a floor below the commands: it returns plain results and typed errors, which the
+// command layer maps to exit codes and output, so it imports none of internal/cli, commands, view or
+// output.
+func TestEngineImportsNoCommandLayer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go list")
+	}
+	out, err := exec.Command("go", "list", "-deps", "./...").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list -deps: %v\n%s", err, out)
+	}
+	const module = "github.com/karpctl/karpctl/internal/"
+	for _, d := range strings.Fields(string(out)) {
+		switch p, ours := strings.CutPrefix(d, module); {
+		case !ours, p == "engine", strings.HasPrefix(p, "engine/"), p == "manifest", p == "discovery":
+		default:
+			t.Errorf("internal/engine/... imports %s", d)
+		}
+	}
+}

@@ -16,11 +16,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/pager"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 
-	"github.com/karpctl/karpctl/internal/cli"
 	"github.com/karpctl/karpctl/internal/engine"
 )
 
@@ -44,21 +42,6 @@ var (
 	// EC2NodeClassesGVR is the AWS provider's NodeClass resource.
 	EC2NodeClassesGVR = schema.GroupVersionResource{Group: "karpenter.k8s.aws", Version: "v1", Resource: "ec2nodeclasses"}
 )
-
-// NewClients builds the clients FromCluster needs from a rest.Config: a typed client that speaks
-// protobuf (smaller and faster for pods and nodes) and a dynamic client (JSON) for Karpenter's kinds.
-// cfg is not modified.
-func NewClients(cfg *rest.Config) (kubernetes.Interface, dynamic.Interface, error) {
-	kube, err := cli.ClientsetFor(cfg)
-	if err != nil {
-		return nil, nil, err
-	}
-	dyn, err := dynamic.NewForConfig(rest.CopyConfig(cfg))
-	if err != nil {
-		return nil, nil, fmt.Errorf("dynamic client: %w", err)
-	}
-	return kube, dyn, nil
-}
 
 // FromCluster reads a snapshot from a live cluster with paginated lists only — it never writes:
 // pending pods (status.phase=Pending, spec.nodeName=), bound pods, nodes, DaemonSets, NodePools,
