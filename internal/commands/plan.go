@@ -1,13 +1,10 @@
 package commands
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -127,58 +124,12 @@ func (o *PlanOptions) Validate(changed func(string) bool) error {
 	if ns != "" {
 		o.namespaces = []string{ns}
 	}
-	// A workload scaled twice would get two sets of replicas live and the last count offline. Without
-	// KIND a target is a Deployment live (in -n, default "default"), but any kind of that name offline.
-	o.scale = nil
-	for _, s := range o.Scale {
-		t, err := parseScale(s, ns)
-		if err != nil {
-			return err
-		}
-		if !o.Offline {
-			t.Namespace, t.Kind = cmp.Or(t.Namespace, "default"), cmp.Or(t.Kind, "Deployment")
-		}
-		for j, prev := range o.scale {
-			if t.Name == prev.Name && (t.Kind == prev.Kind || t.Kind == "" || prev.Kind == "") {
-				return cli.UsageError("--scale %q: %s is already scaled by --scale %q; give each workload one --scale", s, t.Name, o.Scale[j])
-			}
-		}
-		o.scale = append(o.scale, t)
+	scale, err := load.ParseScale(o.Scale, ns, !o.Offline)
+	if err != nil {
+		return cli.UsageError("--scale %v", err)
 	}
+	o.scale = scale
 	return nil
-}
-
-var scaleKinds = map[string]string{
-	"deployment": "Deployment", "deployments": "Deployment", "deploy": "Deployment",
-	"statefulset": "StatefulSet", "statefulsets": "StatefulSet", "sts": "StatefulSet",
-	"replicaset": "ReplicaSet", "replicasets": "ReplicaSet", "rs": "ReplicaSet",
-}
-
-// parseScale reads --scale [KIND/]NAME=N; Kind is empty without KIND/.
-func parseScale(s, namespace string) (load.ScaleTarget, error) {
-	bad := func(why string) (load.ScaleTarget, error) {
-		return load.ScaleTarget{}, cli.UsageError("--scale %q: %s; want [deployment|statefulset|replicaset/]NAME=N, e.g. --scale deployment/web=10", s, why)
-	}
-	lhs, n, ok := strings.Cut(s, "=")
-	if !ok {
-		return bad("no =N")
-	}
-	replicas, err := strconv.ParseInt(n, 10, 32)
-	if err != nil || replicas < 0 {
-		return bad("N is not a replica count")
-	}
-	t := load.ScaleTarget{Namespace: namespace, Name: lhs, Replicas: int32(replicas)}
-	if k, name, ok := strings.Cut(lhs, "/"); ok {
-		kind, known := scaleKinds[strings.ToLower(k)]
-		if !known {
-			return bad("unknown kind " + k)
-		}
-		t.Kind, t.Name = kind, name
-	}
-	if t.Name == "" || strings.Contains(t.Name, "/") {
-		return bad("no workload name")
-	}
-	return t, nil
 }
 
 // Run loads the snapshot, plans and prints; the exit code follows the plan's verdict.

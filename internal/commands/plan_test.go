@@ -12,7 +12,6 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/karpctl/karpctl/internal/cli"
-	"github.com/karpctl/karpctl/internal/engine/load"
 	"github.com/karpctl/karpctl/internal/view"
 )
 
@@ -249,26 +248,6 @@ func TestVersionSkew(t *testing.T) {
 	} {
 		if got := VersionSkew(tc.cluster, tc.bundled); (got != "") != tc.warn {
 			t.Errorf("VersionSkew(%q, %q) = %q", tc.cluster, tc.bundled, got)
-		}
-	}
-}
-
-func TestParseScale(t *testing.T) {
-	for in, want := range map[string]load.ScaleTarget{
-		// no KIND/: a Deployment live (Validate), any scalable kind offline
-		"web=3":             {Namespace: "default", Name: "web", Replicas: 3},
-		"deployment/web=3":  {Kind: "Deployment", Namespace: "default", Name: "web", Replicas: 3},
-		"sts/db=0":          {Kind: "StatefulSet", Namespace: "default", Name: "db", Replicas: 0},
-		"ReplicaSet/rs-1=2": {Kind: "ReplicaSet", Namespace: "default", Name: "rs-1", Replicas: 2},
-	} {
-		got, err := parseScale(in, "default")
-		if err != nil || got != want {
-			t.Errorf("%s: %+v %v, want %+v", in, got, err, want)
-		}
-	}
-	for _, bad := range []string{"web", "web=-1", "web=x", "=3", "job/x=1", "a/b/c=1"} {
-		if _, err := parseScale(bad, ""); err == nil {
-			t.Errorf("%s accepted", bad)
 		}
 	}
 }

@@ -1,10 +1,12 @@
 package load
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -65,6 +67,64 @@ type ScaleTarget struct {
 }
 
 func (s ScaleTarget) String() string { return s.Kind + " " + s.Namespace + "/" + s.Name }
+
+var scaleKinds = map[string]string{
+	"deployment": "Deployment", "deployments": "Deployment", "deploy": "Deployment",
+	"statefulset": "StatefulSet", "statefulsets": "StatefulSet", "sts": "StatefulSet",
+	"replicaset": "ReplicaSet", "replicasets": "ReplicaSet", "rs": "ReplicaSet",
+}
+
+// ParseScale reads each `--scale [KIND/]NAME=N` of the workloads in namespace. Live, a target
+// without KIND/ is a Deployment (and one without a namespace is in "default"); in files (live
+// false) it is any of the three kinds of that name. A workload may be scaled once: live, a repeat
+// would add two sets of replicas, in files the last count would win. Errors begin with the quoted
+// spec.
+func ParseScale(specs []string, namespace string, live bool) ([]ScaleTarget, error) {
+	var out []ScaleTarget
+	for _, s := range specs {
+		t, err := parseScale(s, namespace)
+		if err != nil {
+			return nil, err
+		}
+		if live {
+			t.Namespace, t.Kind = cmp.Or(t.Namespace, "default"), cmp.Or(t.Kind, "Deployment")
+		}
+		for j, prev := range out {
+			if t.Name == prev.Name && (t.Kind == prev.Kind || t.Kind == "" || prev.Kind == "") {
+				return nil, fmt.Errorf("%q: %s is already scaled by --scale %q; give each workload one --scale", s, t.Name, specs[j])
+			}
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// parseScale reads one [KIND/]NAME=N; Kind is empty without KIND/.
+func parseScale(s, namespace string) (ScaleTarget, error) {
+	bad := func(why string) (ScaleTarget, error) {
+		return ScaleTarget{}, fmt.Errorf("%q: %s; want [deployment|statefulset|replicaset/]NAME=N, e.g. --scale deployment/web=10", s, why)
+	}
+	lhs, n, ok := strings.Cut(s, "=")
+	if !ok {
+		return bad("no =N")
+	}
+	replicas, err := strconv.ParseInt(n, 10, 32)
+	if err != nil || replicas < 0 {
+		return bad("N is not a replica count")
+	}
+	t := ScaleTarget{Namespace: namespace, Name: lhs, Replicas: int32(replicas)}
+	if k, name, ok := strings.Cut(lhs, "/"); ok {
+		kind, known := scaleKinds[strings.ToLower(k)]
+		if !known {
+			return bad("unknown kind " + k)
+		}
+		t.Kind, t.Name = kind, name
+	}
+	if t.Name == "" || strings.Contains(t.Name, "/") {
+		return bad("no workload name")
+	}
+	return t, nil
+}
 
 // ScaleLive applies scale what-ifs to a live snapshot. Each workload is read with one GET; its pods in
 // the snapshot are those of its namespace matching its selector. Scaling up adds pending replicas

@@ -81,3 +81,35 @@ func TestMerge(t *testing.T) {
 		t.Errorf("the file's NodePool default did not replace the cluster's: %+v", dst.NodePools)
 	}
 }
+
+func TestParseScale(t *testing.T) {
+	for in, want := range map[string]ScaleTarget{
+		// no KIND/: a Deployment live (Validate), any scalable kind offline
+		"web=3":             {Namespace: "default", Name: "web", Replicas: 3},
+		"deployment/web=3":  {Kind: "Deployment", Namespace: "default", Name: "web", Replicas: 3},
+		"sts/db=0":          {Kind: "StatefulSet", Namespace: "default", Name: "db", Replicas: 0},
+		"ReplicaSet/rs-1=2": {Kind: "ReplicaSet", Namespace: "default", Name: "rs-1", Replicas: 2},
+	} {
+		got, err := parseScale(in, "default")
+		if err != nil || got != want {
+			t.Errorf("%s: %+v %v, want %+v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"web", "web=-1", "web=x", "=3", "job/x=1", "a/b/c=1"} {
+		if _, err := parseScale(bad, ""); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+}
+
+// Live, a target without KIND/ is the Deployment of that name; in files, any workload of that name.
+func TestParseScaleOncePerWorkload(t *testing.T) {
+	got, err := ParseScale([]string{"web=5", "statefulset/web=3"}, "", true)
+	if err != nil || len(got) != 2 || got[0] != (ScaleTarget{Kind: "Deployment", Namespace: "default", Name: "web", Replicas: 5}) {
+		t.Errorf("live: %+v %v", got, err)
+	}
+	_, err = ParseScale([]string{"web=5", "statefulset/web=3"}, "", false)
+	if want := `"statefulset/web=3": web is already scaled by --scale "web=5"; give each workload one --scale`; err == nil || err.Error() != want {
+		t.Errorf("files: %v, want %s", err, want)
+	}
+}
