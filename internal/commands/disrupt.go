@@ -99,21 +99,21 @@ func (o *DisruptOptions) Run(ctx context.Context) error {
 	}
 	var res *engine.DisruptResult
 	err = withProgress(o.env, fmt.Sprintf("deciding with Karpenter %s's disruption methods…", cli.EngineVersion()), func() (err error) {
-		src, err := o.source(read.snap)
+		src, err := o.source(read.Snapshot)
 		if err != nil {
 			return err
 		}
-		res, err = engine.Disrupt(ctx, read.snap, src, engine.DisruptOptions{All: o.All, IgnoreConsolidateAfter: o.IgnoreConsolidateAfter})
+		res, err = engine.Disrupt(ctx, read.Snapshot, src, engine.DisruptOptions{All: o.All, IgnoreConsolidateAfter: o.IgnoreConsolidateAfter})
 		return inputError(err)
 	})
 	if err != nil {
 		return o.engineVerdict(err)
 	}
-	if read.versionMsg != "" {
-		res.Warnings = append(res.Warnings, engine.Warning{Message: read.versionMsg})
+	if read.VersionSkew != "" {
+		res.Warnings = append(res.Warnings, engine.Warning{Message: read.VersionSkew})
 	}
 	report := engine.DisruptReport{
-		Mode: read.mode, Engine: cli.Engine(), EngineVersion: cli.EngineVersion(), KarpenterVersion: read.karpenterVersion,
+		Mode: read.mode, Engine: cli.Engine(), EngineVersion: cli.EngineVersion(), KarpenterVersion: read.KarpenterVersion,
 		Files: o.Files, IgnoreConsolidateAfter: o.IgnoreConsolidateAfter, DisruptResult: res,
 	}
 	if err := o.env.print(o.Format, report, func(w io.Writer, s output.Styles, wide bool) error { return view.Disrupt(w, s, report, wide) }); err != nil {

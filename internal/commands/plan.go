@@ -139,7 +139,7 @@ func (o *PlanOptions) Run(ctx context.Context) error {
 		return err
 	}
 	if read.mode == "live" && len(o.scale) > 0 {
-		if err := load.ScaleLive(ctx, read.kube, read.snap, o.scale); err != nil {
+		if err := load.ScaleLive(ctx, read.kube, read.Snapshot, o.scale); err != nil {
 			var nf *load.ScaleNotFoundError
 			if errors.As(err, &nf) {
 				return cli.UsageError("--%v", err)
@@ -147,15 +147,15 @@ func (o *PlanOptions) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	res, err := o.plan(ctx, read.snap)
+	res, err := o.plan(ctx, read.Snapshot)
 	if err != nil {
 		return o.engineVerdict(err)
 	}
-	if read.versionMsg != "" {
-		res.Warnings = append(res.Warnings, engine.Warning{Message: read.versionMsg})
+	if read.VersionSkew != "" {
+		res.Warnings = append(res.Warnings, engine.Warning{Message: read.VersionSkew})
 	}
 	report := view.PlanReport{
-		Mode: read.mode, Engine: cli.Engine(), EngineVersion: cli.EngineVersion(), KarpenterVersion: read.karpenterVersion,
+		Mode: read.mode, Engine: cli.Engine(), EngineVersion: cli.EngineVersion(), KarpenterVersion: read.KarpenterVersion,
 		Namespaces: o.namespaces, Files: o.Files, Scale: o.Scale, Result: res,
 	}
 	if err := o.env.print(o.Format, report, func(w io.Writer, s output.Styles, wide bool) error { return view.Plan(w, s, report, wide) }); err != nil {
@@ -185,13 +185,4 @@ func (o *PlanOptions) plan(ctx context.Context, snap *engine.Snapshot) (res *eng
 		return nil, cli.UsageError("--zone-down: %v", err)
 	}
 	return res, inputError(err)
-}
-
-// VersionSkew is the warning for a cluster Karpenter whose version differs from the bundled
-// scheduler's (ignoring a leading v); empty when they match or either is unknown.
-func VersionSkew(cluster, bundled string) string {
-	if match, known := cli.VersionsMatch(cluster, bundled); match || !known {
-		return ""
-	}
-	return fmt.Sprintf("the cluster runs Karpenter %s but this plan uses the scheduler of Karpenter %s: its decisions may differ", cluster, bundled)
 }

@@ -13,7 +13,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/karpctl/karpctl/internal/cli"
-	"github.com/karpctl/karpctl/internal/discovery"
 	"github.com/karpctl/karpctl/internal/engine"
 	"github.com/karpctl/karpctl/internal/engine/load"
 	"github.com/karpctl/karpctl/internal/output"
@@ -59,13 +58,10 @@ func (s *snapshotSource) readFiles(env *Env, opts load.Options) (*engine.Snapsho
 
 // readSnapshot is what was read, with the typed client for follow-up reads (--scale; nil offline).
 type readSnapshot struct {
-	snap *engine.Snapshot
+	load.Live
 	// mode is "live" (the cluster, plus any -f files) or "offline" (files only).
 	mode string
 	kube kubernetes.Interface
-	// karpenterVersion is the cluster Karpenter's version; versionMsg warns when it is not the
-	// bundled engine's.
-	karpenterVersion, versionMsg string
 }
 
 // read reads the files alone (--offline, with fileOpts) or the cluster with -f merged on top.
@@ -75,13 +71,8 @@ func (s *snapshotSource) read(ctx context.Context, env *Env, fileOpts load.Optio
 		if err != nil {
 			return nil, err
 		}
-		return &readSnapshot{snap: snap, mode: "offline"}, nil
+		return &readSnapshot{Live: load.Live{Snapshot: snap}, mode: "offline"}, nil
 	}
-	return s.readLive(ctx, env, clusterOpts)
-}
-
-// readLive reads the cluster and merges -f on top.
-func (s *snapshotSource) readLive(ctx context.Context, env *Env, opts load.ClusterOptions) (*readSnapshot, error) {
 	var files *engine.Snapshot
 	if len(s.Files) > 0 {
 		var err error
@@ -93,24 +84,12 @@ func (s *snapshotSource) readLive(ctx context.Context, env *Env, opts load.Clust
 	if err != nil {
 		return nil, err
 	}
-	opts.PageSize = s.ChunkSize
-	if files != nil {
-		opts.FileNodePools = files.NodePools
-	}
-	snap, err := load.FromCluster(ctx, kube, dyn, opts)
+	clusterOpts.PageSize = s.ChunkSize
+	live, err := load.ReadLive(ctx, kube, dyn, files, clusterOpts, env.Globals.Find, cli.EngineVersion())
 	if err != nil {
 		return nil, err
 	}
-	if files != nil {
-		load.Merge(snap, files)
-	}
-	live := &readSnapshot{snap: snap, mode: "live", kube: kube}
-	// Karpenter's version: a missing or unreadable Deployment only means no comparison.
-	if k, err := discovery.Find(ctx, kube, env.Globals.Find); err == nil {
-		live.karpenterVersion = k.Version
-		live.versionMsg = VersionSkew(k.Version, cli.EngineVersion())
-	}
-	return live, nil
+	return &readSnapshot{Live: *live, mode: "live", kube: kube}, nil
 }
 
 // snapshotClients are what a snapshot is read with: the typed client, which speaks protobuf
