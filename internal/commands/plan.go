@@ -154,7 +154,7 @@ func (o *PlanOptions) Run(ctx context.Context) error {
 	if read.VersionSkew != "" {
 		res.Warnings = append(res.Warnings, engine.Warning{Message: read.VersionSkew})
 	}
-	report := view.PlanReport{
+	report := engine.PlanReport{
 		Mode: read.mode, Engine: cli.Engine(), EngineVersion: cli.EngineVersion(), KarpenterVersion: read.KarpenterVersion,
 		Namespaces: o.namespaces, Files: o.Files, Scale: o.Scale, Result: res,
 	}

@@ -12,7 +12,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/karpctl/karpctl/internal/cli"
-	"github.com/karpctl/karpctl/internal/view"
+	"github.com/karpctl/karpctl/internal/engine"
 )
 
 // Offline plan tests: no cluster, manifests only.
@@ -70,10 +70,10 @@ func writeFiles(t *testing.T, files map[string]string) string {
 	return dir
 }
 
-func planJSON(t *testing.T, args ...string) (int, view.PlanReport, string) {
+func planJSON(t *testing.T, args ...string) (int, engine.PlanReport, string) {
 	t.Helper()
 	code, out, errOut := run(t, "kubectl-karpctl", append([]string{"plan", "-o", "json"}, args...)...)
-	var r view.PlanReport
+	var r engine.PlanReport
 	if code == cli.ExitOK || code == cli.ExitUnhealthy {
 		if err := json.Unmarshal([]byte(out), &r); err != nil || r.Result == nil {
 			t.Fatalf("exit %d, stdout is not a plan (%v):\n%s\nstderr: %s", code, err, out, errOut)
@@ -137,7 +137,7 @@ func TestPlanOfflineStdinAndTable(t *testing.T) {
 func TestPlanZoneDownMovesClaims(t *testing.T) {
 	dir := writeFiles(t, map[string]string{"all.yaml": planNodePool + "---\n" + planDeployment("web", 3, "1")})
 	_, before, _ := planJSON(t, "--offline", "-f", dir)
-	inZone := func(r view.PlanReport, zone string) int {
+	inZone := func(r engine.PlanReport, zone string) int {
 		n := 0
 		for _, np := range r.NodePools {
 			for _, nc := range np.NodeClaims {

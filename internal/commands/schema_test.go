@@ -19,7 +19,6 @@ import (
 	"github.com/karpctl/karpctl/internal/lease"
 	"github.com/karpctl/karpctl/internal/topology"
 	"github.com/karpctl/karpctl/internal/versions"
-	"github.com/karpctl/karpctl/internal/view"
 )
 
 var update = flag.Bool("update", false, "rewrite docs/json-schema.md from the result structs")
@@ -38,7 +37,7 @@ func TestJSONSchemaDocumented(t *testing.T) {
 		{"`kubectl karpctl lease --watch -o json`: one `{\"event\": …}` per line", lease.Event{}},
 		{"`kubectl karpctl lease --watch -o json`: the last line, `{\"summary\": …}`", lease.Summary{}},
 		{"`kubectl karpctl audit-topology -o json|yaml`", topology.Report{}},
-		{"`kubectl karpctl plan --dry-run -o json|yaml`", view.PlanReport{}},
+		{"`kubectl karpctl plan --dry-run -o json|yaml`", engine.PlanReport{}},
 		{"`kubectl karpctl instance-types -o json|yaml`", engine.InstanceTypeList{}},
 		{"`kubectl karpctl disrupt --dry-run -o json|yaml`", engine.DisruptReport{}},
 		{"`kubectl karpctl health -o json|yaml`", health.Report{}},

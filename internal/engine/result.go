@@ -1,5 +1,23 @@
 package engine
 
+// PlanReport is what `plan --dry-run` prints. Its JSON form is the stable plan schema: these fields
+// plus Result's (catalog, zonesDown, nodePools, existingNodes, unschedulable, warnings, totals).
+type PlanReport struct {
+	// Mode is "live" (read from the cluster, plus any -f files) or "offline" (files only).
+	Mode string `json:"mode"`
+	// Engine is the bundled Karpenter module and version whose scheduler made the plan.
+	Engine        string `json:"engine"`
+	EngineVersion string `json:"engineVersion"`
+	// KarpenterVersion is the image tag of the cluster's Karpenter, when found (live mode).
+	KarpenterVersion string `json:"karpenterVersion,omitempty"`
+	// Namespaces whose pending pods were planned for; empty means all.
+	Namespaces []string `json:"namespaces,omitempty"`
+	Files      []string `json:"files,omitempty"`
+	// Scale lists the --scale what-ifs as given (KIND/NAME=N).
+	Scale []string `json:"scale,omitempty"`
+	*Result
+}
+
 // Result is what Karpenter would do for the snapshot. Its JSON form is karpctl's stable plan schema.
 type Result struct {
 	// Catalog names the instance types the NodePools were planned with: "kwok", "aws", a catalog

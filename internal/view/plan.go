@@ -12,27 +12,9 @@ import (
 	"github.com/karpctl/karpctl/internal/output"
 )
 
-// PlanReport is what `plan --dry-run` prints. Its JSON form is the stable plan schema: these fields
-// plus engine.Result's (catalog, zonesDown, nodePools, existingNodes, unschedulable, warnings, totals).
-type PlanReport struct {
-	// Mode is "live" (read from the cluster, plus any -f files) or "offline" (files only).
-	Mode string `json:"mode"`
-	// Engine is the bundled Karpenter module and version whose scheduler made the plan.
-	Engine        string `json:"engine"`
-	EngineVersion string `json:"engineVersion"`
-	// KarpenterVersion is the image tag of the cluster's Karpenter, when found (live mode).
-	KarpenterVersion string `json:"karpenterVersion,omitempty"`
-	// Namespaces whose pending pods were planned for; empty means all.
-	Namespaces []string `json:"namespaces,omitempty"`
-	Files      []string `json:"files,omitempty"`
-	// Scale lists the --scale what-ifs as given (KIND/NAME=N).
-	Scale []string `json:"scale,omitempty"`
-	*engine.Result
-}
-
 // Plan prints the plan: new NodeClaims by NodePool, placements onto existing nodes, unschedulable
 // pods by reason, warnings and totals. wide lists every NodeClaim and every placement.
-func Plan(w io.Writer, s output.Styles, r PlanReport, wide bool) error {
+func Plan(w io.Writer, s output.Styles, r engine.PlanReport, wide bool) error {
 	var b strings.Builder
 	src := r.Mode
 	if r.Mode == "live" {

@@ -23,7 +23,6 @@ import (
 	"github.com/karpctl/karpctl/internal/engine"
 	"github.com/karpctl/karpctl/internal/harness"
 	"github.com/karpctl/karpctl/internal/sandbox"
-	"github.com/karpctl/karpctl/internal/view"
 	"github.com/karpctl/karpctl/test/e2e"
 )
 
@@ -210,7 +209,7 @@ func TestPlanLiveEKS(t *testing.T) {
 	before := versions(ctx, t)
 
 	r := e2e.Karpctl(ctx, t, env.Kubeconfig, "plan", "-n", "shop", "-o", "json")
-	var rep view.PlanReport
+	var rep engine.PlanReport
 	r.Decode(t, &rep)
 	if r.Code != cli.ExitOK || rep.Result == nil {
 		t.Fatalf("exit %d: %s\n%s", r.Code, r.Stderr, r.Stdout)
@@ -332,7 +331,7 @@ func TestPlanOfflineUSEast1(t *testing.T) {
 	}
 	withStatus := write("status.yaml", "status:\n  subnets: [{id: subnet-1, zone: us-east-1a, zoneID: use1-az1}, {id: subnet-2, zone: us-east-1b, zoneID: use1-az2}]")
 	r := e2e.Karpctl(ctx, t, env.Kubeconfig, "plan", "--offline", "-f", withStatus, "-o", "json")
-	var rep view.PlanReport
+	var rep engine.PlanReport
 	r.Decode(t, &rep)
 	if r.Code != cli.ExitOK || rep.Region != "us-east-1" || len(rep.NodePools) != 1 || len(rep.NodePools[0].NodeClaims) != 1 {
 		t.Fatalf("exit %d %s: %+v", r.Code, r.Stderr, rep.Result)

@@ -18,9 +18,9 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/karpctl/karpctl/internal/cli"
+	"github.com/karpctl/karpctl/internal/engine"
 	"github.com/karpctl/karpctl/internal/harness"
 	"github.com/karpctl/karpctl/internal/sandbox"
-	"github.com/karpctl/karpctl/internal/view"
 	"github.com/karpctl/karpctl/test/e2e"
 )
 
@@ -98,7 +98,7 @@ func holdInTerminating(ctx context.Context, t *testing.T, s podSpec, markUnsched
 	}
 }
 
-func motionPlan(ctx context.Context, t *testing.T, args ...string) (view.PlanReport, e2e.Result) {
+func motionPlan(ctx context.Context, t *testing.T, args ...string) (engine.PlanReport, e2e.Result) {
 	t.Helper()
 	r := e2e.Karpctl(ctx, t, env.Kubeconfig, append([]string{"plan", "-n", motionNS, "-o", "json"}, args...)...)
 	if r.Code != cli.ExitOK && r.Code != cli.ExitUnhealthy {
@@ -110,7 +110,7 @@ func motionPlan(ctx context.Context, t *testing.T, args ...string) (view.PlanRep
 
 // placements is what a plan decides, warnings aside: each NodeClaim's type, zones and pods, and the
 // pods put onto existing nodes.
-func placements(rep view.PlanReport) []string {
+func placements(rep engine.PlanReport) []string {
 	var out []string
 	for _, np := range rep.NodePools {
 		for _, nc := range np.NodeClaims {
@@ -123,7 +123,7 @@ func placements(rep view.PlanReport) []string {
 	return out
 }
 
-func requireWarning(t *testing.T, rep view.PlanReport, parts ...string) {
+func requireWarning(t *testing.T, rep engine.PlanReport, parts ...string) {
 	t.Helper()
 	var all []string
 	for _, w := range rep.Warnings {
@@ -139,7 +139,7 @@ func requireWarning(t *testing.T, rep view.PlanReport, parts ...string) {
 	t.Errorf("no warning with %q; warnings:\n%s", parts, strings.Join(all, "\n"))
 }
 
-func samePlacements(t *testing.T, got, want view.PlanReport) {
+func samePlacements(t *testing.T, got, want engine.PlanReport) {
 	t.Helper()
 	if !reflect.DeepEqual(placements(got), placements(want)) {
 		t.Errorf("plan changed:\n got %v\nwant %v", placements(got), placements(want))

@@ -21,9 +21,9 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/karpctl/karpctl/internal/cli"
+	"github.com/karpctl/karpctl/internal/engine"
 	"github.com/karpctl/karpctl/internal/harness"
 	"github.com/karpctl/karpctl/internal/sandbox"
-	"github.com/karpctl/karpctl/internal/view"
 	"github.com/karpctl/karpctl/test/e2e"
 )
 
@@ -138,9 +138,9 @@ func nodeNames(ctx context.Context, t *testing.T) string {
 	return strings.Join(names, ",")
 }
 
-func decode(t *testing.T, r e2e.Result) view.PlanReport {
+func decode(t *testing.T, r e2e.Result) engine.PlanReport {
 	t.Helper()
-	var rep view.PlanReport
+	var rep engine.PlanReport
 	r.Decode(t, &rep)
 	if rep.Result == nil {
 		t.Fatalf("exit %d, stdout is not a plan (no result):\n%s\n%s", r.Code, r.Stdout, r.Stderr)

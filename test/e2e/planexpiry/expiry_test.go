@@ -20,9 +20,9 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/karpctl/karpctl/internal/cli"
+	"github.com/karpctl/karpctl/internal/engine"
 	"github.com/karpctl/karpctl/internal/harness"
 	"github.com/karpctl/karpctl/internal/sandbox"
-	"github.com/karpctl/karpctl/internal/view"
 	"github.com/karpctl/karpctl/test/e2e"
 )
 
@@ -47,7 +47,7 @@ func plan(t *testing.T, r e2e.Result) []string {
 	if r.Code != cli.ExitOK {
 		t.Fatalf("exit %d:\n%s", r.Code, r.Stderr)
 	}
-	var rep view.PlanReport
+	var rep engine.PlanReport
 	r.Decode(t, &rep)
 	var out []string
 	for _, np := range rep.NodePools {

@@ -19,7 +19,6 @@ import (
 	"github.com/karpctl/karpctl/internal/engine"
 	"github.com/karpctl/karpctl/internal/engine/catalog"
 	"github.com/karpctl/karpctl/internal/sandbox"
-	"github.com/karpctl/karpctl/internal/view"
 	"github.com/karpctl/karpctl/test/e2e"
 )
 
@@ -55,7 +54,7 @@ func TestPlanMatchesRealKarpenter(t *testing.T) {
 	if r.Code != cli.ExitOK {
 		t.Fatalf("plan: exit %d: %s", r.Code, r.Stderr)
 	}
-	var rep view.PlanReport
+	var rep engine.PlanReport
 	r.Decode(t, &rep)
 	if rep.Result == nil {
 		t.Fatalf("plan output has no result:\n%s", r.Stdout)
