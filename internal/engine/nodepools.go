@@ -229,3 +229,10 @@ func (s *nodePoolSet) catalogs() (names, region string, data *AWSData) {
 	sort.Strings(list)
 	return strings.Join(list, ", "), region, data
 }
+
+func weight(np *karpv1.NodePool) int32 {
+	if np.Spec.Weight == nil {
+		return 0
+	}
+	return *np.Spec.Weight
+}

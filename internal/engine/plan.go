@@ -21,11 +21,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 	"sigs.k8s.io/karpenter/pkg/controllers/provisioning"
-	scheduler "sigs.k8s.io/karpenter/pkg/controllers/provisioning/scheduling"
 	"sigs.k8s.io/karpenter/pkg/controllers/state"
 	"sigs.k8s.io/karpenter/pkg/operator/injection"
 	"sigs.k8s.io/karpenter/pkg/operator/options"
-	nodepoolutils "sigs.k8s.io/karpenter/pkg/utils/nodepool"
 	podutils "sigs.k8s.io/karpenter/pkg/utils/pod"
 )
 
@@ -128,42 +126,10 @@ func newSimulation(ctx context.Context, snap *Snapshot, opts Options) (*simulati
 		}
 	}
 
-	// Nodes in a zone that is down vanish together with their NodeClaims; their pods become pending.
-	goneNodes := map[string]bool{}
-	var nodes []*corev1.Node
-	for _, n := range snap.Nodes {
-		if down[n.Labels[corev1.LabelTopologyZone]] {
-			goneNodes[n.Name] = true
-			continue
-		}
-		nodes = append(nodes, n)
-	}
-	var nodeClaims []*karpv1.NodeClaim
-	for _, nc := range snap.NodeClaims {
-		if goneNodes[nc.Status.NodeName] || down[nc.Labels[corev1.LabelTopologyZone]] {
-			continue
-		}
-		nodeClaims = append(nodeClaims, nc)
-	}
 	seen := strays{}
-	var bound []*corev1.Pod
-	var pending []*corev1.Pod
-	for _, p := range uniquePods(snap.Pods, snap.PendingPods, seen) {
-		switch {
-		case p.Spec.NodeName == "":
-			pending = append(pending, p)
-		case goneNodes[p.Spec.NodeName]:
-			if podutils.IsOwnedByDaemonSet(p) || podutils.IsOwnedByNode(p) {
-				continue // they go down with their node
-			}
-			q := p.DeepCopy()
-			q.Spec.NodeName = ""
-			pending = append(pending, q)
-		default:
-			bound = append(bound, p)
-		}
-	}
-	sim.pending = preparePending(pendingToPlan(pending, seen))
+	left := takeZonesDown(snap.Nodes, snap.NodeClaims, uniquePods(snap.Pods, snap.PendingPods, seen), down)
+	nodes, nodeClaims, bound := left.nodes, left.nodeClaims, left.bound
+	sim.pending = preparePending(pendingToPlan(left.pending, seen))
 
 	for _, objs := range [][]client.Object{
 		asObjects(nodes), asObjects(nodeClaims), asObjects(bound), asObjects(sim.pending), asObjects(snap.DaemonSets),
@@ -185,19 +151,6 @@ func newSimulation(ctx context.Context, snap *Snapshot, opts Options) (*simulati
 	sim.cluster, sim.client, sim.cloud = cluster, c, cp
 	sim.provisioner = provisioning.NewProvisioner(c, sim.recorder, cp, cluster, clock.RealClock{}, nil, nil)
 	return sim, nil
-}
-
-// zonesDown checks the what-if's zones against the zones the NodePools can launch in, as given (a
-// zone already taken down is not "unknown"); a repeated zone is the same what-if as once.
-func zonesDown(zones, known []string) (map[string]bool, error) {
-	down := map[string]bool{}
-	for _, z := range zones {
-		if err := checkZone(z, known); err != nil {
-			return nil, err
-		}
-		down[z] = true
-	}
-	return down, nil
 }
 
 func asObjects[T client.Object](in []T) []client.Object {
@@ -271,180 +224,3 @@ func StableUID(parts ...string) types.UID {
 }
 
 func podName(p *corev1.Pod) string { return p.Namespace + "/" + p.Name }
-
-func (s *simulation) result(r scheduler.Results) *Result {
-	res := &Result{
-		ZonesDown:     s.zonesDown,
-		NodePools:     []NodePoolPlan{},
-		ExistingNodes: []ExistingNodePlacement{},
-		Unschedulable: []UnschedulableGroup{},
-		Warnings:      append([]Warning{}, s.warnings...),
-	}
-	res.Totals.PendingPods = len(s.pending)
-	handled := map[types.UID]bool{}
-
-	ordered := append([]*karpv1.NodePool{}, s.nodePools...)
-	nodepoolutils.OrderByWeight(ordered)
-	index := map[string]int{}
-	for _, np := range ordered {
-		index[np.Name] = len(res.NodePools)
-		res.NodePools = append(res.NodePools, s.pools.plan(np))
-	}
-	res.Catalog, res.Region, res.AWSData = s.pools.catalogs()
-	for _, nc := range r.NewNodeClaims {
-		plan := nodeClaimPlan(nc)
-		for _, p := range nc.Pods {
-			handled[p.UID] = true
-		}
-		pp := &res.NodePools[index[nc.NodePoolName]]
-		pp.NodeClaims = append(pp.NodeClaims, plan)
-		pp.PricePerHour += plan.PricePerHour
-		pp.Pods += len(plan.Pods)
-		res.Totals.NewNodes++
-		res.Totals.PricePerHour += plan.PricePerHour
-		res.Totals.PodsOnNewNodes += len(plan.Pods)
-	}
-	for i := range res.NodePools {
-		ncs := res.NodePools[i].NodeClaims
-		sort.SliceStable(ncs, func(a, b int) bool {
-			if ncs[a].InstanceType != ncs[b].InstanceType {
-				return ncs[a].InstanceType < ncs[b].InstanceType
-			}
-			if ncs[a].Zone != ncs[b].Zone {
-				return ncs[a].Zone < ncs[b].Zone
-			}
-			return first(ncs[a].Pods) < first(ncs[b].Pods)
-		})
-	}
-	for _, en := range r.ExistingNodes {
-		if len(en.Pods) == 0 {
-			continue
-		}
-		pl := ExistingNodePlacement{Node: en.Name(), NodePool: en.Labels()[karpv1.NodePoolLabelKey]}
-		for _, p := range en.Pods {
-			handled[p.UID] = true
-			pl.Pods = append(pl.Pods, podName(p))
-		}
-		sort.Strings(pl.Pods)
-		res.ExistingNodes = append(res.ExistingNodes, pl)
-		res.Totals.PodsOnExistingNodes += len(pl.Pods)
-	}
-	sort.Slice(res.ExistingNodes, func(a, b int) bool { return res.ExistingNodes[a].Node < res.ExistingNodes[b].Node })
-
-	groups := map[string]*UnschedulableGroup{}
-	var keys []string
-	addUnschedulable := func(stage, reason string, p *corev1.Pod) {
-		handled[p.UID] = true
-		k := stage + "\x00" + reason
-		g, ok := groups[k]
-		if !ok {
-			g = &UnschedulableGroup{Stage: stage, Reason: reason}
-			groups[k] = g
-			keys = append(keys, k)
-		}
-		g.Pods = append(g.Pods, podName(p))
-		res.Totals.UnschedulablePods++
-	}
-	for p, err := range r.PodErrors {
-		addUnschedulable("scheduling", err.Error(), p)
-	}
-	// Whatever else Karpenter reported as FailedScheduling was rejected before scheduling. Karpenter
-	// rejects some pods without an event (those requiring karpenter.sh/nodepool DoesNotExist, like its
-	// own replicas): ask its own Validate why. A pod with no answer at all is still reported, never
-	// dropped from the plan.
-	for _, p := range s.pending {
-		if handled[p.UID] {
-			continue
-		}
-		if msg, ok := s.recorder.message(p.UID); ok {
-			addUnschedulable("validation", msg, p)
-			continue
-		}
-		switch err := s.provisioner.Validate(s.ctx, p); {
-		case errors.Is(err, provisioning.KarpenterManagedLabelDoesNotExistError):
-			addUnschedulable("ignored", "ignored by Karpenter: the pod requires karpenter.sh/nodepool DoesNotExist (it must not run on Karpenter-launched nodes), so only room on existing nodes, found by kube-scheduler, can take it", p)
-		case err != nil:
-			addUnschedulable("validation", err.Error(), p)
-		default:
-			addUnschedulable("unknown", "Karpenter's scheduler returned no decision for this pod", p)
-		}
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		g := groups[k]
-		sort.Strings(g.Pods)
-		res.Unschedulable = append(res.Unschedulable, *g)
-	}
-	sort.SliceStable(res.Unschedulable, func(a, b int) bool {
-		return len(res.Unschedulable[a].Pods) > len(res.Unschedulable[b].Pods)
-	})
-	return res
-}
-
-func first(s []string) string {
-	if len(s) == 0 {
-		return ""
-	}
-	return s[0]
-}
-
-func weight(np *karpv1.NodePool) int32 {
-	if np.Spec.Weight == nil {
-		return 0
-	}
-	return *np.Spec.Weight
-}
-
-// nodeClaimPlan summarises a NodeClaim: the cheapest compatible offering over its instance-type
-// options is what a lowest-price launch picks (ENGINE.md); ties go to the earlier option.
-func nodeClaimPlan(nc *scheduler.NodeClaim) NodeClaimPlan {
-	plan := NodeClaimPlan{Zones: []string{}, CapacityTypes: []string{}, Pods: make([]string, 0, len(nc.Pods))}
-	zones, capacityTypes := map[string]bool{}, map[string]bool{}
-	bestPrice := -1.0
-	for _, it := range nc.InstanceTypeOptions {
-		offs := it.Offerings.Available().Compatible(nc.Requirements)
-		if len(offs) == 0 {
-			continue
-		}
-		for _, o := range offs {
-			zones[o.Requirements.Get(corev1.LabelTopologyZone).Any()] = true
-			capacityTypes[o.Requirements.Get(karpv1.CapacityTypeLabelKey).Any()] = true
-		}
-		c := offs.Cheapest()
-		if bestPrice < 0 || c.Price < bestPrice {
-			bestPrice = c.Price
-			plan.InstanceType = it.Name
-			plan.PricePerHour = c.Price
-			plan.Zone = c.Requirements.Get(corev1.LabelTopologyZone).Any()
-			plan.CapacityType = c.Requirements.Get(karpv1.CapacityTypeLabelKey).Any()
-			alloc := it.Allocatable()
-			plan.CPUAllocatableMilli = alloc.Cpu().MilliValue()
-			plan.MemoryAllocatable = alloc.Memory().Value()
-		}
-	}
-	if n := len(nc.InstanceTypeOptions); n > 0 {
-		plan.OtherInstanceTypes = n - 1
-	}
-	for z := range zones {
-		plan.Zones = append(plan.Zones, z)
-	}
-	for c := range capacityTypes {
-		plan.CapacityTypes = append(plan.CapacityTypes, c)
-	}
-	sort.Strings(plan.Zones)
-	sort.Strings(plan.CapacityTypes)
-	for _, p := range nc.Pods {
-		plan.Pods = append(plan.Pods, podName(p))
-	}
-	sort.Strings(plan.Pods)
-	req := nc.Spec.Resources.Requests
-	plan.CPURequestMilli = req.Cpu().MilliValue()
-	plan.MemoryRequest = req.Memory().Value()
-	if plan.CPUAllocatableMilli > 0 {
-		plan.CPUFill = float64(plan.CPURequestMilli) / float64(plan.CPUAllocatableMilli)
-	}
-	if plan.MemoryAllocatable > 0 {
-		plan.MemoryFill = float64(plan.MemoryRequest) / float64(plan.MemoryAllocatable)
-	}
-	return plan
-}
