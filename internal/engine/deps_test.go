@@ -9,7 +9,7 @@ import (
 
 // forbiddenDeps are test-only or side-effecting packages that must never reach the release binary:
 // Karpenter's fake cloud provider and test helpers (they drag in envtest and ginkgo), envtest itself,
-// controller-runtime's fake client (JSON round-trips; see ENGINE.md) and kwok's provider packages, whose
+// controller-runtime's fake client (JSON round-trips; see snapshotClient) and kwok's provider packages, whose
 // init mutates Karpenter's well-known labels and registers flags.
 var forbiddenDeps = []string{
 	"sigs.k8s.io/karpenter/pkg/cloudprovider/fake",

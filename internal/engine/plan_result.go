@@ -145,8 +145,8 @@ func first(s []string) string {
 }
 
 // nodeClaimPlan summarises a NodeClaim: the cheapest compatible offering over its instance-type
-// options is what a lowest-price launch picks (Karpenter's lowest-price allocation strategy); ties go
-// to the earlier option.
+// options is what a lowest-price launch picks (the AWS provider asks EC2 Fleet for lowest-price
+// on-demand; spot's price-capacity-optimized may pick another); ties go to the earlier option.
 func nodeClaimPlan(nc *scheduler.NodeClaim) NodeClaimPlan {
 	plan := NodeClaimPlan{Zones: []string{}, CapacityTypes: []string{}, Pods: make([]string, 0, len(nc.Pods))}
 	zones, capacityTypes := map[string]bool{}, map[string]bool{}

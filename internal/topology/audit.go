@@ -92,7 +92,8 @@ type audit struct {
 	hostAntiAffinity bool
 }
 
-// Evaluate audits in against o. Pure: the same input gives the same report.
+// Evaluate audits in against o. It reads nothing but in and the clock (the lease's age decides
+// whether it is held), and changes nothing.
 func Evaluate(in Input, o Options) Report {
 	if o.Profile == "" {
 		o.Profile = ProfileBasic
