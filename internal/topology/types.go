@@ -1,8 +1,8 @@
 // Package topology audits where Karpenter's replicas run and what its Deployment promises against the
 // operator's HA checklist: replica count per profile, zone/host/rack spread, isolation from the nodes
 // Karpenter manages, spec guards (PDB, spread, anti-affinity, priority class), resources, election
-// settings, and what a zone or host loss would leave. Evaluate is pure; Read gathers its Input from a
-// cluster, Load from manifests. Nothing here prints.
+// settings, and what a zone or host loss would leave. Evaluate judges an Input; Read gathers it from a
+// cluster, ReadManifests and OfflineInput from manifests. Nothing here prints.
 package topology
 
 import "fmt"
