@@ -145,7 +145,7 @@ func (o *AuditOptions) Validate() error {
 }
 
 func (o *AuditOptions) options() topology.Options {
-	return topology.Options{Profile: o.profile, RackLabels: o.RackLabels, SystemNodes: o.systemNodes}
+	return topology.Options{Profile: o.profile, RackLabels: o.RackLabels, SystemNodes: o.systemNodes, FailOn: o.failOn}
 }
 
 // Run audits the cluster (or the manifests, or every context), prints the report and maps findings
@@ -179,13 +179,13 @@ func (o *AuditOptions) Run(ctx context.Context) error {
 	case output.JSON, output.YAML:
 		err = output.Write(o.env.Out, o.Format, r)
 	default:
-		err = view.AuditReport(o.env.Out, o.env.Styles(), r, o.FailOn, code, o.Format == output.Wide)
+		err = view.AuditReport(o.env.Out, o.env.Styles(), r, o.Format == output.Wide)
 	}
 	if err != nil {
 		return err
 	}
 	if code != cli.ExitOK {
-		return cli.Unhealthy("audit-topology: %d finding(s) at or above --fail-on %s", r.AtOrAbove(o.failOn), o.FailOn)
+		return cli.Unhealthy("audit-topology: %d finding(s) at or above --fail-on %s", r.Failing(), o.FailOn)
 	}
 	return nil
 }
@@ -211,7 +211,7 @@ func (o *AuditOptions) check(ctx context.Context, env *Env) (topology.Report, in
 // evaluate judges the audit's input: exit 3 when findings reach --fail-on.
 func (o *AuditOptions) evaluate(in topology.Input) (topology.Report, int) {
 	r := topology.Evaluate(in, o.options())
-	if o.failOn != "" && r.AtOrAbove(o.failOn) > 0 {
+	if r.Failing() > 0 {
 		return r, cli.ExitUnhealthy
 	}
 	return r, cli.ExitOK

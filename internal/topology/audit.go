@@ -40,6 +40,8 @@ type Options struct {
 	RackLabels []string
 	// SystemNodes selects the nodes reserved for system components (--system-node-selector); nil = off.
 	SystemNodes labels.Selector
+	// FailOn is the least severity that fails the audit (--fail-on); "" never fails it.
+	FailOn Severity
 }
 
 // Input is everything Evaluate judges. The *Read flags say which parts were gathered; a part that
@@ -105,7 +107,7 @@ func Evaluate(in Input, o Options) Report {
 	a.obj = "Deployment " + d.Namespace + "/" + d.Name
 	a.r = &Report{
 		SchemaVersion: SchemaVersion, Mode: in.Mode, Profile: o.Profile, Namespace: d.Namespace, Name: d.Name,
-		RackLabels: o.RackLabels, Placements: []Placement{}, Findings: []Finding{},
+		RackLabels: o.RackLabels, FailOn: o.FailOn, Placements: []Placement{}, Findings: []Finding{},
 		ZoneLoss: []LossScenario{}, HostLoss: []LossScenario{}, EligibleZones: []string{},
 	}
 	a.r.Replicas.Desired = a.desired

@@ -163,6 +163,16 @@ type Report struct {
 	ZoneLoss      []LossScenario `json:"zoneLoss"`
 	HostLoss      []LossScenario `json:"hostLoss"`
 	Summary       Summary        `json:"summary"`
+	// FailOn is Options.FailOn, the policy Failing judges by; "" never fails.
+	FailOn Severity `json:"-"`
+}
+
+// Failing counts the findings that fail the audit under FailOn (none when FailOn is "").
+func (r Report) Failing() int {
+	if r.FailOn == "" {
+		return 0
+	}
+	return r.AtOrAbove(r.FailOn)
 }
 
 // AtOrAbove counts findings whose severity is at least min.

@@ -6,13 +6,15 @@ import (
 	"io"
 	"strings"
 
+	"github.com/karpctl/karpctl/internal/cli"
+
 	"github.com/karpctl/karpctl/internal/output"
 	"github.com/karpctl/karpctl/internal/topology"
 )
 
 // AuditReport prints the topology audit: placements, findings by severity, the zone- and host-loss
-// what-ifs, skipped checks, and one summary line naming the exit code under failOn.
-func AuditReport(w io.Writer, s output.Styles, r topology.Report, failOn string, exitCode int, wide bool) error {
+// what-ifs, skipped checks, and one summary line naming the exit code under the report's FailOn.
+func AuditReport(w io.Writer, s output.Styles, r topology.Report, wide bool) error {
 	mode := "live cluster"
 	if r.Mode == "offline" {
 		mode = "manifests only"
@@ -113,6 +115,10 @@ func AuditReport(w io.Writer, s output.Styles, r topology.Report, failOn string,
 		fmt.Fprintf(w, "\n%s\n%s\n", s.Warn.Render("Not checked (never counted as passed):"), strings.Join(skipped, "\n"))
 	}
 
+	exitCode, failOn := cli.ExitOK, cmp.Or(string(r.FailOn), "never")
+	if r.Failing() > 0 {
+		exitCode = cli.ExitUnhealthy
+	}
 	_, err := fmt.Fprintf(w, "\n%s  %d error(s), %d warning(s), %d info; %d check(s) skipped; exit %d with --fail-on %s\n",
 		s.Status(auditVerdict(r)), r.Summary.Errors, r.Summary.Warnings, r.Summary.Info, len(skipped), exitCode, failOn)
 	return err

@@ -93,12 +93,13 @@ func TestAuditWideShowsPendingReason(t *testing.T) {
 	r := topology.Report{Mode: "live", Profile: "basic", Namespace: "karpenter", Name: "karpenter",
 		Placements: []topology.Placement{{Pod: "kp-c", Role: "pending", Phase: "Pending", PendingReason: "0/3 nodes are available"}},
 		Findings:   []topology.Finding{{ID: "replicas-pending", Severity: topology.Error, Message: "1 pending", Remediation: "add a node", Object: "Pod karpenter/kp-c"}},
+		FailOn:     topology.Error,
 	}
 	b, s := plain()
-	if err := AuditReport(b, s, r, "error", 3, true); err != nil {
+	if err := AuditReport(b, s, r, true); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"PENDING-REASON", "0/3 nodes are available", "object: Pod karpenter/kp-c"} {
+	for _, want := range []string{"PENDING-REASON", "0/3 nodes are available", "object: Pod karpenter/kp-c", "exit 3 with --fail-on error"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("missing %q in\n%s", want, b.String())
 		}
@@ -132,5 +133,23 @@ func TestLeaseEventSilence(t *testing.T) {
 	}
 	if strings.Contains(b.String(), "stopped renewing") {
 		t.Errorf("a silence is reported as the holder stopping:\n%s", b.String())
+	}
+}
+
+// The summary line's exit code follows the report's own --fail-on policy.
+func TestAuditSummaryFollowsFailOn(t *testing.T) {
+	warn := []topology.Finding{{ID: "w", Severity: topology.Warning, Message: "m", Object: "Deployment karpenter/karpenter"}}
+	for _, c := range []struct {
+		failOn topology.Severity
+		want   string
+	}{{topology.Error, "exit 0 with --fail-on error"}, {topology.Warning, "exit 3 with --fail-on warning"}, {"", "exit 0 with --fail-on never"}} {
+		b, s := plain()
+		r := topology.Report{Mode: "live", Profile: "basic", Namespace: "karpenter", Name: "karpenter", Findings: warn, FailOn: c.failOn}
+		if err := AuditReport(b, s, r, false); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(b.String(), c.want) {
+			t.Errorf("--fail-on %q: want %q in\n%s", c.failOn, c.want, b.String())
+		}
 	}
 }
