@@ -2,7 +2,6 @@ package cli
 
 import (
 	"runtime/debug"
-	"strings"
 	"sync"
 )
 
@@ -88,13 +87,3 @@ var EngineVersion = sync.OnceValue(func() string {
 
 // Engine names the bundled scheduler as version and plan print it: module and version.
 func Engine() string { return EngineModule + " " + EngineVersion() }
-
-// VersionsMatch compares a cluster's Karpenter version with the bundled scheduler's, ignoring a
-// leading v; known is false when either is unknown.
-func VersionsMatch(cluster, bundled string) (match, known bool) {
-	c, b := strings.TrimPrefix(cluster, "v"), strings.TrimPrefix(bundled, "v")
-	if c == "" || b == "" || b == "unknown" {
-		return false, false
-	}
-	return c == b, true
-}

@@ -282,3 +282,13 @@ func LiteralEnv(c *corev1.Container) map[string]string {
 	}
 	return env
 }
+
+// VersionsMatch compares a cluster's Karpenter version with the bundled engine's, ignoring a leading
+// v; known is false when either is unknown.
+func VersionsMatch(cluster, bundled string) (match, known bool) {
+	c, b := strings.TrimPrefix(cluster, "v"), strings.TrimPrefix(bundled, "v")
+	if c == "" || b == "" || b == "unknown" {
+		return false, false
+	}
+	return c == b, true
+}

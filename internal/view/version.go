@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/karpctl/karpctl/internal/discovery"
+
 	"github.com/karpctl/karpctl/internal/cli"
 	"github.com/karpctl/karpctl/internal/fleet"
 	"github.com/karpctl/karpctl/internal/output"
@@ -40,7 +42,7 @@ func VersionFleet(w io.Writer, s output.Styles, outs []fleet.Outcome[versions.In
 		karpenter, engine := "not found", "-"
 		if v.KarpenterImage != "" {
 			karpenter = cmp.Or(v.KarpenterVersion, "-")
-			switch match, known := cli.VersionsMatch(v.KarpenterVersion, bundled); {
+			switch match, known := discovery.VersionsMatch(v.KarpenterVersion, bundled); {
 			case !known:
 				engine = "unknown (bundled " + bundled + ")"
 			case match:

@@ -3,7 +3,6 @@ package load
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -49,8 +48,7 @@ func ReadLive(ctx context.Context, kube kubernetes.Interface, dyn dynamic.Interf
 // VersionSkew is the warning for a cluster Karpenter whose version differs from the bundled
 // scheduler's (ignoring a leading v); empty when they match or either is unknown.
 func VersionSkew(cluster, bundled string) string {
-	c, b := strings.TrimPrefix(cluster, "v"), strings.TrimPrefix(bundled, "v")
-	if c == "" || b == "" || b == "unknown" || c == b {
+	if match, known := discovery.VersionsMatch(cluster, bundled); match || !known {
 		return ""
 	}
 	return fmt.Sprintf("the cluster runs Karpenter %s but this plan uses the scheduler of Karpenter %s: its decisions may differ", cluster, bundled)
