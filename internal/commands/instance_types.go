@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"errors"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -135,10 +136,9 @@ func (o *InstanceTypesOptions) Run(ctx context.Context) error {
 	case err != nil:
 		return inputError(err)
 	}
-	if o.Format.Machine() {
-		return output.Write(o.env.Out, o.Format, list)
-	}
-	return view.InstanceTypes(o.env.Out, o.env.Styles(), list, o.Format == output.Wide)
+	return o.env.print(o.Format, list, func(w io.Writer, s output.Styles, wide bool) error {
+		return view.InstanceTypes(w, s, list, wide)
+	})
 }
 
 // read loads the NodePools and NodeClasses: from the cluster (with -f on top) or the files alone.
