@@ -15,6 +15,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 
 	"github.com/karpctl/karpctl/internal/discovery"
 	"github.com/karpctl/karpctl/internal/lease"
@@ -115,7 +116,7 @@ type Plan struct {
 // leaderHit reports whether the drill disrupts the leader: it is one of the targets.
 func (pl Plan) leaderHit() bool { return slices.Contains(pl.Targets, pl.Leader) }
 
-// Preflight is the gates and the plan; Ready reports whether the drill may run.
+// Preflight is the gates and the plan; Refusal says whether the drill may run.
 type Preflight struct {
 	ID    string
 	Gates []Gate
@@ -124,16 +125,6 @@ type Preflight struct {
 	Status lease.Status
 	k      *discovery.Karpenter
 	opts   Options
-}
-
-// Ready is true when every gate passed or was forced.
-func (p *Preflight) Ready() bool {
-	for _, g := range p.Gates {
-		if !g.Passed && !g.Forced {
-			return false
-		}
-	}
-	return true
 }
 
 // Refusal is the first gate that stops the drill.
@@ -153,8 +144,6 @@ const (
 	CordonLabel      = "karpctl.io/drill-cordoned"
 	// LockName is the drill lock: a Lease in the Karpenter namespace held by the running drill's id.
 	LockName = "karpctl-drill"
-	// ManagedNodeLabel marks nodes Karpenter launched: workload nodes, never cordoned by a drill.
-	ManagedNodeLabel = "karpenter.sh/nodepool"
 )
 
 // Permissions are what a drill needs, asked with SelfSubjectAccessReview before anything changes.
@@ -374,8 +363,8 @@ func zoneGates(p *Preflight, o Options, pods []corev1.Pod, nodes []corev1.Node, 
 		inZone = append(inZone, n.Name)
 		inZoneSet[n.Name] = true
 		switch {
-		case n.Labels[ManagedNodeLabel] != "":
-			p.Plan.Skipped = append(p.Plan.Skipped, n.Name+": Karpenter-managed workload node (karpenter.sh/nodepool), left alone")
+		case n.Labels[karpv1.NodePoolLabelKey] != "":
+			p.Plan.Skipped = append(p.Plan.Skipped, n.Name+": Karpenter-managed workload node ("+karpv1.NodePoolLabelKey+"), left alone")
 		case n.Spec.Unschedulable:
 			p.Plan.Skipped = append(p.Plan.Skipped, n.Name+": already cordoned before the drill, stays cordoned")
 		default:
