@@ -19,6 +19,7 @@ import (
 
 	"github.com/karpctl/karpctl/internal/discovery"
 	"github.com/karpctl/karpctl/internal/lease"
+	"github.com/karpctl/karpctl/internal/pdb"
 )
 
 // Options of a drill.
@@ -318,7 +319,7 @@ func Check(ctx context.Context, c Client, k *discovery.Karpenter, o Options) (*P
 		if err != nil {
 			return nil, err
 		}
-		add(pdbGate(pdbs, pods, p.Plan.Targets, len(ready)))
+		add(pdbGate(pdbs, pods, p.Plan.Targets, p.Plan.Desired, len(ready)))
 	} else if o.Mode == Hard {
 		add(Gate{Name: "pdb", Passed: true, Message: "--mode hard deletes with grace period 0 and bypasses PodDisruptionBudgets (that is the crash it simulates)"})
 	}
@@ -401,15 +402,16 @@ func zoneGates(p *Preflight, o Options, pods []corev1.Pod, nodes []corev1.Node, 
 }
 
 // pdbGate: every PDB selecting a target must allow the disruptions (its status when the disruption
-// controller has computed it, else its spec against the ready count).
-func pdbGate(pdbs []policyv1.PodDisruptionBudget, pods []corev1.Pod, targets []string, ready int) Gate {
+// controller has computed it, else what the controller would compute from its spec, the desired
+// replicas and the ready count).
+func pdbGate(pdbs []policyv1.PodDisruptionBudget, pods []corev1.Pod, targets []string, desired, ready int) Gate {
 	byName := map[string]*corev1.Pod{}
 	for i := range pods {
 		byName[pods[i].Name] = &pods[i]
 	}
 	var notes []string
-	for _, pdb := range pdbs {
-		sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)
+	for _, b := range pdbs {
+		sel, err := metav1.LabelSelectorAsSelector(b.Spec.Selector)
 		if err != nil || sel.Empty() {
 			continue
 		}
@@ -422,30 +424,22 @@ func pdbGate(pdbs []policyv1.PodDisruptionBudget, pods []corev1.Pod, targets []s
 		if n == 0 {
 			continue
 		}
-		allowed := pdb.Status.DisruptionsAllowed
-		how := "status.disruptionsAllowed"
-		if pdb.Status.ObservedGeneration < pdb.Generation || pdb.Status.ObservedGeneration == 0 {
-			allowed, how = specAllows(&pdb, ready), "spec (status not computed yet)"
+		allowed, how := b.Status.DisruptionsAllowed, "status.disruptionsAllowed"
+		if b.Status.ObservedGeneration < b.Generation || b.Status.ObservedGeneration == 0 {
+			how = "spec (status not computed yet)"
+			if allowed, err = pdb.Allowed(b.Spec, int32(desired), int32(ready)); err != nil {
+				return Gate{Name: "pdb", Message: fmt.Sprintf("PodDisruptionBudget %s: %v", b.Name, err)}
+			}
 		}
-		if int(allowed) < 1 {
-			return Gate{Name: "pdb", Message: fmt.Sprintf("PodDisruptionBudget %s allows %d disruption(s) (%s): the eviction would be refused", pdb.Name, allowed, how)}
+		if allowed < 1 {
+			return Gate{Name: "pdb", Message: fmt.Sprintf("PodDisruptionBudget %s allows %d disruption(s) (%s): the eviction would be refused", b.Name, allowed, how)}
 		}
-		notes = append(notes, fmt.Sprintf("%s allows %d", pdb.Name, allowed))
+		notes = append(notes, fmt.Sprintf("%s allows %d", b.Name, allowed))
 	}
 	if len(notes) == 0 {
 		return Gate{Name: "pdb", Passed: true, Message: "no PodDisruptionBudget selects the target pods"}
 	}
 	return Gate{Name: "pdb", Passed: true, Message: "PodDisruptionBudget " + strings.Join(notes, ", ")}
-}
-
-func specAllows(pdb *policyv1.PodDisruptionBudget, ready int) int32 {
-	switch {
-	case pdb.Spec.MaxUnavailable != nil && pdb.Spec.MaxUnavailable.Type == 0:
-		return pdb.Spec.MaxUnavailable.IntVal
-	case pdb.Spec.MinAvailable != nil && pdb.Spec.MinAvailable.Type == 0:
-		return int32(ready) - pdb.Spec.MinAvailable.IntVal
-	}
-	return 1 // percentages: leave it to the Eviction API
 }
 
 func (p *Preflight) steps() {

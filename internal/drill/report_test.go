@@ -66,22 +66,22 @@ func TestPDBGate(t *testing.T) {
 	labels := map[string]string{"app": "k"}
 	pods := []corev1.Pod{{ObjectMeta: metav1.ObjectMeta{Name: "a", Labels: labels}}}
 	zero, one := intstr.FromInt32(0), intstr.FromInt32(1)
-	pdb := func(mu intstr.IntOrString, observed int64, allowed int32) policyv1.PodDisruptionBudget {
+	budget := func(mu intstr.IntOrString, observed int64, allowed int32) policyv1.PodDisruptionBudget {
 		return policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: "k", Generation: 1},
 			Spec:   policyv1.PodDisruptionBudgetSpec{MaxUnavailable: &mu, Selector: &metav1.LabelSelector{MatchLabels: labels}},
 			Status: policyv1.PodDisruptionBudgetStatus{ObservedGeneration: observed, DisruptionsAllowed: allowed}}
 	}
-	if g := pdbGate([]policyv1.PodDisruptionBudget{pdb(zero, 0, 0)}, pods, []string{"a"}, 2); g.Passed || !strings.Contains(g.Message, "allows 0") {
+	if g := pdbGate([]policyv1.PodDisruptionBudget{budget(zero, 0, 0)}, pods, []string{"a"}, 2, 2); g.Passed || !strings.Contains(g.Message, "allows 0") {
 		t.Fatalf("%+v", g)
 	}
-	if g := pdbGate([]policyv1.PodDisruptionBudget{pdb(one, 1, 1)}, pods, []string{"a"}, 2); !g.Passed {
+	if g := pdbGate([]policyv1.PodDisruptionBudget{budget(one, 1, 1)}, pods, []string{"a"}, 2, 2); !g.Passed {
 		t.Fatalf("%+v", g)
 	}
 	// Status says 0 (e.g. a replica not Ready) even though the spec allows 1: trust the status.
-	if g := pdbGate([]policyv1.PodDisruptionBudget{pdb(one, 1, 0)}, pods, []string{"a"}, 2); g.Passed {
+	if g := pdbGate([]policyv1.PodDisruptionBudget{budget(one, 1, 0)}, pods, []string{"a"}, 2, 2); g.Passed {
 		t.Fatalf("%+v", g)
 	}
-	if g := pdbGate(nil, pods, []string{"a"}, 2); !g.Passed {
+	if g := pdbGate(nil, pods, []string{"a"}, 2, 2); !g.Passed {
 		t.Fatalf("%+v", g)
 	}
 }

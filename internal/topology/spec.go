@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/karpctl/karpctl/internal/discovery"
+	"github.com/karpctl/karpctl/internal/pdb"
 )
 
 // What the Deployment's spec promises: PDB, topology spread, anti-affinity, priority class,
@@ -33,19 +34,16 @@ func (a *audit) pdb() {
 		}
 		found++
 		obj := "PodDisruptionBudget " + a.r.Namespace + "/" + p.Name
-		if mu := p.Spec.MaxUnavailable; mu != nil && (mu.String() == "0" || mu.String() == "0%") {
+		// Blocks every drain: with every replica Ready, the disruption controller allows none.
+		if allowed, err := pdb.Allowed(p.Spec, a.desired, a.desired); err != nil || a.desired == 0 || allowed > 0 {
+			continue
+		}
+		if mu := p.Spec.MaxUnavailable; mu != nil {
 			a.add("pdb-blocks-drain", fmt.Sprintf("PodDisruptionBudget %s has maxUnavailable %s: no replica may ever be evicted, so every node drain hangs", p.Name, mu.String()),
 				"set maxUnavailable: 1 (the Helm chart's default)", obj)
-		}
-		if ma := p.Spec.MinAvailable; ma != nil {
-			blocks := ma.String() == "100%"
-			if ma.Type == 0 && ma.IntVal >= a.desired {
-				blocks = true
-			}
-			if blocks {
-				a.add("pdb-blocks-drain", fmt.Sprintf("PodDisruptionBudget %s has minAvailable %s with %d replica(s): no replica may ever be evicted, so every node drain hangs", p.Name, ma.String(), a.desired),
-					"use maxUnavailable: 1 instead (the Helm chart's default)", obj)
-			}
+		} else if ma := p.Spec.MinAvailable; ma != nil {
+			a.add("pdb-blocks-drain", fmt.Sprintf("PodDisruptionBudget %s has minAvailable %s with %d replica(s): no replica may ever be evicted, so every node drain hangs", p.Name, ma.String(), a.desired),
+				"use maxUnavailable: 1 instead (the Helm chart's default)", obj)
 		}
 	}
 	if found == 0 {
