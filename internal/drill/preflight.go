@@ -12,14 +12,10 @@ import (
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
-	policyv1 "k8s.io/api/policy/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 
 	"github.com/karpctl/karpctl/internal/discovery"
 	"github.com/karpctl/karpctl/internal/lease"
-	"github.com/karpctl/karpctl/internal/pdb"
 )
 
 // Options of a drill.
@@ -128,6 +124,9 @@ type Preflight struct {
 	opts   Options
 }
 
+// Kind is the kind of drill planned.
+func (p *Preflight) Kind() Kind { return p.opts.Kind }
+
 // Refusal is the first gate that stops the drill.
 func (p *Preflight) Refusal() *Gate {
 	for i, g := range p.Gates {
@@ -178,49 +177,82 @@ func Permissions(k *discovery.Karpenter, o Options) []authorizationv1.ResourceAt
 func Check(ctx context.Context, c Client, k *discovery.Karpenter, o Options) (*Preflight, error) {
 	o.defaults()
 	p := &Preflight{ID: o.ID, k: k, opts: o}
-	add := func(g Gate) { p.Gates = append(p.Gates, g) }
-
 	// RBAC first: a refused drill must not have changed (or half-read) anything.
-	var missing []string
-	for _, a := range Permissions(k, o) {
-		ok, _, err := c.Allowed(ctx, a)
+	g, err := permissionsGate(ctx, c, Permissions(k, o))
+	if err != nil {
+		return nil, err
+	}
+	if p.add(g); !g.Passed {
+		return p, nil
+	}
+	if g := installationGate(k); g != nil {
+		p.add(*g)
+		return p, nil
+	}
+	f, err := look(ctx, c, k, o)
+	if err != nil {
+		return nil, err
+	}
+	p.Plan.Desired, p.Status = int(f.desired), f.status
+	readyG, ready := readyGate(f.pods)
+	leaderG, leader := leaderGate(f.status, f.pods, f.nodes)
+	p.add(readyG, leaseGate(k, f.status), leaderG)
+	if leader != nil {
+		p.Plan.Leader, p.Plan.LeaderNode = leader.Name, leader.Spec.NodeName
+		p.Plan.LeaderZone = lease.ZoneOf(f.nodes[leader.Spec.NodeName])
+	}
+	switch o.Kind {
+	case LeaderKill:
+		if leader != nil {
+			p.Plan.Targets = []string{leader.Name}
+		}
+	case ZoneOutage:
+		p.add(p.planZone(f.pods, f.zone)...)
+	}
+	if o.Probe {
+		g, err := probeGate(ctx, c, k, o, p)
 		if err != nil {
 			return nil, err
 		}
-		if !ok {
-			where := ""
-			if a.Namespace != "" {
-				where = " in namespace " + a.Namespace
-			}
-			missing = append(missing, fmt.Sprintf("%s %s%s", a.Verb, resourceName(a), where))
-		}
+		p.add(g)
 	}
-	if len(missing) > 0 {
-		add(Gate{Name: "permissions", Permission: true, Message: "missing RBAC permission: " + strings.Join(missing, "; ")})
-		return p, nil
+	if err := p.disruptionGate(ctx, c, f.pods, len(ready)); err != nil {
+		return nil, err
 	}
-	add(Gate{Name: "permissions", Passed: true, Message: "allowed: every verb the drill needs (SelfSubjectAccessReview)"})
+	lock, err := c.Lease(ctx, k.Namespace, LockName)
+	if err != nil {
+		return nil, err
+	}
+	p.add(lockGate(lock, k.Namespace, o))
+	p.steps()
+	return p, nil
+}
 
-	if k.Deployment == nil || k.PodSelector == nil {
-		add(Gate{Name: "deployment", Message: "no Karpenter Deployment found: a drill needs one to recreate the pods"})
-		return p, nil
-	}
-	if k.LeaderElectionDisabled {
-		add(Gate{Name: "leader-election", Message: "DISABLE_LEADER_ELECTION=true: there is no leader to fail over"})
-		return p, nil
-	}
+func (p *Preflight) add(gs ...Gate) { p.Gates = append(p.Gates, gs...) }
+
+// found is what the gates judge: the Karpenter pods (by name), the nodes by name (those the pods run
+// on, and for a zone outage the zone's), the zone-outage's nodes (the zone's and any an earlier drill
+// left cordoned), the desired replicas and the lease's status.
+type found struct {
+	pods    []corev1.Pod
+	nodes   map[string]*corev1.Node
+	zone    []corev1.Node
+	desired int32
+	status  lease.Status
+}
+
+// look reads what the gates judge: the pods, their nodes and, for a zone outage, the zone's nodes and
+// any nodes an earlier drill left cordoned, by label selector: never a cluster-wide node list.
+func look(ctx context.Context, c Client, k *discovery.Karpenter, o Options) (*found, error) {
 	pl, err := c.Pods(ctx, k.Namespace, k.PodSelector.String())
 	if err != nil {
 		return nil, err
 	}
-	pods := pl.Items
-	sort.Slice(pods, func(i, j int) bool { return pods[i].Name < pods[j].Name })
-	// Nodes by name for the replicas, and for a zone outage the zone's nodes and any nodes an earlier
-	// drill left cordoned, by label selector: never a cluster-wide node list.
-	nodeMap := map[string]*corev1.Node{}
-	for i := range pods {
-		name := pods[i].Spec.NodeName
-		if name == "" || nodeMap[name] != nil {
+	f := &found{pods: pl.Items, nodes: map[string]*corev1.Node{}, desired: discovery.DesiredReplicas(k.Deployment)}
+	sort.Slice(f.pods, func(i, j int) bool { return f.pods[i].Name < f.pods[j].Name })
+	for i := range f.pods {
+		name := f.pods[i].Spec.NodeName
+		if name == "" || f.nodes[name] != nil {
 			continue
 		}
 		n, err := c.Node(ctx, name)
@@ -231,138 +263,57 @@ func Check(ctx context.Context, c Client, k *discovery.Karpenter, o Options) (*P
 			continue // zones only for the display: optional for leader-kill
 		}
 		if n != nil {
-			nodeMap[name] = n
+			f.nodes[name] = n
 		}
 	}
-	var nodes []corev1.Node
 	if o.Kind == ZoneOutage {
-		if nodes, err = c.Nodes(ctx, corev1.LabelTopologyZone+"="+o.Zone); err != nil {
+		if f.zone, err = zoneNodes(ctx, c, o.Zone); err != nil {
 			return nil, err
 		}
-		leftovers, err := c.Nodes(ctx, CordonLabel)
-		if err != nil {
-			return nil, err
-		}
-		for _, n := range leftovers {
-			if n.Labels[corev1.LabelTopologyZone] != o.Zone {
-				nodes = append(nodes, n)
-			}
-		}
-		for i := range nodes {
-			nodeMap[nodes[i].Name] = &nodes[i]
+		for i := range f.zone {
+			f.nodes[f.zone[i].Name] = &f.zone[i]
 		}
 	}
 	l, err := c.Lease(ctx, k.LeaseNamespace, k.LeaseName)
 	if err != nil {
 		return nil, err
 	}
-	desired := discovery.DesiredReplicas(k.Deployment)
-	p.Plan.Desired = int(desired)
-	p.Status = lease.Evaluate(lease.Input{Namespace: k.LeaseNamespace, Name: k.LeaseName, Lease: l, Replicas: desired, Pods: pods, Nodes: nodeMap, Now: o.Now()})
+	f.status = lease.Evaluate(lease.Input{Namespace: k.LeaseNamespace, Name: k.LeaseName, Lease: l, Replicas: f.desired, Pods: f.pods, Nodes: f.nodes, Now: o.Now()})
+	return f, nil
+}
 
-	// ≥ 2 ready replicas.
-	var ready []string
-	for i := range pods {
-		if discovery.PodLive(&pods[i]) && discovery.PodReady(&pods[i]) {
-			ready = append(ready, pods[i].Name)
-		}
-	}
-	if len(ready) >= 2 {
-		add(Gate{Name: "ready-replicas", Passed: true, Message: fmt.Sprintf("%d ready: %s", len(ready), strings.Join(ready, ", "))})
-	} else {
-		add(Gate{Name: "ready-replicas", Message: fmt.Sprintf("%d ready replica(s) (%s): a drill needs ≥ 2, or there is nobody to take over", len(ready), strings.Join(ready, ", "))})
-	}
-	// Lease Healthy.
-	if p.Status.Verdict == lease.Healthy {
-		add(Gate{Name: "lease", Passed: true, Message: fmt.Sprintf("%s/%s Healthy: %s", k.LeaseNamespace, k.LeaseName, p.Status.Reason)})
-	} else {
-		add(Gate{Name: "lease", Message: fmt.Sprintf("%s/%s is %s: %s", k.LeaseNamespace, k.LeaseName, p.Status.Verdict, p.Status.Reason)})
-	}
-	// Leader is a known pod.
-	var leader *corev1.Pod
-	if h := p.Status.Holder; h != nil && h.Pod != "" {
-		for i := range pods {
-			if pods[i].Name == h.Pod {
-				leader = &pods[i]
-			}
-		}
-	}
-	if leader != nil {
-		p.Plan.Leader, p.Plan.LeaderNode = leader.Name, leader.Spec.NodeName
-		p.Plan.LeaderZone = lease.ZoneOf(nodeMap[leader.Spec.NodeName])
-		add(Gate{Name: "leader", Passed: true, Message: fmt.Sprintf("%s on node %s (zone %s) holds the lease", leader.Name, orNone(leader.Spec.NodeName), orNone(p.Plan.LeaderZone))})
-	} else {
-		add(Gate{Name: "leader", Message: fmt.Sprintf("holder %q is not a known Karpenter pod", p.Status.HolderIdentity)})
-	}
-
-	// Targets.
-	switch o.Kind {
-	case LeaderKill:
-		if leader != nil {
-			p.Plan.Targets = []string{leader.Name}
-		}
-	case ZoneOutage:
-		zoneGates(p, o, pods, nodes, nodeMap, add)
-	}
-
-	if o.Probe {
-		g, err := probeGate(ctx, c, k, o, p)
-		if err != nil {
-			return nil, err
-		}
-		add(g)
-	}
-
-	// PDB permits the disruption.
-	if o.Mode == Evict && len(p.Plan.Targets) > 0 {
-		pdbs, err := c.PDBs(ctx, k.Namespace)
-		if err != nil {
-			return nil, err
-		}
-		add(pdbGate(pdbs, pods, p.Plan.Targets, p.Plan.Desired, len(ready)))
-	} else if o.Mode == Hard {
-		add(Gate{Name: "pdb", Passed: true, Message: "--mode hard deletes with grace period 0 and bypasses PodDisruptionBudgets (that is the crash it simulates)"})
-	}
-
-	// No drill already running.
-	lock, err := c.Lease(ctx, k.Namespace, LockName)
+// zoneNodes are the nodes of zone and those an earlier drill left cordoned elsewhere.
+func zoneNodes(ctx context.Context, c Client, zone string) ([]corev1.Node, error) {
+	nodes, err := c.Nodes(ctx, corev1.LabelTopologyZone+"="+zone)
 	if err != nil {
 		return nil, err
 	}
-	if lock == nil {
-		add(Gate{Name: "drill-lock", Passed: true, Message: fmt.Sprintf("no other drill running (no Lease %s/%s)", k.Namespace, LockName)})
-	} else {
-		holder, since := "", lock.CreationTimestamp.Time
-		if lock.Spec.HolderIdentity != nil {
-			holder = *lock.Spec.HolderIdentity
-		}
-		if lock.Spec.AcquireTime != nil {
-			since = lock.Spec.AcquireTime.Time
-		}
-		age := o.Now().Sub(since)
-		if age > o.Timeout {
-			add(Gate{Name: "drill-lock", Overridable: true, Forced: o.Force, Message: fmt.Sprintf("stale lock: drill %s started %s ago (> timeout %s); --force takes it over, `drill restore` cleans up after it", holder, age.Round(time.Second), o.Timeout)})
-		} else {
-			add(Gate{Name: "drill-lock", Message: fmt.Sprintf("drill %s is running (Lease %s/%s, started %s ago)", holder, k.Namespace, LockName, age.Round(time.Second))})
+	leftovers, err := c.Nodes(ctx, CordonLabel)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range leftovers {
+		if n.Labels[corev1.LabelTopologyZone] != zone {
+			nodes = append(nodes, n)
 		}
 	}
-	p.steps()
-	return p, nil
+	return nodes, nil
 }
 
-func zoneGates(p *Preflight, o Options, pods []corev1.Pod, nodes []corev1.Node, nodeMap map[string]*corev1.Node, add func(Gate)) {
-	var inZone []string
-	inZoneSet := map[string]bool{}
-	var leftovers []string
+// planZone plans a zone outage: the zone's nodes to cordon (and those left alone, and why) and the
+// replicas there to evict. Its gates: the zone has nodes, no earlier drill left cordons, and a ready
+// replica survives elsewhere.
+func (p *Preflight) planZone(pods []corev1.Pod, nodes []corev1.Node) []Gate {
+	zone := p.opts.Zone
+	var inZone, leftovers []string
 	for _, n := range nodes {
 		if v := n.Labels[CordonLabel]; v != "" {
 			leftovers = append(leftovers, n.Name+" ("+v+")")
 		}
-		if lease.ZoneOf(&n) != o.Zone {
+		if lease.ZoneOf(&n) != zone {
 			continue
 		}
 		inZone = append(inZone, n.Name)
-		inZoneSet[n.Name] = true
 		switch {
 		case n.Labels[karpv1.NodePoolLabelKey] != "":
 			p.Plan.Skipped = append(p.Plan.Skipped, n.Name+": Karpenter-managed workload node ("+karpv1.NodePoolLabelKey+"), left alone")
@@ -373,75 +324,46 @@ func zoneGates(p *Preflight, o Options, pods []corev1.Pod, nodes []corev1.Node, 
 		}
 	}
 	if len(inZone) == 0 {
-		add(Gate{Name: "zone", Message: fmt.Sprintf("no node has %s=%s", corev1.LabelTopologyZone, o.Zone)})
-		return
+		return []Gate{{Name: "zone", Message: fmt.Sprintf("no node has %s=%s", corev1.LabelTopologyZone, zone)}}
 	}
-	add(Gate{Name: "zone", Passed: true, Message: fmt.Sprintf("%d node(s) in %s; will cordon %d: %s", len(inZone), o.Zone, len(p.Plan.Cordon), orNone(strings.Join(p.Plan.Cordon, ", ")))})
-	if len(leftovers) > 0 {
-		add(Gate{Name: "leftover-cordons", Message: "nodes still cordoned by an earlier drill: " + strings.Join(leftovers, ", ") + "; run `kubectl karpctl drill restore` first"})
+	gates := []Gate{zoneGate(zone, inZone, p.Plan.Cordon)}
+	if g := leftoverCordonsGate(leftovers); g != nil {
+		gates = append(gates, *g)
 	}
-	survivors := 0
+	targets, survivors := zoneTargets(pods, inZone)
+	p.Plan.Targets = append(p.Plan.Targets, targets...)
+	return append(gates, replicasInZoneGate(zone, targets, survivors, p.opts.Force))
+}
+
+// zoneTargets are the live replicas on the zone's nodes, and how many ready ones run elsewhere.
+func zoneTargets(pods []corev1.Pod, inZone []string) (targets []string, survivors int) {
 	for i := range pods {
-		if !discovery.PodLive(&pods[i]) {
-			continue
-		}
-		if inZoneSet[pods[i].Spec.NodeName] {
-			p.Plan.Targets = append(p.Plan.Targets, pods[i].Name)
-		} else if discovery.PodReady(&pods[i]) {
+		switch {
+		case !discovery.PodLive(&pods[i]):
+		case slices.Contains(inZone, pods[i].Spec.NodeName):
+			targets = append(targets, pods[i].Name)
+		case discovery.PodReady(&pods[i]):
 			survivors++
 		}
 	}
+	return targets, survivors
+}
+
+// disruptionGate adds the pdb gate: evicting, every PodDisruptionBudget selecting a target must
+// allow it; --mode hard bypasses them.
+func (p *Preflight) disruptionGate(ctx context.Context, c Client, pods []corev1.Pod, ready int) error {
 	switch {
-	case len(p.Plan.Targets) == 0:
-		add(Gate{Name: "replicas-in-zone", Passed: true, Message: fmt.Sprintf("no Karpenter replica runs in %s: the drill only cordons and checks the leader stays", o.Zone)})
-	case survivors == 0:
-		add(Gate{Name: "replicas-in-zone", Overridable: true, Forced: o.Force, Message: fmt.Sprintf("every ready replica runs in %s (%s): the drill would take Karpenter down entirely; --force to do it anyway", o.Zone, strings.Join(p.Plan.Targets, ", "))})
-	default:
-		add(Gate{Name: "replicas-in-zone", Passed: true, Message: fmt.Sprintf("%d replica(s) in %s (%s), %d ready elsewhere", len(p.Plan.Targets), o.Zone, strings.Join(p.Plan.Targets, ", "), survivors)})
+	case p.opts.Mode == Evict && len(p.Plan.Targets) > 0:
+		pdbs, err := c.PDBs(ctx, p.k.Namespace)
+		if err != nil {
+			return err
+		}
+		p.add(pdbGate(pdbs, pods, p.Plan.Targets, p.Plan.Desired, ready))
+	case p.opts.Mode == Hard:
+		p.add(Gate{Name: "pdb", Passed: true, Message: "--mode hard deletes with grace period 0 and bypasses PodDisruptionBudgets (that is the crash it simulates)"})
 	}
+	return nil
 }
-
-// pdbGate: every PDB selecting a target must allow the disruptions (its status when the disruption
-// controller has computed it, else what the controller would compute from its spec, the desired
-// replicas and the ready count).
-func pdbGate(pdbs []policyv1.PodDisruptionBudget, pods []corev1.Pod, targets []string, desired, ready int) Gate {
-	byName := map[string]*corev1.Pod{}
-	for i := range pods {
-		byName[pods[i].Name] = &pods[i]
-	}
-	var notes []string
-	for _, b := range pdbs {
-		sel, err := metav1.LabelSelectorAsSelector(b.Spec.Selector)
-		if err != nil || sel.Empty() {
-			continue
-		}
-		n := 0
-		for _, t := range targets {
-			if p := byName[t]; p != nil && sel.Matches(labels.Set(p.Labels)) {
-				n++
-			}
-		}
-		if n == 0 {
-			continue
-		}
-		allowed, how := b.Status.DisruptionsAllowed, "status.disruptionsAllowed"
-		if b.Status.ObservedGeneration < b.Generation || b.Status.ObservedGeneration == 0 {
-			how = "spec (status not computed yet)"
-			if allowed, err = pdb.Allowed(b.Spec, int32(desired), int32(ready)); err != nil {
-				return Gate{Name: "pdb", Message: fmt.Sprintf("PodDisruptionBudget %s: %v", b.Name, err)}
-			}
-		}
-		if allowed < 1 {
-			return Gate{Name: "pdb", Message: fmt.Sprintf("PodDisruptionBudget %s allows %d disruption(s) (%s): the eviction would be refused", b.Name, allowed, how)}
-		}
-		notes = append(notes, fmt.Sprintf("%s allows %d", b.Name, allowed))
-	}
-	if len(notes) == 0 {
-		return Gate{Name: "pdb", Passed: true, Message: "no PodDisruptionBudget selects the target pods"}
-	}
-	return Gate{Name: "pdb", Passed: true, Message: "PodDisruptionBudget " + strings.Join(notes, ", ")}
-}
-
 func (p *Preflight) steps() {
 	o, k := p.opts, p.k
 	action := "evict (Eviction API, honours PodDisruptionBudgets)"

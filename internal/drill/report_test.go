@@ -6,11 +6,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	corev1 "k8s.io/api/core/v1"
-	policyv1 "k8s.io/api/policy/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 func TestBoundsFromLeaseTimings(t *testing.T) {
@@ -59,30 +54,6 @@ func TestHistoryTrends(t *testing.T) {
 	}
 	if es, _, err := ReadHistory(filepath.Join(t.TempDir(), "none")); err != nil || es != nil {
 		t.Fatal("a missing history is empty")
-	}
-}
-
-func TestPDBGate(t *testing.T) {
-	labels := map[string]string{"app": "k"}
-	pods := []corev1.Pod{{ObjectMeta: metav1.ObjectMeta{Name: "a", Labels: labels}}}
-	zero, one := intstr.FromInt32(0), intstr.FromInt32(1)
-	budget := func(mu intstr.IntOrString, observed int64, allowed int32) policyv1.PodDisruptionBudget {
-		return policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: "k", Generation: 1},
-			Spec:   policyv1.PodDisruptionBudgetSpec{MaxUnavailable: &mu, Selector: &metav1.LabelSelector{MatchLabels: labels}},
-			Status: policyv1.PodDisruptionBudgetStatus{ObservedGeneration: observed, DisruptionsAllowed: allowed}}
-	}
-	if g := pdbGate([]policyv1.PodDisruptionBudget{budget(zero, 0, 0)}, pods, []string{"a"}, 2, 2); g.Passed || !strings.Contains(g.Message, "allows 0") {
-		t.Fatalf("%+v", g)
-	}
-	if g := pdbGate([]policyv1.PodDisruptionBudget{budget(one, 1, 1)}, pods, []string{"a"}, 2, 2); !g.Passed {
-		t.Fatalf("%+v", g)
-	}
-	// Status says 0 (e.g. a replica not Ready) even though the spec allows 1: trust the status.
-	if g := pdbGate([]policyv1.PodDisruptionBudget{budget(one, 1, 0)}, pods, []string{"a"}, 2, 2); g.Passed {
-		t.Fatalf("%+v", g)
-	}
-	if g := pdbGate(nil, pods, []string{"a"}, 2, 2); !g.Passed {
-		t.Fatalf("%+v", g)
 	}
 }
 
