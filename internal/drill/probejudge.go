@@ -1,7 +1,6 @@
 package drill
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -151,12 +150,13 @@ func (pr *prober) input() probeInput {
 }
 
 // finishProbe judges the probe on the drill's timeline and deletes the probe pod and its NodeClaim,
-// on every exit of Run (cleanup gives a context that outlives Ctrl-C). A probe that did not PASS, or
-// that could not be cleaned up, fails a drill that passed otherwise.
-func (r *Report) finishProbe(cleanup func() (context.Context, context.CancelFunc), pr *prober, p *Preflight, emit func(Event)) {
+// on every exit of Run (on a context that outlives Ctrl-C). A probe that did not PASS, or that could
+// not be cleaned up, fails a drill that passed otherwise.
+func (ru *run) finishProbe(pr *prober) {
 	if pr == nil {
 		return
 	}
+	r, p := ru.r, ru.p
 	in := pr.input()
 	in.action, in.leaderHit, in.newLeader, in.slack = r.ActionTime, p.Plan.leaderHit(), r.NewLeader, p.opts.Slack
 	if !in.leaderHit {
@@ -168,11 +168,11 @@ func (r *Report) finishProbe(cleanup func() (context.Context, context.CancelFunc
 		}
 	}
 	rep := judgeProbe(in)
-	cctx, cancel := cleanup()
+	cctx, cancel := ru.cleanupContext()
 	defer cancel()
 	rep.CleanedUp, rep.CleanupErrors = pr.cleanup(cctx)
 	for _, d := range rep.CleanedUp {
-		emit(Event{Time: p.opts.Now(), Kind: EvProbeDeleted, Detail: d})
+		ru.emit(Event{Time: p.opts.Now(), Kind: EvProbeDeleted, Detail: d})
 	}
 	r.Probe = rep
 	if len(rep.CleanupErrors) > 0 {

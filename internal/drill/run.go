@@ -2,9 +2,7 @@ package drill
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -33,372 +31,231 @@ func (p *Preflight) NewReport(result Result, reason string) *Report {
 		LeaseDurationSeconds: p.Status.LeaseDuration.Seconds(), RetryPeriodSeconds: o.RetryPeriod.Seconds(), State: "not started"}
 }
 
-// Run performs the drill the preflight planned (it must be Ready) and returns its report. onEvent
-// receives each timeline event as it happens. Whatever happens — PASS, FAIL, timeout, error or ctx
-// cancelled by a signal — the nodes it cordoned are uncordoned and its lock is deleted before Run
-// returns; r.Restored lists the nodes.
-func Run(ctx context.Context, c Client, p *Preflight, onEvent func(Event)) (r *Report) {
-	o, k := p.opts, p.k
-	r = p.NewReport(Fail, "")
-	var action time.Time
-	emit := func(e Event) {
-		if !action.IsZero() {
-			e.SinceSeconds = e.Time.Sub(action).Seconds()
-		}
-		r.Timeline = append(r.Timeline, e)
-		if onEvent != nil {
-			onEvent(e)
-		}
-	}
-	cleanup := func() (context.Context, context.CancelFunc) {
-		return context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
-	}
-	defer func() { r.Ended = o.Now() }()
+// Run performs the drill the preflight planned (it must have no Refusal) and returns its report.
+// onEvent receives each timeline event as it happens. Whatever happens — PASS, FAIL, timeout, error
+// or ctx cancelled by a signal — the nodes it cordoned are uncordoned, and its probe and its lock
+// deleted, before Run returns; r.Restored lists the nodes.
+func Run(ctx context.Context, c Client, p *Preflight, onEvent func(Event)) *Report {
+	ru := newRun(ctx, c, p, onEvent)
+	ru.execute()
+	ru.r.Ended = ru.o.Now()
+	return ru.r
+}
 
-	// The lock.
-	lockObj, err := acquireLock(ctx, c, p)
-	if err != nil {
-		r.Reason = err.Error()
-		return r
-	}
-	emit(Event{Time: o.Now(), Kind: EvLock, Detail: fmt.Sprintf("Lease %s/%s held by %s", k.Namespace, LockName, p.ID)})
-	defer func() {
-		cctx, cancel := cleanup()
-		defer cancel()
-		if err := c.DeleteLease(cctx, k.Namespace, LockName, lockObj.UID); err != nil {
-			r.Explanation = append(r.Explanation, fmt.Sprintf("could not delete the drill lock %s/%s: %v (delete it by hand or run `drill restore`)", k.Namespace, LockName, err))
-			return
-		}
-		emit(Event{Time: o.Now(), Kind: EvLockReleased, Detail: fmt.Sprintf("Lease %s/%s deleted", k.Namespace, LockName)})
-	}()
+// run is one drill under way: what it changed (to put back), what it has seen of the lease and the
+// pods, and the report it fills. Its methods are the drill's steps.
+type run struct {
+	ctx     context.Context // the caller's: cancelled by Ctrl-C
+	c       Client
+	p       *Preflight
+	o       Options
+	k       *discovery.Karpenter
+	r       *Report
+	onEvent func(Event)
 
+	lock      *coordinationv1.Lease
+	zoneNodes map[string]bool // zone-outage: the zone's nodes, where a replacement does not count
+	cordoned  []string
+
+	// The action: its time, its context (ctx bounded by --timeout) and the targets it still has to
+	// evict (a PodDisruptionBudget blocked them).
+	action    time.Time
+	actCtx    context.Context
+	targets   map[string]bool
+	pending   []string
+	leaderHit bool
+
+	// The lease as watched.
+	tracker            lease.Tracker
+	oldHolder          string
+	duration           time.Duration
+	released, acquired bool
+
+	// The pods as watched.
+	pods               map[string]*corev1.Pod
+	initial            map[string]bool      // the pods before the action
+	unschedulableSince map[string]time.Time // replacement pod -> first seen Unschedulable
+	seen               map[string]bool      // event kind + pod: each milestone is emitted once
+	allReady           bool
+	readyAt            time.Time
+
+	probeEvs  <-chan Event // nil without --probe
+	probeDone bool
+}
+
+func newRun(ctx context.Context, c Client, p *Preflight, onEvent func(Event)) *run {
+	ru := &run{ctx: ctx, c: c, p: p, o: p.opts, k: p.k, r: p.NewReport(Fail, ""), onEvent: onEvent,
+		zoneNodes: map[string]bool{}, targets: map[string]bool{}, pending: append([]string(nil), p.Plan.Targets...), leaderHit: p.Plan.leaderHit(),
+		pods: map[string]*corev1.Pod{}, initial: map[string]bool{}, unschedulableSince: map[string]time.Time{}, seen: map[string]bool{}}
+	for _, t := range p.Plan.Targets {
+		ru.targets[t] = true
+	}
+	return ru
+}
+
+// execute takes the lock, opens the watches, cordons the zone (zone-outage), acts and waits for the
+// verdict. Its defers put back what it changed, whatever ended it: the probe first, the lock last.
+func (ru *run) execute() {
+	if !ru.takeLock() {
+		return
+	}
+	defer ru.releaseLock()
 	// Watches first, so nothing the action causes is missed.
-	wctx, stopWatches := context.WithCancel(ctx)
+	wctx, stopWatches := context.WithCancel(ru.ctx)
 	defer stopWatches()
-	ws, err := openWatches(ctx, wctx, c, k)
+	ws, err := openWatches(ru.ctx, wctx, ru.c, ru.k)
 	if err != nil {
-		r.Reason = err.Error()
-		return r
+		ru.abort(err)
+		return
 	}
 	defer ws.stop()
-	pl, podW, leaseW, l0 := ws.pods, ws.podW, ws.leaseW, ws.lease
-
-	duration, _ := lease.Duration(l0)
-	r.LeaseDurationSeconds = duration.Seconds()
-	oldHolder := ""
-	if l0.Spec.HolderIdentity != nil {
-		oldHolder = *l0.Spec.HolderIdentity
-	}
-	var tracker lease.Tracker
-	tracker.Observe(l0, o.Now())
-
-	// Zone outage: cordon, and restore whatever happens next.
-	var cordoned []string
-	zoneNodes := map[string]bool{}
-	if o.Kind == ZoneOutage {
-		nodes, err := c.Nodes(ctx, corev1.LabelTopologyZone+"="+o.Zone)
-		if err != nil {
-			r.Reason = err.Error()
-			return r
-		}
-		for _, n := range nodes {
-			if lease.ZoneOf(&n) == o.Zone {
-				zoneNodes[n.Name] = true
-			}
-		}
-		defer func() {
-			cctx, cancel := cleanup()
-			defer cancel()
-			for _, n := range cordoned {
-				if err := c.PatchNode(cctx, n, uncordonPatch); err != nil {
-					r.Explanation = append(r.Explanation, fmt.Sprintf("could not uncordon %s: %v; run `kubectl karpctl drill restore`", n, err))
-					r.Result = Fail
-					continue
-				}
-				r.Restored = append(r.Restored, n)
-				emit(Event{Time: o.Now(), Kind: EvUncordoned, Detail: n})
-			}
-		}()
-		for _, n := range p.Plan.Cordon {
-			if err := c.PatchNode(ctx, n, cordonPatch(p.ID)); err != nil {
-				r.Reason = err.Error()
-				return r
-			}
-			cordoned = append(cordoned, n)
-			emit(Event{Time: o.Now(), Kind: EvCordoned, Detail: fmt.Sprintf("%s (%s=%s)", n, CordonAnnotation, p.ID)})
+	ru.observeStart(ws)
+	if ru.o.Kind == ZoneOutage {
+		defer ru.uncordon()
+		if !ru.cordonZone() {
+			return
 		}
 	}
-
-	// The action. Its time is taken before the first request: failover counts from then.
-	tctx, cancelTimeout := context.WithTimeout(ctx, o.Timeout)
-	defer cancelTimeout()
-	action = o.Now()
-	r.ActionTime = action
-	targets := map[string]bool{}
-	for _, t := range p.Plan.Targets {
-		targets[t] = true
+	actCtx, cancel := context.WithTimeout(ru.ctx, ru.o.Timeout)
+	defer cancel()
+	if !ru.startAction(actCtx) {
+		return
 	}
-	leaderHit := p.Plan.leaderHit()
-	pending := append([]string(nil), p.Plan.Targets...)
-	actOnce := func() error {
-		var still []string
-		for _, t := range pending {
-			var err error
-			if o.Mode == Hard {
-				err = c.DeletePod(tctx, k.Namespace, t, 0)
-			} else {
-				err = c.Evict(tctx, k.Namespace, t)
-			}
-			switch {
-			case err == nil && o.Mode == Hard:
-				emit(Event{Time: o.Now(), Kind: EvDeleted, Detail: t + " deleted with grace period 0"})
-			case err == nil:
-				emit(Event{Time: o.Now(), Kind: EvEvicted, Detail: t})
-			case apierrors.IsNotFound(err):
-				emit(Event{Time: o.Now(), Kind: EvPodGone, Detail: t + " was already gone"})
-			case apierrors.IsTooManyRequests(err) && o.Kind == ZoneOutage:
-				// A PDB blocks the next eviction until a replacement is Ready: keep trying.
-				if !containsKind(r.Timeline, EvEvictBlocked, t) {
-					emit(Event{Time: o.Now(), Kind: EvEvictBlocked, Detail: t + ": " + oneLine(err.Error()) + " (retrying)"})
-				}
-				still = append(still, t)
-			default:
-				return fmt.Errorf("%s %s: %w", map[Mode]string{Evict: "evicting", Hard: "deleting"}[o.Mode], t, err)
-			}
+	pr := startProbeFor(wctx, ru.c, ru.p, ru.o.Now) // nil without --probe
+	defer ru.finishProbe(pr)
+	ru.probeEvs, ru.probeDone = pr.Events(), pr == nil
+	if ru.wait(ws) {
+		ru.conclude()
+	}
+}
+
+// emit adds e to the timeline, timed from the action once there is one, and passes it on.
+func (ru *run) emit(e Event) {
+	if !ru.action.IsZero() {
+		e.SinceSeconds = e.Time.Sub(ru.action).Seconds()
+	}
+	ru.r.Timeline = append(ru.r.Timeline, e)
+	if ru.onEvent != nil {
+		ru.onEvent(e)
+	}
+}
+
+// abort ends the drill before its action: err is the reason.
+func (ru *run) abort(err error) { ru.r.Reason = err.Error() }
+
+// cleanupContext outlives Ctrl-C and --timeout, so that what the drill changed is put back.
+func (ru *run) cleanupContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ru.ctx), cleanupTimeout)
+}
+
+func (ru *run) takeLock() bool {
+	lock, err := acquireLock(ru.ctx, ru.c, ru.p)
+	if err != nil {
+		ru.abort(err)
+		return false
+	}
+	ru.lock = lock
+	ru.emit(Event{Time: ru.o.Now(), Kind: EvLock, Detail: fmt.Sprintf("Lease %s/%s held by %s", ru.k.Namespace, LockName, ru.p.ID)})
+	return true
+}
+
+func (ru *run) releaseLock() {
+	ctx, cancel := ru.cleanupContext()
+	defer cancel()
+	ns := ru.k.Namespace
+	if err := ru.c.DeleteLease(ctx, ns, LockName, ru.lock.UID); err != nil {
+		ru.r.Explanation = append(ru.r.Explanation, fmt.Sprintf("could not delete the drill lock %s/%s: %v (delete it by hand or run `drill restore`)", ns, LockName, err))
+		return
+	}
+	ru.emit(Event{Time: ru.o.Now(), Kind: EvLockReleased, Detail: fmt.Sprintf("Lease %s/%s deleted", ns, LockName)})
+}
+
+// cordonZone notes the zone's nodes and cordons those the plan names, marked with the drill id.
+func (ru *run) cordonZone() bool {
+	nodes, err := ru.c.Nodes(ru.ctx, corev1.LabelTopologyZone+"="+ru.o.Zone)
+	if err != nil {
+		ru.abort(err)
+		return false
+	}
+	for _, n := range nodes {
+		if lease.ZoneOf(&n) == ru.o.Zone {
+			ru.zoneNodes[n.Name] = true
 		}
-		pending = still
-		return nil
 	}
-	if err := actOnce(); err != nil {
-		r.Reason, r.State = err.Error(), "action refused"
-		if ctx.Err() != nil {
-			emit(Event{Time: o.Now(), Kind: EvInterrupted, Detail: "drill interrupted during the action: restoring"})
-			r.Reason, r.State = "interrupted during the action: "+err.Error(), "interrupted"
-		}
-		return r
-	}
-
-	pr := startProbeFor(wctx, c, p, o.Now) // nil without --probe
-	defer r.finishProbe(cleanup, pr, p, emit)
-	probeEvs, probeDone := pr.Events(), pr == nil
-
-	pods := map[string]*corev1.Pod{}
-	initial := map[string]bool{}
-	unschedulableSince := map[string]time.Time{} // replacement pod -> first seen Unschedulable
-	for i := range pl.Items {
-		pods[pl.Items[i].Name] = &pl.Items[i]
-		initial[pl.Items[i].Name] = true
-	}
-	seen := map[string]bool{} // event kind + pod, to emit milestones once
-	once := func(kind, pod string) bool {
-		if seen[kind+"/"+pod] {
+	for _, n := range ru.p.Plan.Cordon {
+		if err := ru.c.PatchNode(ru.ctx, n, cordonPatch(ru.p.ID)); err != nil {
+			ru.abort(err)
 			return false
 		}
-		seen[kind+"/"+pod] = true
+		ru.cordoned = append(ru.cordoned, n)
+		ru.emit(Event{Time: ru.o.Now(), Kind: EvCordoned, Detail: fmt.Sprintf("%s (%s=%s)", n, CordonAnnotation, ru.p.ID)})
+	}
+	return true
+}
+
+// uncordon puts back exactly the nodes cordonZone cordoned.
+func (ru *run) uncordon() {
+	ctx, cancel := ru.cleanupContext()
+	defer cancel()
+	for _, n := range ru.cordoned {
+		if err := ru.c.PatchNode(ctx, n, uncordonPatch); err != nil {
+			ru.r.Explanation = append(ru.r.Explanation, fmt.Sprintf("could not uncordon %s: %v; run `kubectl karpctl drill restore`", n, err))
+			ru.r.Result = Fail
+			continue
+		}
+		ru.r.Restored = append(ru.r.Restored, n)
+		ru.emit(Event{Time: ru.o.Now(), Kind: EvUncordoned, Detail: n})
+	}
+}
+
+// startAction takes the action's time before the first request (failover counts from then) and
+// evicts or deletes the targets; false when that failed, and the report says why.
+func (ru *run) startAction(ctx context.Context) bool {
+	ru.actCtx = ctx
+	ru.action = ru.o.Now()
+	ru.r.ActionTime = ru.action
+	err := ru.act()
+	if err == nil {
 		return true
 	}
-	var released, acquired, allReady bool
-	var readyAt time.Time
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	retry := time.NewTicker(time.Second)
-	defer retry.Stop()
+	ru.r.Reason, ru.r.State = err.Error(), "action refused"
+	if ru.ctx.Err() != nil {
+		ru.emit(Event{Time: ru.o.Now(), Kind: EvInterrupted, Detail: "drill interrupted during the action: restoring"})
+		ru.r.Reason, ru.r.State = "interrupted during the action: "+err.Error(), "interrupted"
+	}
+	return false
+}
 
-	state := func() string {
-		if len(r.Timeline) == 0 {
-			return "not started"
-		}
-		for i := len(r.Timeline) - 1; i >= 0; i-- {
-			switch r.Timeline[i].Kind {
-			case EvLockReleased, EvUncordoned, EvLock, EvCordoned:
-				continue
-			}
-			return r.Timeline[i].Kind
-		}
-		return "started"
-	}
-	// fail ends the drill as FAIL with reason — or as interrupted when Ctrl-C (ctx) ended it: a
-	// cancelled context also closes the watches and fails the requests, and whichever the select picks
-	// first must not be reported as the cause.
-	fail := func(reason string) *Report {
-		r.Result, r.State = Fail, state()
-		if ctx.Err() != nil {
-			emit(Event{Time: o.Now(), Kind: EvInterrupted, Detail: "drill interrupted: restoring"})
-			r.Reason = fmt.Sprintf("interrupted after %s at state %q", o.Now().Sub(action).Round(100*time.Millisecond), r.State)
-			return r
-		}
-		r.Reason = reason
-		return r
-	}
-	readyReplacements := func() int {
-		n := 0
-		for name, pod := range pods {
-			if !initial[name] && discovery.PodLive(pod) && discovery.PodReady(pod) && !zoneNodes[pod.Spec.NodeName] {
-				n++
-			}
-		}
-		return n
-	}
-	onLease := func(evs []lease.Event) {
-		for _, e := range evs {
-			switch e.Kind {
-			case lease.EventReleased:
-				if e.From == oldHolder {
-					released = true
-				}
-				emit(Event{Time: e.Time, Kind: EvReleased, Detail: fmt.Sprintf("%s emptied holderIdentity", e.From)})
-			case lease.EventExpired:
-				emit(Event{Time: e.Time, Kind: EvExpired, Detail: fmt.Sprintf("%s's last renewal + %s passed without a release", e.From, duration)})
-			case lease.EventAcquired:
-				if e.To == oldHolder || acquired {
-					continue
-				}
-				acquired = true
-				r.NewLeader = e.To
-				r.LeaderGapSeconds = e.GapSeconds
-				emit(Event{Time: e.Time, Kind: EvAcquired, Detail: fmt.Sprintf("%s (acquireTime; %.3fs without a leader since the old holder's last renewal)", e.To, e.GapSeconds)})
-				path := Expired
-				if released {
-					path = Released
-				}
-				if leaderHit {
-					r.judgeFailover(path, e.Time.Sub(action), duration, o.RetryPeriod, o.Slack, o.Mode)
-				}
-			}
-		}
-	}
-	onPod := func(ev watch.Event) {
-		pod, ok := ev.Object.(*corev1.Pod)
-		if !ok {
-			return
-		}
-		now := o.Now()
-		if ev.Type == watch.Deleted {
-			delete(pods, pod.Name)
-			if targets[pod.Name] && once(EvPodGone, pod.Name) {
-				emit(Event{Time: now, Kind: EvPodGone, Detail: pod.Name + " deleted"})
-			}
-			return
-		}
-		pods[pod.Name] = pod
-		if targets[pod.Name] && pod.DeletionTimestamp != nil && once(EvTerminating, pod.Name) {
-			kind := EvTerminating
-			if pod.Name != p.Plan.Leader {
-				kind = "replica-terminating"
-			}
-			emit(Event{Time: now, Kind: kind, Detail: fmt.Sprintf("%s (grace period %ds)", pod.Name, grace(pod))})
-		}
-		if initial[pod.Name] || !discovery.PodLive(pod) {
-			return
-		}
-		if once(EvReplacement, pod.Name) {
-			emit(Event{Time: now, Kind: EvReplacement, Detail: pod.Name})
-		}
-		if pod.Spec.NodeName != "" && once(EvScheduled, pod.Name) {
-			emit(Event{Time: now, Kind: EvScheduled, Detail: fmt.Sprintf("%s on %s", pod.Name, pod.Spec.NodeName)})
-		}
-		if msg := unschedulable(pod); msg != "" {
-			r.Unschedulable = fmt.Sprintf("%s cannot schedule: %s", pod.Name, msg)
-			if _, seen := unschedulableSince[pod.Name]; !seen {
-				unschedulableSince[pod.Name] = now
-			}
-			if once(EvUnschedulable, pod.Name) {
-				emit(Event{Time: now, Kind: EvUnschedulable, Detail: r.Unschedulable})
-			}
+// act evicts (or, with --mode hard, deletes) the targets still pending. In a zone outage a
+// PodDisruptionBudget may block an eviction until a replacement is Ready: those stay pending.
+func (ru *run) act() error {
+	var still []string
+	for _, t := range ru.pending {
+		var err error
+		if ru.o.Mode == Hard {
+			err = ru.c.DeletePod(ru.actCtx, ru.k.Namespace, t, 0)
 		} else {
-			delete(unschedulableSince, pod.Name)
+			err = ru.c.Evict(ru.actCtx, ru.k.Namespace, t)
 		}
-		if discovery.PodReady(pod) && pod.Status.Phase == corev1.PodRunning && once(EvReady, pod.Name) {
-			emit(Event{Time: now, Kind: EvReady, Detail: fmt.Sprintf("%s Running and Ready on %s", pod.Name, pod.Spec.NodeName)})
-			if r.ReplacementReadySeconds == 0 {
-				r.ReplacementReadySeconds = now.Sub(action).Seconds()
+		switch {
+		case err == nil && ru.o.Mode == Hard:
+			ru.emit(Event{Time: ru.o.Now(), Kind: EvDeleted, Detail: t + " deleted with grace period 0"})
+		case err == nil:
+			ru.emit(Event{Time: ru.o.Now(), Kind: EvEvicted, Detail: t})
+		case apierrors.IsNotFound(err):
+			ru.emit(Event{Time: ru.o.Now(), Kind: EvPodGone, Detail: t + " was already gone"})
+		case apierrors.IsTooManyRequests(err) && ru.o.Kind == ZoneOutage:
+			// A PDB blocks the next eviction until a replacement is Ready: keep trying.
+			if !containsKind(ru.r.Timeline, EvEvictBlocked, t) {
+				ru.emit(Event{Time: ru.o.Now(), Kind: EvEvictBlocked, Detail: t + ": " + oneLine(err.Error()) + " (retrying)"})
 			}
-		}
-	}
-	done := func() bool {
-		if !allReady {
-			n := 0
-			for _, pod := range pods {
-				if discovery.PodLive(pod) && discovery.PodReady(pod) {
-					n++
-				}
-			}
-			if n >= p.Plan.Desired && readyReplacements() >= len(p.Plan.Targets) && len(pending) == 0 {
-				allReady, readyAt = true, o.Now()
-				emit(Event{Time: readyAt, Kind: EvAllReady, Detail: fmt.Sprintf("%d/%d replicas Ready", n, p.Plan.Desired)})
-			}
-		}
-		return allReady && (acquired || !leaderHit) && probeDone
-	}
-
-	for !done() {
-		select {
-		case <-tctx.Done():
-			reason := fmt.Sprintf("timeout after %s: state reached %q (leader acquired: %t, replicas ready: %t)", o.Timeout, state(), acquired || !leaderHit, allReady)
-			if r.Unschedulable != "" {
-				reason += "; " + r.Unschedulable
-			}
-			return fail(reason)
-		case <-retry.C:
-			if len(pending) > 0 {
-				if err := actOnce(); err != nil {
-					return fail(err.Error())
-				}
-			}
-		case now := <-tick.C:
-			onLease(tracker.Tick(now))
-			if stuck, since := stuckReplacement(unschedulableSince); stuck != "" && (acquired || !leaderHit) && now.Sub(since) >= o.UnschedulableGrace {
-				r.Result, r.State = Fail, state()
-				r.Reason = fmt.Sprintf("%s (for %s; gave up before --timeout: the leader question is settled and waiting adds nothing)", r.Unschedulable, now.Sub(since).Round(time.Second))
-				return r
-			}
-		case ev, ok := <-leaseW.ResultChan():
-			if !ok {
-				return fail("the lease watch ended")
-			}
-			switch ev.Type {
-			case watch.Added, watch.Modified:
-				if l, ok := ev.Object.(*coordinationv1.Lease); ok {
-					onLease(tracker.Observe(l, o.Now()))
-				}
-			case watch.Deleted:
-				onLease(tracker.Observe(nil, o.Now()))
-			case watch.Error:
-				return fail(fmt.Sprintf("watching the lease: %v", apierrors.FromObject(ev.Object)))
-			}
-		case e, ok := <-probeEvs:
-			if !ok {
-				probeEvs, probeDone = nil, true
-				continue
-			}
-			emit(e)
-		case ev, ok := <-podW.ResultChan():
-			if !ok {
-				return fail("the pod watch ended")
-			}
-			if ev.Type == watch.Error {
-				return fail(fmt.Sprintf("watching the pods: %v", apierrors.FromObject(ev.Object)))
-			}
-			onPod(ev)
+			still = append(still, t)
+		default:
+			return fmt.Errorf("%s %s: %w", map[Mode]string{Evict: "evicting", Hard: "deleting"}[ru.o.Mode], t, err)
 		}
 	}
-	r.State = EvAllReady
-	if !leaderHit {
-		// Continuity: the leader was not disrupted and must have kept the lease.
-		r.Path = Continued
-		if acquired {
-			r.Result = Fail
-			r.Reason = fmt.Sprintf("the leader was not disrupted but the lease moved to %s", r.NewLeader)
-		} else {
-			r.Result = Pass
-			r.Reason = fmt.Sprintf("leader %s kept the lease; %d replacement(s) Ready outside %s after %.1fs", p.Plan.Leader, len(p.Plan.Targets), orNone(o.Zone), readyAt.Sub(action).Seconds())
-		}
-		return r
-	}
-	if o.Kind == ZoneOutage && r.Result == Pass {
-		r.Reason += fmt.Sprintf("; %d replacement(s) Ready outside %s after %.1fs", len(p.Plan.Targets), o.Zone, readyAt.Sub(action).Seconds())
-	}
-	return r
+	ru.pending = still
+	return nil
 }
 
 func acquireLock(ctx context.Context, c Client, p *Preflight) (*coordinationv1.Lease, error) {
@@ -478,31 +335,6 @@ func cordonPatch(id string) []byte {
 	return []byte(fmt.Sprintf(`{"metadata":{"labels":{%q:%q},"annotations":{%q:%q}},"spec":{"unschedulable":true}}`, CordonLabel, id, CordonAnnotation, id))
 }
 
-func grace(p *corev1.Pod) int64 {
-	if p.DeletionGracePeriodSeconds != nil {
-		return *p.DeletionGracePeriodSeconds
-	}
-	return 0
-}
-
-// stuckReplacement is the replacement that has been Unschedulable the longest, and since when.
-func stuckReplacement(since map[string]time.Time) (string, time.Time) {
-	pod, first := "", time.Time{}
-	for p, t := range since {
-		if pod == "" || t.Before(first) {
-			pod, first = p, t
-		}
-	}
-	return pod, first
-}
-
-func unschedulable(p *corev1.Pod) string {
-	if c := discovery.Unschedulable(p); c != nil {
-		return oneLine(c.Message)
-	}
-	return ""
-}
-
 func containsKind(evs []Event, kind, prefix string) bool {
 	for _, e := range evs {
 		if e.Kind == kind && strings.HasPrefix(e.Detail, prefix) {
@@ -513,60 +345,3 @@ func containsKind(evs []Event, kind, prefix string) bool {
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
-
-// RestoreResult is what `drill restore` undid.
-type RestoreResult struct {
-	Uncordoned  []string `json:"uncordoned"`
-	LockDeleted string   `json:"lockDeleted,omitempty"`
-	// ProbeDeleted are the probe pods and NodeClaims deleted.
-	ProbeDeleted []string `json:"probeDeleted,omitempty"`
-	Errors       []string `json:"errors,omitempty"`
-}
-
-// Restore undoes what crashed drills left: every node labelled CordonLabel (only id's when id is
-// set) is uncordoned and unmarked, every probe pod labelled ProbeLabel in ns is deleted with its
-// NodeClaim, and the drill lock in ns is deleted when it belongs to id (any drill when id is empty).
-// Nodes cordoned by someone else carry no label and are never touched.
-func Restore(ctx context.Context, c Client, ns, id string) (RestoreResult, error) {
-	var res RestoreResult
-	sel := CordonLabel
-	if id != "" {
-		sel = CordonLabel + "=" + id
-	}
-	nodes, err := c.Nodes(ctx, sel)
-	if err != nil {
-		return res, err
-	}
-	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Name < nodes[j].Name })
-	for _, n := range nodes {
-		if err := c.PatchNode(ctx, n.Name, uncordonPatch); err != nil {
-			res.Errors = append(res.Errors, err.Error())
-			continue
-		}
-		res.Uncordoned = append(res.Uncordoned, fmt.Sprintf("%s (drill %s)", n.Name, n.Labels[CordonLabel]))
-	}
-	if ns != "" {
-		deleted, errs := restoreProbes(ctx, c, ns, id)
-		res.ProbeDeleted, res.Errors = deleted, append(res.Errors, errs...)
-		l, err := c.Lease(ctx, ns, LockName)
-		if err != nil {
-			res.Errors = append(res.Errors, err.Error())
-		} else if l != nil {
-			holder := ""
-			if l.Spec.HolderIdentity != nil {
-				holder = *l.Spec.HolderIdentity
-			}
-			if id == "" || holder == id {
-				if err := c.DeleteLease(ctx, ns, LockName, l.UID); err != nil {
-					res.Errors = append(res.Errors, err.Error())
-				} else {
-					res.LockDeleted = fmt.Sprintf("%s/%s (drill %s)", ns, LockName, holder)
-				}
-			}
-		}
-	}
-	if len(res.Errors) > 0 {
-		return res, errors.New(strings.Join(res.Errors, "; "))
-	}
-	return res, nil
-}

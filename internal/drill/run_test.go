@@ -2,79 +2,252 @@ package drill
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
-	coordinationv1 "k8s.io/api/coordination/v1"
-	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/kubernetes/fake"
-
-	"github.com/karpctl/karpctl/internal/discovery"
+	"k8s.io/apimachinery/pkg/watch"
 )
 
-// interruptingClient is Kube over a fake clientset whose eviction is "Ctrl-C": it cancels the drill's
-// context. Lists get a resourceVersion, which the retry watchers need (the fake tracker sets none).
-type interruptingClient struct {
-	Kube
-	cancel context.CancelFunc
+// drillOf plans o's drill of the scenario over a fake client, on a clock standing at t0 until the
+// test moves it.
+func drillOf(t *testing.T, s scenario, o Options) (*fakeClient, *Preflight, *clock) {
+	t.Helper()
+	c := &clock{now: t0}
+	o.Now = c.Now
+	f, p := check(t, s, o)
+	if g := p.Refusal(); g != nil {
+		t.Fatalf("refused by %s: %s", g.Name, g.Message)
+	}
+	return f, p, c
 }
 
-// Evict cancels, then gives the retry watchers time to close their channels, so that the drill's
-// select finds the timeout and the closed watches ready at once.
-func (c interruptingClient) Evict(context.Context, string, string) error {
+func kindsOf(r *Report) []string {
+	var out []string
+	for _, e := range r.Timeline {
+		out = append(out, e.Kind)
+	}
+	return out
+}
+
+func requireKinds(t *testing.T, r *Report, want ...string) {
+	t.Helper()
+	have := kindsOf(r)
+	for _, w := range want {
+		if !slices.Contains(have, w) {
+			t.Errorf("timeline lacks %s: %v", w, have)
+		}
+	}
+}
+
+// lockReleased: the drill took its lock first and deleted it last.
+func lockReleased(t *testing.T, f *fakeClient, r *Report) {
+	t.Helper()
+	k := kindsOf(r)
+	if f.hasLease(LockName) || len(k) < 2 || k[0] != EvLock || k[len(k)-1] != EvLockReleased {
+		t.Errorf("the lock: still there %t, timeline %v", f.hasLease(LockName), k)
+	}
+}
+
+// replaced answers the eviction (or deletion) of the leader as a replica that releases on shutdown
+// does: the pod terminates, the lease is released, k-b acquires it after acquireAfter, and a
+// replacement k-c turns Ready on n-c.
+func replaced(f *fakeClient, release bool, acquireAfter time.Duration) func(string) {
+	return func(pod string) {
+		old := f.pod(pod)
+		old.DeletionTimestamp = &metav1.Time{Time: t0}
+		f.podEvent(watch.Modified, old)
+		if release {
+			f.leaseEvent(electionLease("", t0.Add(100*time.Millisecond), 15))
+		}
+		if pod == "k-a" {
+			f.leaseEvent(electionLease("k-b_2", t0.Add(acquireAfter), 60))
+		}
+		f.podEvent(watch.Deleted, old)
+		replacement := karpPod("k-c", "n-c")
+		f.podEvent(watch.Added, &replacement)
+	}
+}
+
+func TestRunReleased(t *testing.T) {
+	f, p, _ := drillOf(t, newScenario(), Options{Kind: LeaderKill})
+	f.onAction = replaced(f, true, 500*time.Millisecond)
+	r := Run(context.Background(), f, p, nil)
+	if r.Result != Pass || r.Path != Released || r.FailoverSeconds != 0.5 || r.NewLeader != "k-b_2" || r.OldLeader != "k-a" || r.State != EvAllReady {
+		t.Fatalf("report %s %s: %s (failover %.3fs, new leader %s, state %s)", r.Result, r.Path, r.Reason, r.FailoverSeconds, r.NewLeader, r.State)
+	}
+	requireKinds(t, r, EvEvicted, EvTerminating, EvReleased, EvAcquired, EvPodGone, EvReplacement, EvScheduled, EvReady, EvAllReady)
+	lockReleased(t, f, r)
+	if !r.ActionTime.Equal(t0) || r.Ended.IsZero() {
+		t.Errorf("action %s, ended %s", r.ActionTime, r.Ended)
+	}
+}
+
+// --mode hard: a crash cannot release, the lease expires, the explanation says so.
+func TestRunHardExpires(t *testing.T) {
+	f, p, _ := drillOf(t, newScenario(), Options{Kind: LeaderKill, Mode: Hard})
+	f.onAction = replaced(f, false, 16*time.Second)
+	r := Run(context.Background(), f, p, nil)
+	if r.Result != Pass || r.Path != Expired || r.FailoverSeconds != 16 || r.BoundSeconds != 20 {
+		t.Fatalf("report %s %s: %s", r.Result, r.Path, r.Reason)
+	}
+	if !slices.Equal(f.called("DeletePod"), []string{"DeletePod k-a 0"}) || len(r.Explanation) == 0 || !strings.Contains(r.Explanation[0], "grace period 0") {
+		t.Fatalf("calls %v, explanation %q", f.called("DeletePod"), r.Explanation)
+	}
+	requireKinds(t, r, EvDeleted, EvExpired, EvAcquired, EvAllReady)
+}
+
+// A failover slower than its bound is a FAIL verdict, not an error.
+func TestRunSlowFailoverFails(t *testing.T) {
+	f, p, _ := drillOf(t, newScenario(), Options{Kind: LeaderKill})
+	f.onAction = replaced(f, true, 5*time.Second)
+	r := Run(context.Background(), f, p, nil)
+	if r.Result != Fail || !strings.HasPrefix(r.Reason, "failover 5.000s > 3.000s") {
+		t.Fatalf("report %s: %s", r.Result, r.Reason)
+	}
+}
+
+func TestRunTimesOut(t *testing.T) {
+	f, p, _ := drillOf(t, newScenario(), Options{Kind: LeaderKill, Timeout: 50 * time.Millisecond})
+	r := Run(context.Background(), f, p, nil)
+	if r.Result != Fail || !strings.HasPrefix(r.Reason, `timeout after 50ms: state reached "eviction-accepted" (leader acquired: false, replicas ready: false)`) {
+		t.Fatalf("report %s: %s", r.Result, r.Reason)
+	}
+	lockReleased(t, f, r)
+}
+
+// A zone outage where the leader does not run: the leader must keep the lease, the zone's node is
+// cordoned for the drill and uncordoned after it.
+func TestRunZoneOutageSparesTheLeader(t *testing.T) {
+	f, p, _ := drillOf(t, newScenario(), Options{Kind: ZoneOutage, Zone: "zone-b"})
+	f.onAction = replaced(f, false, 0)
+	r := Run(context.Background(), f, p, nil)
+	if r.Result != Pass || r.Path != Continued || !strings.HasPrefix(r.Reason, "leader k-a kept the lease; 1 replacement(s) Ready outside zone-b") {
+		t.Fatalf("report %s %s: %s", r.Result, r.Path, r.Reason)
+	}
+	if want := []string{"PatchNode cordon n-b", "Evict k-b", "PatchNode uncordon n-b"}; !slices.Equal(f.called("PatchNode", "Evict"), want) || !slices.Equal(r.Restored, []string{"n-b"}) {
+		t.Fatalf("calls %v, restored %v", f.called("PatchNode", "Evict"), r.Restored)
+	}
+	requireKinds(t, r, EvCordoned, EvEvicted, EvReady, EvUncordoned)
+	lockReleased(t, f, r)
+}
+
+// The lease moves while the leader was spared: FAIL. The replacement turns Ready only once the drill
+// has seen the move, or the drill could end before it.
+func TestRunZoneOutageLeaseMovesFails(t *testing.T) {
+	f, p, _ := drillOf(t, newScenario(), Options{Kind: ZoneOutage, Zone: "zone-b"})
+	f.onAction = func(string) { f.leaseEvent(electionLease("k-c_3", t0.Add(time.Second), 15)) }
+	r := Run(context.Background(), f, p, func(e Event) {
+		if e.Kind == EvAcquired {
+			replacement := karpPod("k-c", "n-c")
+			f.podEvent(watch.Added, &replacement)
+		}
+	})
+	if r.Result != Fail || r.Path != Continued || r.Reason != "the leader was not disrupted but the lease moved to k-c_3" {
+		t.Fatalf("report %s: %s", r.Result, r.Reason)
+	}
+}
+
+// A PodDisruptionBudget blocking a zone's eviction (429) is retried until it goes through.
+func TestRunRetriesABlockedEviction(t *testing.T) {
+	f, p, _ := drillOf(t, newScenario(), Options{Kind: ZoneOutage, Zone: "zone-b"})
+	f.inject("Evict k-b", apierrors.NewTooManyRequests("Cannot evict pod as it would violate the pod's disruption budget.", 0))
+	f.onAction = replaced(f, false, 0)
+	r := Run(context.Background(), f, p, nil)
+	if r.Result != Pass || !slices.Equal(f.called("Evict"), []string{"Evict k-b", "Evict k-b"}) {
+		t.Fatalf("report %s: %s; calls %v", r.Result, r.Reason, f.called("Evict"))
+	}
+	requireKinds(t, r, EvEvictBlocked, EvEvicted)
+}
+
+// A replacement that cannot schedule ends the drill once the leader has failed over and the grace
+// has passed (by the drill's clock), before --timeout.
+func TestRunGivesUpOnAnUnschedulableReplacement(t *testing.T) {
+	f, p, c := drillOf(t, newScenario(), Options{Kind: ZoneOutage, Zone: "zone-a", UnschedulableGrace: 30 * time.Second})
+	f.onAction = func(string) {
+		f.leaseEvent(electionLease("", t0.Add(100*time.Millisecond), 15))
+		f.leaseEvent(electionLease("k-b_2", t0.Add(500*time.Millisecond), 60))
+		stuck := unschedulablePod("k-c")
+		f.podEvent(watch.Added, &stuck)
+	}
+	r := Run(context.Background(), f, p, func(e Event) {
+		if e.Kind == EvUnschedulable {
+			c.Step(31 * time.Second)
+		}
+	})
+	if r.Result != Fail || !strings.Contains(r.Reason, "k-c cannot schedule: 0/3 nodes are available") || !strings.Contains(r.Reason, "(for 31s; gave up before --timeout") {
+		t.Fatalf("report %s: %s", r.Result, r.Reason)
+	}
+	if !slices.Equal(r.Restored, []string{"n-a"}) {
+		t.Fatalf("restored %v", r.Restored)
+	}
+}
+
+// interrupting is the fake whose eviction is Ctrl-C: it cancels the drill's context, and fails the
+// eviction as the cancelled request would when failAction is set.
+type interrupting struct {
+	*fakeClient
+	cancel     context.CancelFunc
+	failAction bool
+}
+
+func (c interrupting) Evict(ctx context.Context, ns, pod string) error {
 	c.cancel()
-	time.Sleep(20 * time.Millisecond)
-	return nil
-}
-
-func (c interruptingClient) Pods(ctx context.Context, ns, selector string) (*corev1.PodList, error) {
-	l, err := c.Kube.Pods(ctx, ns, selector)
-	if l != nil {
-		l.ResourceVersion = "1"
+	if c.failAction {
+		return ctx.Err()
 	}
-	return l, err
-}
-
-func (c interruptingClient) Lease(ctx context.Context, ns, name string) (*coordinationv1.Lease, error) {
-	l, err := c.Kube.Lease(ctx, ns, name)
-	if l != nil {
-		l.ResourceVersion = "1"
-	}
-	return l, err
+	return c.fakeClient.Evict(ctx, ns, pod)
 }
 
 // Ctrl-C after the action closes the watches and cancels the timeout as well; whichever the loop sees
-// first, the report says "interrupted", never "the pod watch ended" or a timeout.
+// first, the report says "interrupted", never "the pod watch ended" or a timeout. The nodes and
+// the lock are restored.
 func TestRunInterruptedAfterTheAction(t *testing.T) {
-	sel := map[string]string{"app.kubernetes.io/name": "karpenter"}
-	pod := func(name string) *corev1.Pod {
-		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "karpenter", Name: name, Labels: sel},
-			Spec:   corev1.PodSpec{NodeName: "n-" + name},
-			Status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}}
-	}
-	holder, now := "k-a_1", metav1.NewMicroTime(time.Now())
-	secs := int32(15)
-	l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: "karpenter", Name: discovery.DefaultLeaseName},
-		Spec: coordinationv1.LeaseSpec{HolderIdentity: &holder, RenewTime: &now, AcquireTime: &now, LeaseDurationSeconds: &secs}}
-	k := &discovery.Karpenter{Namespace: "karpenter", Name: "karpenter", Deployment: &appsv1.Deployment{},
-		PodSelector: labels.SelectorFromSet(sel), LeaseNamespace: "karpenter", LeaseName: discovery.DefaultLeaseName}
-	for i := 0; i < 20; i++ { // the select's choice is random: give every wrong pick a chance
+	for i := 0; i < 10; i++ { // the select's choice is random: give every wrong pick a chance
+		f, p, _ := drillOf(t, newScenario(), Options{Kind: ZoneOutage, Zone: "zone-a"})
 		ctx, cancel := context.WithCancel(context.Background())
-		c := interruptingClient{Kube: Kube{C: fake.NewClientset(pod("k-a"), pod("k-b"), l)}, cancel: cancel}
-		o := Options{Kind: LeaderKill, ID: "drill-test", Timeout: time.Minute}
-		o.defaults()
-		p := &Preflight{ID: o.ID, k: k, opts: o}
-		p.Plan.Leader, p.Plan.Targets, p.Plan.Desired = "k-a", []string{"k-a"}, 2
-		r := Run(ctx, c, p, nil)
-		if r.Result != Fail || !strings.HasPrefix(r.Reason, "interrupted") || !containsKind(r.Timeline, EvInterrupted, "") {
-			t.Fatalf("run %d: result %s, reason %q, timeline %+v", i, r.Result, r.Reason, r.Timeline)
+		r := Run(ctx, interrupting{fakeClient: f, cancel: cancel}, p, nil)
+		if r.Result != Fail || !strings.HasPrefix(r.Reason, "interrupted after") || !containsKind(r.Timeline, EvInterrupted, "") {
+			t.Fatalf("run %d: result %s, reason %q, timeline %v", i, r.Result, r.Reason, kindsOf(r))
 		}
-		if lock, err := c.Kube.Lease(context.Background(), "karpenter", LockName); lock != nil || err != nil {
-			t.Fatalf("run %d: the drill lock is left behind (%v)", i, err)
+		if !slices.Equal(r.Restored, []string{"n-a"}) {
+			t.Fatalf("run %d: restored %v", i, r.Restored)
 		}
+		lockReleased(t, f, r)
 	}
 }
+
+func TestRunInterruptedDuringTheAction(t *testing.T) {
+	f, p, _ := drillOf(t, newScenario(), Options{Kind: LeaderKill})
+	ctx, cancel := context.WithCancel(context.Background())
+	r := Run(ctx, interrupting{fakeClient: f, cancel: cancel, failAction: true}, p, nil)
+	if r.Result != Fail || r.State != "interrupted" || r.Reason != "interrupted during the action: evicting k-a: context canceled" {
+		t.Fatalf("report %s (%s): %s", r.Result, r.State, r.Reason)
+	}
+	lockReleased(t, f, r)
+}
+
+func TestRestore(t *testing.T) {
+	s := newScenario()
+	s.nodes = append(s.nodes, node("n-x", "zone-a", CordonLabel, "drill-1"), node("n-y", "zone-b", CordonLabel, "drill-2"))
+	f := newFake(s)
+	f.leases[ns+"/"+LockName] = electionLease("drill-1", t0, 60)
+	res, err := Restore(context.Background(), f, ns, "drill-2")
+	if err != nil || !slices.Equal(res.Uncordoned, []string{"n-y (drill drill-2)"}) || res.LockDeleted != "" || !f.hasLease(LockName) {
+		t.Fatalf("drill-2: %+v, %v", res, err)
+	}
+	res, err = Restore(context.Background(), f, ns, "")
+	if err != nil || len(res.Uncordoned) != 2 || res.LockDeleted != "karpenter/karpctl-drill (drill drill-1)" || f.hasLease(LockName) {
+		t.Fatalf("every drill: %+v, %v", res, err)
+	}
+	f.inject("PatchNode uncordon n-x", apierrors.NewInternalError(errAPI))
+	if res, err := Restore(context.Background(), f, "", "drill-1"); err == nil || len(res.Errors) != 1 || len(res.Uncordoned) != 0 {
+		t.Fatalf("failing: %+v, %v", res, err)
+	}
+}
+
+var errAPI = errors.New("etcdserver: request timed out")
