@@ -13,6 +13,7 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -64,6 +65,11 @@ type DrillOptions struct {
 	Probe         bool
 	ProbeRequests string
 	ProbeLaunch   time.Duration
+
+	// Completed and validated from the flags.
+	mode        drill.Mode
+	requests    corev1.ResourceList
+	kubeContext string
 }
 
 func init() { register(newDrillCmd) }
@@ -103,8 +109,9 @@ Exit codes: 0 PASS (or dry run), 1 API error or missing permission, 2 usage (inc
 func newDrillRunCmd(env *Env, kind drill.Kind) *cobra.Command {
 	o := &DrillOptions{env: env, kind: kind}
 	cmd := &cobra.Command{RunE: func(cmd *cobra.Command, args []string) error {
-		if kind == drill.ZoneOutage {
-			o.Zone = args[0]
+		o.Complete(args)
+		if err := o.Validate(); err != nil {
+			return err
 		}
 		return o.Run(cmd.Context())
 	}}
@@ -135,63 +142,54 @@ func newDrillRunCmd(env *Env, kind drill.Kind) *cobra.Command {
 	return cmd
 }
 
-// Run: preflight, plan, confirmation, action, timeline, verdict, report, history.
-func (o *DrillOptions) Run(ctx context.Context) error {
-	mode := drill.Mode(o.Mode)
-	if mode != drill.Evict && mode != drill.Hard {
+// Complete takes the zone from the arguments and the kubeconfig context for the history.
+func (o *DrillOptions) Complete(args []string) {
+	if o.kind == drill.ZoneOutage {
+		o.Zone = args[0]
+	}
+	o.mode = drill.Mode(o.Mode)
+	o.kubeContext = o.contextName()
+}
+
+// Validate checks the flags; nothing has been sent to the cluster yet.
+func (o *DrillOptions) Validate() error {
+	if o.mode != drill.Evict && o.mode != drill.Hard {
 		return cli.UsageError("--mode %q: want evict or hard", o.Mode)
 	}
 	if o.Timeout <= 0 || o.RetryPeriod <= 0 || o.Slack < 0 || o.UnschedulableGrace <= 0 || o.ProbeLaunch < 0 {
 		return cli.UsageError("--timeout, --retry-period and --unschedulable-grace must be positive, --slack and --probe-launch not negative")
 	}
-	var requests corev1.ResourceList
-	if o.ProbeRequests != "" {
-		if !o.Probe {
-			return cli.UsageError("--probe-requests needs --probe")
-		}
-		var err error
-		if requests, err = drill.ParseRequests(o.ProbeRequests); err != nil {
-			return cli.UsageError("%v", err)
-		}
+	if o.ProbeRequests == "" {
+		return nil
 	}
-	cs, cfg, k, err := o.env.FindKarpenter(ctx)
+	if !o.Probe {
+		return cli.UsageError("--probe-requests needs --probe")
+	}
+	var err error
+	if o.requests, err = drill.ParseRequests(o.ProbeRequests); err != nil {
+		return cli.UsageError("%v", err)
+	}
+	return nil
+}
+
+// Run: preflight, plan, confirmation, action, timeline, verdict, report, history.
+func (o *DrillOptions) Run(ctx context.Context) error {
+	c, pre, err := o.preflight(ctx)
 	if err != nil {
 		return err
 	}
-	c, err := drillClient(cs, cfg)
-	if err != nil {
-		return err
-	}
-	pre, err := drill.Check(ctx, c, k, drill.Options{Kind: o.kind, Mode: mode, Zone: o.Zone, Force: o.Force,
-		Timeout: o.Timeout, RetryPeriod: o.RetryPeriod, Slack: o.Slack, UnschedulableGrace: o.UnschedulableGrace, Cluster: cfg.Host, Context: o.contextName(),
-		Probe: o.Probe, ProbeRequests: requests, ProbeLaunch: o.ProbeLaunch})
-	if err != nil {
-		return err
-	}
-	human := !o.Format.Machine()
-	s := o.env.Styles()
+	human, s := !o.Format.Machine(), o.env.Styles()
 	if human {
-		view.DrillPreflight(o.env.Out, s, o.kind, pre.ID, pre.Gates, pre.Plan)
+		view.DrillPreflight(o.env.Out, s, pre)
 	}
 	if g := pre.Refusal(); g != nil {
-		r := pre.NewReport(drill.Refused, fmt.Sprintf("gate %s: %s", g.Name, g.Message))
-		o.finish(r, human)
-		if g.Permission {
-			return &cli.ExitError{Code: cli.ExitAPI, Err: fmt.Errorf("drill refused before changing anything: %s", g.Message)}
-		}
-		hint := ""
-		if g.Overridable {
-			hint = " (--force overrides this gate)"
-		}
-		return cli.Unhealthy("drill refused by gate %s: %s%s", g.Name, g.Message, hint)
+		return o.refused(pre, g)
 	}
 	if o.DryRun {
-		if human {
-			fmt.Fprintln(o.env.Out, "\nDry run: nothing was changed.")
-		} else {
-			_ = output.Write(o.env.Out, o.Format, pre.NewReport(drill.DryRun, "dry run: nothing was changed"))
-		}
-		return nil
+		return o.env.print(o.Format, pre.NewReport(drill.DryRun, "dry run: nothing was changed"), func(w io.Writer, _ output.Styles, _ bool) error {
+			_, err := fmt.Fprintln(w, "\nDry run: nothing was changed.")
+			return err
+		})
 	}
 	if !o.Yes {
 		ok, err := o.confirm(ctx)
@@ -202,32 +200,58 @@ func (o *DrillOptions) Run(ctx context.Context) error {
 			return cli.UsageError("drill cancelled: not confirmed; nothing was changed")
 		}
 	}
+	var onEvent func(drill.Event)
 	if human {
-		fmt.Fprintf(o.env.Out, "\nTimeline (offsets from the %s):\n", map[drill.Mode]string{drill.Evict: "eviction", drill.Hard: "deletion"}[mode])
+		fmt.Fprintf(o.env.Out, "\nTimeline (offsets from the %s):\n", map[drill.Mode]string{drill.Evict: "eviction", drill.Hard: "deletion"}[o.mode])
+		onEvent = func(e drill.Event) { view.DrillEvent(o.env.Out, s, e) }
 	}
-	r := drill.Run(ctx, c, pre, func(e drill.Event) {
-		if human {
-			view.DrillEvent(o.env.Out, s, e)
-		}
-	})
-	o.finish(r, human)
+	r := drill.Run(ctx, c, pre, onEvent)
+	o.finish(r)
 	if r.Result != drill.Pass {
 		return cli.Unhealthy("drill %s %s: %s", o.kind, r.Result, r.Reason)
 	}
 	return nil
 }
 
+// preflight finds Karpenter and runs the gates.
+func (o *DrillOptions) preflight(ctx context.Context) (drill.Client, *drill.Preflight, error) {
+	cs, cfg, k, err := o.env.FindKarpenter(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := drillClient(cs, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	pre, err := drill.Check(ctx, c, k, drill.Options{Kind: o.kind, Mode: o.mode, Zone: o.Zone, Force: o.Force,
+		Timeout: o.Timeout, RetryPeriod: o.RetryPeriod, Slack: o.Slack, UnschedulableGrace: o.UnschedulableGrace, Cluster: cfg.Host, Context: o.kubeContext,
+		Probe: o.Probe, ProbeRequests: o.requests, ProbeLaunch: o.ProbeLaunch})
+	return c, pre, err
+}
+
+// refused records the refusal; a missing permission is an API error, any other gate a bad verdict.
+func (o *DrillOptions) refused(pre *drill.Preflight, g *drill.Gate) error {
+	o.finish(pre.NewReport(drill.Refused, fmt.Sprintf("gate %s: %s", g.Name, g.Message)))
+	if g.Permission {
+		return &cli.ExitError{Code: cli.ExitAPI, Err: fmt.Errorf("drill refused before changing anything: %s", g.Message)}
+	}
+	hint := ""
+	if g.Overridable {
+		hint = " (--force overrides this gate)"
+	}
+	return cli.Unhealthy("drill refused by gate %s: %s%s", g.Name, g.Message, hint)
+}
+
 // finish prints the report, writes --report and appends the history line; failing to write is a
 // warning, never the drill's result.
-func (o *DrillOptions) finish(r *drill.Report, human bool) {
+func (o *DrillOptions) finish(r *drill.Report) {
 	var errs []string
-	if human {
-		if r.Result != drill.Refused {
-			_ = view.DrillReport(o.env.Out, o.env.Styles(), r)
+	_ = o.env.print(o.Format, r, func(w io.Writer, s output.Styles, _ bool) error {
+		if r.Result == drill.Refused {
+			return nil // the gates above say why
 		}
-	} else {
-		_ = output.Write(o.env.Out, o.Format, r)
-	}
+		return view.DrillReport(w, s, r)
+	})
 	if o.ReportFile != "" {
 		var b bytes.Buffer
 		_ = output.Write(&b, output.JSON, r)
@@ -239,7 +263,7 @@ func (o *DrillOptions) finish(r *drill.Report, human bool) {
 		errs = append(errs, err.Error())
 	} else if err := drill.AppendHistory(path, r.Entry()); err != nil {
 		errs = append(errs, err.Error())
-	} else if human && r.Result != drill.Refused {
+	} else if !o.Format.Machine() && r.Result != drill.Refused {
 		fmt.Fprintf(o.env.Out, "\nRecorded in %s\n", path)
 	}
 	if len(errs) > 0 {
@@ -280,9 +304,15 @@ func (o *DrillOptions) contextName() string {
 	return raw.CurrentContext
 }
 
+// DrillRestoreOptions are the flags of drill restore.
+type DrillRestoreOptions struct {
+	env    *Env
+	Format output.Format
+	ID     string
+}
+
 func newDrillRestoreCmd(env *Env) *cobra.Command {
-	var id string
-	var format output.Format
+	o := &DrillRestoreOptions{env: env}
 	cmd := &cobra.Command{
 		Use:   "restore",
 		Short: "Undo what a crashed drill left: uncordon the nodes it marked, delete its lock",
@@ -294,32 +324,47 @@ drill lock Lease karpctl-drill in the Karpenter namespace. Nodes cordoned by any
 mark and are never touched. --id limits it to one drill.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cs, cfg, err := env.Clients()
-			if err != nil {
+			if err := o.Validate(); err != nil {
 				return err
 			}
-			c, err := drillClient(cs, cfg)
-			if err != nil {
-				return err
-			}
-			ns := ""
-			if k, err := env.Karpenter(cmd.Context(), cs); err == nil {
-				ns = k.Namespace
-			} else {
-				fmt.Fprintf(env.ErrOut, "warning: %s; only nodes are restored\n", cli.Message(err))
-			}
-			res, rerr := drill.Restore(cmd.Context(), c, ns, id)
-			if format.Machine() {
-				_ = output.Write(env.Out, format, res)
-			} else {
-				view.DrillRestore(env.Out, res)
-			}
-			return rerr
+			return o.Run(cmd.Context())
 		},
 	}
-	cmd.Flags().StringVar(&id, "id", "", "Restore only what this drill id left")
-	output.AddFormatFlag(cmd.Flags(), &format, output.TableFormat, output.JSON, output.YAML)
+	cmd.Flags().StringVar(&o.ID, "id", "", "Restore only what this drill id left")
+	output.AddFormatFlag(cmd.Flags(), &o.Format, output.TableFormat, output.JSON, output.YAML)
 	return cmd
+}
+
+// Validate checks --id: it selects by label, so it must be a label value.
+func (o *DrillRestoreOptions) Validate() error {
+	if errs := validation.IsValidLabelValue(o.ID); len(errs) > 0 {
+		return cli.UsageError("--id %q is not a drill id: %s", o.ID, strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// Run restores what crashed drills left in Karpenter's namespace (only the nodes when Karpenter is
+// not found) and prints what it undid.
+func (o *DrillRestoreOptions) Run(ctx context.Context) error {
+	cs, cfg, err := o.env.Clients()
+	if err != nil {
+		return err
+	}
+	c, err := drillClient(cs, cfg)
+	if err != nil {
+		return err
+	}
+	ns := ""
+	if k, err := o.env.Karpenter(ctx, cs); err == nil {
+		ns = k.Namespace
+	} else {
+		fmt.Fprintf(o.env.ErrOut, "warning: %s; only nodes are restored\n", cli.Message(err))
+	}
+	res, rerr := drill.Restore(ctx, c, ns, o.ID)
+	if err := o.env.print(o.Format, res, func(w io.Writer, _ output.Styles, _ bool) error { return view.DrillRestore(w, res) }); err != nil {
+		return err
+	}
+	return rerr
 }
 
 // drillClient is the drill's client over cs and, for Karpenter's NodePools and NodeClaims, a dynamic
@@ -332,38 +377,44 @@ func drillClient(cs kubernetes.Interface, cfg *rest.Config) (drill.Kube, error) 
 	return drill.Kube{C: cs, D: d}, nil
 }
 
-// DrillHistory is `drill history -o json|yaml`.
-type DrillHistory struct {
-	File   string               `json:"file"`
-	Trends []drill.Trend        `json:"trends"`
-	Drills []drill.HistoryEntry `json:"drills"`
+// DrillHistoryOptions are the flags of drill history.
+type DrillHistoryOptions struct {
+	env    *Env
+	Format output.Format
 }
 
 func newDrillHistoryCmd(env *Env) *cobra.Command {
-	var format output.Format
+	o := &DrillHistoryOptions{env: env}
 	cmd := &cobra.Command{
 		Use:   "history",
 		Short: "Print past drills with failover trends (count, p50/max) per cluster/context",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			path, err := drill.HistoryPath()
-			if err != nil {
+			if err := o.Validate(); err != nil {
 				return err
 			}
-			es, bad, err := drill.ReadHistory(path)
-			if err != nil {
-				return err
-			}
-			if bad > 0 {
-				fmt.Fprintf(env.ErrOut, "warning: %d unreadable line(s) in %s skipped\n", bad, path)
-			}
-			trends := drill.Trends(es)
-			if format.Machine() {
-				return output.Write(env.Out, format, DrillHistory{File: path, Trends: trends, Drills: es})
-			}
-			return view.DrillHistory(env.Out, env.Styles(), path, es, trends)
+			return o.Run(cmd.Context())
 		},
 	}
-	output.AddFormatFlag(cmd.Flags(), &format, output.TableFormat, output.JSON, output.YAML)
+	output.AddFormatFlag(cmd.Flags(), &o.Format, output.TableFormat, output.JSON, output.YAML)
 	return cmd
+}
+
+// Validate has nothing to check: -o checks itself, and history reads a local file only.
+func (o *DrillHistoryOptions) Validate() error { return nil }
+
+// Run reads the history file and prints its trends and drills.
+func (o *DrillHistoryOptions) Run(context.Context) error {
+	path, err := drill.HistoryPath()
+	if err != nil {
+		return err
+	}
+	h, bad, err := drill.LoadHistory(path)
+	if err != nil {
+		return err
+	}
+	if bad > 0 {
+		fmt.Fprintf(o.env.ErrOut, "warning: %d unreadable line(s) in %s skipped\n", bad, path)
+	}
+	return o.env.print(o.Format, h, func(w io.Writer, s output.Styles, _ bool) error { return view.DrillHistory(w, s, h) })
 }

@@ -43,7 +43,7 @@ func TestJSONSchemaDocumented(t *testing.T) {
 		{"`kubectl karpctl health -o json|yaml`", health.Report{}},
 		{"`kubectl karpctl drill leader-kill|zone-outage -o json|yaml` and `--report FILE`", drill.Report{}},
 		{"Each line of the drill history file (`$XDG_STATE_HOME/karpctl/drills.jsonl`)", drill.HistoryEntry{}},
-		{"`kubectl karpctl drill history -o json|yaml`", DrillHistory{}},
+		{"`kubectl karpctl drill history -o json|yaml`", drill.History{}},
 		{"`kubectl karpctl version -o json|yaml`", versions.Info{}},
 		{fleetSchemaTitle, fleet.Outcome[struct{}]{}},
 	} {

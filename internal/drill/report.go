@@ -266,6 +266,23 @@ func ReadHistory(path string) ([]HistoryEntry, int, error) {
 	return out, bad, sc.Err()
 }
 
+// History is the history file with its trends: `drill history -o json|yaml`.
+type History struct {
+	File   string         `json:"file"`
+	Trends []Trend        `json:"trends"`
+	Drills []HistoryEntry `json:"drills"`
+}
+
+// LoadHistory reads the history file at path and sums up its trends; bad counts the unreadable lines
+// it skipped.
+func LoadHistory(path string) (h History, bad int, err error) {
+	es, bad, err := ReadHistory(path)
+	if err != nil {
+		return History{}, 0, err
+	}
+	return History{File: path, Trends: Trends(es), Drills: es}, bad, nil
+}
+
 // Trend summarises the drills of one cluster/context and kind.
 type Trend struct {
 	Cluster    string  `json:"cluster"`

@@ -12,9 +12,9 @@ import (
 )
 
 // DrillPreflight prints each gate, then the plan.
-func DrillPreflight(w io.Writer, s output.Styles, kind drill.Kind, id string, gates []drill.Gate, plan drill.Plan) {
-	fmt.Fprintf(w, "Drill %s (%s)\n\nPreflight:\n", kind, id)
-	for _, g := range gates {
+func DrillPreflight(w io.Writer, s output.Styles, p *drill.Preflight) {
+	fmt.Fprintf(w, "Drill %s (%s)\n\nPreflight:\n", p.Kind(), p.ID)
+	for _, g := range p.Gates {
 		word := "OK"
 		switch {
 		case g.Forced:
@@ -24,6 +24,7 @@ func DrillPreflight(w io.Writer, s output.Styles, kind drill.Kind, id string, ga
 		}
 		fmt.Fprintf(w, "  %-6s %-17s %s\n", s.Status(word), g.Name, g.Message)
 	}
+	plan := p.Plan
 	if len(plan.Steps) == 0 {
 		return
 	}
@@ -114,14 +115,14 @@ func probeRows(s output.Styles, pr *drill.ProbeReport) [][2]string {
 }
 
 // DrillHistory prints the trends, then every drill.
-func DrillHistory(w io.Writer, s output.Styles, path string, es []drill.HistoryEntry, trends []drill.Trend) error {
-	if len(es) == 0 {
-		_, err := fmt.Fprintf(w, "No drills recorded in %s\n", path)
+func DrillHistory(w io.Writer, s output.Styles, h drill.History) error {
+	if len(h.Drills) == 0 {
+		_, err := fmt.Fprintf(w, "No drills recorded in %s\n", h.File)
 		return err
 	}
-	fmt.Fprintf(w, "Drills recorded in %s\n\n", path)
+	fmt.Fprintf(w, "Drills recorded in %s\n\n", h.File)
 	t := output.Table{Headers: []string{"CONTEXT", "CLUSTER", "KIND", "COUNT", "PASS", "FAIL", "FAILOVER P50", "FAILOVER MAX", "RESUMED P50", "RESUMED MAX", "LAST"}}
-	for _, tr := range trends {
+	for _, tr := range h.Trends {
 		t.Rows = append(t.Rows, []string{tr.Context, tr.Cluster, string(tr.Kind), fmt.Sprint(tr.Count), fmt.Sprint(tr.Passed), fmt.Sprint(tr.Failed), secsOrDash(tr.P50Seconds), secsOrDash(tr.MaxSeconds),
 			secsOrDash(tr.ProvisioningP50Seconds), secsOrDash(tr.ProvisioningMaxSeconds), tr.Last})
 	}
@@ -130,7 +131,7 @@ func DrillHistory(w io.Writer, s output.Styles, path string, es []drill.HistoryE
 	}
 	fmt.Fprintln(w)
 	d := output.Table{Headers: []string{"STARTED", "ID", "CONTEXT", "KIND", "MODE", "RESULT", "PATH", "FAILOVER", "RESUMED", "REASON"}}
-	for _, e := range es {
+	for _, e := range h.Drills {
 		kind := string(e.Kind)
 		if e.Zone != "" {
 			kind += " " + e.Zone
@@ -141,10 +142,10 @@ func DrillHistory(w io.Writer, s output.Styles, path string, es []drill.HistoryE
 }
 
 // DrillRestore prints what restore undid.
-func DrillRestore(w io.Writer, r drill.RestoreResult) {
+func DrillRestore(w io.Writer, r drill.RestoreResult) error {
 	if len(r.Uncordoned) == 0 && r.LockDeleted == "" && len(r.ProbeDeleted) == 0 {
-		fmt.Fprintln(w, "Nothing to restore: no node carries the karpctl.io/drill-cordoned label, no drill probe pod and no drill lock is left")
-		return
+		_, err := fmt.Fprintln(w, "Nothing to restore: no node carries the karpctl.io/drill-cordoned label, no drill probe pod and no drill lock is left")
+		return err
 	}
 	for _, d := range r.ProbeDeleted {
 		fmt.Fprintf(w, "deleted probe %s\n", d)
@@ -155,6 +156,7 @@ func DrillRestore(w io.Writer, r drill.RestoreResult) {
 	if r.LockDeleted != "" {
 		fmt.Fprintf(w, "deleted drill lock %s\n", r.LockDeleted)
 	}
+	return nil
 }
 
 func secsOrDash(v float64) string {
