@@ -172,7 +172,8 @@ func (o *DrillOptions) Validate() error {
 	return nil
 }
 
-// Run: preflight, plan, confirmation, action, timeline, verdict, report, history.
+// Run: preflight, plan, confirmation, action, timeline, verdict, report, history. An API error
+// during the drill exits 1, a FAIL or refused drill 3.
 func (o *DrillOptions) Run(ctx context.Context) error {
 	c, pre, err := o.preflight(ctx)
 	if err != nil {
@@ -205,8 +206,11 @@ func (o *DrillOptions) Run(ctx context.Context) error {
 		fmt.Fprintf(o.env.Out, "\nTimeline (offsets from the %s):\n", map[drill.Mode]string{drill.Evict: "eviction", drill.Hard: "deletion"}[o.mode])
 		onEvent = func(e drill.Event) { view.DrillEvent(o.env.Out, s, e) }
 	}
-	r := drill.Run(ctx, c, pre, onEvent)
+	r, err := drill.Run(ctx, c, pre, onEvent)
 	o.finish(r)
+	if err != nil {
+		return &cli.ExitError{Code: cli.ExitAPI, Err: fmt.Errorf("drill %s %s: %w", o.kind, r.Result, err)}
+	}
 	if r.Result != drill.Pass {
 		return cli.Unhealthy("drill %s %s: %s", o.kind, r.Result, r.Reason)
 	}

@@ -70,6 +70,7 @@ func (ru *run) wait(ws *drillWatches) bool {
 		}
 		if err != nil {
 			ru.fail(err.Error())
+			ru.apiError(err)
 			return false
 		}
 	}

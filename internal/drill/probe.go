@@ -47,6 +47,7 @@ type prober struct {
 	claims                                     map[string]*probeClaim // NodeClaims created after the probe
 	claim                                      string                 // the one the probe runs on
 	failure                                    string
+	err                                        error // the API error the probe failed on
 	preexisting                                map[string]bool
 }
 
@@ -61,27 +62,27 @@ type probeClaim struct {
 func startProbe(ctx context.Context, c Client, pl *ProbePlan, id string, now func() time.Time) *prober {
 	pr := &prober{ctx: ctx, c: c, plan: pl, id: id, now: now, evs: make(chan Event, 64), claims: map[string]*probeClaim{}, preexisting: map[string]bool{}}
 	podSel := ProbeLabel + "=" + id
-	fail := func(format string, a ...any) *prober {
-		pr.failure = fmt.Sprintf(format, a...)
+	fail := func(err error) *prober {
+		pr.err, pr.failure = err, err.Error()
 		pr.send(Event{Time: now(), Kind: EvProbeFailed, Detail: pr.failure})
 		close(pr.evs)
 		return pr
 	}
 	pods, err := c.Pods(ctx, pl.Namespace, podSel)
 	if err != nil {
-		return fail("%v", err)
+		return fail(err)
 	}
 	podW, err := retryWatch(ctx, pods.ResourceVersion, func(ctx context.Context, rv string) (watch.Interface, error) {
 		return c.WatchPods(ctx, pl.Namespace, podSel, rv)
 	})
 	if err != nil {
-		return fail("watching the probe pod: %v", err)
+		return fail(fmt.Errorf("watching the probe pod: %w", err))
 	}
 	claimSel := karpv1.NodePoolLabelKey + "=" + pl.NodePool
 	existing, rv, err := c.NodeClaims(ctx, claimSel)
 	if err != nil {
 		podW.Stop()
-		return fail("%v", err)
+		return fail(err)
 	}
 	for _, nc := range existing {
 		pr.preexisting[nc.Name] = true
@@ -91,12 +92,12 @@ func startProbe(ctx context.Context, c Client, pl *ProbePlan, id string, now fun
 	})
 	if err != nil {
 		podW.Stop()
-		return fail("watching NodeClaims of NodePool %s: %v", pl.NodePool, err)
+		return fail(fmt.Errorf("watching NodeClaims of NodePool %s: %w", pl.NodePool, err))
 	}
 	if _, err := c.CreatePod(ctx, pl.pod.DeepCopy()); err != nil {
 		podW.Stop()
 		claimW.Stop()
-		return fail("%v", err)
+		return fail(err)
 	}
 	pr.created = now()
 	pr.send(Event{Time: pr.created, Kind: EvProbeCreated, Detail: fmt.Sprintf("%s/%s requests %s, NodePool %s", pl.Namespace, pl.Pod, requestsString(pl.Requests), pl.NodePool)})

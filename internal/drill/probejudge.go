@@ -168,6 +168,9 @@ func (ru *run) finishProbe(pr *prober) {
 		}
 	}
 	rep := judgeProbe(in)
+	if pr.err != nil {
+		ru.apiError(fmt.Errorf("probe: %w", pr.err))
+	}
 	cctx, cancel := ru.cleanupContext()
 	defer cancel()
 	rep.CleanedUp, rep.CleanupErrors = pr.cleanup(cctx)
@@ -177,6 +180,7 @@ func (ru *run) finishProbe(pr *prober) {
 	r.Probe = rep
 	if len(rep.CleanupErrors) > 0 {
 		r.Explanation = append(r.Explanation, fmt.Sprintf("could not clean up the probe: %s; run `kubectl karpctl drill restore`", strings.Join(rep.CleanupErrors, "; ")))
+		ru.restoreFailed(fmt.Errorf("cleaning up the probe: %s", strings.Join(rep.CleanupErrors, "; ")))
 	}
 	switch {
 	case r.Result == Pass && (rep.Result != Pass || len(rep.CleanupErrors) > 0):

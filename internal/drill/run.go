@@ -35,11 +35,14 @@ func (p *Preflight) NewReport(result Result, reason string) *Report {
 // onEvent receives each timeline event as it happens. Whatever happens — PASS, FAIL, timeout, error
 // or ctx cancelled by a signal — the nodes it cordoned are uncordoned, and its probe and its lock
 // deleted, before Run returns; r.Restored lists the nodes.
-func Run(ctx context.Context, c Client, p *Preflight, onEvent func(Event)) *Report {
+//
+// The error is an API error that ended the drill early or kept it from putting something back; the
+// report then says FAIL and why, as it does for a failed verdict, which is no error.
+func Run(ctx context.Context, c Client, p *Preflight, onEvent func(Event)) (*Report, error) {
 	ru := newRun(ctx, c, p, onEvent)
 	ru.execute()
 	ru.r.Ended = ru.o.Now()
-	return ru.r
+	return ru.r, ru.err()
 }
 
 // run is one drill under way: what it changed (to put back), what it has seen of the lease and the
@@ -52,6 +55,8 @@ type run struct {
 	k       *discovery.Karpenter
 	r       *Report
 	onEvent func(Event)
+	// apiErrs are the API errors that ended the drill or kept it from restoring.
+	apiErrs []error
 
 	lock      *coordinationv1.Lease
 	zoneNodes map[string]bool // zone-outage: the zone's nodes, where a replacement does not count
@@ -141,7 +146,33 @@ func (ru *run) emit(e Event) {
 }
 
 // abort ends the drill before its action: err is the reason.
-func (ru *run) abort(err error) { ru.r.Reason = err.Error() }
+func (ru *run) abort(err error) {
+	ru.r.Reason = err.Error()
+	ru.apiError(err)
+}
+
+// apiError records err, unless Ctrl-C (a cancelled ctx) caused it: then the drill was interrupted.
+func (ru *run) apiError(err error) {
+	if ru.ctx.Err() == nil {
+		ru.apiErrs = append(ru.apiErrs, err)
+	}
+}
+
+// restoreFailed records err from putting something back: it is an API error even after Ctrl-C,
+// since the cluster was left changed.
+func (ru *run) restoreFailed(err error) { ru.apiErrs = append(ru.apiErrs, err) }
+
+// err is the first API error, with any others after it.
+func (ru *run) err() error {
+	if len(ru.apiErrs) == 0 {
+		return nil
+	}
+	err := ru.apiErrs[0]
+	for _, e := range ru.apiErrs[1:] {
+		err = fmt.Errorf("%w; %v", err, e)
+	}
+	return err
+}
 
 // cleanupContext outlives Ctrl-C and --timeout, so that what the drill changed is put back.
 func (ru *run) cleanupContext() (context.Context, context.CancelFunc) {
@@ -165,6 +196,7 @@ func (ru *run) releaseLock() {
 	ns := ru.k.Namespace
 	if err := ru.c.DeleteLease(ctx, ns, LockName, ru.lock.UID); err != nil {
 		ru.r.Explanation = append(ru.r.Explanation, fmt.Sprintf("could not delete the drill lock %s/%s: %v (delete it by hand or run `drill restore`)", ns, LockName, err))
+		ru.restoreFailed(fmt.Errorf("deleting the drill lock %s/%s: %w", ns, LockName, err))
 		return
 	}
 	ru.emit(Event{Time: ru.o.Now(), Kind: EvLockReleased, Detail: fmt.Sprintf("Lease %s/%s deleted", ns, LockName)})
@@ -201,6 +233,7 @@ func (ru *run) uncordon() {
 		if err := ru.c.PatchNode(ctx, n, uncordonPatch); err != nil {
 			ru.r.Explanation = append(ru.r.Explanation, fmt.Sprintf("could not uncordon %s: %v; run `kubectl karpctl drill restore`", n, err))
 			ru.r.Result = Fail
+			ru.restoreFailed(err)
 			continue
 		}
 		ru.r.Restored = append(ru.r.Restored, n)
@@ -222,6 +255,10 @@ func (ru *run) startAction(ctx context.Context) bool {
 	if ru.ctx.Err() != nil {
 		ru.emit(Event{Time: ru.o.Now(), Kind: EvInterrupted, Detail: "drill interrupted during the action: restoring"})
 		ru.r.Reason, ru.r.State = "interrupted during the action: "+err.Error(), "interrupted"
+		return false
+	}
+	if !apierrors.IsTooManyRequests(err) { // a PodDisruptionBudget refusing the eviction is a verdict
+		ru.apiError(err)
 	}
 	return false
 }

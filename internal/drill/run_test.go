@@ -10,6 +10,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/watch"
 )
 
@@ -76,9 +77,9 @@ func replaced(f *fakeClient, release bool, acquireAfter time.Duration) func(stri
 func TestRunReleased(t *testing.T) {
 	f, p, _ := drillOf(t, newScenario(), Options{Kind: LeaderKill})
 	f.onAction = replaced(f, true, 500*time.Millisecond)
-	r := Run(context.Background(), f, p, nil)
-	if r.Result != Pass || r.Path != Released || r.FailoverSeconds != 0.5 || r.NewLeader != "k-b_2" || r.OldLeader != "k-a" || r.State != EvAllReady {
-		t.Fatalf("report %s %s: %s (failover %.3fs, new leader %s, state %s)", r.Result, r.Path, r.Reason, r.FailoverSeconds, r.NewLeader, r.State)
+	r, err := Run(context.Background(), f, p, nil)
+	if err != nil || r.Result != Pass || r.Path != Released || r.FailoverSeconds != 0.5 || r.NewLeader != "k-b_2" || r.OldLeader != "k-a" || r.State != EvAllReady {
+		t.Fatalf("err %v, report %s %s: %s (failover %.3fs, new leader %s, state %s)", err, r.Result, r.Path, r.Reason, r.FailoverSeconds, r.NewLeader, r.State)
 	}
 	requireKinds(t, r, EvEvicted, EvTerminating, EvReleased, EvAcquired, EvPodGone, EvReplacement, EvScheduled, EvReady, EvAllReady)
 	lockReleased(t, f, r)
@@ -91,9 +92,9 @@ func TestRunReleased(t *testing.T) {
 func TestRunHardExpires(t *testing.T) {
 	f, p, _ := drillOf(t, newScenario(), Options{Kind: LeaderKill, Mode: Hard})
 	f.onAction = replaced(f, false, 16*time.Second)
-	r := Run(context.Background(), f, p, nil)
-	if r.Result != Pass || r.Path != Expired || r.FailoverSeconds != 16 || r.BoundSeconds != 20 {
-		t.Fatalf("report %s %s: %s", r.Result, r.Path, r.Reason)
+	r, err := Run(context.Background(), f, p, nil)
+	if err != nil || r.Result != Pass || r.Path != Expired || r.FailoverSeconds != 16 || r.BoundSeconds != 20 {
+		t.Fatalf("err %v, report %s %s: %s", err, r.Result, r.Path, r.Reason)
 	}
 	if !slices.Equal(f.called("DeletePod"), []string{"DeletePod k-a 0"}) || len(r.Explanation) == 0 || !strings.Contains(r.Explanation[0], "grace period 0") {
 		t.Fatalf("calls %v, explanation %q", f.called("DeletePod"), r.Explanation)
@@ -105,17 +106,17 @@ func TestRunHardExpires(t *testing.T) {
 func TestRunSlowFailoverFails(t *testing.T) {
 	f, p, _ := drillOf(t, newScenario(), Options{Kind: LeaderKill})
 	f.onAction = replaced(f, true, 5*time.Second)
-	r := Run(context.Background(), f, p, nil)
-	if r.Result != Fail || !strings.HasPrefix(r.Reason, "failover 5.000s > 3.000s") {
-		t.Fatalf("report %s: %s", r.Result, r.Reason)
+	r, err := Run(context.Background(), f, p, nil)
+	if err != nil || r.Result != Fail || !strings.HasPrefix(r.Reason, "failover 5.000s > 3.000s") {
+		t.Fatalf("err %v, report %s: %s", err, r.Result, r.Reason)
 	}
 }
 
 func TestRunTimesOut(t *testing.T) {
 	f, p, _ := drillOf(t, newScenario(), Options{Kind: LeaderKill, Timeout: 50 * time.Millisecond})
-	r := Run(context.Background(), f, p, nil)
-	if r.Result != Fail || !strings.HasPrefix(r.Reason, `timeout after 50ms: state reached "eviction-accepted" (leader acquired: false, replicas ready: false)`) {
-		t.Fatalf("report %s: %s", r.Result, r.Reason)
+	r, err := Run(context.Background(), f, p, nil)
+	if err != nil || r.Result != Fail || !strings.HasPrefix(r.Reason, `timeout after 50ms: state reached "eviction-accepted" (leader acquired: false, replicas ready: false)`) {
+		t.Fatalf("err %v, report %s: %s", err, r.Result, r.Reason)
 	}
 	lockReleased(t, f, r)
 }
@@ -125,9 +126,9 @@ func TestRunTimesOut(t *testing.T) {
 func TestRunZoneOutageSparesTheLeader(t *testing.T) {
 	f, p, _ := drillOf(t, newScenario(), Options{Kind: ZoneOutage, Zone: "zone-b"})
 	f.onAction = replaced(f, false, 0)
-	r := Run(context.Background(), f, p, nil)
-	if r.Result != Pass || r.Path != Continued || !strings.HasPrefix(r.Reason, "leader k-a kept the lease; 1 replacement(s) Ready outside zone-b") {
-		t.Fatalf("report %s %s: %s", r.Result, r.Path, r.Reason)
+	r, err := Run(context.Background(), f, p, nil)
+	if err != nil || r.Result != Pass || r.Path != Continued || !strings.HasPrefix(r.Reason, "leader k-a kept the lease; 1 replacement(s) Ready outside zone-b") {
+		t.Fatalf("err %v, report %s %s: %s", err, r.Result, r.Path, r.Reason)
 	}
 	if want := []string{"PatchNode cordon n-b", "Evict k-b", "PatchNode uncordon n-b"}; !slices.Equal(f.called("PatchNode", "Evict"), want) || !slices.Equal(r.Restored, []string{"n-b"}) {
 		t.Fatalf("calls %v, restored %v", f.called("PatchNode", "Evict"), r.Restored)
@@ -141,14 +142,14 @@ func TestRunZoneOutageSparesTheLeader(t *testing.T) {
 func TestRunZoneOutageLeaseMovesFails(t *testing.T) {
 	f, p, _ := drillOf(t, newScenario(), Options{Kind: ZoneOutage, Zone: "zone-b"})
 	f.onAction = func(string) { f.leaseEvent(electionLease("k-c_3", t0.Add(time.Second), 15)) }
-	r := Run(context.Background(), f, p, func(e Event) {
+	r, err := Run(context.Background(), f, p, func(e Event) {
 		if e.Kind == EvAcquired {
 			replacement := karpPod("k-c", "n-c")
 			f.podEvent(watch.Added, &replacement)
 		}
 	})
-	if r.Result != Fail || r.Path != Continued || r.Reason != "the leader was not disrupted but the lease moved to k-c_3" {
-		t.Fatalf("report %s: %s", r.Result, r.Reason)
+	if err != nil || r.Result != Fail || r.Path != Continued || r.Reason != "the leader was not disrupted but the lease moved to k-c_3" {
+		t.Fatalf("err %v, report %s: %s", err, r.Result, r.Reason)
 	}
 }
 
@@ -157,9 +158,9 @@ func TestRunRetriesABlockedEviction(t *testing.T) {
 	f, p, _ := drillOf(t, newScenario(), Options{Kind: ZoneOutage, Zone: "zone-b"})
 	f.inject("Evict k-b", apierrors.NewTooManyRequests("Cannot evict pod as it would violate the pod's disruption budget.", 0))
 	f.onAction = replaced(f, false, 0)
-	r := Run(context.Background(), f, p, nil)
-	if r.Result != Pass || !slices.Equal(f.called("Evict"), []string{"Evict k-b", "Evict k-b"}) {
-		t.Fatalf("report %s: %s; calls %v", r.Result, r.Reason, f.called("Evict"))
+	r, err := Run(context.Background(), f, p, nil)
+	if err != nil || r.Result != Pass || !slices.Equal(f.called("Evict"), []string{"Evict k-b", "Evict k-b"}) {
+		t.Fatalf("err %v, report %s: %s; calls %v", err, r.Result, r.Reason, f.called("Evict"))
 	}
 	requireKinds(t, r, EvEvictBlocked, EvEvicted)
 }
@@ -174,16 +175,89 @@ func TestRunGivesUpOnAnUnschedulableReplacement(t *testing.T) {
 		stuck := unschedulablePod("k-c")
 		f.podEvent(watch.Added, &stuck)
 	}
-	r := Run(context.Background(), f, p, func(e Event) {
+	r, err := Run(context.Background(), f, p, func(e Event) {
 		if e.Kind == EvUnschedulable {
 			c.Step(31 * time.Second)
 		}
 	})
-	if r.Result != Fail || !strings.Contains(r.Reason, "k-c cannot schedule: 0/3 nodes are available") || !strings.Contains(r.Reason, "(for 31s; gave up before --timeout") {
-		t.Fatalf("report %s: %s", r.Result, r.Reason)
+	if err != nil || r.Result != Fail || !strings.Contains(r.Reason, "k-c cannot schedule: 0/3 nodes are available") || !strings.Contains(r.Reason, "(for 31s; gave up before --timeout") {
+		t.Fatalf("err %v, report %s: %s", err, r.Result, r.Reason)
 	}
 	if !slices.Equal(r.Restored, []string{"n-a"}) {
 		t.Fatalf("restored %v", r.Restored)
+	}
+}
+
+// An API error during the action ends the drill with an error (exit 1), its report FAIL, the lock
+// deleted.
+func TestRunAPIErrorDuringTheAction(t *testing.T) {
+	f, p, _ := drillOf(t, newScenario(), Options{Kind: LeaderKill})
+	f.inject("Evict k-a", apierrors.NewInternalError(errAPI))
+	r, err := Run(context.Background(), f, p, nil)
+	if !apierrors.IsInternalError(err) || r.Result != Fail || r.State != "action refused" || !strings.HasPrefix(r.Reason, "evicting k-a: Internal error occurred") {
+		t.Fatalf("err %v, report %s (%s): %s", err, r.Result, r.State, r.Reason)
+	}
+	lockReleased(t, f, r)
+}
+
+// The eviction refused by a PodDisruptionBudget (429) is the cluster's verdict, not an API error.
+func TestRunEvictionRefusedIsAVerdict(t *testing.T) {
+	f, p, _ := drillOf(t, newScenario(), Options{Kind: LeaderKill})
+	f.inject("Evict k-a", apierrors.NewTooManyRequests("Cannot evict pod as it would violate the pod's disruption budget.", 0))
+	r, err := Run(context.Background(), f, p, nil)
+	if err != nil || r.Result != Fail || r.State != "action refused" {
+		t.Fatalf("err %v, report %s (%s): %s", err, r.Result, r.State, r.Reason)
+	}
+}
+
+// An API error while cordoning the zone: what was cordoned is uncordoned, nothing is evicted.
+func TestRunAPIErrorWhileCordoning(t *testing.T) {
+	s := newScenario()
+	s.nodes = append(s.nodes, node("n-b2", "zone-b"))
+	f, p, _ := drillOf(t, s, Options{Kind: ZoneOutage, Zone: "zone-b"})
+	f.inject("PatchNode cordon n-b2", apierrors.NewForbidden(schema.GroupResource{Resource: "nodes"}, "n-b2", errAPI))
+	r, err := Run(context.Background(), f, p, nil)
+	if !apierrors.IsForbidden(err) || r.Result != Fail || !slices.Equal(r.Restored, []string{"n-b"}) {
+		t.Fatalf("err %v, report %s: %s, restored %v", err, r.Result, r.Reason, r.Restored)
+	}
+	if want := []string{"PatchNode cordon n-b", "PatchNode cordon n-b2", "PatchNode uncordon n-b"}; !slices.Equal(f.called("PatchNode", "Evict"), want) {
+		t.Fatalf("calls %v, want %v", f.called("PatchNode", "Evict"), want)
+	}
+	lockReleased(t, f, r)
+}
+
+// The pod watch failing for good (410 Gone: the retry watcher gives up) is an API error.
+func TestRunWatchErrorDuringTheDrill(t *testing.T) {
+	f, p, _ := drillOf(t, newScenario(), Options{Kind: LeaderKill})
+	f.onAction = func(string) {
+		f.current(&f.podW).Error(&apierrors.NewResourceExpired("too old resource version: 1 (42)").ErrStatus)
+	}
+	r, err := Run(context.Background(), f, p, nil)
+	if err == nil || r.Result != Fail || r.Reason != "watching the pods: too old resource version: 1 (42)" {
+		t.Fatalf("err %v, report %s: %s", err, r.Result, r.Reason)
+	}
+	lockReleased(t, f, r)
+}
+
+// Failing to uncordon leaves the cluster changed: FAIL, and an API error even after a good failover.
+func TestRunUncordonFailure(t *testing.T) {
+	f, p, _ := drillOf(t, newScenario(), Options{Kind: ZoneOutage, Zone: "zone-b"})
+	f.onAction = replaced(f, false, 0)
+	f.inject("PatchNode uncordon n-b", apierrors.NewInternalError(errAPI))
+	r, err := Run(context.Background(), f, p, nil)
+	if !apierrors.IsInternalError(err) || r.Result != Fail || len(r.Restored) != 0 || !strings.Contains(strings.Join(r.Explanation, " "), "could not uncordon n-b") {
+		t.Fatalf("err %v, report %s: %s, explanation %q", err, r.Result, r.Reason, r.Explanation)
+	}
+}
+
+// A lock left behind is an API error; the verdict stands.
+func TestRunLockLeftBehind(t *testing.T) {
+	f, p, _ := drillOf(t, newScenario(), Options{Kind: LeaderKill})
+	f.onAction = replaced(f, true, 500*time.Millisecond)
+	f.inject("DeleteLease "+LockName, apierrors.NewInternalError(errAPI))
+	r, err := Run(context.Background(), f, p, nil)
+	if err == nil || !strings.HasPrefix(err.Error(), "deleting the drill lock karpenter/karpctl-drill: ") || r.Result != Pass {
+		t.Fatalf("err %v, report %s: %s", err, r.Result, r.Reason)
 	}
 }
 
@@ -204,15 +278,15 @@ func (c interrupting) Evict(ctx context.Context, ns, pod string) error {
 }
 
 // Ctrl-C after the action closes the watches and cancels the timeout as well; whichever the loop sees
-// first, the report says "interrupted", never "the pod watch ended" or a timeout. The nodes and
-// the lock are restored.
+// first, the report says "interrupted", never "the pod watch ended" or a timeout, and it is no API
+// error. The nodes and the lock are restored.
 func TestRunInterruptedAfterTheAction(t *testing.T) {
 	for i := 0; i < 10; i++ { // the select's choice is random: give every wrong pick a chance
 		f, p, _ := drillOf(t, newScenario(), Options{Kind: ZoneOutage, Zone: "zone-a"})
 		ctx, cancel := context.WithCancel(context.Background())
-		r := Run(ctx, interrupting{fakeClient: f, cancel: cancel}, p, nil)
-		if r.Result != Fail || !strings.HasPrefix(r.Reason, "interrupted after") || !containsKind(r.Timeline, EvInterrupted, "") {
-			t.Fatalf("run %d: result %s, reason %q, timeline %v", i, r.Result, r.Reason, kindsOf(r))
+		r, err := Run(ctx, interrupting{fakeClient: f, cancel: cancel}, p, nil)
+		if err != nil || r.Result != Fail || !strings.HasPrefix(r.Reason, "interrupted after") || !containsKind(r.Timeline, EvInterrupted, "") {
+			t.Fatalf("run %d: err %v, result %s, reason %q, timeline %v", i, err, r.Result, r.Reason, kindsOf(r))
 		}
 		if !slices.Equal(r.Restored, []string{"n-a"}) {
 			t.Fatalf("run %d: restored %v", i, r.Restored)
@@ -224,11 +298,21 @@ func TestRunInterruptedAfterTheAction(t *testing.T) {
 func TestRunInterruptedDuringTheAction(t *testing.T) {
 	f, p, _ := drillOf(t, newScenario(), Options{Kind: LeaderKill})
 	ctx, cancel := context.WithCancel(context.Background())
-	r := Run(ctx, interrupting{fakeClient: f, cancel: cancel, failAction: true}, p, nil)
-	if r.Result != Fail || r.State != "interrupted" || r.Reason != "interrupted during the action: evicting k-a: context canceled" {
-		t.Fatalf("report %s (%s): %s", r.Result, r.State, r.Reason)
+	r, err := Run(ctx, interrupting{fakeClient: f, cancel: cancel, failAction: true}, p, nil)
+	if err != nil || r.Result != Fail || r.State != "interrupted" || r.Reason != "interrupted during the action: evicting k-a: context canceled" {
+		t.Fatalf("err %v, report %s (%s): %s", err, r.Result, r.State, r.Reason)
 	}
 	lockReleased(t, f, r)
+}
+
+// Another drill took the lock between the preflight and the run: nothing else happens.
+func TestRunLockTaken(t *testing.T) {
+	f, p, _ := drillOf(t, newScenario(), Options{Kind: LeaderKill})
+	f.leases[ns+"/"+LockName] = electionLease("drill-other", t0, 60)
+	r, err := Run(context.Background(), f, p, nil)
+	if !apierrors.IsAlreadyExists(err) || r.Result != Fail || len(r.Timeline) != 0 || len(f.called("Evict", "DeleteLease")) != 0 {
+		t.Fatalf("err %v, report %s: %s, calls %v", err, r.Result, r.Reason, f.called("Evict", "DeleteLease"))
+	}
 }
 
 func TestRestore(t *testing.T) {

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -272,4 +274,55 @@ func TestZoneOutageReplacementUnschedulable(t *testing.T) {
 	}
 	lockGone(ctx, t, ns)
 	t.Logf("ended after %s: %s", took.Round(100*time.Millisecond), rep.Reason)
+}
+
+// An API error in the middle of a drill — the API server fails the eviction — exits 1, not 3: the
+// drill still uncordons the zone, deletes its lock, writes its report and records it.
+func TestZoneOutageAPIError(t *testing.T) {
+	harness.Need(t, env)
+	ctx := e2e.Context(t, 3*time.Minute)
+	const ns = "zone-apierr"
+	zone, pre := zoneSetup(ctx, t, ns)
+	before := snapshot(ctx, t, ns)
+	failEvictions := func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			if req.Method == http.MethodPost && strings.HasSuffix(req.URL.Path, "/eviction") {
+				return internalError(req, "etcdserver: request timed out"), nil
+			}
+			return rt.RoundTrip(req)
+		})
+	}
+	report := filepath.Join(t.TempDir(), "r.json")
+	r := e2e.KarpctlThrough(ctx, t, env.Kubeconfig, failEvictions, "drill", "zone-outage", zone, "--yes", "--karpenter-namespace", ns,
+		"--retry-period", "250ms", "--timeout", "60s", "--report", report)
+	rep := readReport(t, report)
+	if r.Code != 1 || rep.Result != drill.Fail || !strings.Contains(r.Stderr, "drill zone-outage FAIL: evicting ") || !strings.Contains(rep.Reason, "etcdserver: request timed out") {
+		t.Fatalf("exit %d, report %s: %s\n%s", r.Code, rep.Result, rep.Reason, r.Stderr)
+	}
+	requireKinds(t, rep, drill.EvCordoned, drill.EvUncordoned, drill.EvLockReleased)
+	if len(rep.Restored) != 1 || rep.Restored[0] != rep.Plan.Cordon[0] {
+		t.Fatalf("restored %v, cordoned %v", rep.Restored, rep.Plan.Cordon)
+	}
+	requireRestored(ctx, t, pre)
+	lockGone(ctx, t, ns)
+	if e := recorded(t, rep.ID); e.Result != drill.Fail {
+		t.Fatalf("history %+v", e)
+	}
+	// Nothing was evicted: the pods are as they were.
+	after := snapshot(ctx, t, ns)
+	for k, v := range before {
+		if strings.HasPrefix(k, "pod/") && after[k] != v {
+			t.Errorf("%s changed: %s -> %s", k, v, after[k])
+		}
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// internalError is a 500 answer saying msg, as a proxy in front of the API server gives it.
+func internalError(req *http.Request, msg string) *http.Response {
+	return &http.Response{StatusCode: http.StatusInternalServerError, Status: "500 Internal Server Error", Request: req,
+		Header: http.Header{"Content-Type": []string{"text/plain"}}, Body: io.NopCloser(strings.NewReader(msg)), ContentLength: int64(len(msg))}
 }
