@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/karpctl/karpctl/internal/units"
+
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/karpctl/karpctl/internal/drill"
@@ -148,6 +150,8 @@ func jsonType(t reflect.Type) string {
 		return "time (RFC 3339)"
 	case t == reflect.TypeOf(resource.Quantity{}):
 		return "string (Kubernetes quantity, e.g. 1930m, 6903Mi)"
+	case t == reflect.TypeOf(units.Seconds(0)):
+		return "number"
 	case t.Kind() == reflect.String:
 		return "string"
 	case t.Kind() == reflect.Bool:

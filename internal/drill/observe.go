@@ -156,8 +156,8 @@ func (ru *run) onLease(evs []lease.Event) {
 			}
 			ru.acquired = true
 			ru.r.NewLeader = e.To
-			ru.r.LeaderGapSeconds = e.GapSeconds
-			ru.emit(Event{Time: e.Time, Kind: EvAcquired, Detail: fmt.Sprintf("%s (acquireTime; %.3fs without a leader since the old holder's last renewal)", e.To, e.GapSeconds)})
+			ru.r.LeaderGapSeconds = e.Gap.Duration().Seconds()
+			ru.emit(Event{Time: e.Time, Kind: EvAcquired, Detail: fmt.Sprintf("%s (acquireTime; %.3fs without a leader since the old holder's last renewal)", e.To, e.Gap.Duration().Seconds())})
 			path := Expired
 			if ru.released {
 				path = Released

@@ -391,7 +391,7 @@ func (p *Preflight) steps() {
 	}
 	s = append(s, "delete the drill lock")
 	p.Plan.Steps = s
-	d := p.Status.LeaseDuration
+	d := p.Status.LeaseDuration.Duration()
 	switch {
 	case !p.Plan.leaderHit():
 		p.Plan.Expect = fmt.Sprintf("the leader %s is not disrupted and keeps the lease", p.Plan.Leader)

@@ -28,7 +28,7 @@ func (p *Preflight) NewReport(result Result, reason string) *Report {
 	return &Report{ID: p.ID, Kind: o.Kind, Mode: o.Mode, Zone: o.Zone, Cluster: o.Cluster, Context: o.Context,
 		Namespace: p.k.Namespace, Lease: p.k.LeaseNamespace + "/" + p.k.LeaseName, Started: o.Now(), Ended: o.Now(),
 		Result: result, Reason: reason, Gates: p.Gates, Plan: p.Plan, OldLeader: p.Plan.Leader,
-		LeaseDurationSeconds: p.Status.LeaseDuration.Seconds(), RetryPeriodSeconds: o.RetryPeriod.Seconds(), State: "not started"}
+		LeaseDurationSeconds: p.Status.LeaseDuration.Duration().Seconds(), RetryPeriodSeconds: o.RetryPeriod.Seconds(), State: "not started"}
 }
 
 // Run performs the drill the preflight planned (it must have no Refusal) and returns its report.

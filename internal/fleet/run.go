@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/karpctl/karpctl/internal/units"
+
 	"github.com/karpctl/karpctl/internal/cli"
 )
 
@@ -23,8 +25,7 @@ type Outcome[T any] struct {
 	// ExitCode is the single-cluster command's exit code for this context.
 	ExitCode int `json:"exitCode"`
 	// Duration is how long this context took to answer (or to fail).
-	Duration     time.Duration `json:"-"`
-	DurationSecs float64       `json:"durationSeconds"`
+	Duration units.Seconds `json:"durationSeconds"`
 }
 
 // Check answers the question for one context: its result and the exit code that result means (0,
@@ -84,8 +85,7 @@ func runOne[T any](ctx context.Context, name string, check Check[T]) (o Outcome[
 		if p := recover(); p != nil {
 			o.Result, o.Error, o.ExitCode = nil, fmt.Sprintf("internal error reading context %s: %v", name, p), cli.ExitAPI
 		}
-		o.Duration = time.Since(start)
-		o.DurationSecs = o.Duration.Seconds()
+		o.Duration = units.Seconds(time.Since(start))
 	}()
 	res, code, err := check(ctx, name)
 	if err != nil {

@@ -89,7 +89,7 @@ func leaseRenewalCheck(st lease.Status) Check {
 	case lease.Disabled, lease.Missing, lease.NoHolder:
 		return newCheck("lease-renewal", Skipped, "no held lease to judge (%s)", st.Verdict)
 	case lease.Healthy, lease.Orphaned: // renewed within the duration, else the verdict is Expired
-		return newCheck("lease-renewal", OK, "renewed %s ago (stale after %s, duration %s)", lease.Round(st.RenewAge), lease.Round(lease.StaleAfter(st.LeaseDuration)), st.LeaseDuration)
+		return newCheck("lease-renewal", OK, "renewed %s ago (stale after %s, duration %s)", lease.Round(st.RenewAge.Duration()), lease.Round(lease.StaleAfter(st.LeaseDuration.Duration())), st.LeaseDuration)
 	default: // Stale, Expired
 		return newCheck("lease-renewal", Fail, "lease %s/%s is %s: %s", st.Namespace, st.Name, st.Verdict, st.Reason)
 	}

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/karpctl/karpctl/internal/units"
+
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -40,7 +42,7 @@ func healthy() Input {
 		Deployment: &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "karpenter", Name: "karpenter"},
 			Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](2)}, Status: appsv1.DeploymentStatus{ReadyReplicas: 2}},
 		Lease: lease.Status{Namespace: "karpenter", Name: "karpenter-leader-election", Verdict: lease.Healthy, HolderIdentity: "kp-a_1",
-			Holder: &lease.Holder{Pod: "kp-a"}, RenewAge: 2 * time.Second, LeaseDuration: 15 * time.Second, Replicas: 2},
+			Holder: &lease.Holder{Pod: "kp-a"}, RenewAge: units.Seconds(2 * time.Second), LeaseDuration: units.Seconds(15 * time.Second), Replicas: 2},
 		Pods:    []corev1.Pod{karpenterPod("kp-a", true), karpenterPod("kp-b", true)},
 		Metrics: map[string]MetricsResult{"kp-a": replicaMetrics(1), "kp-b": replicaMetrics(0)},
 		Now:     now,

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/karpctl/karpctl/internal/units"
+
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -78,7 +80,7 @@ func scenario(t *testing.T) Input {
 	return Input{
 		Deployment: &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "karpenter", Namespace: "karpenter"}, Spec: appsv1.DeploymentSpec{Replicas: &two}, Status: appsv1.DeploymentStatus{ReadyReplicas: 2}},
 		Lease: lease.Status{Namespace: "karpenter", Name: "karpenter-leader-election", Verdict: lease.Healthy, HolderIdentity: "k-a_1",
-			Holder: &lease.Holder{Pod: "k-a"}, RenewTime: &renew, RenewAge: time.Second, LeaseDuration: 15 * time.Second},
+			Holder: &lease.Holder{Pod: "k-a"}, RenewTime: &renew, RenewAge: units.Seconds(time.Second), LeaseDuration: units.Seconds(15 * time.Second)},
 		Pods:    []corev1.Pod{pod("k-a"), pod("k-b")},
 		Metrics: map[string]MetricsResult{"k-a": {Metrics: &l}, "k-b": {Metrics: &fo}},
 		Now:     now,
@@ -155,7 +157,7 @@ func TestMetricsErrorsAndSkips(t *testing.T) {
 
 func TestStaleLeaseAndCrashLoop(t *testing.T) {
 	in := scenario(t)
-	in.Lease.Verdict, in.Lease.Reason, in.Lease.RenewAge = lease.Stale, "last renewed 12s ago", 12*time.Second
+	in.Lease.Verdict, in.Lease.Reason, in.Lease.RenewAge = lease.Stale, "last renewed 12s ago", units.Seconds(12*time.Second)
 	in.Pods[1].Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "controller", RestartCount: 4,
 		State:                corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}},
 		LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "OOMKilled", ExitCode: 137}}}}

@@ -111,10 +111,10 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 			gauge(e.holder, 1, st.HolderIdentity, pod, node, zone)
 		}
 		if st.RenewTime != nil {
-			gauge(e.renewAge, st.RenewAgeSecs)
+			gauge(e.renewAge, st.RenewAge.Duration().Seconds())
 		}
-		gauge(e.duration, st.DurationSecs)
-		gauge(e.staleAfter, st.StaleAfterSecs)
+		gauge(e.duration, st.LeaseDuration.Duration().Seconds())
+		gauge(e.staleAfter, st.StaleAfter.Duration().Seconds())
 		gauge(e.transitions, float64(st.Transitions))
 		for _, v := range Verdicts {
 			b := 0.0
@@ -158,7 +158,7 @@ func (e *Exporter) Observe(ev Event) {
 	e.tally.Add(ev)
 	switch ev.Kind {
 	case EventSilent:
-		e.silentSince = ev.Time.Add(-ev.Silence)
+		e.silentSince = ev.Time.Add(-ev.Silence.Duration())
 	case EventResumed:
 		e.silentSince = time.Time{}
 	}

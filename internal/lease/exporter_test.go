@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/karpctl/karpctl/internal/units"
+
 	"github.com/prometheus/client_golang/prometheus"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -23,10 +25,10 @@ func TestExporterReportsLeaseAndWatchedGaps(t *testing.T) {
 	k := &discovery.Karpenter{Namespace: "karpenter", LeaseNamespace: "karpenter", LeaseName: "karpenter-leader-election"}
 	e := NewExporter(c, k, func() time.Time { return now })
 	e.Observe(Event{Kind: EventObserved, To: "a_1"})
-	e.Observe(Event{Kind: EventAcquired, From: "a_1", To: "b_2", Gap: 17 * time.Second})
-	e.Observe(Event{Kind: EventAcquired, From: "b_2", To: "a_3", Gap: 2 * time.Second})
+	e.Observe(Event{Kind: EventAcquired, From: "a_1", To: "b_2", Gap: units.Seconds(17 * time.Second)})
+	e.Observe(Event{Kind: EventAcquired, From: "b_2", To: "a_3", Gap: units.Seconds(2 * time.Second)})
 	e.Observe(Event{Kind: EventReleased, From: "a_3"})
-	e.Observe(Event{Kind: EventAcquired, From: "a_3", To: "a_3", Gap: time.Second})
+	e.Observe(Event{Kind: EventAcquired, From: "a_3", To: "a_3", Gap: units.Seconds(time.Second)})
 
 	got := gather(t, e)
 	for key, v := range map[string]float64{
@@ -58,7 +60,7 @@ func TestExporterWhileTheAPIServerIsSilent(t *testing.T) {
 	c := fake.NewClientset()
 	k := &discovery.Karpenter{Namespace: "karpenter", LeaseNamespace: "karpenter", LeaseName: "karpenter-leader-election"}
 	e := NewExporter(c, k, func() time.Time { return now })
-	e.Observe(Event{Kind: EventSilent, Time: now.Add(-2 * time.Second), Silence: 10 * time.Second})
+	e.Observe(Event{Kind: EventSilent, Time: now.Add(-2 * time.Second), Silence: units.Seconds(10 * time.Second)})
 	got := gather(t, e)
 	if got["karpctl_lease_up"] != 0 || got["karpctl_lease_api_silent_seconds"] != 12 {
 		t.Fatalf("silent: %v", got)

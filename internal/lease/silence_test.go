@@ -199,7 +199,7 @@ func TestWatchReportsSilenceNotExpiry(t *testing.T) {
 	}
 	f.step(200 * time.Millisecond)
 	s := f.waitFor(EventSilent)
-	if s.Silence < 10*time.Second || s.Silence > 10300*time.Millisecond || s.From != "a_1" {
+	if s.Silence.Duration() < 10*time.Second || s.Silence.Duration() > 10300*time.Millisecond || s.From != "a_1" {
 		t.Fatalf("silence event %+v", s)
 	}
 	f.step(15 * time.Second) // 25 s without news: the lease's duration (15 s) has long passed
@@ -210,7 +210,7 @@ func TestWatchReportsSilenceNotExpiry(t *testing.T) {
 	r := f.waitFor(EventResumed)
 	f.step(200 * time.Millisecond)
 	e := f.waitFor(EventExpired)
-	if r.RenewedDuringSilence == nil || *r.RenewedDuringSilence || r.LastRenewTime == nil || !r.LastRenewTime.Equal(t0) || r.Silence < 25*time.Second {
+	if r.RenewedDuringSilence == nil || *r.RenewedDuringSilence || r.LastRenewTime == nil || !r.LastRenewTime.Equal(t0) || r.Silence.Duration() < 25*time.Second {
 		t.Fatalf("resumed %+v", r)
 	}
 	if !e.Time.Equal(t0.Add(15*time.Second)) || !e.DuringSilence || e.From != "a_1" {
@@ -221,7 +221,7 @@ func TestWatchReportsSilenceNotExpiry(t *testing.T) {
 		t.Fatalf("expiry before the API server answered: %v", kinds)
 	}
 	sum := f.stop()
-	if sum.Silences != 1 || sum.LongestSilence < 25*time.Second || sum.Expiries != 1 {
+	if sum.Silences != 1 || sum.LongestSilence.Duration() < 25*time.Second || sum.Expiries != 1 {
 		t.Fatalf("summary %+v", sum)
 	}
 }

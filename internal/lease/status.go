@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/karpctl/karpctl/internal/units"
+
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 
@@ -63,11 +65,9 @@ type Status struct {
 	Holder         *Holder       `json:"holder,omitempty"`
 	AcquireTime    *time.Time    `json:"acquireTime,omitempty"`
 	RenewTime      *time.Time    `json:"renewTime,omitempty"`
-	RenewAge       time.Duration `json:"-"`
-	RenewAgeSecs   float64       `json:"renewAgeSeconds"`
-	LeaseDuration  time.Duration `json:"-"`
-	DurationSecs   float64       `json:"leaseDurationSeconds"`
-	StaleAfterSecs float64       `json:"staleAfterSeconds"`
+	RenewAge       units.Seconds `json:"renewAgeSeconds"`
+	LeaseDuration  units.Seconds `json:"leaseDurationSeconds"`
+	StaleAfter     units.Seconds `json:"staleAfterSeconds"`
 	Transitions    int32         `json:"leaseTransitions"`
 	// Replicas is the Deployment's desired replica count (0 when no Deployment was found).
 	Replicas   int32       `json:"replicas"`
@@ -130,14 +130,15 @@ type Input struct {
 	Now             time.Time
 }
 
-// Evaluate judges the lease. Pure: the same input gives the same Status.
+// Evaluate judges the lease from in alone (its clock is in.Now): the same input gives the same Status.
 func Evaluate(in Input) Status {
-	s := Status{Namespace: in.Namespace, Name: in.Name, ObservedAt: in.Now, LeaseDuration: DefaultLeaseDuration, Replicas: in.Replicas}
+	s := Status{Namespace: in.Namespace, Name: in.Name, ObservedAt: in.Now, LeaseDuration: units.Seconds(DefaultLeaseDuration), Replicas: in.Replicas}
 	if l := in.Lease; l != nil {
 		if l.Spec.HolderIdentity != nil {
 			s.HolderIdentity = *l.Spec.HolderIdentity
 		}
-		s.LeaseDuration, _ = Duration(l)
+		d, _ := Duration(l)
+		s.LeaseDuration = units.Seconds(d)
 		if l.Spec.AcquireTime != nil {
 			t := l.Spec.AcquireTime.Time
 			s.AcquireTime = &t
@@ -145,15 +146,13 @@ func Evaluate(in Input) Status {
 		if l.Spec.RenewTime != nil {
 			t := l.Spec.RenewTime.Time
 			s.RenewTime = &t
-			s.RenewAge = in.Now.Sub(t)
+			s.RenewAge = units.Seconds(in.Now.Sub(t))
 		}
 		if l.Spec.LeaseTransitions != nil {
 			s.Transitions = *l.Spec.LeaseTransitions
 		}
 	}
-	s.RenewAgeSecs = s.RenewAge.Seconds()
-	s.DurationSecs = s.LeaseDuration.Seconds()
-	s.StaleAfterSecs = StaleAfter(s.LeaseDuration).Round(time.Millisecond).Seconds()
+	s.StaleAfter = units.Seconds(StaleAfter(s.LeaseDuration.Duration()).Round(time.Millisecond))
 
 	podByName := map[string]*corev1.Pod{}
 	for i := range in.Pods {
@@ -208,6 +207,7 @@ func nodeHostname(name string, nodes map[string]*corev1.Node) string {
 }
 
 func judge(in Input, s Status) (Verdict, string) {
+	age, dur := s.RenewAge.Duration(), s.LeaseDuration.Duration()
 	switch {
 	case in.Disabled && in.Replicas > 1:
 		return Disabled, fmt.Sprintf("DISABLE_LEADER_ELECTION=true with %d replicas: every replica acts as leader and they fight over the same NodeClaims; enable leader election or run one replica", in.Replicas)
@@ -219,14 +219,14 @@ func judge(in Input, s Status) (Verdict, string) {
 		return NoHolder, "the lease was released and no replica has taken it yet"
 	case s.RenewTime == nil:
 		return Stale, "the lease has a holder but no renewTime"
-	case s.RenewAge > s.LeaseDuration:
-		return Expired, fmt.Sprintf("last renewed %s ago, longer than the lease duration %s: %s no longer leads and no other replica has taken over", Round(s.RenewAge), s.LeaseDuration, s.HolderIdentity)
+	case age > dur:
+		return Expired, fmt.Sprintf("last renewed %s ago, longer than the lease duration %s: %s no longer leads and no other replica has taken over", Round(age), dur, s.HolderIdentity)
 	case s.Holder == nil || s.Holder.Pod == "":
 		return Orphaned, fmt.Sprintf("holder %q is not one of the Karpenter pods (deleted pod, or a Karpenter outside this Deployment)", s.HolderIdentity)
-	case s.RenewAge > StaleAfter(s.LeaseDuration):
-		return Stale, fmt.Sprintf("last renewed %s ago (stale after %s, expires after %s): the leader has missed its renewals", Round(s.RenewAge), Round(StaleAfter(s.LeaseDuration)), s.LeaseDuration)
+	case age > StaleAfter(dur):
+		return Stale, fmt.Sprintf("last renewed %s ago (stale after %s, expires after %s): the leader has missed its renewals", Round(age), Round(StaleAfter(dur)), dur)
 	}
-	return Healthy, fmt.Sprintf("%s renewed %s ago (stale after %s)", s.Holder.Pod, Round(s.RenewAge), Round(StaleAfter(s.LeaseDuration)))
+	return Healthy, fmt.Sprintf("%s renewed %s ago (stale after %s)", s.Holder.Pod, Round(age), Round(StaleAfter(dur)))
 }
 
 // Round shows a duration the way karpctl prints ages: to 100 ms, never negative (clock skew).

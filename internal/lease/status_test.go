@@ -95,7 +95,7 @@ func TestHolderAndCandidates(t *testing.T) {
 	if s.Candidates[0].Role != "follower" || s.Candidates[1].Role != "leader" || s.Candidates[0].Zone != "zone-a" || s.Candidates[0].Restarts != 2 || !s.Candidates[0].Ready {
 		t.Fatalf("candidates = %+v", s.Candidates)
 	}
-	if s.Transitions != 3 || s.RenewAge != time.Second || s.StaleAfterSecs != 10 {
+	if s.Transitions != 3 || s.RenewAge.Duration() != time.Second || s.StaleAfter.Duration() != 10*time.Second {
 		t.Fatalf("status = %+v", s)
 	}
 }
@@ -161,15 +161,15 @@ func TestTrackerExpiryPath(t *testing.T) {
 		t.Fatalf("expiry reported twice: %+v", evs)
 	}
 	evs = tr.Observe(rec("b_2", at(22.3), at(22.3), 1), at(22.35))
-	if len(evs) != 1 || evs[0].Kind != EventAcquired || evs[0].From != "a_1" || evs[0].To != "b_2" || evs[0].Gap != 15800*time.Millisecond {
+	if len(evs) != 1 || evs[0].Kind != EventAcquired || evs[0].From != "a_1" || evs[0].To != "b_2" || evs[0].Gap.Duration() != 15800*time.Millisecond {
 		t.Fatalf("acquired: %+v", evs)
 	}
 	s := tr.Summary()
-	if s.HolderChanges != 1 || s.Expiries != 1 || s.Releases != 0 || s.Renewals != 3 || s.LongestGap != 15800*time.Millisecond {
+	if s.HolderChanges != 1 || s.Expiries != 1 || s.Releases != 0 || s.Renewals != 3 || s.LongestGap.Duration() != 15800*time.Millisecond {
 		t.Fatalf("summary %+v", s)
 	}
-	if s.RenewP50 != 2*time.Second || s.RenewMax != 2500*time.Millisecond || s.RenewP99 != 2500*time.Millisecond {
-		t.Fatalf("renew stats p50 %s p99 %s max %s", s.RenewP50, s.RenewP99, s.RenewMax)
+	if s.RenewP50.Duration() != 2*time.Second || s.RenewMax.Duration() != 2500*time.Millisecond || s.RenewP99.Duration() != 2500*time.Millisecond {
+		t.Fatalf("renew stats p50 %s p99 %s max %s", s.RenewP50.Duration(), s.RenewP99.Duration(), s.RenewMax.Duration())
 	}
 }
 
@@ -186,7 +186,7 @@ func TestTrackerReleasePath(t *testing.T) {
 		t.Fatalf("a released lease does not expire: %+v", evs)
 	}
 	evs = tr.Observe(rec("b_2", at(3.4), at(3.4), 1), at(3.4))
-	if len(evs) != 1 || evs[0].Kind != EventAcquired || evs[0].From != "a_1" || evs[0].Gap != 400*time.Millisecond {
+	if len(evs) != 1 || evs[0].Kind != EventAcquired || evs[0].From != "a_1" || evs[0].Gap.Duration() != 400*time.Millisecond {
 		t.Fatalf("acquire after release: %+v", evs)
 	}
 	if s := tr.Summary(); s.HolderChanges != 1 || s.Releases != 1 || s.Expiries != 0 {
@@ -195,7 +195,7 @@ func TestTrackerReleasePath(t *testing.T) {
 	// client-go renews a few ms after acquiring: counted as a renewal, not as a cycle interval.
 	tr.Observe(rec("b_2", at(3.4), at(3.405), 1), at(3.405))
 	tr.Observe(rec("b_2", at(3.4), at(5.405), 1), at(5.405))
-	if s := tr.Summary(); s.Renewals != 2 || s.RenewP50 != 2*time.Second || s.RenewMax != 2*time.Second {
+	if s := tr.Summary(); s.Renewals != 2 || s.RenewP50.Duration() != 2*time.Second || s.RenewMax.Duration() != 2*time.Second {
 		t.Fatalf("renewals after acquisition: %+v", s)
 	}
 }
@@ -206,7 +206,7 @@ func TestTrackerDirectTakeoverImpliesExpiry(t *testing.T) {
 	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
 	tr.Observe(rec("a_1", at(0), at(1), 0), at(1))
 	evs := tr.Observe(rec("b_2", at(16.01), at(16.01), 1), at(16.02))
-	if len(evs) != 2 || evs[0].Kind != EventExpired || !evs[0].Time.Equal(at(16)) || evs[1].Kind != EventAcquired || evs[1].Gap != 15010*time.Millisecond {
+	if len(evs) != 2 || evs[0].Kind != EventExpired || !evs[0].Time.Equal(at(16)) || evs[1].Kind != EventAcquired || evs[1].Gap.Duration() != 15010*time.Millisecond {
 		t.Fatalf("%+v", evs)
 	}
 	if evs := tr.Tick(at(20)); len(evs) != 0 {
@@ -245,17 +245,17 @@ func TestTrackerAndExporterCountAlike(t *testing.T) {
 	}
 	feed(tr.Observe(rec("", at(0), at(0), 0), at(0)))
 	feed(tr.Observe(rec("a_1", at(1), at(1), 1), at(1)))
-	if s := tr.Summary(); s.HolderChanges != 0 || s.LongestGap != 0 {
+	if s := tr.Summary(); s.HolderChanges != 0 || s.LongestGap.Duration() != 0 {
 		t.Fatalf("first holder counted as a change: %+v", s)
 	}
 	feed(tr.Observe(rec("a_1", at(1), at(3), 1), at(3)))
 	feed(tr.Tick(at(19)))
 	feed(tr.Observe(rec("b_2", at(19.5), at(19.5), 2), at(19.5)))
 	s := tr.Summary()
-	if s.HolderChanges != 1 || s.Expiries != 1 || s.LongestGap != 16500*time.Millisecond {
+	if s.HolderChanges != 1 || s.Expiries != 1 || s.LongestGap.Duration() != 16500*time.Millisecond {
 		t.Fatalf("summary %+v", s)
 	}
-	if got := e.tally; got.HolderChanges != s.HolderChanges || got.Releases != s.Releases || got.Expiries != s.Expiries || got.LongestGap != s.LongestGap || got.Gaps != 1 {
+	if got := e.tally; got.HolderChanges != s.HolderChanges || got.Releases != s.Releases || got.Expiries != s.Expiries || got.LongestGap != s.LongestGap.Duration() || got.Gaps != 1 {
 		t.Fatalf("exporter %+v, watch summary %+v", got, s)
 	}
 }

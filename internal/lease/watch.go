@@ -5,6 +5,8 @@ import (
 	"sort"
 	"time"
 
+	"github.com/karpctl/karpctl/internal/units"
+
 	coordinationv1 "k8s.io/api/coordination/v1"
 )
 
@@ -37,15 +39,13 @@ type Event struct {
 	To   string    `json:"to,omitempty"`
 	// Gap is the time without a leader before an acquisition: new acquireTime − the previous
 	// holder's last renewTime (its release time when it released).
-	Gap         time.Duration `json:"-"`
-	GapSeconds  float64       `json:"gapSeconds,omitempty"`
+	Gap         units.Seconds `json:"gapSeconds,omitempty"`
 	Transitions int32         `json:"leaseTransitions"`
 	// Interval is the time since the previous renewal, for renewals.
 	Interval time.Duration `json:"-"`
 	// Silence is, for api-silent, how long the API server has given no news; for api-resumed, how long
 	// it gave none in all.
-	Silence        time.Duration `json:"-"`
-	SilenceSeconds float64       `json:"silenceSeconds,omitempty"`
+	Silence units.Seconds `json:"silenceSeconds,omitempty"`
 	// RenewedDuringSilence (api-resumed) answers, from the lease read when the API server answered
 	// again, whether the holder renewed it while the API server was silent; LastRenewTime is the
 	// renewTime that read showed.
@@ -64,20 +64,15 @@ type Summary struct {
 	Expiries      int       `json:"expiries"`
 	Renewals      int       `json:"renewals"`
 	// Intervals is how many renewal intervals the percentiles are computed from.
-	Intervals       int           `json:"renewIntervals"`
-	LongestGap      time.Duration `json:"-"`
-	LongestGapSecs  float64       `json:"longestGapSeconds"`
-	RenewP50        time.Duration `json:"-"`
-	RenewP99        time.Duration `json:"-"`
-	RenewMax        time.Duration `json:"-"`
-	RenewP50Seconds float64       `json:"renewIntervalP50Seconds"`
-	RenewP99Seconds float64       `json:"renewIntervalP99Seconds"`
-	RenewMaxSeconds float64       `json:"renewIntervalMaxSeconds"`
+	Intervals  int           `json:"renewIntervals"`
+	LongestGap units.Seconds `json:"longestGapSeconds"`
+	RenewP50   units.Seconds `json:"renewIntervalP50Seconds"`
+	RenewP99   units.Seconds `json:"renewIntervalP99Seconds"`
+	RenewMax   units.Seconds `json:"renewIntervalMaxSeconds"`
 	// Silences counts the times the API server went silent (see EventSilent); LongestSilence is the
 	// longest.
-	Silences              int           `json:"apiSilences"`
-	LongestSilence        time.Duration `json:"-"`
-	LongestSilenceSeconds float64       `json:"longestApiSilenceSeconds"`
+	Silences       int           `json:"apiSilences"`
+	LongestSilence units.Seconds `json:"longestApiSilenceSeconds"`
 }
 
 // Tally counts holder changes, releases, expiries and takeover gaps from Events. The watch summary
@@ -102,8 +97,8 @@ func (t *Tally) Add(ev Event) {
 			t.HolderChanges++
 		}
 		t.Gaps++
-		t.LastGap = ev.Gap
-		t.LongestGap = max(t.LongestGap, ev.Gap)
+		t.LastGap = ev.Gap.Duration()
+		t.LongestGap = max(t.LongestGap, ev.Gap.Duration())
 	case EventReleased:
 		t.Releases++
 	case EventExpired:
@@ -188,8 +183,7 @@ func (t *Tracker) Observe(l *coordinationv1.Lease, now time.Time) []Event {
 		}
 		e := Event{Kind: EventAcquired, Time: at, From: t.lastHolder, To: holder, Transitions: t.transitions}
 		if !t.lastRenew.IsZero() {
-			e.Gap = at.Sub(t.lastRenew)
-			e.GapSeconds = e.Gap.Seconds()
+			e.Gap = units.Seconds(at.Sub(t.lastRenew))
 		}
 		t.expired = false
 		t.justAcquired = true
@@ -240,18 +234,15 @@ func (t *Tracker) ExpiryDue(now time.Time) (time.Time, bool) {
 // silence counts one API-server silence of length d in the summary.
 func (t *Tracker) silence(d time.Duration) {
 	t.sum.Silences++
-	t.sum.LongestSilence = max(t.sum.LongestSilence, d)
+	t.sum.LongestSilence = max(t.sum.LongestSilence, units.Seconds(d))
 }
 
 // Summary returns the statistics so far.
 func (t *Tracker) Summary() Summary {
 	s := t.sum
-	s.HolderChanges, s.Releases, s.Expiries, s.LongestGap = t.tally.HolderChanges, t.tally.Releases, t.tally.Expiries, t.tally.LongestGap
+	s.HolderChanges, s.Releases, s.Expiries, s.LongestGap = t.tally.HolderChanges, t.tally.Releases, t.tally.Expiries, units.Seconds(t.tally.LongestGap)
 	s.Intervals = len(t.intervals)
-	s.RenewP50, s.RenewP99, s.RenewMax = Percentile(t.intervals, 50), Percentile(t.intervals, 99), Percentile(t.intervals, 100)
-	s.LongestGapSecs = s.LongestGap.Seconds()
-	s.RenewP50Seconds, s.RenewP99Seconds, s.RenewMaxSeconds = s.RenewP50.Seconds(), s.RenewP99.Seconds(), s.RenewMax.Seconds()
-	s.LongestSilenceSeconds = s.LongestSilence.Seconds()
+	s.RenewP50, s.RenewP99, s.RenewMax = units.Seconds(Percentile(t.intervals, 50)), units.Seconds(Percentile(t.intervals, 99)), units.Seconds(Percentile(t.intervals, 100))
 	return s
 }
 

@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/karpctl/karpctl/internal/units"
+
 	coordinationv1 "k8s.io/api/coordination/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -201,7 +203,7 @@ func (w *leaseWatch) tick(ctx context.Context) {
 	}
 	if quiet, ok := w.sil.Check(now); ok {
 		holder, _ := w.t.state()
-		w.emit([]Event{{Kind: EventSilent, Time: now, From: holder, Silence: quiet, SilenceSeconds: quiet.Seconds(), Transitions: w.t.transitions}})
+		w.emit([]Event{{Kind: EventSilent, Time: now, From: holder, Silence: units.Seconds(quiet), Transitions: w.t.transitions}})
 	}
 	// An expiry is only reported on news from after it: ask as soon as it falls due.
 	at, due := w.t.ExpiryDue(now)
@@ -267,7 +269,7 @@ func (w *leaseWatch) heard(now time.Time, l *coordinationv1.Lease) {
 	from := now.Add(-was)
 	w.window = [2]time.Time{from, now}
 	w.t.silence(was)
-	e := Event{Kind: EventResumed, Time: now, Silence: was, SilenceSeconds: was.Seconds(), Transitions: w.t.transitions}
+	e := Event{Kind: EventResumed, Time: now, Silence: units.Seconds(was), Transitions: w.t.transitions}
 	if l != nil {
 		if l.Spec.HolderIdentity != nil {
 			e.To = *l.Spec.HolderIdentity

@@ -52,7 +52,7 @@ func fleetTable[T any](w io.Writer, s output.Styles, outs []fleet.Outcome[T], co
 		cells, wideCells := row(*o.Result)
 		r := append([]string{o.Context}, cells...)
 		if wide {
-			r = append(append(r, wideCells...), o.Duration.Round(time.Millisecond).String())
+			r = append(append(r, wideCells...), o.Duration.Duration().Round(time.Millisecond).String())
 		}
 		t.Rows = append(t.Rows, r)
 	}
@@ -77,7 +77,7 @@ func LeaseFleet(w io.Writer, s output.Styles, outs []fleet.Outcome[lease.Status]
 			leader = st.HolderIdentity
 		}
 		if st.RenewTime != nil {
-			renewed = lease.Round(st.RenewAge).String() + " ago"
+			renewed = lease.Round(st.RenewAge.Duration()).String() + " ago"
 		}
 		if st.Verdict != lease.Disabled && st.Verdict != lease.Missing {
 			transitions = fmt.Sprint(st.Transitions)

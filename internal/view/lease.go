@@ -34,7 +34,7 @@ func LeaseStatus(w io.Writer, s output.Styles, st lease.Status, wide bool) error
 		kv = append(kv,
 			[2]string{"Acquired", timeAndAge(st.AcquireTime, st.ObservedAt)},
 			[2]string{"Renewed", timeAndAge(st.RenewTime, st.ObservedAt)},
-			[2]string{"Duration", fmt.Sprintf("%s (stale after %s without renewal)", st.LeaseDuration, lease.StaleAfter(st.LeaseDuration).Round(100*time.Millisecond))},
+			[2]string{"Duration", fmt.Sprintf("%s (stale after %s without renewal)", st.LeaseDuration, lease.StaleAfter(st.LeaseDuration.Duration()).Round(100*time.Millisecond))},
 			[2]string{"Transitions", fmt.Sprint(st.Transitions)},
 		)
 	}
@@ -93,7 +93,7 @@ func LeaseEvent(w io.Writer, s output.Styles, e lease.Event, verbose bool) {
 		if e.From == "" {
 			fmt.Fprintf(w, "%s  %s %s acquired the lease (transitions %d)\n", at, s.OK.Render("ACQUIRED"), e.To, e.Transitions)
 		} else {
-			fmt.Fprintf(w, "%s  %s %s -> %s, %s without a leader (transitions %d)%s\n", at, s.Warn.Render("HOLDER CHANGED"), e.From, e.To, e.Gap.Round(time.Millisecond), e.Transitions, during(e))
+			fmt.Fprintf(w, "%s  %s %s -> %s, %s without a leader (transitions %d)%s\n", at, s.Warn.Render("HOLDER CHANGED"), e.From, e.To, e.Gap.Duration().Round(time.Millisecond), e.Transitions, during(e))
 		}
 	case lease.EventReleased:
 		fmt.Fprintf(w, "%s  %s %s released the lease%s\n", at, s.Warn.Render("RELEASED"), e.From, during(e))
@@ -104,9 +104,9 @@ func LeaseEvent(w io.Writer, s output.Styles, e lease.Event, verbose bool) {
 			fmt.Fprintf(w, "%s  %s %s stopped renewing; the lease expired\n", at, s.Fail.Render("EXPIRED"), e.From)
 		}
 	case lease.EventSilent:
-		fmt.Fprintf(w, "%s  %s for %ds (watch stalled; cannot tell whether the leader renews)\n", at, s.Warn.Render("API SERVER SILENT"), int(e.Silence.Seconds()))
+		fmt.Fprintf(w, "%s  %s for %ds (watch stalled; cannot tell whether the leader renews)\n", at, s.Warn.Render("API SERVER SILENT"), int(e.Silence.Duration().Seconds()))
 	case lease.EventResumed:
-		fmt.Fprintf(w, "%s  %s after %s without news; %s\n", at, s.OK.Render("API SERVER ANSWERS"), e.Silence.Round(100*time.Millisecond), reconciled(e))
+		fmt.Fprintf(w, "%s  %s after %s without news; %s\n", at, s.OK.Render("API SERVER ANSWERS"), e.Silence.Duration().Round(100*time.Millisecond), reconciled(e))
 	case lease.EventMissing:
 		fmt.Fprintf(w, "%s  watching: the lease does not exist (yet); its creation will show here\n", at)
 	case lease.EventDeleted:
@@ -147,7 +147,7 @@ func LeaseSummary(w io.Writer, s output.Styles, sum lease.Summary) error {
 		{"Holder changes", fmt.Sprint(sum.HolderChanges)},
 		{"Releases", fmt.Sprint(sum.Releases)},
 		{"Expiries", fmt.Sprint(sum.Expiries)},
-		{"Longest gap", sum.LongestGap.Round(time.Millisecond).String()},
+		{"Longest gap", sum.LongestGap.Duration().Round(time.Millisecond).String()},
 		{"Renewals", renewals(sum)},
 		{"API silences", silences(sum)},
 	})
@@ -158,14 +158,14 @@ func renewals(sum lease.Summary) string {
 		return fmt.Sprintf("%d (no full renewal interval observed)", sum.Renewals)
 	}
 	return fmt.Sprintf("%d (interval p50 %s, p99 %s, max %s over %d intervals)", sum.Renewals,
-		sum.RenewP50.Round(time.Millisecond), sum.RenewP99.Round(time.Millisecond), sum.RenewMax.Round(time.Millisecond), sum.Intervals)
+		sum.RenewP50.Duration().Round(time.Millisecond), sum.RenewP99.Duration().Round(time.Millisecond), sum.RenewMax.Duration().Round(time.Millisecond), sum.Intervals)
 }
 
 func silences(sum lease.Summary) string {
 	if sum.Silences == 0 {
 		return "0"
 	}
-	return fmt.Sprintf("%d (longest %s)", sum.Silences, sum.LongestSilence.Round(100*time.Millisecond))
+	return fmt.Sprintf("%d (longest %s)", sum.Silences, sum.LongestSilence.Duration().Round(100*time.Millisecond))
 }
 
 func timeAndAge(t *time.Time, now time.Time) string {

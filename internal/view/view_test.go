@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/karpctl/karpctl/internal/units"
+
 	"github.com/karpctl/karpctl/internal/health"
 	"github.com/karpctl/karpctl/internal/lease"
 	"github.com/karpctl/karpctl/internal/output"
@@ -23,7 +25,7 @@ func TestLeaseStatusPlain(t *testing.T) {
 	st := lease.Status{
 		Namespace: "karpenter", Name: "karpenter-leader-election", Verdict: lease.Healthy, Reason: "kp-a renewed 1.2s ago",
 		HolderIdentity: "kp-a_u", Holder: &lease.Holder{Pod: "kp-a", Hostname: "kp-a", Node: "n-a", Zone: "z-a"},
-		RenewTime: &renew, AcquireTime: &renew, LeaseDuration: 15 * time.Second, ObservedAt: now, Transitions: 4,
+		RenewTime: &renew, AcquireTime: &renew, LeaseDuration: units.Seconds(15 * time.Second), ObservedAt: now, Transitions: 4,
 		Candidates: []lease.Candidate{
 			{Pod: "kp-a", Role: "leader", Phase: "Running", Ready: true, Node: "n-a", Zone: "z-a", Created: now.Add(-3 * time.Hour)},
 			{Pod: "kp-b", Role: "follower", Phase: "Running", Ready: true, Node: "n-b", Created: now.Add(-90 * time.Second), Deleting: true},
@@ -114,10 +116,10 @@ func TestLeaseEventSilence(t *testing.T) {
 	no := false
 	b, s := plain()
 	for _, e := range []lease.Event{
-		{Kind: lease.EventSilent, Time: at, From: "kp-a_u", Silence: 10200 * time.Millisecond},
-		{Kind: lease.EventResumed, Time: at.Add(10 * time.Second), To: "kp-a_u", Silence: 20 * time.Second, RenewedDuringSilence: &no, LastRenewTime: &renew},
+		{Kind: lease.EventSilent, Time: at, From: "kp-a_u", Silence: units.Seconds(10200 * time.Millisecond)},
+		{Kind: lease.EventResumed, Time: at.Add(10 * time.Second), To: "kp-a_u", Silence: units.Seconds(20 * time.Second), RenewedDuringSilence: &no, LastRenewTime: &renew},
 		{Kind: lease.EventExpired, Time: renew.Add(15 * time.Second), From: "kp-a_u", DuringSilence: true},
-		{Kind: lease.EventAcquired, Time: at.Add(10 * time.Second), From: "kp-a_u", To: "kp-b_v", Gap: 20 * time.Second, DuringSilence: true},
+		{Kind: lease.EventAcquired, Time: at.Add(10 * time.Second), From: "kp-a_u", To: "kp-b_v", Gap: units.Seconds(20 * time.Second), DuringSilence: true},
 	} {
 		LeaseEvent(b, s, e, false)
 	}

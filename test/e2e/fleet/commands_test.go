@@ -39,8 +39,8 @@ func checkClosed[T any](t *testing.T, o fleet.Outcome[T]) {
 	if o.Context != "closed" || o.Result != nil || o.ExitCode != cli.ExitAPI || !strings.Contains(o.Error, "connection refused") {
 		t.Errorf("closed: %+v", o)
 	}
-	if o.DurationSecs <= 0 || o.DurationSecs > 10 {
-		t.Errorf("closed took %.3fs, more than its --request-timeout 10s", o.DurationSecs)
+	if o.Duration <= 0 || o.Duration.Duration() > 10*time.Second {
+		t.Errorf("closed took %s, more than its --request-timeout 10s", o.Duration)
 	}
 }
 

@@ -96,7 +96,7 @@ func TestSlowClusterOnTerminal(t *testing.T) {
 	}
 	// Loosely: the hanging cluster costs about its request timeout, the others answer long before.
 	took := func(o fleet.Outcome[lease.Status]) time.Duration {
-		return time.Duration(o.DurationSecs * float64(time.Second))
+		return o.Duration.Duration()
 	}
 	if d := took(outs[2]); d < timeout || d > timeout+5*time.Second {
 		t.Errorf("the hanging cluster took %s with --request-timeout %s", d, timeout)

@@ -90,8 +90,8 @@ func TestLeaseHealthyTwoReplicas(t *testing.T) {
 	if len(s.Candidates) != 2 || s.Candidates[1].Role != "follower" || s.Candidates[1].Zone != "zone-b" || s.Candidates[0].Role != "leader" {
 		t.Fatalf("candidates %+v", s.Candidates)
 	}
-	if !strings.HasPrefix(s.HolderIdentity, pods[0].Name+"_") || s.DurationSecs != 2 {
-		t.Fatalf("identity %q duration %v", s.HolderIdentity, s.DurationSecs)
+	if !strings.HasPrefix(s.HolderIdentity, pods[0].Name+"_") || s.LeaseDuration.Duration() != 2*time.Second {
+		t.Fatalf("identity %q duration %v", s.HolderIdentity, s.LeaseDuration)
 	}
 }
 
@@ -166,10 +166,10 @@ func TestLeaderKilledWithoutRelease(t *testing.T) {
 		t.Fatalf("want exactly one holder change, got %d: %+v", len(changes), changes)
 	}
 	want := after.Spec.AcquireTime.Time.Sub(lastRenew).Seconds()
-	if got := changes[0].GapSeconds; math.Abs(got-want) > 0.1 {
+	if got := changes[0].Gap.Duration().Seconds(); math.Abs(got-want) > 0.1 {
 		t.Fatalf("gap %.3fs, lease timestamps say %.3fs", got, want)
 	}
-	if sum.HolderChanges != 1 || sum.Expiries != 1 || sum.Renewals == 0 || sum.RenewP50Seconds <= 0 || math.Abs(sum.LongestGapSecs-want) > 0.1 {
+	if sum.HolderChanges != 1 || sum.Expiries != 1 || sum.Renewals == 0 || sum.RenewP50 <= 0 || math.Abs(sum.LongestGap.Duration().Seconds()-want) > 0.1 {
 		t.Fatalf("summary %+v", sum)
 	}
 	t.Logf("failover gap %.3fs (lease duration %s, leader retry 2s)", want, duration)
@@ -217,7 +217,7 @@ func TestLeaderStoppedGracefully(t *testing.T) {
 		t.Fatalf("changes %+v summary %+v", changes, sum)
 	}
 	// Released: the follower notices within a retry period (250 ms) plus slack.
-	if g := changes[0].GapSeconds; g < 0 || g > 1.25 {
+	if g := changes[0].Gap.Duration().Seconds(); g < 0 || g > 1.25 {
 		t.Fatalf("gap after release %.3fs, want <= retry period + 1s", g)
 	}
 }

@@ -65,7 +65,7 @@ func TestAPIServerFreezeIsSilenceNotExpiry(t *testing.T) {
 	if e := firstOf(duringFreeze, lease.EventExpired); e != nil {
 		t.Fatalf("expiry reported while the API server was frozen: %+v", e)
 	}
-	if silent.SilenceSeconds < stale.Seconds() || !strings.HasPrefix(silent.From, pods[0].Name+"_") {
+	if silent.Silence.Duration() < stale || !strings.HasPrefix(silent.From, pods[0].Name+"_") {
 		t.Fatalf("silence %+v: want ≥ the stale threshold %s, naming the holder", silent, stale)
 	}
 	h := <-healthDone
@@ -93,11 +93,11 @@ func TestAPIServerFreezeIsSilenceNotExpiry(t *testing.T) {
 		t.Fatalf("sequence %v: want silent, resumed, expired, acquired", order)
 	}
 	want := after.Spec.AcquireTime.Time.Sub(*resumed.LastRenewTime).Seconds()
-	if math.Abs(changes[0].GapSeconds-want) > 0.1 {
-		t.Fatalf("gap %.3fs, the lease's timestamps say %.3fs", changes[0].GapSeconds, want)
+	if math.Abs(changes[0].Gap.Duration().Seconds()-want) > 0.1 {
+		t.Fatalf("gap %.3fs, the lease's timestamps say %.3fs", changes[0].Gap.Duration().Seconds(), want)
 	}
 	t.Logf("silent after %.1fs; resumed after %.1fs without news; expired at last renewal + %s; %.3fs without a leader",
-		silent.SilenceSeconds, resumed.SilenceSeconds, duration, changes[0].GapSeconds)
+		silent.Silence.Duration().Seconds(), resumed.Silence.Duration().Seconds(), duration, changes[0].Gap.Duration().Seconds())
 }
 
 func watchEvents(t *testing.T, out string) []lease.Event {

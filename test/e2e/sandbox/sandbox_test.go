@@ -88,8 +88,8 @@ func TestLeaseHolderIsAKarpenterPod(t *testing.T) {
 	if st.Verdict != lease.Healthy {
 		t.Errorf("verdict %s (%s), want %s", st.Verdict, st.Reason, lease.Healthy)
 	}
-	if want := float64(*real.Spec.LeaseDurationSeconds); st.DurationSecs != want {
-		t.Errorf("leaseDurationSeconds %v, the real Lease says %v", st.DurationSecs, want)
+	if want := float64(*real.Spec.LeaseDurationSeconds); st.LeaseDuration.Duration().Seconds() != want {
+		t.Errorf("leaseDurationSeconds %v, the real Lease says %v", st.LeaseDuration.Duration().Seconds(), want)
 	}
 }
 
