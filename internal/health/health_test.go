@@ -49,17 +49,6 @@ func healthy() Input {
 	}
 }
 
-func findCheck(t *testing.T, r Report, name string) Check {
-	t.Helper()
-	for _, c := range r.Checks {
-		if c.Name == name {
-			return c
-		}
-	}
-	t.Fatalf("no check %s in %+v", name, r.Checks)
-	return Check{}
-}
-
 func TestEvaluateHealthy(t *testing.T) {
 	r := Evaluate(healthy())
 	if r.Verdict != OK || r.Namespace != "karpenter" || r.Deployment != "karpenter" || r.Lease != "karpenter/karpenter-leader-election" {
@@ -136,7 +125,7 @@ func TestEvaluateChecks(t *testing.T) {
 			in := healthy()
 			tc.change(&in)
 			r := Evaluate(in)
-			c := findCheck(t, r, tc.check)
+			c := find(t, r, tc.check)
 			if c.Status != tc.want || !strings.Contains(c.Message, tc.msg) {
 				t.Fatalf("%s: %s %q, want %s with %q", tc.check, c.Status, c.Message, tc.want, tc.msg)
 			}
