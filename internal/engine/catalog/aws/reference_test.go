@@ -3,6 +3,7 @@ package aws
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -16,6 +17,22 @@ import (
 
 	"github.com/karpctl/karpctl/internal/engine/catalog/aws/reference"
 )
+
+// referencePath is where the comparison test reads Karpenter's instance-types reference
+// (website/content/en/v1.14/reference/instance-types.md of github.com/aws/karpenter-provider-aws,
+// which its Go module does not ship): $KARPCTL_INSTANCE_TYPES_REFERENCE, else
+// ../shared/data/karpenter-instance-types-v1.14.md beside the repository, where a checkout that
+// has the file keeps it outside the repository.
+func referencePath(t *testing.T) string {
+	if p := os.Getenv("KARPCTL_INSTANCE_TYPES_REFERENCE"); p != "" {
+		return p
+	}
+	root, err := filepath.Abs("../../../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(filepath.Dir(root), "shared", "data", "karpenter-instance-types-v1.14.md")
+}
 
 // al2023 is the NodeClass of the reference: AL2023, no block device mappings, subnets in us-east-1.
 func al2023(t testing.TB) *awsv1.EC2NodeClass {
@@ -43,12 +60,11 @@ var refResources = []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemo
 
 // TestReference compares, for every instance type Karpenter's published reference documents,
 // the allocatable resources and labels this package computes with AL2023 and no block device
-// mappings. It needs a copy of the reference, named by $KARPCTL_INSTANCE_TYPES_REFERENCE, and skips
-// without one.
+// mappings. It needs a copy of the reference (see referencePath) and skips without one.
 func TestReference(t *testing.T) {
-	path := os.Getenv("KARPCTL_INSTANCE_TYPES_REFERENCE")
-	if path == "" {
-		t.Skip("needs Karpenter's instance-types reference (website/content/en/v1.14/reference/instance-types.md of github.com/aws/karpenter-provider-aws, not part of its Go module) at $KARPCTL_INSTANCE_TYPES_REFERENCE")
+	path := referencePath(t)
+	if _, err := os.Stat(path); err != nil {
+		t.Skipf("needs Karpenter's instance-types reference (website/content/en/v1.14/reference/instance-types.md of aws/karpenter-provider-aws) at %s or $KARPCTL_INSTANCE_TYPES_REFERENCE", path)
 	}
 	ref, err := reference.Read(path)
 	if err != nil {
