@@ -81,13 +81,7 @@ func newDisruptCmd(env *Env) *cobra.Command {
 // Validate checks the flags and reads the catalog; nothing has been sent to the cluster yet. changed
 // tells which flags were given (cmd.Flags().Changed).
 func (o *DisruptOptions) Validate(changed func(string) bool) error {
-	if err := o.checkDryRun(); err != nil {
-		return err
-	}
-	if err := o.validate(); err != nil {
-		return err
-	}
-	return o.validateCatalog(changed)
+	return validateDecision(&o.dryRunOnly, &o.snapshotSource, &o.catalogFlags, changed)
 }
 
 // Run reads the snapshot, runs Karpenter's disruption methods and prints; exit 3 when Karpenter
@@ -109,9 +103,7 @@ func (o *DisruptOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return o.engineVerdict(err)
 	}
-	if read.VersionSkew != "" {
-		res.Warnings = append(res.Warnings, engine.Warning{Message: read.VersionSkew})
-	}
+	res.Warnings = read.withSkew(res.Warnings)
 	report := engine.DisruptReport{
 		Mode: read.mode, Engine: cli.Engine(), EngineVersion: cli.EngineVersion(), KarpenterVersion: read.KarpenterVersion,
 		Files: o.Files, IgnoreConsolidateAfter: o.IgnoreConsolidateAfter, DisruptResult: res,

@@ -111,13 +111,7 @@ func newPlanCmd(env *Env) *cobra.Command {
 // Validate checks the flags and reads the catalog; nothing has been sent to the cluster yet. changed
 // tells which flags were given (cmd.Flags().Changed).
 func (o *PlanOptions) Validate(changed func(string) bool) error {
-	if err := o.checkDryRun(); err != nil {
-		return err
-	}
-	if err := o.validate(); err != nil {
-		return err
-	}
-	if err := o.validateCatalog(changed); err != nil {
+	if err := validateDecision(&o.dryRunOnly, &o.snapshotSource, &o.catalogFlags, changed); err != nil {
 		return err
 	}
 	ns := o.env.Globals.Namespace()
@@ -151,9 +145,7 @@ func (o *PlanOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return o.engineVerdict(err)
 	}
-	if read.VersionSkew != "" {
-		res.Warnings = append(res.Warnings, engine.Warning{Message: read.VersionSkew})
-	}
+	res.Warnings = read.withSkew(res.Warnings)
 	report := engine.PlanReport{
 		Mode: read.mode, Engine: cli.Engine(), EngineVersion: cli.EngineVersion(), KarpenterVersion: read.KarpenterVersion,
 		Namespaces: o.namespaces, Files: o.Files, Scale: o.Scale, Result: res,

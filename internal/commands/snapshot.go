@@ -64,6 +64,14 @@ type readSnapshot struct {
 	kube kubernetes.Interface
 }
 
+// withSkew is ws with the warning that the cluster's Karpenter is not the bundled engine, if it is not.
+func (r *readSnapshot) withSkew(ws []engine.Warning) []engine.Warning {
+	if r.VersionSkew == "" {
+		return ws
+	}
+	return append(ws, engine.Warning{Message: r.VersionSkew})
+}
+
 // read reads the files alone (--offline, with fileOpts) or the cluster with -f merged on top.
 func (s *snapshotSource) read(ctx context.Context, env *Env, fileOpts load.Options, clusterOpts load.ClusterOptions) (*readSnapshot, error) {
 	if s.Offline {
@@ -158,6 +166,18 @@ type dryRunOnly struct {
 func (d *dryRunOnly) addDryRunFlag(f *pflag.FlagSet, only, never string) {
 	d.never = never
 	f.BoolVar(&d.DryRun, "dry-run", true, only+" only (always: karpctl never "+never+")")
+}
+
+// validateDecision is what plan and disrupt check first, in this order: the dry run, where the
+// snapshot comes from, the catalog. changed tells which flags were given.
+func validateDecision(d *dryRunOnly, s *snapshotSource, c *catalogFlags, changed func(string) bool) error {
+	if err := d.checkDryRun(); err != nil {
+		return err
+	}
+	if err := s.validate(); err != nil {
+		return err
+	}
+	return c.validateCatalog(changed)
 }
 
 func (d *dryRunOnly) checkDryRun() error {
