@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/utils/ptr"
@@ -130,38 +131,14 @@ func decode(t *testing.T, r e2e.Result) engine.DisruptReport {
 	return rep
 }
 
+// nodeResource lists nodes through the dynamic client: these are not kwok's, so their
+// resourceVersions hold still and can be compared.
+var nodeResource = schema.GroupVersionResource{Version: "v1", Resource: "nodes"}
+
 // resourceVersions of everything disrupt reads.
 func resourceVersions(ctx context.Context, t *testing.T) map[string]string {
 	t.Helper()
-	rv := map[string]string{}
-	pods, err := env.Client.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range pods.Items {
-		rv["pod/"+p.Name] = p.ResourceVersion
-	}
-	nodes, err := env.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range nodes.Items {
-		rv["node/"+n.Name] = n.ResourceVersion
-	}
-	for _, gvr := range []string{"nodepools", "nodeclaims"} {
-		res := sandbox.NodePoolResource
-		if gvr == "nodeclaims" {
-			res = sandbox.NodeClaimResource
-		}
-		l, err := dyn.Resource(res).List(ctx, metav1.ListOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, o := range l.Items {
-			rv[gvr+"/"+o.GetName()] = o.GetResourceVersion()
-		}
-	}
-	return rv
+	return e2e.ResourceVersions(ctx, t, env.Client, dyn, nodeResource, sandbox.NodePoolResource, sandbox.NodeClaimResource)
 }
 
 func TestDisruptLiveReadsOnly(t *testing.T) {
@@ -186,11 +163,7 @@ func TestDisruptLiveReadsOnly(t *testing.T) {
 	if !pdbs {
 		t.Error("disrupt did not read PodDisruptionBudgets")
 	}
-	for k, v := range resourceVersions(ctx, t) {
-		if before[k] != v {
-			t.Errorf("%s: resourceVersion %s -> %s", k, before[k], v)
-		}
-	}
+	e2e.Unchanged(t, before, resourceVersions(ctx, t))
 
 	// The table, for people.
 	r = e2e.Karpctl(ctx, t, env.Kubeconfig, "disrupt")
