@@ -44,12 +44,14 @@ func ResourceVersions(ctx context.Context, t testing.TB, kube kubernetes.Interfa
 // Unchanged fails the test for every object added, removed or changed since before.
 func Unchanged(t testing.TB, before, after map[string]string) {
 	t.Helper()
-	if len(before) != len(after) {
-		t.Errorf("objects changed: %d -> %d", len(before), len(after))
-	}
 	for k, v := range before {
 		if after[k] != v {
-			t.Errorf("%s: resourceVersion %s -> %s", k, v, after[k])
+			t.Errorf("%s changed: %s -> %s", k, v, after[k])
+		}
+	}
+	for k := range after {
+		if _, ok := before[k]; !ok {
+			t.Errorf("%s appeared", k)
 		}
 	}
 }

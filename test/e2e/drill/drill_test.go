@@ -216,20 +216,6 @@ func snapshot(ctx context.Context, t *testing.T, ns string) map[string]string {
 	return out
 }
 
-func sameSnapshot(t *testing.T, before, after map[string]string) {
-	t.Helper()
-	for k, v := range before {
-		if after[k] != v {
-			t.Errorf("%s changed: %s -> %s", k, v, after[k])
-		}
-	}
-	for k := range after {
-		if _, ok := before[k]; !ok {
-			t.Errorf("%s appeared", k)
-		}
-	}
-}
-
 // lockLease creates a drill lock (drill.LockName) in ns held by holder since at, shaped like the
 // drill's own (acquireTime = renewTime, a 60 s duration as with --timeout 60s).
 func lockLease(ctx context.Context, t *testing.T, ns, holder string, at time.Time) {

@@ -130,12 +130,12 @@ func TestConfirmationOnTerminal(t *testing.T) {
 	if code, out := answer("no\r"); code != 2 || !strings.Contains(out, "not confirmed; nothing was changed") {
 		t.Fatalf("answer no: exit %d\n%s", code, out)
 	}
-	sameSnapshot(t, before, snapshot(ctx, t, ns))
+	e2e.Unchanged(t, before, snapshot(ctx, t, ns))
 
 	if code, out := answer("\x03"); code != 2 || !strings.Contains(out, "not confirmed; nothing was changed") {
 		t.Fatalf("Ctrl-C at the prompt: exit %d\n%s", code, out)
 	}
-	sameSnapshot(t, before, snapshot(ctx, t, ns))
+	e2e.Unchanged(t, before, snapshot(ctx, t, ns))
 
 	if code, out := answer("yes\r"); code != 0 || !strings.Contains(out, "PASS") {
 		t.Fatalf("answer yes: exit %d\n%s", code, out)
@@ -158,7 +158,7 @@ func TestStaleLockNeedsForce(t *testing.T) {
 	if r.Code == 0 || !strings.Contains(r.Stdout+r.Stderr, "stale lock") || !strings.Contains(r.Stdout+r.Stderr, holder) {
 		t.Fatalf("without --force: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
-	sameSnapshot(t, before, snapshot(ctx, t, ns))
+	e2e.Unchanged(t, before, snapshot(ctx, t, ns))
 	r = e2e.Karpctl(ctx, t, env.Kubeconfig, append(args, "--force")...)
 	if r.Code != 0 || !strings.Contains(r.Stdout, "PASS") {
 		t.Fatalf("with --force: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)

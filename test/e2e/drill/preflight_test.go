@@ -27,7 +27,7 @@ func TestPreflightRefusals(t *testing.T) {
 			t.Fatalf("exit %d, want %d with %q:\n%s%s", r.Code, wantCode, want, r.Stdout, r.Stderr)
 		}
 		time.Sleep(300 * time.Millisecond) // anything the drill had started would show by now
-		sameSnapshot(t, before, snapshot(ctx, t, ns))
+		e2e.Unchanged(t, before, snapshot(ctx, t, ns))
 	}
 	t.Run("one ready replica", func(t *testing.T) {
 		karpenter(ctx, t, "pf-one", 1, false, false)
@@ -98,7 +98,7 @@ func TestRBACReadOnlyRefused(t *testing.T) {
 			t.Errorf("a refused drill sent %s", q)
 		}
 	}
-	sameSnapshot(t, before, snapshot(ctx, t, ns))
+	e2e.Unchanged(t, before, snapshot(ctx, t, ns))
 }
 
 // readOnly mints a user who may read Deployments, pods, events, leases, nodes and PDBs, and nothing else.
