@@ -116,6 +116,15 @@ type PodSpec struct {
 // Pod creates a pod bound to s.Node.
 func (b *Builder) Pod(ctx context.Context, t testing.TB, s PodSpec) *corev1.Pod {
 	t.Helper()
+	got, err := b.C.CoreV1().Pods(s.Namespace).Create(ctx, PodObject(s), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("creating pod %s/%s: %v", s.Namespace, s.Name, err)
+	}
+	return got
+}
+
+// PodObject is the pod Pod creates, for tests that create it themselves.
+func PodObject(s PodSpec) *corev1.Pod {
 	spec := corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.k8s.io/pause:3.10"}}}
 	if s.Template != nil {
 		spec = *s.Template.DeepCopy()
@@ -136,12 +145,7 @@ func (b *Builder) Pod(ctx context.Context, t testing.TB, s PodSpec) *corev1.Pod 
 	// plugin is on only if the default one exists; tests create pods directly, so opt out of the token.
 	f := false
 	spec.AutomountServiceAccountToken = &f
-	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: s.Namespace, Name: s.Name, Labels: s.Labels}, Spec: spec}
-	got, err := b.C.CoreV1().Pods(s.Namespace).Create(ctx, p, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatalf("creating pod %s/%s: %v", s.Namespace, s.Name, err)
-	}
-	return got
+	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: s.Namespace, Name: s.Name, Labels: s.Labels}, Spec: spec}
 }
 
 // KarpenterSpec is a Karpenter Deployment shaped like the Helm chart's defaults.

@@ -15,7 +15,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -69,17 +68,7 @@ func createPod(ctx context.Context, t testing.TB, s podSpec) {
 }
 
 func podObject(s podSpec) *corev1.Pod {
-	no := false
-	p := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: s.ns, Name: s.name, Labels: map[string]string{"app": s.app}},
-		Spec: corev1.PodSpec{
-			NodeName:                     s.node,
-			AutomountServiceAccountToken: &no,
-			Containers: []corev1.Container{{Name: "app", Image: "registry.k8s.io/pause:3.10", Resources: corev1.ResourceRequirements{
-				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(s.cpu), corev1.ResourceMemory: resource.MustParse(s.mem)},
-			}}},
-		},
-	}
+	p := harness.PodObject(harness.PodSpec{Namespace: s.ns, Name: s.name, Node: s.node, Labels: map[string]string{"app": s.app}, CPU: s.cpu, Memory: s.mem})
 	if s.antiAffinity {
 		p.Spec.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
 			RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/dynamic"
@@ -51,13 +50,7 @@ const (
 )
 
 func pod(ns, name, node, cpu string) *corev1.Pod {
-	return &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{"app": name[:len(name)-2]}},
-		Spec: corev1.PodSpec{NodeName: node, AutomountServiceAccountToken: ptr.To(false), Containers: []corev1.Container{{
-			Name: "app", Image: "registry.k8s.io/pause:3.10",
-			Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse("256Mi")}},
-		}}},
-	}
+	return harness.PodObject(harness.PodSpec{Namespace: ns, Name: name, Node: node, CPU: cpu, Memory: "256Mi", Labels: map[string]string{"app": name[:len(name)-2]}})
 }
 
 func populate(ctx context.Context, b *testing.B, c kubernetes.Interface) {
