@@ -67,12 +67,7 @@ the retry period and the scrape interval; each rule's reason is written as a com
 Without --offline the Karpenter Deployment and its Lease are read from the cluster (read-only).`,
 		Example: alertsExample,
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:    validatedRun(o),
 	}
 	f := cmd.Flags()
 	// -o like every other command; --format, its first name, stays.

@@ -90,12 +90,7 @@ func newAuditCmd(env *Env) *cobra.Command {
 		Long:    auditLong,
 		Example: auditExample,
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:    validatedRun(o),
 	}
 	f := cmd.Flags()
 	output.AddFormatFlag(f, &o.Format, output.TableFormat, output.Wide, output.JSON, output.YAML, output.SARIF)

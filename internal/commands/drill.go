@@ -327,12 +327,7 @@ runs on, the ones labelled with its drill id, the ones Karpenter nominated it fo
 drill lock Lease karpctl-drill in the Karpenter namespace. Nodes cordoned by anyone else carry no
 mark and are never touched. --id limits it to one drill.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: validatedRun(o),
 	}
 	cmd.Flags().StringVar(&o.ID, "id", "", "Restore only what this drill id left")
 	output.AddFormatFlag(cmd.Flags(), &o.Format, output.TableFormat, output.JSON, output.YAML)
@@ -393,12 +388,7 @@ func newDrillHistoryCmd(env *Env) *cobra.Command {
 		Use:   "history",
 		Short: "Print past drills with failover trends (count, p50/max) per cluster/context",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:  validatedRun(o),
 	}
 	output.AddFormatFlag(cmd.Flags(), &o.Format, output.TableFormat, output.JSON, output.YAML)
 	return cmd

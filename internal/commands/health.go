@@ -63,12 +63,7 @@ lease's state is then unknown, and health never judges it stale on that account.
 Exit codes: 0 OK or WARN (WARN is 3 with --strict), 1 API error or API server unreachable, 3 FAIL.`,
 		Example: healthExample,
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:    validatedRun(o),
 	}
 	output.AddFormatFlag(cmd.Flags(), &o.Format, output.TableFormat, output.Wide, output.JSON, output.YAML)
 	cmd.Flags().BoolVar(&o.Strict, "strict", false, "Exit 3 on WARN too")
