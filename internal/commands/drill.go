@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -278,7 +277,7 @@ func (o *DrillOptions) finish(r *drill.Report) {
 // confirm asks on a terminal; without one it refuses (exit 2) instead of guessing.
 func (o *DrillOptions) confirm(ctx context.Context) (bool, error) {
 	f, ok := o.env.In.(*os.File)
-	if !ok || !(isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd())) {
+	if !ok || !output.Terminal(f) {
 		return false, cli.UsageError("refusing to run the drill without confirmation: standard input is not a terminal; pass --yes to run it unattended (nothing was changed)")
 	}
 	fmt.Fprint(o.env.ErrOut, "\nProceed with the drill? Type 'yes' to continue: ")
