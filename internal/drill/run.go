@@ -283,7 +283,7 @@ func (ru *run) act() error {
 			ru.emit(Event{Time: ru.o.Now(), Kind: EvPodGone, Detail: t + " was already gone"})
 		case apierrors.IsTooManyRequests(err) && ru.o.Kind == ZoneOutage:
 			// A PDB blocks the next eviction until a replacement is Ready: keep trying.
-			if !containsKind(ru.r.Timeline, EvEvictBlocked, t) {
+			if ru.once(EvEvictBlocked, t) {
 				ru.emit(Event{Time: ru.o.Now(), Kind: EvEvictBlocked, Detail: t + ": " + oneLine(err.Error()) + " (retrying)"})
 			}
 			still = append(still, t)
@@ -370,15 +370,6 @@ var uncordonPatch = []byte(`{"metadata":{"labels":{"` + CordonLabel + `":null},"
 
 func cordonPatch(id string) []byte {
 	return []byte(fmt.Sprintf(`{"metadata":{"labels":{%q:%q},"annotations":{%q:%q}},"spec":{"unschedulable":true}}`, CordonLabel, id, CordonAnnotation, id))
-}
-
-func containsKind(evs []Event, kind, prefix string) bool {
-	for _, e := range evs {
-		if e.Kind == kind && strings.HasPrefix(e.Detail, prefix) {
-			return true
-		}
-	}
-	return false
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
