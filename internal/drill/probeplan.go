@@ -13,7 +13,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 	nodepoolutils "sigs.k8s.io/karpenter/pkg/utils/nodepool"
 
@@ -191,7 +190,7 @@ func launchAllowance(np *karpv1.NodePool, given time.Duration) (float64, string)
 	if given > 0 {
 		return given.Seconds(), "--probe-launch"
 	}
-	if ref := np.Spec.Template.Spec.NodeClassRef; ref != nil && (schema.GroupKind{Group: ref.Group, Kind: ref.Kind}) == catalog.KWOKNodeClass {
+	if ref := np.Spec.Template.Spec.NodeClassRef; ref != nil && ref.GroupKind() == catalog.KWOKNodeClass {
 		return KwokLaunchAllowance.Seconds(), "kwok nodes register and turn Ready as soon as their NodeClaim launches"
 	}
 	return CloudLaunchAllowance.Seconds(), "a cloud instance boots and joins (EC2: typically 30–90 s)"
