@@ -290,13 +290,30 @@ func (pr *prober) cleanup(ctx context.Context) ([]string, []string) {
 // nominationWait bounds how long cleanup waits for Karpenter's Nominated event.
 const nominationWait = 5 * time.Second
 
+// pollInterval spaces the reads of cleanup's waits.
+const pollInterval = 250 * time.Millisecond
+
+// poll calls done every pollInterval until it reports true or limit has passed (done runs at least
+// once, and once more after the limit); false when ctx ended first.
+func poll(ctx context.Context, limit time.Duration, done func() bool) bool {
+	deadline := time.Now().Add(limit)
+	for !done() && !time.Now().After(deadline) {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(pollInterval):
+		}
+	}
+	return true
+}
+
 // awaitNomination polls the probe pod's Nominated events until one names a candidate NodeClaim, for at
 // most nominationWait, and returns the candidates named.
 func awaitNomination(ctx context.Context, c Client, ns, pod string, candidates []string) []string {
-	deadline := time.Now().Add(nominationWait)
-	for {
+	var named []string
+	if !poll(ctx, nominationWait, func() bool {
+		named = nil
 		evs, err := c.Events(ctx, ns, nominatedSelector(pod))
-		var named []string
 		if err == nil {
 			for _, e := range evs {
 				for _, nc := range nominated(e.Message) {
@@ -306,15 +323,11 @@ func awaitNomination(ctx context.Context, c Client, ns, pod string, candidates [
 				}
 			}
 		}
-		if len(named) > 0 || time.Now().After(deadline) {
-			return named
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(250 * time.Millisecond):
-		}
+		return len(named) > 0
+	}) {
+		return nil
 	}
+	return named
 }
 
 func nominatedSelector(pod string) string {
@@ -366,7 +379,7 @@ const launchWait = 10 * time.Second
 // (and a node) nothing knows about, and an unknown provider ID could not be cleaned up after it.
 func launched(ctx context.Context, c Client, pool string, claims []string) map[string]bool {
 	providers := map[string]bool{}
-	for deadline := time.Now().Add(launchWait); ; {
+	poll(ctx, launchWait, func() bool {
 		inPool, _, err := c.NodeClaims(ctx, karpv1.NodePoolLabelKey+"="+pool)
 		pending := false
 		for _, nc := range inPool {
@@ -379,15 +392,9 @@ func launched(ctx context.Context, c Client, pool string, claims []string) map[s
 				pending = true
 			}
 		}
-		if err != nil || !pending || time.Now().After(deadline) {
-			return providers
-		}
-		select {
-		case <-ctx.Done():
-			return providers
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
+		return err != nil || !pending
+	})
+	return providers
 }
 
 // orphanWait bounds how long cleanup waits for Karpenter to finish deleting the probe's NodeClaims.
@@ -398,16 +405,11 @@ const orphanWait = 20 * time.Second
 // their provider IDs: one that registered after its NodeClaim was gone, which nothing else removes soon.
 func deleteOrphanNodes(ctx context.Context, c Client, pool string, claims []string, providers map[string]bool) (deleted, errs []string) {
 	sel := karpv1.NodePoolLabelKey + "=" + pool
-	for deadline := time.Now().Add(orphanWait); ; {
+	if !poll(ctx, orphanWait, func() bool {
 		left, _, err := c.NodeClaims(ctx, sel)
-		if err != nil || !slices.ContainsFunc(left, func(nc karpv1.NodeClaim) bool { return slices.Contains(claims, nc.Name) }) || time.Now().After(deadline) {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return nil, nil
-		case <-time.After(250 * time.Millisecond):
-		}
+		return err != nil || !slices.ContainsFunc(left, func(nc karpv1.NodeClaim) bool { return slices.Contains(claims, nc.Name) })
+	}) {
+		return nil, nil
 	}
 	nodes, err := c.Nodes(ctx, sel)
 	if err != nil {
