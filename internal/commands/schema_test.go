@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/karpctl/karpctl/internal/units"
-
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/karpctl/karpctl/internal/drill"
@@ -20,6 +18,7 @@ import (
 	"github.com/karpctl/karpctl/internal/health"
 	"github.com/karpctl/karpctl/internal/lease"
 	"github.com/karpctl/karpctl/internal/topology"
+	"github.com/karpctl/karpctl/internal/units"
 	"github.com/karpctl/karpctl/internal/versions"
 )
 

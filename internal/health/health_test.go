@@ -5,14 +5,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/karpctl/karpctl/internal/units"
-
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
 	"github.com/karpctl/karpctl/internal/lease"
+	"github.com/karpctl/karpctl/internal/units"
 )
 
 var now = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)

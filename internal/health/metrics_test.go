@@ -6,13 +6,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/karpctl/karpctl/internal/units"
-
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/karpctl/karpctl/internal/lease"
+	"github.com/karpctl/karpctl/internal/units"
 )
 
 func load(t *testing.T, name string) ReplicaMetrics {

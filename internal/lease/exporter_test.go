@@ -4,14 +4,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/karpctl/karpctl/internal/units"
-
 	"github.com/prometheus/client_golang/prometheus"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/karpctl/karpctl/internal/discovery"
+	"github.com/karpctl/karpctl/internal/units"
 )
 
 func TestExporterReportsLeaseAndWatchedGaps(t *testing.T) {

@@ -21,12 +21,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/karpctl/karpctl/internal/versions"
-
 	"go.yaml.in/yaml/v3"
 
 	"github.com/karpctl/karpctl/internal/cli"
 	"github.com/karpctl/karpctl/internal/harness"
+	"github.com/karpctl/karpctl/internal/versions"
 	"github.com/karpctl/karpctl/test/e2e"
 )
 
