@@ -12,6 +12,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/utils/ptr"
 
 	"github.com/karpctl/karpctl/internal/discovery"
 	"github.com/karpctl/karpctl/internal/lease"
@@ -164,10 +165,7 @@ func lockGate(lock *coordinationv1.Lease, ns string, o Options) Gate {
 	if lock == nil {
 		return Gate{Name: "drill-lock", Passed: true, Message: fmt.Sprintf("no other drill running (no Lease %s/%s)", ns, LockName)}
 	}
-	holder, since := "", lock.CreationTimestamp.Time
-	if lock.Spec.HolderIdentity != nil {
-		holder = *lock.Spec.HolderIdentity
-	}
+	holder, since := ptr.Deref(lock.Spec.HolderIdentity, ""), lock.CreationTimestamp.Time
 	if lock.Spec.AcquireTime != nil {
 		since = lock.Spec.AcquireTime.Time
 	}

@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/utils/ptr"
 
 	"github.com/karpctl/karpctl/internal/discovery"
 	"github.com/karpctl/karpctl/internal/lease"
@@ -26,9 +27,7 @@ func (ru *run) observeStart(ws *drillWatches) {
 	l0 := ws.lease
 	ru.duration, _ = lease.Duration(l0)
 	ru.r.LeaseDurationSeconds = ru.duration.Seconds()
-	if l0.Spec.HolderIdentity != nil {
-		ru.oldHolder = *l0.Spec.HolderIdentity
-	}
+	ru.oldHolder = ptr.Deref(l0.Spec.HolderIdentity, "")
 	ru.tracker.Observe(l0, ru.o.Now())
 	for i := range ws.pods.Items {
 		ru.pods[ws.pods.Items[i].Name] = &ws.pods.Items[i]

@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 	nodepoolutils "sigs.k8s.io/karpenter/pkg/utils/nodepool"
 
@@ -216,14 +217,13 @@ func probePod(pl *ProbePlan, id string, np *karpv1.NodePool, reqs corev1.Resourc
 	for _, t := range np.Spec.Template.Spec.Taints {
 		tolerations = append(tolerations, corev1.Toleration{Key: t.Key, Operator: corev1.TolerationOpEqual, Value: t.Value, Effect: t.Effect})
 	}
-	no, zero := false, int64(0)
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: pl.Namespace, Name: pl.Pod,
 			Labels:      map[string]string{ProbeLabel: id, "app.kubernetes.io/managed-by": "karpctl"},
 			Annotations: map[string]string{"karpctl.io/drill-probe-purpose": "measures how long Karpenter takes to provision again after a drill; deleted when the drill ends"}},
 		Spec: corev1.PodSpec{
-			AutomountServiceAccountToken:  &no,
-			TerminationGracePeriodSeconds: &zero,
+			AutomountServiceAccountToken:  ptr.To(false),
+			TerminationGracePeriodSeconds: ptr.To[int64](0),
 			NodeSelector:                  map[string]string{karpv1.NodePoolLabelKey: np.Name},
 			Affinity:                      affinity,
 			Tolerations:                   tolerations,

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"k8s.io/utils/ptr"
 )
 
 // RestoreResult is what `drill restore` undid.
@@ -60,10 +62,7 @@ func (res *RestoreResult) restoreLock(ctx context.Context, c Client, ns, id stri
 	if l == nil {
 		return
 	}
-	holder := ""
-	if l.Spec.HolderIdentity != nil {
-		holder = *l.Spec.HolderIdentity
-	}
+	holder := ptr.Deref(l.Spec.HolderIdentity, "")
 	if id != "" && holder != id {
 		return
 	}

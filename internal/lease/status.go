@@ -7,12 +7,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/karpctl/karpctl/internal/units"
-
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/ptr"
 
 	"github.com/karpctl/karpctl/internal/discovery"
+	"github.com/karpctl/karpctl/internal/units"
 )
 
 // Verdict is the one-word judgement of the lease.
@@ -134,9 +134,7 @@ type Input struct {
 func Evaluate(in Input) Status {
 	s := Status{Namespace: in.Namespace, Name: in.Name, ObservedAt: in.Now, LeaseDuration: units.Seconds(DefaultLeaseDuration), Replicas: in.Replicas}
 	if l := in.Lease; l != nil {
-		if l.Spec.HolderIdentity != nil {
-			s.HolderIdentity = *l.Spec.HolderIdentity
-		}
+		s.HolderIdentity = ptr.Deref(l.Spec.HolderIdentity, "")
 		d, _ := Duration(l)
 		s.LeaseDuration = units.Seconds(d)
 		if l.Spec.AcquireTime != nil {

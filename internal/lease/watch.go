@@ -5,9 +5,10 @@ import (
 	"sort"
 	"time"
 
-	"github.com/karpctl/karpctl/internal/units"
-
 	coordinationv1 "k8s.io/api/coordination/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/karpctl/karpctl/internal/units"
 )
 
 // EventKind names what changed on the lease.
@@ -136,10 +137,7 @@ func (t *Tracker) Observe(l *coordinationv1.Lease, now time.Time) []Event {
 		t.seen = false
 		return []Event{{Kind: EventDeleted, Time: now, From: t.holder}}
 	}
-	holder, renew, acquire := "", time.Time{}, time.Time{}
-	if l.Spec.HolderIdentity != nil {
-		holder = *l.Spec.HolderIdentity
-	}
+	holder, renew, acquire := ptr.Deref(l.Spec.HolderIdentity, ""), time.Time{}, time.Time{}
 	if l.Spec.RenewTime != nil {
 		renew = l.Spec.RenewTime.Time
 	}

@@ -6,8 +6,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/karpctl/karpctl/internal/units"
-
 	coordinationv1 "k8s.io/api/coordination/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -17,6 +15,9 @@ import (
 	"k8s.io/client-go/tools/cache"
 	watchtools "k8s.io/client-go/tools/watch"
 	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
+
+	"github.com/karpctl/karpctl/internal/units"
 )
 
 // WatchOptions tune WatchWith; the zero value is what `lease --watch` uses.
@@ -271,9 +272,7 @@ func (w *leaseWatch) heard(now time.Time, l *coordinationv1.Lease) {
 	w.t.silence(was)
 	e := Event{Kind: EventResumed, Time: now, Silence: units.Seconds(was), Transitions: w.t.transitions}
 	if l != nil {
-		if l.Spec.HolderIdentity != nil {
-			e.To = *l.Spec.HolderIdentity
-		}
+		e.To = ptr.Deref(l.Spec.HolderIdentity, "")
 		if l.Spec.RenewTime != nil {
 			rt := l.Spec.RenewTime.Time
 			renewed := rt.After(from)
