@@ -10,7 +10,6 @@ import (
 	"sync"
 
 	awsv1 "github.com/aws/karpenter-provider-aws/pkg/apis/v1"
-	"github.com/awslabs/operatorpkg/status"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
@@ -120,14 +119,7 @@ func nodeClassReady(nc *awsv1.EC2NodeClass, ref *karpv1.NodeClassReference, live
 	if nc.DeletionTimestamp != nil {
 		return fail("NodeClassTerminating", "NodeClass is Terminating")
 	}
-	// The stored condition: StatusConditions() would initialise missing ones to Unknown.
-	var ready *status.Condition
-	for i, c := range nc.Status.Conditions {
-		if c.Type == status.ConditionReady {
-			ready = &nc.Status.Conditions[i]
-		}
-	}
-	switch {
+	switch ready := storedReady(nc.Status.Conditions); {
 	case ready != nil && ready.IsFalse():
 		return fail(ready.Reason, ready.Message)
 	case live && (ready == nil || ready.IsUnknown()):

@@ -79,13 +79,7 @@ func resolveNodePools(ctx context.Context, snap *Snapshot, src InstanceTypeSourc
 				set.warnings = append(set.warnings, Warning{Message: w})
 			}
 		}
-		// Read the stored condition: StatusConditions() would initialise missing ones to Unknown.
-		var ready *status.Condition
-		for i, c := range np.GetConditions() {
-			if c.Type == status.ConditionReady {
-				ready = &np.GetConditions()[i]
-			}
-		}
+		ready := storedReady(np.GetConditions())
 		switch {
 		case !snap.Live:
 			if ready == nil || !ready.IsTrue() {
@@ -109,6 +103,18 @@ func resolveNodePools(ctx context.Context, snap *Snapshot, src InstanceTypeSourc
 			"NodePools read from files carry no reconciled status; marked Ready: %s", strings.Join(assumedReady, ", "))})
 	}
 	return set, nil
+}
+
+// storedReady is the Ready condition as stored in conds (the last one, should there be several), nil
+// when there is none: StatusConditions() would initialise a missing one to Unknown.
+func storedReady(conds []status.Condition) *status.Condition {
+	var ready *status.Condition
+	for i := range conds {
+		if conds[i].Type == status.ConditionReady {
+			ready = &conds[i]
+		}
+	}
+	return ready
 }
 
 // zones lists every zone the candidates' instance types are offered in.
