@@ -72,12 +72,7 @@ func InstanceTypes(w io.Writer, s output.Styles, l *engine.InstanceTypeList, wid
 	} else {
 		t.Render(&b, s)
 	}
-	if len(l.Warnings) > 0 {
-		b.WriteString("\n" + s.Warn.Render("Warnings") + "\n")
-		for _, wn := range l.Warnings {
-			fmt.Fprintf(&b, "  %s\n", wn.Message)
-		}
-	}
+	writeWarnings(&b, s, l.Warnings)
 	_, err := io.WriteString(w, b.String())
 	return err
 }
