@@ -27,7 +27,7 @@ const providerModule = "github.com/aws/karpenter-provider-aws v1.15.0"
 // ctx must carry Karpenter's options (as engine.Plan's context does); the provider's own options
 // are set here. Every call builds fresh objects (Karpenter caches allocatable per instance type object).
 func InstanceTypes(ctx context.Context, nodeClass *awsv1.EC2NodeClass, region string) ([]*cloudprovider.InstanceType, []string, error) {
-	f, _, err := regionData(region)
+	f, err := load()
 	if err != nil {
 		return nil, nil, err
 	}
