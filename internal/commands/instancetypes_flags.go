@@ -3,6 +3,7 @@ package commands
 import (
 	"errors"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -53,12 +54,7 @@ func (c *catalogFlags) validateCatalog(changed func(string) bool) error {
 		c.override = cat
 	}
 	if c.Region != "" {
-		known := engine.DefaultAWSModel.Regions()
-		found := false
-		for _, r := range known {
-			found = found || r == c.Region
-		}
-		if !found {
+		if known := engine.DefaultAWSModel.Regions(); !slices.Contains(known, c.Region) {
 			return cli.UsageError("--region %q is not a region karpctl has AWS prices for (known: %s)", c.Region, strings.Join(known, ", "))
 		}
 	}

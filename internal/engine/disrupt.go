@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -301,15 +302,7 @@ func (d *disrupter) budgets(nodes state.StateNodes) []Budget {
 }
 
 func appliesTo(b karpv1.Budget, reason karpv1.DisruptionReason) bool {
-	if len(b.Reasons) == 0 {
-		return true
-	}
-	for _, r := range b.Reasons {
-		if r == reason {
-			return true
-		}
-	}
-	return false
+	return len(b.Reasons) == 0 || slices.Contains(b.Reasons, reason)
 }
 
 func describeBudget(b karpv1.Budget) string {

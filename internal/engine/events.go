@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"slices"
 	"strings"
 	"sync"
 
@@ -49,20 +50,11 @@ func (r *eventRecorder) Publish(evts ...events.Event) {
 				continue
 			}
 			note := nodeNote{reason: e.Reason, message: e.Message}
-			if !containsNote(r.nodeNotes[key], note) {
+			if !slices.Contains(r.nodeNotes[key], note) {
 				r.nodeNotes[key] = append(r.nodeNotes[key], note)
 			}
 		}
 	}
-}
-
-func containsNote(notes []nodeNote, n nodeNote) bool {
-	for _, o := range notes {
-		if o == n {
-			return true
-		}
-	}
-	return false
 }
 
 func (r *eventRecorder) message(uid types.UID) (string, bool) {
@@ -82,7 +74,7 @@ func (r *eventRecorder) notes(node, nodeClaim string) []nodeNote {
 	}
 	if nodeClaim != "" {
 		for _, n := range r.nodeNotes["nodeclaim/"+nodeClaim] {
-			if !containsNote(out, n) {
+			if !slices.Contains(out, n) {
 				out = append(out, n)
 			}
 		}

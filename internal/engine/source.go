@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -95,15 +96,7 @@ type catalogSource struct {
 }
 
 func (s *catalogSource) Serves(kind schema.GroupKind) bool {
-	if s.override {
-		return true
-	}
-	for _, gk := range s.catalog.NodeClasses {
-		if gk == kind {
-			return true
-		}
-	}
-	return false
+	return s.override || slices.Contains(s.catalog.NodeClasses, kind)
 }
 
 func (s *catalogSource) Resolve(context.Context, *karpv1.NodeClassReference) (*Resolved, error) {
@@ -134,10 +127,8 @@ func offeredZones(sets ...[]*cloudprovider.InstanceType) []string {
 }
 
 func checkZone(zone string, zones []string) error {
-	for _, z := range zones {
-		if z == zone {
-			return nil
-		}
+	if slices.Contains(zones, zone) {
+		return nil
 	}
 	return fmt.Errorf("%w %q: no usable NodePool can launch there (zones: %s)", ErrUnknownZone, zone, strings.Join(zones, ", "))
 }
