@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -18,7 +19,8 @@ import (
 )
 
 // InstanceTypeSource answers what a cloud provider's GetInstanceTypes answers: the instance types a
-// NodePool may launch, which depend on the NodeClass it references. Plan asks it once per NodeClass.
+// NodePool may launch, which depend on the NodeClass it references. Plan asks it for every NodePool;
+// the NodePools of one NodeClass get the same answer.
 type InstanceTypeSource interface {
 	// Serves says whether NodePools referencing this NodeClass kind are planned with the source.
 	Serves(kind schema.GroupKind) bool
@@ -93,15 +95,23 @@ func CatalogSource(c *catalog.Catalog, override bool) InstanceTypeSource {
 type catalogSource struct {
 	catalog  *catalog.Catalog
 	override bool
+
+	once     sync.Once
+	resolved *Resolved
 }
 
 func (s *catalogSource) Serves(kind schema.GroupKind) bool {
 	return s.override || slices.Contains(s.catalog.NodeClasses, kind)
 }
 
+// Resolve gives every NodeClass the catalog's instance types, built once and shared by every
+// NodePool, as a provider's GetInstanceTypes answers them (and as awsSource does per EC2NodeClass).
 func (s *catalogSource) Resolve(context.Context, *karpv1.NodeClassReference) (*Resolved, error) {
-	s.catalog.RegisterWellKnownLabels()
-	return &Resolved{Source: s.catalog.Name, InstanceTypes: s.catalog.KarpenterInstanceTypes()}, nil
+	s.once.Do(func() {
+		s.catalog.RegisterWellKnownLabels()
+		s.resolved = &Resolved{Source: s.catalog.Name, InstanceTypes: s.catalog.KarpenterInstanceTypes()}
+	})
+	return s.resolved, nil
 }
 
 // ErrUnknownZone means a --zone-down zone is not one any usable NodePool can launch in.
