@@ -222,17 +222,7 @@ const volumesLost = "pending pods with PersistentVolumeClaims cannot be planned"
 func (r *reader) karpenterListings(dyn dynamic.Interface) []listing {
 	snap := r.snap
 	return []listing{
-		{what: "NodePools", notServed: "the cluster serves no karpenter.sh/v1 NodePools (is Karpenter v1 installed?)",
-			list: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-				return dyn.Resource(nodePoolsGVR).List(ctx, o)
-			}, add: func(o runtime.Object) error {
-				np := &karpv1.NodePool{}
-				if err := fromUnstructured(o, np); err != nil {
-					return fmt.Errorf("NodePool %w", err)
-				}
-				snap.NodePools = append(snap.NodePools, np)
-				return nil
-			}},
+		r.nodePoolListing(dyn),
 		{what: "NodeClaims", resource: "nodeclaims.karpenter.sh", optional: "NodeClaims still launching are not counted, so the plan may launch capacity Karpenter already has in flight",
 			list: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 				return dyn.Resource(nodeClaimsGVR).List(ctx, o)
@@ -245,6 +235,22 @@ func (r *reader) karpenterListings(dyn dynamic.Interface) []listing {
 				return nil
 			}},
 	}
+}
+
+// nodePoolListing lists the NodePools, the one Karpenter kind every snapshot needs.
+func (r *reader) nodePoolListing(dyn dynamic.Interface) listing {
+	snap := r.snap
+	return listing{what: "NodePools", notServed: "the cluster serves no karpenter.sh/v1 NodePools (is Karpenter v1 installed?)",
+		list: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return dyn.Resource(nodePoolsGVR).List(ctx, o)
+		}, add: func(o runtime.Object) error {
+			np := &karpv1.NodePool{}
+			if err := fromUnstructured(o, np); err != nil {
+				return fmt.Errorf("NodePool %w", err)
+			}
+			snap.NodePools = append(snap.NodePools, np)
+			return nil
+		}}
 }
 
 func fromUnstructured(o runtime.Object, into any) error {

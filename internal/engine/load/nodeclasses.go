@@ -25,7 +25,7 @@ func NodeClasses(ctx context.Context, kube kubernetes.Interface, dyn dynamic.Int
 	}
 	snap := &engine.Snapshot{Live: true}
 	r := &reader{ctx: ctx, pageSize: pageSize, snap: snap}
-	if err := r.each(r.karpenterListings(dyn)[0]); err != nil { // NodePools
+	if err := r.each(r.nodePoolListing(dyn)); err != nil {
 		return nil, err
 	}
 	if err := r.ec2NodeClasses(dyn); err != nil {
