@@ -25,8 +25,9 @@ var errReadOnly = errors.New("karpctl engine: the snapshot client is read-only")
 
 // snapshotClient is a read-only client.Client over in-memory objects. It replaces controller-runtime's
 // fake client, whose List deep-copies every object through JSON (81.7 s to build state for 500 nodes ×
-// 20 pods; BenchmarkSnapshotBuild measures this client on 1,000 × 20). Pods are indexed by namespace and node name, the two ways Karpenter lists them.
-// It supports the field selectors Karpenter's operator indexes (operator.go setupIndexers).
+// 20 pods; BenchmarkSnapshotBuild measures this client on 1,000 × 20). Pods are indexed by namespace
+// and node name, the two ways Karpenter lists them. It supports the field selectors Karpenter's
+// operator indexes (operator.go setupIndexers).
 type snapshotClient struct {
 	scheme *runtime.Scheme
 	mapper meta.RESTMapper

@@ -3,7 +3,8 @@
 // NodePool's NodeClass gets (kwok's catalog for KWOKNodeClasses, the AWS provider's model for
 // EC2NodeClasses, or one catalog for all as an override), and returns what Karpenter would do as
 // plain result structs: new NodeClaims per NodePool with their cheapest instance type and price,
-// placements onto existing nodes, and unschedulable pods with Karpenter's reasons. Nothing is printed and nothing is written anywhere.
+// placements onto existing nodes, and unschedulable pods with Karpenter's reasons. Nothing is
+// printed and nothing is written anywhere.
 //
 // Global state it touches, on purpose and documented: importing Karpenter's API packages registers
 // its kinds in client-go's scheme.Scheme (Karpenter's own init); the AWS provider's API package

@@ -20,8 +20,8 @@ import (
 )
 
 // Merge adds src's objects to dst (the what-if "-f on top of the cluster"). A NodePool,
-// EC2NodeClass, Node or Pod of src replaces dst's of the same name: the file says what the object would be once applied. dst
-// stays Live if it was.
+// EC2NodeClass, Node or Pod of src replaces dst's of the same name: the file says what the object
+// would be once applied. dst stays Live if it was.
 func Merge(dst, src *engine.Snapshot) {
 	dst.NodePools = append(replaced(dst.NodePools, src.NodePools, metaKey), src.NodePools...)
 	dst.Nodes = append(replaced(dst.Nodes, src.Nodes, metaKey), src.Nodes...)
