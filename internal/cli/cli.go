@@ -23,7 +23,7 @@ import (
 	"github.com/karpctl/karpctl/internal/discovery"
 )
 
-// Exit codes, documented in README.md.
+// Exit codes, documented in README.md ("Exit codes").
 const (
 	ExitOK = 0
 	// ExitAPI: the cluster could not be read (connection, permission, server error) or an action failed.
@@ -74,7 +74,7 @@ func Message(err error) string {
 	msg := strings.TrimSpace(err.Error())
 	switch {
 	case apierrors.IsForbidden(err):
-		msg += " (ask for this RBAC permission; README.md lists what each command needs)"
+		msg += " (ask for this RBAC permission; karpctl's docs/rbac.md lists what each command needs)"
 	case apierrors.IsUnauthorized(err):
 		msg += " (check --kubeconfig, --context, --token or your credentials)"
 	}
