@@ -365,3 +365,21 @@ func TestPlanReportsPodsKarpenterIgnores(t *testing.T) {
 		t.Fatalf("%d of %d pending pods accounted for", n, res.Totals.PendingPods)
 	}
 }
+
+// A pending pod whose node affinity names a label Karpenter reserves (kubernetes.io/hostname) is
+// refused by Karpenter's validation; plan lists it with Karpenter's own words and launches nothing.
+func TestPlanRestrictedLabelIsReported(t *testing.T) {
+	p := pod("pinned", "500m", "512Mi", func(p *corev1.Pod) {
+		p.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
+			NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{
+				{Key: corev1.LabelHostname, Operator: corev1.NodeSelectorOpNotIn, Values: []string{"n-1"}}}}}}}}
+	})
+	res := plan(t, &Snapshot{NodePools: []*karpv1.NodePool{nodePool("default")}, PendingPods: []*corev1.Pod{p}}, Options{})
+	if len(res.Unschedulable) != 1 || res.Unschedulable[0].Stage != "validation" || res.Unschedulable[0].Pods[0] != "default/pinned" ||
+		!strings.Contains(res.Unschedulable[0].Reason, "using label kubernetes.io/hostname is not allowed as it might interfere with the internal provisioning logic") {
+		t.Fatalf("unschedulable %+v, want Karpenter's restricted-label refusal", res.Unschedulable)
+	}
+	if res.Totals.NewNodes != 0 {
+		t.Errorf("launched %d nodes for a refused pod", res.Totals.NewNodes)
+	}
+}
