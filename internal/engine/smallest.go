@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -30,9 +31,10 @@ type LaunchTarget struct {
 // highest weight first, ties by name) and returns the first one Karpenter would provision with — live
 // Ready, valid, its NodeClass served by the embedded kwok catalog — with the smallest instance type
 // (allocatable CPU, then memory, then price) that has an available offering compatible with its
-// NodeClaim template, outside zonesDown. Karpenter's own types do the judging: requirements,
-// offerings and allocatable, through the checks plan makes of a NodePool.
-func SmallestLaunchable(ctx context.Context, nodePools []*karpv1.NodePool, zonesDown []string) (*LaunchTarget, error) {
+// NodeClaim template, outside zonesDown and not among the instance types exclude names for the NodePool
+// (nil: none). Karpenter's own types do the judging: requirements, offerings and allocatable, through
+// the checks plan makes of a NodePool.
+func SmallestLaunchable(ctx context.Context, nodePools []*karpv1.NodePool, zonesDown []string, exclude func(*karpv1.NodePool) ([]string, error)) (*LaunchTarget, error) {
 	ctx, err := karpenterContext(ctx)
 	if err != nil {
 		return nil, err
@@ -67,10 +69,20 @@ func SmallestLaunchable(ctx context.Context, nodePools []*karpv1.NodePool, zones
 			}
 			continue
 		}
-		if it := smallest(usable[0], set.byNodePool[usable[0].Name]); it != nil {
+		var excluded []string
+		if exclude != nil {
+			if excluded, err = exclude(np); err != nil {
+				return nil, err
+			}
+		}
+		if it := smallest(usable[0], set.byNodePool[usable[0].Name], excluded); it != nil {
 			return &LaunchTarget{NodePool: np, Catalog: kwok.Name, InstanceType: it.Name, Allocatable: it.Allocatable(), Warnings: warnings}, nil
 		}
-		reasons = append(reasons, np.Name+": no instance type with an available offering outside the zones down")
+		why := np.Name + ": no instance type with an available offering outside the zones down"
+		if len(excluded) > 0 {
+			why += " other than those of its nodes (" + strings.Join(excluded, ", ") + ")"
+		}
+		reasons = append(reasons, why)
 	}
 	if len(nodePools) == 0 {
 		reasons = append(reasons, "the cluster has no NodePools")
@@ -79,8 +91,8 @@ func SmallestLaunchable(ctx context.Context, nodePools []*karpv1.NodePool, zones
 }
 
 // smallest is the instance type of the NodePool's compatible ones with the least allocatable CPU,
-// then memory, then the lowest price of its compatible offerings.
-func smallest(np *karpv1.NodePool, its []*cloudprovider.InstanceType) *cloudprovider.InstanceType {
+// then memory, then the lowest price of its compatible offerings, leaving out the types named in excluded.
+func smallest(np *karpv1.NodePool, its []*cloudprovider.InstanceType, excluded []string) *cloudprovider.InstanceType {
 	reqs := nodeClaimRequirements(np)
 	type cand struct {
 		it    *cloudprovider.InstanceType
@@ -88,6 +100,9 @@ func smallest(np *karpv1.NodePool, its []*cloudprovider.InstanceType) *cloudprov
 	}
 	var cs []cand
 	for _, it := range CompatibleInstanceTypes(np, its) {
+		if slices.Contains(excluded, it.Name) {
+			continue
+		}
 		cs = append(cs, cand{it, it.Offerings.Available().Compatible(reqs).Cheapest().Price})
 	}
 	sort.SliceStable(cs, func(i, j int) bool {
