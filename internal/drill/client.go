@@ -20,6 +20,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 
+	"github.com/karpctl/karpctl/internal/engine"
+	"github.com/karpctl/karpctl/internal/engine/load"
 	"github.com/karpctl/karpctl/internal/lease"
 )
 
@@ -56,7 +58,11 @@ type Client interface {
 	PatchNodeClaim(ctx context.Context, name string, mergePatch []byte) error
 	DeleteNodeClaim(ctx context.Context, name string) error
 	// Events lists events in ns by field selector.
-	Events(ctx context.Context, ns, fieldSelector string) ([]corev1.Event, error)
+	Events(ctx context.Context, ns, fieldSelector string) (*corev1.EventList, error)
+	// WatchEvents watches events in ns by field selector from resourceVersion.
+	WatchEvents(ctx context.Context, ns, fieldSelector, resourceVersion string) (watch.Interface, error)
+	// Snapshot reads the cluster the way `plan` does, for Karpenter's scheduler (engine.Plan).
+	Snapshot(ctx context.Context) (*engine.Snapshot, error)
 }
 
 // Kube is the Client over a clientset, and a dynamic client for Karpenter's NodePools and NodeClaims.
@@ -150,12 +156,20 @@ func (k Kube) DeleteNode(ctx context.Context, name string) error {
 	return nil
 }
 
-func (k Kube) Events(ctx context.Context, ns, sel string) ([]corev1.Event, error) {
+func (k Kube) Events(ctx context.Context, ns, sel string) (*corev1.EventList, error) {
 	l, err := k.C.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: sel})
 	if err != nil {
 		return nil, fmt.Errorf("listing events in %s (%s): %w", ns, sel, err)
 	}
-	return l.Items, nil
+	return l, nil
+}
+
+func (k Kube) WatchEvents(ctx context.Context, ns, sel, rv string) (watch.Interface, error) {
+	return k.C.CoreV1().Events(ns).Watch(ctx, metav1.ListOptions{FieldSelector: sel, ResourceVersion: rv, AllowWatchBookmarks: true})
+}
+
+func (k Kube) Snapshot(ctx context.Context) (*engine.Snapshot, error) {
+	return load.FromCluster(ctx, k.C, k.D, load.ClusterOptions{})
 }
 
 func (k Kube) Allowed(ctx context.Context, a authorizationv1.ResourceAttributes) (bool, string, error) {

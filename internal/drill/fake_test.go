@@ -22,6 +22,7 @@ import (
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 
 	"github.com/karpctl/karpctl/internal/discovery"
+	"github.com/karpctl/karpctl/internal/engine"
 )
 
 // fakeClient is a Client in memory: the Karpenter pods, nodes, leases and PDBs of a scenario, the pod
@@ -44,6 +45,7 @@ type fakeClient struct {
 	// The watches the drill opens next; the scenario sends on them before the drill has opened
 	// them (their channels are buffered).
 	podW, leaseW           *watch.RaceFreeFakeWatcher
+	eventW                 *watch.RaceFreeFakeWatcher
 	podOpened, leaseOpened bool
 }
 
@@ -308,8 +310,24 @@ func (f *fakeClient) DeleteNodeClaim(_ context.Context, name string) error {
 	return f.call("DeleteNodeClaim " + name)
 }
 
-func (f *fakeClient) Events(context.Context, string, string) ([]corev1.Event, error) {
-	return nil, f.call("Events")
+func (f *fakeClient) Events(context.Context, string, string) (*corev1.EventList, error) {
+	return &corev1.EventList{ListMeta: metav1.ListMeta{ResourceVersion: "1"}}, f.call("Events")
+}
+
+func (f *fakeClient) WatchEvents(context.Context, string, string, string) (watch.Interface, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.eventW == nil {
+		f.eventW = watch.NewRaceFreeFake()
+	}
+	return f.eventW, nil
+}
+
+func (f *fakeClient) Snapshot(context.Context) (*engine.Snapshot, error) {
+	if err := f.call("Snapshot"); err != nil {
+		return nil, err
+	}
+	return &engine.Snapshot{Live: true}, nil
 }
 
 // The scenario: Karpenter in namespace ns with two replicas, k-a (the leader, on n-a in zone-a) and

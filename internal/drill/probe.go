@@ -27,6 +27,8 @@ const (
 	EvProbeAttributed    = "probe-nodeclaim"
 	EvProbeRunning       = "probe-running"
 	EvProbeFailed        = "probe-failed"
+	EvProbeRefused       = "karpenter-refused"
+	EvProbeNominated     = "probe-nominated"
 	EvProbeDeleted       = "probe-deleted"
 )
 
@@ -48,7 +50,10 @@ type prober struct {
 	claim                                      string                 // the one the probe runs on
 	failure                                    string
 	err                                        error // the API error the probe failed on
-	preexisting                                map[string]bool
+	// What Karpenter said about the probe pod (its FailedScheduling and Nominated events).
+	refusal              string
+	refused, nominatedAt time.Time
+	preexisting          map[string]bool
 }
 
 type probeClaim struct {
@@ -94,16 +99,41 @@ func startProbe(ctx context.Context, c Client, pl *ProbePlan, id string, now fun
 		podW.Stop()
 		return fail(fmt.Errorf("watching NodeClaims of NodePool %s: %w", pl.NodePool, err))
 	}
-	if _, err := c.CreatePod(ctx, pl.pod.DeepCopy()); err != nil {
+	evSel := probeEventsSelector(pl.Pod)
+	evs, err := c.Events(ctx, pl.Namespace, evSel)
+	if err != nil {
 		podW.Stop()
 		claimW.Stop()
 		return fail(err)
 	}
+	evW, err := retryWatch(ctx, evs.ResourceVersion, func(ctx context.Context, rv string) (watch.Interface, error) {
+		return c.WatchEvents(ctx, pl.Namespace, evSel, rv)
+	})
+	if err != nil {
+		podW.Stop()
+		claimW.Stop()
+		return fail(fmt.Errorf("watching the probe pod's events: %w", err))
+	}
+	pod := pl.pod.DeepCopy()
+	if ProbePodHook != nil {
+		ProbePodHook(pod)
+	}
+	if _, err := c.CreatePod(ctx, pod); err != nil {
+		podW.Stop()
+		claimW.Stop()
+		evW.Stop()
+		return fail(err)
+	}
 	pr.created = now()
 	pr.send(Event{Time: pr.created, Kind: EvProbeCreated, Detail: fmt.Sprintf("%s/%s requests %s, NodePool %s", pl.Namespace, pl.Pod, requestsString(pl.Requests), pl.NodePool)})
-	go pr.follow(ctx, podW, claimW)
+	go pr.follow(ctx, podW, claimW, evW)
 	return pr
 }
+
+// ProbePodHook, when set, changes the probe pod just before the drill creates it, after the preflight
+// proved the planned one with Karpenter's scheduler. Tests only: it lets them create a probe Karpenter
+// refuses and check that the drill says so.
+var ProbePodHook func(*corev1.Pod)
 
 // startProbeFor starts the probe the preflight planned; nil when the drill has none.
 func startProbeFor(ctx context.Context, c Client, p *Preflight, now func() time.Time) *prober {
@@ -133,10 +163,11 @@ func (pr *prober) Events() <-chan Event {
 // that node in its status (the pod and NodeClaim watches are not ordered with each other).
 const attributionWait = 15 * time.Second
 
-func (pr *prober) follow(ctx context.Context, podW, claimW watch.Interface) {
+func (pr *prober) follow(ctx context.Context, podW, claimW, evW watch.Interface) {
 	defer close(pr.evs)
 	defer podW.Stop()
 	defer claimW.Stop()
+	defer evW.Stop()
 	var giveUp <-chan time.Time
 	for {
 		select {
@@ -159,6 +190,13 @@ func (pr *prober) follow(ctx context.Context, podW, claimW watch.Interface) {
 			if p, isPod := ev.Object.(*corev1.Pod); isPod && ev.Type != watch.Deleted {
 				pr.onPod(p)
 				pr.attribute(ctx)
+			}
+		case ev, ok := <-evW.ResultChan():
+			if !ok {
+				return
+			}
+			if e, isEvent := ev.Object.(*corev1.Event); isEvent && ev.Type != watch.Deleted && pr.onEvent(e) {
+				return // Karpenter refused the probe: it will not change its mind about the same pod
 			}
 		}
 		running, attributed := pr.progress()
@@ -315,7 +353,7 @@ func awaitNomination(ctx context.Context, c Client, ns, pod string, candidates [
 		named = nil
 		evs, err := c.Events(ctx, ns, nominatedSelector(pod))
 		if err == nil {
-			for _, e := range evs {
+			for _, e := range evs.Items {
 				for _, nc := range nominated(e.Message) {
 					if slices.Contains(candidates, nc) {
 						named = append(named, nc)
@@ -342,7 +380,7 @@ func cleanupProbe(ctx context.Context, c Client, ns, pod, pool string, claims []
 	if evs, err := c.Events(ctx, ns, nominatedSelector(pod)); err != nil {
 		errs = append(errs, err.Error())
 	} else {
-		for _, e := range evs {
+		for _, e := range evs.Items {
 			claims = append(claims, nominated(e.Message)...)
 		}
 	}

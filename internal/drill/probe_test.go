@@ -49,11 +49,17 @@ func TestJudgeProbe(t *testing.T) {
 	}{
 		"slow provisioner":           {func(in *probeInput) { in.claimSeen = in.acquired.Add(17 * time.Second) }, "17.000s after the new leader acquired the lease > 16.000s"},
 		"the old leader launched it": {func(in *probeInput) { in.claimCreation = in.acquired.Add(-2 * time.Second) }, "before the new leader acquired the lease"},
-		"no NodeClaim":               {func(in *probeInput) { in.claimSeen, in.claim = time.Time{}, "" }, "no NodeClaim was created for the probe"},
-		"no new leader":              {func(in *probeInput) { in.acquired = time.Time{} }, "no new leader acquired the lease"},
-		"never ran":                  {func(in *probeInput) { in.running = time.Time{} }, "but the probe never ran"},
-		"slow node":                  {func(in *probeInput) { in.running = in.claimSeen.Add(12 * time.Second) }, "12.000s after its NodeClaim > 11.000s"},
-		"probe failed":               {func(in *probeInput) { in.failure = "creating pod: forbidden" }, "probe failed: creating pod: forbidden"},
+		"no NodeClaim":               {func(in *probeInput) { in.claimSeen, in.claim = time.Time{}, "" }, "provisioning did not resume: no NodeClaim was created for the probe and Karpenter said nothing about it"},
+		"Karpenter refused": {func(in *probeInput) {
+			in.claimSeen, in.claim, in.refusal, in.refused = time.Time{}, "", "using label kubernetes.io/hostname is not allowed", in.acquired.Add(3*time.Second)
+		}, "Karpenter refused the probe: using label kubernetes.io/hostname is not allowed (a problem of the probe karpctl built, not of Karpenter's failover)"},
+		"nominated only": {func(in *probeInput) {
+			in.claimSeen, in.claim, in.nominated = time.Time{}, "", in.acquired.Add(time.Second)
+		}, "Karpenter nominated the probe 17.2s after the action, but no NodeClaim"},
+		"no new leader": {func(in *probeInput) { in.acquired = time.Time{} }, "no new leader acquired the lease"},
+		"never ran":     {func(in *probeInput) { in.running = time.Time{} }, "but the probe never ran"},
+		"slow node":     {func(in *probeInput) { in.running = in.claimSeen.Add(12 * time.Second) }, "12.000s after its NodeClaim > 11.000s"},
+		"probe failed":  {func(in *probeInput) { in.failure = "creating pod: forbidden" }, "probe failed: creating pod: forbidden"},
 	} {
 		in := probeCase()
 		tc.change(&in)
@@ -73,6 +79,32 @@ func TestJudgeProbe(t *testing.T) {
 	same.claimCreation = same.acquired.Truncate(time.Second)
 	if r := judgeProbe(same); r.Result != Pass {
 		t.Fatalf("same second: %s", r.Reason)
+	}
+}
+
+// The probe reads Karpenter's events on its pod: kube-scheduler's FailedScheduling is not Karpenter's
+// answer; Karpenter's ends the probe with its words, unless a NodeClaim was already created after it.
+func TestProbeEvents(t *testing.T) {
+	pr := &prober{ctx: context.Background(), plan: &ProbePlan{Pod: "karpctl-probe-d"}, now: time.Now, evs: make(chan Event, 8), claims: map[string]*probeClaim{}}
+	ev := func(component, reason, msg string) *corev1.Event {
+		return &corev1.Event{InvolvedObject: corev1.ObjectReference{Kind: "Pod", Name: "karpctl-probe-d"}, Source: corev1.EventSource{Component: component}, Reason: reason, Message: msg}
+	}
+	if pr.onEvent(ev("default-scheduler", "FailedScheduling", "0/3 nodes are available")) || pr.refusal != "" {
+		t.Fatal("kube-scheduler's event taken for Karpenter's")
+	}
+	if pr.onEvent(ev("karpenter", "Nominated", "Pod should schedule on: nodeclaim/default-x")) || pr.nominatedAt.IsZero() {
+		t.Fatal("Nominated")
+	}
+	if !pr.onEvent(ev("karpenter", "FailedScheduling", "Failed to schedule pod, using label kubernetes.io/hostname is not allowed")) ||
+		pr.refusal != "using label kubernetes.io/hostname is not allowed" || (<-pr.evs).Kind != EvProbeNominated || (<-pr.evs).Kind != EvProbeRefused {
+		t.Fatalf("refusal %q", pr.refusal)
+	}
+	pr.claims["default-y"] = &probeClaim{name: "default-y"}
+	if pr.onEvent(ev("karpenter", "FailedScheduling", "later")) {
+		t.Fatal("a refusal after a NodeClaim ended the probe")
+	}
+	if probeEventsSelector("p") != "involvedObject.kind=Pod,involvedObject.name=p" {
+		t.Fatal(probeEventsSelector("p"))
 	}
 }
 
@@ -115,40 +147,108 @@ func nodePoolObject(name, group, kind string, taint bool) *unstructured.Unstruct
 	}}
 }
 
-// The probe gate names the NodePool Karpenter tries first and builds a pod only a new node of it can
-// take: it selects the NodePool, tolerates its taints, excludes its existing nodes by hostname and the
-// lost zone; without a catalog for the NodeClass it refuses unless --probe-requests is given.
-func TestProbeGate(t *testing.T) {
-	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n-1", Labels: map[string]string{karpv1.NodePoolLabelKey: "batch", corev1.LabelHostname: "host-n-1"}}}
-	scheme := runtime.NewScheme()
+// kwokNode is a Ready node of NodePool pool, of instance type it in zone, with room for any probe.
+func kwokNode(name, pool, it, zone string) *corev1.Node {
+	room := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("16"), corev1.ResourceMemory: resource.MustParse("64Gi"), corev1.ResourcePods: resource.MustParse("110")}
+	return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{karpv1.NodePoolLabelKey: pool, corev1.LabelHostname: name,
+		corev1.LabelInstanceTypeStable: it, corev1.LabelTopologyZone: zone, corev1.LabelArchStable: "amd64", corev1.LabelOSStable: "linux",
+		karpv1.NodeRegisteredLabelKey: "true", karpv1.NodeInitializedLabelKey: "true"}},
+		Spec:   corev1.NodeSpec{ProviderID: "kwok://" + name},
+		Status: corev1.NodeStatus{Capacity: room, Allocatable: room, Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}}}
+}
+
+func probeKube(objs ...runtime.Object) Kube {
 	kinds := map[schema.GroupVersionResource]string{NodePoolResource: "NodePoolList", NodeClaimResource: "NodeClaimList"}
+	var kube, dyn []runtime.Object
+	for _, o := range objs {
+		if _, ok := o.(*unstructured.Unstructured); ok {
+			dyn = append(dyn, o)
+		} else {
+			kube = append(kube, o)
+		}
+	}
+	return Kube{C: fake.NewClientset(kube...), D: dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), kinds, dyn...)}
+}
+
+// The probe gate names the NodePool Karpenter tries first and builds a pod only a new node of it can
+// take: it selects the NodePool, tolerates its taints, leaves out the instance types of its nodes and
+// the lost zone. Karpenter's scheduler, fed the live cluster (two nodes of the NodePool with room to
+// spare) plus the probe, launches a new NodeClaim for it; without a catalog for the NodeClass the
+// gate refuses unless --probe-requests is given.
+func TestProbeGate(t *testing.T) {
 	k := &discovery.Karpenter{Namespace: "karpenter", Env: map[string]string{"BATCH_MAX_DURATION": "20s"}}
-	c := Kube{C: fake.NewClientset(node), D: dynamicfake.NewSimpleDynamicClientWithCustomListKinds(scheme, kinds, nodePoolObject("batch", "karpenter.kwok.sh", "KWOKNodeClass", true))}
+	c := probeKube(kwokNode("n-1", "batch", "c-1x-amd64-linux", "test-zone-b"), kwokNode("n-2", "batch", "c-2x-amd64-linux", "test-zone-c"),
+		nodePoolObject("batch", "karpenter.kwok.sh", "KWOKNodeClass", true))
 	p := &Preflight{ID: "drill-x"}
 	g, err := probeGate(context.Background(), c, k, Options{Kind: ZoneOutage, Zone: "test-zone-a", ProbeStartup: DefaultProbeStartup}, p)
 	if err != nil || !g.Passed {
 		t.Fatalf("gate %+v %v", g, err)
 	}
 	pl := p.Plan.Probe
-	if pl.NodePool != "batch" || pl.InstanceType != "c-1x-amd64-linux" || pl.Requests["cpu"] != "450m" || pl.ExcludedNodes != 1 || pl.BatchMaxSeconds != 20 || pl.LaunchSeconds != KwokLaunchAllowance.Seconds() {
+	if pl.NodePool != "batch" || pl.InstanceType == "" || pl.InstanceType == "c-1x-amd64-linux" || pl.InstanceType == "c-2x-amd64-linux" ||
+		pl.ExcludedNodes != 2 || strings.Join(pl.ExcludedInstanceTypes, ",") != "c-1x-amd64-linux,c-2x-amd64-linux" || pl.BatchMaxSeconds != 20 || pl.LaunchSeconds != KwokLaunchAllowance.Seconds() {
 		t.Fatalf("plan %+v", pl)
+	}
+	if pl.PredictedInstanceType != pl.InstanceType || pl.PredictedZone == "" || pl.PredictedZone == "test-zone-a" ||
+		!strings.Contains(g.Message, "Karpenter would launch "+pl.InstanceType+" in "+pl.PredictedZone+" for the probe") {
+		t.Fatalf("Karpenter's scheduler: %+v; gate %q", pl, g.Message)
 	}
 	pod := pl.pod
 	terms := pod.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms[0].MatchExpressions
 	if pod.Spec.NodeSelector[karpv1.NodePoolLabelKey] != "batch" || pod.Labels[ProbeLabel] != "drill-x" || len(terms) != 2 ||
-		terms[0].Values[0] != "host-n-1" || terms[1].Key != corev1.LabelTopologyZone || terms[1].Values[0] != "test-zone-a" ||
+		terms[0].Key != corev1.LabelInstanceTypeStable || terms[0].Operator != corev1.NodeSelectorOpNotIn || len(terms[0].Values) != 2 ||
+		terms[1].Key != corev1.LabelTopologyZone || terms[1].Values[0] != "test-zone-a" ||
 		len(pod.Spec.Tolerations) != 1 || pod.Spec.Tolerations[0].Key != "dedicated" {
 		t.Fatalf("pod %+v", pod.Spec)
 	}
 
-	other := Kube{C: fake.NewClientset(), D: dynamicfake.NewSimpleDynamicClientWithCustomListKinds(scheme, kinds, nodePoolObject("gpu", "example.com", "OtherNodeClass", false))}
+	other := probeKube(nodePoolObject("gpu", "example.com", "OtherNodeClass", false))
 	g, err = probeGate(context.Background(), other, k, Options{Kind: LeaderKill}, &Preflight{ID: "drill-y"})
 	if err != nil || g.Passed || !strings.Contains(g.Message, "no embedded instance-type catalog serves its NodeClass OtherNodeClass.example.com/default") || !strings.Contains(g.Message, "--probe-requests") {
 		t.Fatalf("no catalog: %+v %v", g, err)
 	}
+	// --probe-requests lets the NodePool be chosen; Karpenter's scheduler has no instance types for it,
+	// so the gate still refuses: no drill starts with a probe karpctl cannot show Karpenter launches.
 	reqs, _ := ParseRequests("cpu=1,memory=1Gi")
 	p = &Preflight{ID: "drill-z"}
-	if g, err = probeGate(context.Background(), other, k, Options{Kind: LeaderKill, ProbeRequests: reqs}, p); err != nil || !g.Passed || p.Plan.Probe.NodePool != "gpu" || p.Plan.Probe.RequestsFrom != "--probe-requests" || p.Plan.Probe.LaunchSeconds != CloudLaunchAllowance.Seconds() {
+	if g, err = probeGate(context.Background(), other, k, Options{Kind: LeaderKill, ProbeRequests: reqs}, p); err != nil || g.Passed || p.Plan.Probe.NodePool != "gpu" || p.Plan.Probe.RequestsFrom != "--probe-requests" ||
+		p.Plan.Probe.LaunchSeconds != CloudLaunchAllowance.Seconds() || !strings.Contains(g.Message, "Karpenter's scheduler has no NodePool to launch the probe with") {
 		t.Fatalf("--probe-requests: %+v %v %+v", g, err, p.Plan.Probe)
+	}
+}
+
+// Every instance type the NodePool can launch is already one of its nodes': no probe can be built, and
+// the gate says why.
+func TestProbeGateEveryTypeInUse(t *testing.T) {
+	np := nodePoolObject("one", "karpenter.kwok.sh", "KWOKNodeClass", false)
+	np.Object["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)["requirements"] = []any{
+		map[string]any{"key": "node.kubernetes.io/instance-type", "operator": "In", "values": []any{"c-1x-amd64-linux"}}}
+	c := probeKube(kwokNode("n-1", "one", "c-1x-amd64-linux", "test-zone-b"), np)
+	g, err := probeGate(context.Background(), c, &discovery.Karpenter{Namespace: "karpenter"}, Options{Kind: LeaderKill}, &Preflight{ID: "drill-w"})
+	if err != nil || g.Passed || !strings.Contains(g.Message, "other than those of its nodes (c-1x-amd64-linux)") {
+		t.Fatalf("gate %+v %v", g, err)
+	}
+}
+
+// Karpenter's scheduler judges probe shapes the way the running Karpenter does: the old probe, which
+// excluded the NodePool's nodes by kubernetes.io/hostname, is refused in Karpenter's words; a probe
+// that excludes nothing fits an existing node. Either refuses the drill.
+func TestVerifyProbeRefusals(t *testing.T) {
+	k := &discovery.Karpenter{Namespace: "karpenter"}
+	c := probeKube(kwokNode("n-1", "batch", "c-1x-amd64-linux", "test-zone-b"), nodePoolObject("batch", "karpenter.kwok.sh", "KWOKNodeClass", false))
+	p := &Preflight{ID: "drill-v"}
+	if g, err := probeGate(context.Background(), c, k, Options{Kind: LeaderKill}, p); err != nil || !g.Passed {
+		t.Fatalf("gate %+v %v", g, err)
+	}
+	pl := p.Plan.Probe
+	terms := &pl.pod.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms[0]
+	terms.MatchExpressions = []corev1.NodeSelectorRequirement{{Key: corev1.LabelHostname, Operator: corev1.NodeSelectorOpNotIn, Values: []string{"n-1"}}}
+	_, refusal, err := verifyProbe(context.Background(), c, pl)
+	if err != nil || !strings.Contains(refusal, "Karpenter would not launch a node for the probe: using label kubernetes.io/hostname is not allowed as it might interfere with the internal provisioning logic") {
+		t.Fatalf("old probe shape: %q %v", refusal, err)
+	}
+	pl.pod.Spec.Affinity = nil
+	if _, refusal, err = verifyProbe(context.Background(), c, pl); err != nil || refusal != "Karpenter would place the probe on existing node n-1, so it would not measure provisioning" {
+		t.Fatalf("no exclusion: %q %v", refusal, err)
 	}
 }

@@ -20,6 +20,10 @@ type ProbeReport struct {
 	CreatedBy string `json:"createdBy,omitempty"`
 	Result    Result `json:"result"`
 	Reason    string `json:"reason"`
+	// Refusal is Karpenter's FailedScheduling message for the probe, when it refused it: the probe
+	// karpctl built is at fault, not Karpenter's failover.
+	Refusal        string  `json:"refusal,omitempty"`
+	RefusedSeconds float64 `json:"refusedSeconds,omitempty"`
 
 	CreatedSeconds       float64 `json:"createdSeconds,omitempty"`
 	UnschedulableSeconds float64 `json:"unschedulableSeconds,omitempty"`
@@ -57,6 +61,9 @@ type probeInput struct {
 	instanceType     string
 	zone             string
 	failure          string
+	refusal          string
+	refused          time.Time
+	nominated        time.Time
 }
 
 // ResumeBound is how long after the new leader acquired the lease (or after the probe was created,
@@ -86,6 +93,7 @@ func judgeProbe(in probeInput) *ProbeReport {
 	}
 	r.CreatedSeconds, r.UnschedulableSeconds, r.NodeClaimSeconds = since(in.created), since(in.unschedulable), since(in.claimSeen)
 	r.NodeReadySeconds, r.RunningSeconds = since(in.ready), since(in.running)
+	r.Refusal, r.RefusedSeconds = in.refusal, since(in.refused)
 	bound, why := ResumeBound(fromSeconds(pl.StartupSeconds), fromSeconds(pl.BatchMaxSeconds), in.slack, in.leaderHit)
 	r.ResumeBoundSeconds, r.ResumeBound = bound.Seconds(), why
 	launch := fromSeconds(pl.LaunchSeconds) + in.slack
@@ -98,11 +106,17 @@ func judgeProbe(in probeInput) *ProbeReport {
 	case in.failure != "":
 		r.Reason = "probe failed: " + in.failure
 		return r
+	case in.claimSeen.IsZero() && in.refusal != "":
+		r.Reason = refusalReason(in.refusal)
+		return r
 	case in.leaderHit && in.acquired.IsZero():
 		r.Reason = "no new leader acquired the lease, so provisioning never resumed"
 		return r
+	case in.claimSeen.IsZero() && !in.nominated.IsZero():
+		r.Reason = fmt.Sprintf("Karpenter nominated the probe %.1fs after the action, but no NodeClaim of NodePool %s was created for it", since(in.nominated), pl.NodePool)
+		return r
 	case in.claimSeen.IsZero():
-		r.Reason = fmt.Sprintf("no NodeClaim was created for the probe (created %.1fs after the action, unschedulable: %t)", r.CreatedSeconds, !in.unschedulable.IsZero())
+		r.Reason = fmt.Sprintf("provisioning did not resume: no NodeClaim was created for the probe and Karpenter said nothing about it, no FailedScheduling or Nominated event (created %.1fs after the action, unschedulable: %t)", r.CreatedSeconds, !in.unschedulable.IsZero())
 		return r
 	case in.leaderHit && in.claimCreation.Before(in.acquired.Truncate(time.Second)):
 		r.Reason = fmt.Sprintf("NodeClaim %s was created at %s, before the new leader acquired the lease at %s: the old leader launched it before it stopped, so this drill did not measure the new leader",
@@ -137,7 +151,7 @@ func (pr *prober) input() probeInput {
 	pr.mu.Lock()
 	defer pr.mu.Unlock()
 	in := probeInput{plan: pr.plan, created: pr.created, unschedulable: pr.unschedulable, running: pr.running,
-		claim: pr.claim, node: pr.node, failure: pr.failure}
+		claim: pr.claim, node: pr.node, failure: pr.failure, refusal: pr.refusal, refused: pr.refused, nominated: pr.nominatedAt}
 	if cl := pr.claims[pr.claim]; cl != nil {
 		in.claimSeen, in.claimCreation, in.ready, in.instanceType, in.zone = cl.seen, cl.creation, cl.ready, cl.instanceType, cl.zone
 		// The scheduler binds only to a Ready node: its node was Ready by the binding at the latest
@@ -181,6 +195,9 @@ func (ru *run) finishProbe(pr *prober) {
 	if len(rep.CleanupErrors) > 0 {
 		r.Explanation = append(r.Explanation, fmt.Sprintf("could not clean up the probe: %s; run `kubectl karpctl drill restore`", strings.Join(rep.CleanupErrors, "; ")))
 		ru.restoreFailed(fmt.Errorf("cleaning up the probe: %s", strings.Join(rep.CleanupErrors, "; ")))
+	}
+	if rep.Refusal != "" && rep.NodeClaim == "" {
+		r.Explanation = append(r.Explanation, "Karpenter refused the probe pod karpctl built, so the probe says nothing about Karpenter's failover: the preflight's scheduler run accepted it; please report this with the refusal")
 	}
 	switch {
 	case r.Result == Pass && (rep.Result != Pass || len(rep.CleanupErrors) > 0):

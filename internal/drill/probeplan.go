@@ -58,9 +58,15 @@ type ProbePlan struct {
 	InstanceType string            `json:"instanceType,omitempty"`
 	Requests     map[string]string `json:"requests"`
 	RequestsFrom string            `json:"requestsFrom"`
-	// ExcludedNodes counts the NodePool's existing nodes the probe's node affinity rules out.
-	ExcludedNodes int    `json:"excludedNodes"`
-	AvoidZone     string `json:"avoidZone,omitempty"`
+	// ExcludedNodes counts the NodePool's existing nodes (and NodeClaims being launched) the probe's
+	// node affinity rules out, by ExcludedInstanceTypes: their instance types.
+	ExcludedNodes         int      `json:"excludedNodes"`
+	ExcludedInstanceTypes []string `json:"excludedInstanceTypes,omitempty"`
+	// PredictedInstanceType and PredictedZone are what Karpenter's scheduler, run on the live cluster
+	// with the probe added, would launch for it.
+	PredictedInstanceType string `json:"predictedInstanceType,omitempty"`
+	PredictedZone         string `json:"predictedZone,omitempty"`
+	AvoidZone             string `json:"avoidZone,omitempty"`
 	// Batch window read from the Karpenter Deployment's env (defaults 1 s / 10 s).
 	BatchIdleSeconds float64 `json:"batchIdleSeconds"`
 	BatchMaxSeconds  float64 `json:"batchMaxSeconds"`
@@ -80,6 +86,9 @@ func probePermissions(ns string) []authorizationv1.ResourceAttributes {
 		{Verb: "create", Resource: "pods", Namespace: ns},
 		{Verb: "delete", Resource: "pods", Namespace: ns},
 		{Verb: "list", Resource: "events", Namespace: ns},
+		{Verb: "watch", Resource: "events", Namespace: ns},
+		// Karpenter's scheduler is run on the cluster with the probe added (the reads of `plan`).
+		{Verb: "list", Resource: "pods"},
 		{Verb: "get", Group: "karpenter.sh", Resource: "nodeclaims"},
 		{Verb: "list", Group: "karpenter.sh", Resource: "nodeclaims"},
 		{Verb: "watch", Group: "karpenter.sh", Resource: "nodeclaims"},
@@ -88,8 +97,10 @@ func probePermissions(ns string) []authorizationv1.ResourceAttributes {
 	}
 }
 
-// probeGate plans the probe: the NodePool Karpenter tries first and its smallest instance type
-// (engine.SmallestLaunchable), the requests, the existing nodes to exclude, the bounds.
+// probeGate plans the probe: the NodePool Karpenter tries first, the instance types of its nodes (the
+// probe's node affinity leaves them out, so only a new node can take it), its smallest other instance
+// type (engine.SmallestLaunchable) for the requests, and the bounds. Then Karpenter's scheduler proves
+// it on the live cluster (verifyProbe): the gate passes only when it would launch a new node for it.
 func probeGate(ctx context.Context, c Client, k *discovery.Karpenter, o Options, p *Preflight) (Gate, error) {
 	nps, err := c.NodePools(ctx)
 	if err != nil {
@@ -100,8 +111,14 @@ func probeGate(ctx context.Context, c Client, k *discovery.Karpenter, o Options,
 		down = []string{o.Zone}
 	}
 	pl := &ProbePlan{Pod: "karpctl-probe-" + p.ID, Namespace: k.Namespace, AvoidZone: strings.Join(down, "")}
+	in := map[string]inUse{}
+	exclude := func(np *karpv1.NodePool) ([]string, error) {
+		u, err := instanceTypesInUse(ctx, c, np.Name)
+		in[np.Name] = u
+		return u.types, err
+	}
 	var np *karpv1.NodePool
-	target, terr := engine.SmallestLaunchable(ctx, nps, down)
+	target, terr := engine.SmallestLaunchable(ctx, nps, down, exclude)
 	switch {
 	case terr == nil:
 		np, pl.InstanceType = target.NodePool, target.InstanceType
@@ -111,11 +128,16 @@ func probeGate(ctx context.Context, c Client, k *discovery.Karpenter, o Options,
 	if np == nil {
 		return Gate{Name: "probe", Message: fmt.Sprintf("no NodePool the probe can use: %v (--probe-requests lets a NodePool whose NodeClass karpctl has no catalog for be used)", terr)}, nil
 	}
+	if _, ok := in[np.Name]; !ok {
+		if _, err := exclude(np); err != nil {
+			return Gate{}, err
+		}
+	}
 	pl.NodePool = np.Name
 	reqs := o.ProbeRequests
 	if reqs == nil {
 		reqs = halfOf(target.Allocatable)
-		pl.RequestsFrom = fmt.Sprintf("half of %s's allocatable, the smallest instance type NodePool %s can launch (catalog %s)", target.InstanceType, np.Name, target.Catalog)
+		pl.RequestsFrom = fmt.Sprintf("half of %s's allocatable, the smallest instance type NodePool %s can launch besides those of its nodes (catalog %s)", target.InstanceType, np.Name, target.Catalog)
 	} else {
 		pl.RequestsFrom = "--probe-requests"
 	}
@@ -123,27 +145,71 @@ func probeGate(ctx context.Context, c Client, k *discovery.Karpenter, o Options,
 	for name, q := range reqs {
 		pl.Requests[string(name)] = q.String()
 	}
-	nodes, err := c.Nodes(ctx, karpv1.NodePoolLabelKey+"="+np.Name)
-	if err != nil {
-		return Gate{}, err
-	}
-	var hostnames []string
-	for _, n := range nodes {
-		h := n.Labels[corev1.LabelHostname]
-		if h == "" {
-			h = n.Name
-		}
-		hostnames = append(hostnames, h)
-	}
-	sort.Strings(hostnames)
-	pl.ExcludedNodes = len(hostnames)
+	pl.ExcludedNodes, pl.ExcludedInstanceTypes = in[np.Name].count, in[np.Name].types
 	idle, max := batchWindow(k.Env)
 	pl.BatchIdleSeconds, pl.BatchMaxSeconds, pl.StartupSeconds = idle.Seconds(), max.Seconds(), o.ProbeStartup.Seconds()
 	pl.LaunchSeconds, pl.LaunchFrom = launchAllowance(np, o.ProbeLaunch)
-	pl.pod = probePod(pl, p.ID, np, reqs, hostnames, down)
+	pl.pod = probePod(pl, p.ID, np, reqs, pl.ExcludedInstanceTypes, down)
 	p.Plan.Probe = pl
-	return Gate{Name: "probe", Passed: true, Message: fmt.Sprintf("NodePool %s: probe pod %s/%s requests %s (%s); only a new node can take it (%d existing node(s) of the NodePool excluded)",
-		np.Name, pl.Namespace, pl.Pod, requestsString(pl.Requests), pl.RequestsFrom, pl.ExcludedNodes)}, nil
+	launch, refusal, err := verifyProbe(ctx, c, pl)
+	if err != nil {
+		return Gate{}, err
+	}
+	what := fmt.Sprintf("NodePool %s: probe pod %s/%s requests %s (%s); %s", np.Name, pl.Namespace, pl.Pod, requestsString(pl.Requests), pl.RequestsFrom, exclusionString(pl))
+	if refusal != "" {
+		return Gate{Name: "probe", Message: what + "; but " + refusal}, nil
+	}
+	return Gate{Name: "probe", Passed: true, Message: what + "; " + launch}, nil
+}
+
+// inUse is what a NodePool's nodes and NodeClaims already run: their instance types and how many.
+type inUse struct {
+	types []string
+	count int
+}
+
+// instanceTypesInUse lists the NodePool's nodes and NodeClaims (a NodeClaim being launched is capacity
+// Karpenter's scheduler counts too) and returns their instance types, sorted.
+func instanceTypesInUse(ctx context.Context, c Client, pool string) (inUse, error) {
+	sel := karpv1.NodePoolLabelKey + "=" + pool
+	nodes, err := c.Nodes(ctx, sel)
+	if err != nil {
+		return inUse{}, err
+	}
+	claims, _, err := c.NodeClaims(ctx, sel)
+	if err != nil {
+		return inUse{}, err
+	}
+	var u inUse
+	claimed := map[string]bool{}
+	for _, nc := range claims {
+		if nc.Status.NodeName != "" {
+			claimed[nc.Status.NodeName] = true
+		}
+		if t := nc.Labels[corev1.LabelInstanceTypeStable]; t != "" {
+			u.types = append(u.types, t)
+		}
+		u.count++
+	}
+	for _, n := range nodes {
+		if t := n.Labels[corev1.LabelInstanceTypeStable]; t != "" {
+			u.types = append(u.types, t)
+		}
+		if !claimed[n.Name] {
+			u.count++
+		}
+	}
+	slices.Sort(u.types)
+	u.types = slices.Compact(u.types)
+	return u, nil
+}
+
+func exclusionString(pl *ProbePlan) string {
+	if len(pl.ExcludedInstanceTypes) == 0 {
+		return "the NodePool has no nodes, so only a new node can take it"
+	}
+	return fmt.Sprintf("its node affinity leaves out the instance types of the NodePool's %d node(s) and NodeClaim(s) (%s), so only a new node can take it",
+		pl.ExcludedNodes, strings.Join(pl.ExcludedInstanceTypes, ", "))
 }
 
 // firstReady is the first NodePool in Karpenter's order whose Ready condition is True.
@@ -198,12 +264,14 @@ func launchAllowance(np *karpv1.NodePool, given time.Duration) (float64, string)
 }
 
 // probePod is a pause pod only a new node of np can take: it selects the NodePool, tolerates its
-// taints, and its node affinity excludes every existing node of the NodePool by hostname (Karpenter
-// gives a new NodeClaim a placeholder hostname, which this allows) and the lost zone of a zone outage.
-func probePod(pl *ProbePlan, id string, np *karpv1.NodePool, reqs corev1.ResourceList, hostnames, zonesDown []string) *corev1.Pod {
+// taints, and its node affinity leaves out the instance types of the NodePool's nodes (excludedTypes)
+// and the lost zone of a zone outage. Karpenter refuses a pod that constrains kubernetes.io/hostname
+// (v1.RestrictedLabels); node.kubernetes.io/instance-type is one of its well-known labels, which it
+// schedules with: it launches a NodeClaim of another type for the probe.
+func probePod(pl *ProbePlan, id string, np *karpv1.NodePool, reqs corev1.ResourceList, excludedTypes, zonesDown []string) *corev1.Pod {
 	var terms []corev1.NodeSelectorRequirement
-	if len(hostnames) > 0 {
-		terms = append(terms, corev1.NodeSelectorRequirement{Key: corev1.LabelHostname, Operator: corev1.NodeSelectorOpNotIn, Values: hostnames})
+	if len(excludedTypes) > 0 {
+		terms = append(terms, corev1.NodeSelectorRequirement{Key: corev1.LabelInstanceTypeStable, Operator: corev1.NodeSelectorOpNotIn, Values: excludedTypes})
 	}
 	if len(zonesDown) > 0 {
 		terms = append(terms, corev1.NodeSelectorRequirement{Key: corev1.LabelTopologyZone, Operator: corev1.NodeSelectorOpNotIn, Values: zonesDown})
