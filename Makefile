@@ -75,7 +75,10 @@ sandbox-down: ## Stop exactly the processes sandbox-up started
 	$(LINUX_ONLY)
 	$(GO) run ./hack/sandbox down
 
-generate:
+# The EC2 data (internal/engine/catalog/aws) needs Karpenter's instance-types reference at
+# ../shared/data/karpenter-instance-types-v1.14.md beside the repository or at
+# $KARPCTL_INSTANCE_TYPES_REFERENCE; it is rewritten, with a new date, only when an input changed.
+generate: ## Regenerate generated code and the EC2 data (see docs/aws.md "Regenerating")
 	$(GO) generate ./...
 
 fmt:

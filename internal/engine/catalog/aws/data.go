@@ -73,6 +73,8 @@ type Info struct {
 	SpotEstimated bool `json:"spotEstimated"`
 	// SpotSource says where the spot estimates come from.
 	SpotSource string `json:"spotSource"`
+	// OnDemandEstimate says which on-demand prices are estimates and how they are estimated.
+	OnDemandEstimate string `json:"onDemandEstimate,omitempty"`
 	// Provider is the AWS provider module whose code builds the instance types.
 	Provider string `json:"provider"`
 }
@@ -80,11 +82,12 @@ type Info struct {
 // DataInfo describes the embedded data without decoding it (the facts live in zz_generated.ec2.go).
 func DataInfo() Info {
 	return Info{
-		Generated:     generatedAt,
-		Sources:       append([]string(nil), generatedSources...),
-		SpotEstimated: true,
-		SpotSource:    spotSource,
-		Provider:      providerModule,
+		Generated:        generatedAt,
+		Sources:          append([]string(nil), generatedSources...),
+		SpotEstimated:    true,
+		SpotSource:       spotSource,
+		OnDemandEstimate: onDemandEstimate,
+		Provider:         providerModule,
 	}
 }
 

@@ -59,7 +59,7 @@ func instanceTypesFrom(ctx context.Context, f *ec2data.File, nodeClass *awsv1.EC
 		return nil, nil, fmt.Errorf("EC2NodeClass %s: instance types: %w", nc.Name, err)
 	}
 	sort.Slice(its, func(i, j int) bool { return its[i].Name < its[j].Name })
-	warnings = append(warnings, offeringWarnings(nc, its, region)...)
+	warnings = append(warnings, offeringWarnings(nc, its, region, len(r.OnDemandEstimated))...)
 	return its, warnings, nil
 }
 
@@ -107,8 +107,11 @@ func nodeClassZones(nc *awsv1.EC2NodeClass, region string, known []Zone) ([]Zone
 }
 
 // offeringWarnings says what the plan cannot know offline.
-func offeringWarnings(nc *awsv1.EC2NodeClass, its []*cloudprovider.InstanceType, region string) []string {
+func offeringWarnings(nc *awsv1.EC2NodeClass, its []*cloudprovider.InstanceType, region string, estimated int) []string {
 	var warnings []string
+	if estimated > 0 {
+		warnings = append(warnings, fmt.Sprintf("%d instance types of newer families have no published on-demand price for %s in the EC2 data: their prices are estimated from us-east-1's", estimated, region))
+	}
 	unpriced := 0
 	for _, it := range its {
 		if len(it.Offerings.Available()) == 0 {

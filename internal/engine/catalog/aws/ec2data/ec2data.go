@@ -13,6 +13,8 @@ type File struct {
 	Sources   []string  `json:"sources"`
 	// SpotSource says where spot prices come from (they are estimates, not live spot prices).
 	SpotSource string `json:"spotSource"`
+	// OnDemandEstimate says how the on-demand prices listed in Region.OnDemandEstimated are estimated.
+	OnDemandEstimate string `json:"onDemandEstimate,omitempty"`
 	// Types is sorted by name.
 	Types []Type `json:"types"`
 	// Regions maps a commercial region to its zones and prices.
@@ -26,6 +28,9 @@ type Region struct {
 	// OnDemand and Spot are prices in USD per hour, indexed like File.Types; 0 means unknown.
 	OnDemand []float64 `json:"onDemand"`
 	Spot     []float64 `json:"spot,omitempty"`
+	// OnDemandEstimated lists, sorted, the indexes into File.Types whose on-demand price in the
+	// region is an estimate (see File.OnDemandEstimate), not a published price.
+	OnDemandEstimated []int32 `json:"odEstimated,omitempty"`
 	// Offered holds, indexed like File.Types, the zones the type is offered in as a bit set over
 	// ZoneIDs (bit i: ZoneIDs[i]); 0 (or no Offered at all) means every zone of the region, which is
 	// assumed when the source does not say.
@@ -66,6 +71,35 @@ type Type struct {
 	EncryptionInTransit bool   `json:"eit,omitempty"`
 	// EBSMbps is the maximum EBS bandwidth when EBS optimisation is on by default (0: not default).
 	EBSMbps int32 `json:"ebs,omitempty"`
+
+	// From says where the type's facts come from.
+	From Provenance `json:"from"`
+}
+
+// Where a group of facts comes from.
+const (
+	// FromModules: tables of Go modules (github.com/cristim/ec2-instances-info, the AWS provider's
+	// own tables and recorded EC2 answers), independent of Karpenter's instance-types reference.
+	FromModules = "modules"
+	// FromReferenceLabels: the labels of Karpenter's instance-types reference, which state EC2's own
+	// facts (vCPUs, memory, architecture, …) as DescribeInstanceTypes reports them.
+	FromReferenceLabels = "reference-labels"
+	// FromReferenceResults: worked back from an allocatable figure of the reference (e.g. the ENI
+	// limits behind its pods), so the comparison with that figure is not independent.
+	FromReferenceResults = "reference-results"
+)
+
+// Provenance records, per group of facts, one of the From constants.
+type Provenance struct {
+	// Specs: vCPUs, memory, architectures, processor, instance storage, GPUs and accelerators.
+	Specs string `json:"specs"`
+	// Network: ENIs, IPv4 addresses per ENI and network cards, behind max pods and kube-reserved memory.
+	Network string `json:"net"`
+	// EFA: EFA interfaces ("" when the type has none from any source).
+	EFA string `json:"efa,omitempty"`
+	// HVM is FromReferenceLabels when the module says the type is paravirtual only but the
+	// reference documents it, which it does only for HVM types (Karpenter lists no other).
+	HVM string `json:"hvm,omitempty"`
 }
 
 // Device is a GPU, inference accelerator or Neuron device group.

@@ -82,6 +82,9 @@ func applyFake(f *ec2data.File, answers map[string]ec2Answer) {
 			continue
 		}
 		t.MaxEFA, t.EncryptionInTransit = a.efa, a.encryptionInTransit
+		if a.efa > 0 {
+			t.From.EFA = ec2data.FromModules
+		}
 		if a.clockGHz > 0 {
 			t.ClockGHz = a.clockGHz
 		}

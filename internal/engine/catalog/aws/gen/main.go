@@ -10,9 +10,14 @@
 //
 // Run it with `go generate ./internal/engine/catalog/aws`. It locates the modules with
 // `go mod download -json MODULE@VERSION` (through the Go module proxy, or the module cache).
-// -reference PATH additionally fills the types and facts the modules lack (e.g. EFA interfaces, GPU
-// and Neuron details of newer families) from a copy of Karpenter's published instance-types
-// reference; data produced that way says so in its sources.
+// Karpenter's published instance-types reference (read from -reference, $KARPCTL_INSTANCE_TYPES_REFERENCE
+// or ../shared/data/ beside the repository; required) supplies the types no module describes: their
+// labels are EC2's facts (vCPUs, memory, architecture, accelerators, …), from which the provider's
+// code computes allocatable resources as for every other type; the ENI limits of the few types no
+// module's network table has are worked back from its pods. Each type records where its facts come
+// from (ec2data.Provenance). Types the reference lacks keep the modules' facts.
+//
+// The output is reproducible: when the data is unchanged its date is kept and the bytes are the same.
 package main
 
 import (
@@ -35,6 +40,7 @@ import (
 	"github.com/aws/karpenter-provider-aws/pkg/providers/pricing"
 
 	"github.com/karpctl/karpctl/internal/engine/catalog/aws/ec2data"
+	"github.com/karpctl/karpctl/internal/engine/catalog/aws/reference"
 )
 
 const (
@@ -46,9 +52,18 @@ const (
 func main() {
 	out := flag.String("out", "zz_generated.ec2.json.gz", "output file (gzip-compressed JSON)")
 	goOut := flag.String("go", "zz_generated.ec2.go", "output Go file stating date and sources")
-	ref := flag.String("reference", "", "optional: Karpenter's instance-types reference (markdown) to fill what the modules lack")
+	refFlag := flag.String("reference", "", "Karpenter's instance-types reference (markdown); default $KARPCTL_INSTANCE_TYPES_REFERENCE, else ../shared/data/"+referenceFile+" beside the repository")
 	flag.Parse()
+	log.SetFlags(0)
 
+	refPath, err := referencePath(*refFlag)
+	if err != nil {
+		log.Fatalf("error: %v", err)
+	}
+	ref, err := reference.Read(refPath)
+	if err != nil {
+		log.Fatalf("error: %v", err)
+	}
 	dir := moduleDir(cristimModule + "@" + cristimVersion)
 	var src []cristim
 	b, err := os.ReadFile(filepath.Join(dir, "data", "instances.json"))
@@ -62,24 +77,53 @@ func main() {
 	f := build(src)
 	fake := readFake(moduleDir(providerModule + "@" + providerVersion))
 	applyFake(f, fake)
+	added := fillFromReference(f, ref)
+	estimateOnDemand(f)
+	derived := 0
+	for _, t := range f.Types {
+		if t.From.Network == ec2data.FromReferenceResults {
+			derived++
+		}
+	}
 	f.Sources = []string{
 		fmt.Sprintf("%s@%s data/instances.json (%s): specs, zone IDs, on-demand prices of every region but us-east-1, spot estimates", cristimModule, cristimVersion, pseudoDate(cristimVersion)),
 		fmt.Sprintf("%s@%s pkg/providers/instancetype/zz_generated.vpclimits.go: ENI/IP limits, network cards, hypervisor, bare metal", providerModule, providerVersion),
 		fmt.Sprintf("%s@%s pkg/providers/pricing/zz_generated.pricing_aws.go: us-east-1 on-demand prices", providerModule, providerVersion),
 		fmt.Sprintf("%s@%s %s: EC2's answers for %d types (EFA, encryption in transit, clock, GPU name and memory, Neuron cores per device)", providerModule, providerVersion, fakeFile, len(fake)),
+		fmt.Sprintf("Karpenter's instance-types reference (%s, %d types): the labels (EC2's facts) of the %d types no module describes, encryption in transit, EFA interfaces and Neuron cores; the ENI limits of %d types no module's network table has, worked back from its pods", filepath.Base(refPath), len(ref), added, derived),
 	}
 	f.SpotSource = fmt.Sprintf("estimate: the average of the spot prices %s recorded for the region (%s); Karpenter itself reads live spot prices per zone", cristimModule, pseudoDate(cristimVersion))
-	if *ref != "" {
-		n, err := fillFromReference(f, *ref)
-		if err != nil {
-			log.Fatal(err)
-		}
-		f.Sources = append(f.Sources, fmt.Sprintf("Karpenter's instance-types reference (%s): %d types or facts the modules lack", filepath.Base(*ref), n))
-	}
-	f.Generated = time.Now().UTC().Truncate(time.Second)
+	f.OnDemandEstimate = onDemandEstimate
+	f.Generated = generatedAt(*out, f)
 	write(*out, f)
 	writeGo(*goOut, *out, f)
-	log.Printf("wrote %s: %d instance types, %d regions", *out, len(f.Types), len(f.Regions))
+	log.Printf("wrote %s: %d instance types (%d from the reference, %d with ENI limits worked back from its pods), %d regions, generated %s",
+		*out, len(f.Types), added, derived, len(f.Regions), f.Generated.Format(time.RFC3339))
+}
+
+// generatedAt keeps the date of the existing output when the data is otherwise the same (so that
+// rerunning the generator on unchanged inputs rewrites the same bytes), else it is now.
+func generatedAt(path string, f *ec2data.File) time.Time {
+	now := time.Now().UTC().Truncate(time.Second)
+	gz, err := os.ReadFile(path)
+	if err != nil {
+		return now
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(gz))
+	if err != nil {
+		return now
+	}
+	old := &ec2data.File{}
+	if err := json.NewDecoder(zr).Decode(old); err != nil {
+		return now
+	}
+	f.Generated = old.Generated
+	a, errA := json.Marshal(old)
+	b, errB := json.Marshal(f)
+	if errA != nil || errB != nil || !bytes.Equal(a, b) {
+		return now
+	}
+	return old.Generated
 }
 
 // moduleDir downloads (or finds in the module cache) a module version and returns its directory.
@@ -145,6 +189,7 @@ func build(src []cristim) *ec2data.File {
 	var dropped []string
 	for _, c := range src {
 		t := convert(c)
+		t.From = ec2data.Provenance{Specs: ec2data.FromModules, Network: ec2data.FromModules}
 		if t.MaxENIs == 0 || t.IPv4PerENI == 0 {
 			dropped = append(dropped, c.InstanceType)
 			continue
@@ -341,8 +386,6 @@ func clock(s string) float64 {
 	return 0
 }
 
-func fmtAny(v any) string { return fmt.Sprintf("%+v", v) }
-
 // writeGo writes the Go file that dates the data and names its sources (read without decoding the data).
 func writeGo(path, dataFile string, f *ec2data.File) {
 	var b bytes.Buffer
@@ -358,6 +401,7 @@ func writeGo(path, dataFile string, f *ec2data.File) {
 		fmt.Fprintf(&b, "\t%q,\n", s)
 	}
 	fmt.Fprintf(&b, "}\n\nconst spotSource = %q\n", f.SpotSource)
+	fmt.Fprintf(&b, "\nconst onDemandEstimate = %q\n", f.OnDemandEstimate)
 	src, err := format.Source(b.Bytes())
 	if err != nil {
 		log.Fatalf("formatting %s: %v", path, err)

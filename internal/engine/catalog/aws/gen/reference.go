@@ -1,6 +1,12 @@
 package main
 
 import (
+	"fmt"
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -11,6 +17,9 @@ import (
 	"github.com/karpctl/karpctl/internal/engine/catalog/aws/ec2data"
 	"github.com/karpctl/karpctl/internal/engine/catalog/aws/reference"
 )
+
+// referenceFile is the reference's name beside the repository (../shared/data/ of its root).
+const referenceFile = "karpenter-instance-types-v1.14.md"
 
 // Label keys of the reference.
 const (
@@ -31,40 +40,61 @@ const (
 	lAccCount   = "karpenter.k8s.aws/instance-accelerator-count"
 )
 
-// fillFromReference adds the documented types the modules lack (when the provider's network table
-// knows them) and fills facts the modules do not carry (EFA interfaces, encryption in transit,
-// Neuron cores, Habana and newer GPUs, sustained clock speeds). It returns how many types it touched.
-func fillFromReference(f *ec2data.File, path string) (int, error) {
-	ref, err := reference.Read(path)
-	if err != nil {
-		return 0, err
+// referencePath finds the reference: the -reference flag, else $KARPCTL_INSTANCE_TYPES_REFERENCE,
+// else ../shared/data/karpenter-instance-types-v1.14.md beside the repository's root.
+func referencePath(flagValue string) (string, error) {
+	p := flagValue
+	if p == "" {
+		p = os.Getenv("KARPCTL_INSTANCE_TYPES_REFERENCE")
 	}
+	if p == "" {
+		b, err := exec.Command("go", "env", "GOMOD").Output()
+		if err != nil {
+			return "", fmt.Errorf("go env GOMOD: %w", err)
+		}
+		root := filepath.Dir(strings.TrimSpace(string(b)))
+		p = filepath.Join(filepath.Dir(root), "shared", "data", referenceFile)
+	}
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("needs Karpenter's instance-types reference (website/content/en/v1.14/reference/instance-types.md of aws/karpenter-provider-aws): %w; give it with -reference or $KARPCTL_INSTANCE_TYPES_REFERENCE", err)
+	}
+	return p, nil
+}
+
+// fillFromReference adds every documented type no Go module describes, built from the reference's
+// labels (EC2's facts) and the provider's network table, and fills in the module-described types
+// the facts the modules lack. It returns how many types it added.
+func fillFromReference(f *ec2data.File, ref map[string]*reference.Type) int {
 	index := map[string]int{}
 	for i, t := range f.Types {
 		index[t.Name] = i
 	}
-	touched := 0
 	var added []ec2data.Type
 	for name, r := range ref {
 		if i, ok := index[name]; ok {
-			if fill(&f.Types[i], r) {
-				touched++
-			}
-			continue
-		}
-		if _, ok := instancetype.Limits[name]; !ok {
+			fillLacking(&f.Types[i], r)
 			continue
 		}
 		t := convert(cristim{InstanceType: name, LinuxVirtualizationTypes: []string{"HVM"}})
 		t.UsageClasses = []string{"on-demand", "spot"}
-		fill(&t, r)
+		t.From = ec2data.Provenance{Specs: ec2data.FromReferenceLabels, Network: ec2data.FromModules}
+		fromLabels(&t, r)
+		if _, ok := instancetype.Limits[name]; !ok {
+			if err := networkFromPods(&t, r); err != nil {
+				log.Fatalf("%s: %v", name, err)
+			}
+		}
 		added = append(added, t)
-		touched++
 	}
-	if len(added) == 0 {
-		return touched, nil
+	if len(added) > 0 {
+		insert(f, added)
 	}
-	// Insert keeping Types sorted and the regions' per-type columns aligned.
+	return len(added)
+}
+
+// insert adds types to f keeping Types sorted and the regions' per-type columns aligned; the new
+// types get the provider's us-east-1 price where it has one.
+func insert(f *ec2data.File, added []ec2data.Type) {
 	all := append(append([]ec2data.Type{}, f.Types...), added...)
 	order := make([]int, len(all))
 	for i := range order {
@@ -95,12 +125,37 @@ func fillFromReference(f *ec2data.File, path string) (int, error) {
 		f.Regions[name] = reg
 	}
 	f.Types = types
-	return touched, nil
 }
 
-// fill copies the reference's facts into t where they differ; it reports whether anything changed.
-func fill(t *ec2data.Type, r *reference.Type) bool {
-	before := fmtType(*t)
+// fillLacking gives a module-described type the facts no module has: encryption in transit, EFA
+// interfaces, Neuron cores per device and the sustained clock where these are missing, and HVM
+// support to the old types the module calls paravirtual only (the reference documents HVM types only).
+func fillLacking(t *ec2data.Type, r *reference.Type) {
+	l := r.Labels
+	if !slices.Contains(t.Virtualization, "hvm") {
+		t.Virtualization = append([]string{"hvm"}, t.Virtualization...)
+		t.From.HVM = ec2data.FromReferenceLabels
+	}
+	if l[lEIT] == "true" {
+		t.EncryptionInTransit = true
+	}
+	if v, ok := atoi(l[lClock]); ok && t.ClockGHz == 0 {
+		t.ClockGHz = float64(v) / 1000
+	}
+	if v, ok := atoi(r.Resources["vpc.amazonaws.com/efa"]); ok && t.MaxEFA == 0 {
+		t.MaxEFA, t.From.EFA = int32(v), ec2data.FromReferenceResults
+	}
+	if len(t.Neuron) == 1 && t.Neuron[0].Cores == 0 {
+		if devices, ok := atoi(r.Resources["aws.amazon.com/neuron"]); ok && devices > 0 {
+			cores, _ := atoi(r.Resources["aws.amazon.com/neuroncore"])
+			t.Neuron[0].Cores = int32(cores / devices)
+		}
+	}
+}
+
+// fromLabels sets a type's facts from the reference's labels (and, for EFA and Neuron cores,
+// which no label states, from its resources).
+func fromLabels(t *ec2data.Type, r *reference.Type) {
 	l := r.Labels
 	if v, ok := atoi(l[lCPU]); ok {
 		t.VCPUs = int32(v)
@@ -120,7 +175,6 @@ func fill(t *ec2data.Type, r *reference.Type) bool {
 	if v, ok := atoi(l[lClock]); ok {
 		t.ClockGHz = float64(v) / 1000
 	}
-	t.EBSMbps = 0
 	if v, ok := atoi(l[lEBS]); ok {
 		t.EBSMbps = int32(v)
 	}
@@ -132,7 +186,6 @@ func fill(t *ec2data.Type, r *reference.Type) bool {
 		t.StorageGB, t.StorageNVMe = v, "required"
 	}
 	res := r.Resources
-	t.GPUs, t.Neuron = nil, nil
 	if n, ok := l[lGPUName]; ok {
 		count, _ := atoi(l[lGPUCount])
 		mem, _ := atoi(l[lGPUMem])
@@ -147,11 +200,34 @@ func fill(t *ec2data.Type, r *reference.Type) bool {
 			t.Neuron[0].Count = int32(c)
 		}
 	}
-	t.MaxEFA = 0
 	if v, ok := atoi(res["vpc.amazonaws.com/efa"]); ok {
-		t.MaxEFA = int32(v)
+		t.MaxEFA, t.From.EFA = int32(v), ec2data.FromReferenceResults
 	}
-	return fmtType(*t) != before
+}
+
+// ipv4PerENI are the IPv4 addresses per ENI EC2 gives its types, most first.
+var ipv4PerENI = []int64{50, 30, 15, 10, 6, 4, 3, 2}
+
+// networkFromPods works the ENI limits of a type that no module's network table has back from the
+// reference's pods (ENIs × (IPv4 per ENI − 1) + 2, the provider's ENILimitedPods): the largest
+// per-ENI count EC2 uses that divides it. Max pods and kube-reserved memory depend on the product
+// only, so any such split gives the provider the same figures; the type records that its network
+// facts come from the reference's results.
+func networkFromPods(t *ec2data.Type, r *reference.Type) error {
+	pods, ok := atoi(r.Resources["pods"])
+	if !ok || pods < 3 {
+		return fmt.Errorf("no ENI limits in any module and no pods in the reference to work them from")
+	}
+	for _, ips := range ipv4PerENI {
+		if (pods-2)%(ips-1) == 0 {
+			t.MaxENIs, t.IPv4PerENI = int32((pods-2)/(ips-1)), int32(ips)
+			t.NetworkCards = []ec2data.Card{{Index: 0, MaxENIs: t.MaxENIs}}
+			t.DefaultCard = 0
+			t.From.Network = ec2data.FromReferenceResults
+			return nil
+		}
+	}
+	return fmt.Errorf("pods %d is no ENIs × (IPv4 per ENI − 1) + 2", pods)
 }
 
 func gpuManufacturer(label string) string {
@@ -175,5 +251,3 @@ func atoi(s string) (int64, bool) {
 	v, err := strconv.ParseInt(s, 10, 64)
 	return v, err == nil
 }
-
-func fmtType(t ec2data.Type) string { return strings.TrimSpace(fmtAny(t)) }
