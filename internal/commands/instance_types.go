@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 
+	awsv1 "github.com/aws/karpenter-provider-aws/pkg/apis/v1"
 	"github.com/spf13/cobra"
 
 	"github.com/karpctl/karpctl/internal/cli"
@@ -35,7 +36,10 @@ node selector and affinity. DaemonSets' overhead is not counted.
 Live (default): one paginated LIST each of NodePools and EC2NodeClasses and one page of nodes
 (for the region); nothing is written. -f FILE|DIR|- adds NodePools and EC2NodeClasses from
 manifests on top ("what would this NodePool get?"); --offline reads the files alone (give --region
-when the EC2NodeClasses have no status.subnets and no node tells it).
+when the EC2NodeClasses have no status.subnets and no node tells it). Offline, the files may hold
+only an EC2NodeClass, which is then listed; --offline --region REGION without -f (or with files that
+hold neither NodePool nor EC2NodeClass) lists every instance type of the region for an AL2023
+EC2NodeClass with the defaults, in every zone.
 
 Exit codes: 0 listed; 2 bad flags or input (unknown NodePool or NodeClass, unknown or missing
 --region, bad catalog); 3 the NodeClass is not Ready, so Karpenter would launch nothing with it;
@@ -52,7 +56,10 @@ const instanceTypesExample = `  # What can the default NodePool launch, cheapest
   kubectl karpctl instance-types --nodepool default --pod deploy.yaml
 
   # Offline, from exported manifests
-  kubectl karpctl instance-types --offline -f ./karpenter/ --nodepool default --region eu-west-1`
+  kubectl karpctl instance-types --offline -f ./karpenter/ --nodepool default --region eu-west-1
+
+  # Offline, every instance type of a region (AL2023, default kubelet, every zone)
+  kubectl karpctl instance-types --offline --region us-east-1`
 
 // InstanceTypesOptions are instance-types' flags.
 type InstanceTypesOptions struct {
@@ -92,8 +99,17 @@ func (o *InstanceTypesOptions) Validate(changed func(string) bool) error {
 	if o.Pod != "" && o.Requests != "" {
 		return cli.UsageError("give --pod or --requests, not both")
 	}
-	if err := o.validate(); err != nil {
-		return err
+	switch {
+	case o.Offline && len(o.Files) == 0 && o.Region == "":
+		return cli.UsageError("--offline needs -f FILE|DIR|- or --region REGION (every instance type of the region)")
+	case o.Offline && len(o.Files) == 0:
+		if o.ChunkSize <= 0 {
+			return cli.UsageError("--chunk-size must be positive")
+		}
+	default:
+		if err := o.validate(); err != nil {
+			return err
+		}
 	}
 	o.query = engine.InstanceTypeQuery{NodePool: o.NodePool, NodeClass: o.NodeClass}
 	if o.Requests != "" {
@@ -142,15 +158,26 @@ func (o *InstanceTypesOptions) Run(ctx context.Context) error {
 }
 
 // read loads the NodePools and NodeClasses: from the cluster (with -f on top) or the files alone.
+// Offline, files with neither NodePool nor EC2NodeClass (or none) get the default EC2NodeClass.
 func (o *InstanceTypesOptions) read(ctx context.Context) (*engine.Snapshot, error) {
+	if o.Offline {
+		files := &engine.Snapshot{}
+		if len(o.Files) > 0 {
+			var err error
+			if files, err = o.loadFiles(o.env, load.Options{SkipUnknownKinds: true}); err != nil {
+				return nil, err
+			}
+		}
+		if len(files.NodePools) == 0 && len(files.EC2NodeClasses) == 0 {
+			files.EC2NodeClasses = []*awsv1.EC2NodeClass{defaultEC2NodeClass()}
+		}
+		return files, nil
+	}
 	var files *engine.Snapshot
 	if len(o.Files) > 0 {
 		var err error
 		if files, err = o.readFiles(o.env, load.Options{SkipUnknownKinds: true}); err != nil {
 			return nil, err
-		}
-		if o.Offline {
-			return files, nil
 		}
 	}
 	kube, dyn, err := snapshotClients(o.env)
@@ -165,4 +192,13 @@ func (o *InstanceTypesOptions) read(ctx context.Context) (*engine.Snapshot, erro
 		load.Merge(snap, files)
 	}
 	return snap, nil
+}
+
+// defaultEC2NodeClass is an EC2NodeClass with the defaults (AL2023, no kubelet settings, no block
+// device mappings) and no status: the AWS model gives it every zone of the region and says so.
+func defaultEC2NodeClass() *awsv1.EC2NodeClass {
+	nc := &awsv1.EC2NodeClass{}
+	nc.Name = "default"
+	nc.Spec.AMISelectorTerms = []awsv1.AMISelectorTerm{{Alias: "al2023@latest"}}
+	return nc
 }

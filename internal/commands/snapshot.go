@@ -45,13 +45,22 @@ func (s *snapshotSource) validate() error {
 // readFiles loads -f; every problem there is an input error. Offline, the files must hold a
 // NodePool.
 func (s *snapshotSource) readFiles(env *Env, opts load.Options) (*engine.Snapshot, error) {
+	snap, err := s.loadFiles(env, opts)
+	if err != nil {
+		return nil, err
+	}
+	if s.Offline && len(snap.NodePools) == 0 {
+		return nil, cli.UsageError("%s: no karpenter.sh/v1 NodePool in the files; --offline needs one", strings.Join(s.Files, ", "))
+	}
+	return snap, nil
+}
+
+// loadFiles loads -f, whatever it holds; every problem there is an input error.
+func (s *snapshotSource) loadFiles(env *Env, opts load.Options) (*engine.Snapshot, error) {
 	opts.Options = s.readOptions(env)
 	snap, err := load.FromFiles(s.Files, opts)
 	if err != nil {
 		return nil, cli.UsageError("%v", err)
-	}
-	if s.Offline && len(snap.NodePools) == 0 {
-		return nil, cli.UsageError("%s: no karpenter.sh/v1 NodePool in the files; --offline needs one", strings.Join(s.Files, ", "))
 	}
 	return snap, nil
 }

@@ -189,6 +189,8 @@ func queryTarget(snap *Snapshot, q InstanceTypeQuery) (*karpv1.NodeClassReferenc
 		return nil, nil, fmt.Errorf("%w: NodeClass %q (NodeClasses: %s)", ErrNotFound, q.NodeClass, orNone(known))
 	case len(snap.NodePools) == 1:
 		return queryTarget(snap, InstanceTypeQuery{NodePool: snap.NodePools[0].Name})
+	case len(snap.NodePools) == 0 && len(snap.EC2NodeClasses) == 1:
+		return queryTarget(snap, InstanceTypeQuery{NodeClass: snap.EC2NodeClasses[0].Name})
 	}
 	return nil, nil, fmt.Errorf("%w: give --nodepool NAME or --nodeclass NAME (NodePools: %s)", ErrNotFound, orNone(names))
 }
