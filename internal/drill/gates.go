@@ -12,6 +12,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/utils/ptr"
 
 	"github.com/karpctl/karpctl/internal/discovery"
@@ -173,5 +174,9 @@ func lockGate(lock *coordinationv1.Lease, ns string, o Options) Gate {
 	if age > o.Timeout {
 		return Gate{Name: "drill-lock", Overridable: true, Forced: o.Force, Message: fmt.Sprintf("stale lock: drill %s started %s ago (> timeout %s); --force takes it over, `drill restore` cleans up after it", holder, age.Round(time.Second), o.Timeout)}
 	}
-	return Gate{Name: "drill-lock", Message: fmt.Sprintf("drill %s is running (Lease %s/%s, started %s ago)", holder, ns, LockName, age.Round(time.Second))}
+	restore := "kubectl karpctl drill restore"
+	if holder != "" && len(validation.IsValidLabelValue(holder)) == 0 {
+		restore += " --id " + holder
+	}
+	return Gate{Name: "drill-lock", Message: fmt.Sprintf("drill %s is running (Lease %s/%s, started %s ago); if it was killed, `%s` cleans up after it", holder, ns, LockName, age.Round(time.Second), restore)}
 }

@@ -283,7 +283,7 @@ func TestLockGate(t *testing.T) {
 	if g := lockGate(nil, ns, o); !g.Passed || g.Message != "no other drill running (no Lease karpenter/karpctl-drill)" {
 		t.Fatalf("%+v", g)
 	}
-	if g := lockGate(lock(10*time.Second), ns, o); g.Passed || g.Overridable || g.Message != "drill drill-other is running (Lease karpenter/karpctl-drill, started 10s ago)" {
+	if g := lockGate(lock(10*time.Second), ns, o); g.Passed || g.Overridable || g.Message != "drill drill-other is running (Lease karpenter/karpctl-drill, started 10s ago); if it was killed, `kubectl karpctl drill restore --id drill-other` cleans up after it" {
 		t.Fatalf("fresh: %+v", g)
 	}
 	if g := lockGate(lock(10*time.Minute), ns, o); g.Passed || !g.Overridable || g.Forced || !strings.HasPrefix(g.Message, "stale lock: drill drill-other started 10m0s ago (> timeout 1m0s)") {
