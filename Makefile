@@ -20,7 +20,7 @@ CROSS_PLATFORMS ?= darwin/arm64 windows/amd64
 # line instead of a compile error.
 LINUX_ONLY = @[ "$$(uname -s)" = Linux ] || { echo "make $@ needs Linux: the test harness and sandbox are Linux-only development tools (make build, install, cross and release-snapshot work everywhere)" >&2; exit 2; }
 
-.PHONY: build install test unit e2e demo bench harness sandbox-up sandbox-down vet fmt generate clean cross release-snapshot release-tools
+.PHONY: build install test unit e2e demo bench fuzz harness sandbox-up sandbox-down vet fmt generate clean cross release-snapshot release-tools
 
 # CGO_ENABLED=0 as in the release, so that `make build` makes the binary the archives ship.
 build: ## Build bin/kubectl-karpctl
@@ -59,9 +59,14 @@ unit: ## Unit tests only (e2e tests skip without the harness binaries)
 	$(LINUX_ONLY)
 	KARPCTL_BIN=/nonexistent $(GO) test -count=1 ./...
 
-bench: harness ## Performance benchmarks (engine overhead, snapshot build, live load, fleets of 20 contexts, start-up vs kubectl)
+bench: harness ## Performance benchmarks (engine overhead, snapshot build, live load, fleets of 20 contexts, lease exporter under scrapers, start-up vs kubectl)
 	$(LINUX_ONLY)
-	$(GO) test -run '^$$' -bench . -benchtime 1x -benchmem ./internal/... ./test/e2e/plan ./test/e2e/plansoak ./test/e2e/fleet ./test/e2e/release | tee bench.out
+	$(GO) test -run '^$$' -bench . -benchtime 1x -benchmem ./internal/... ./test/e2e/plan ./test/e2e/plansoak ./test/e2e/fleet ./test/e2e/alerts ./test/e2e/release | tee bench.out
+
+# FUZZTIME per target (go test's -fuzztime: 30s, 10m, 5000x); FUZZPARALLEL workers each (default: all CPUs).
+FUZZTIME ?= 30s
+fuzz: ## Run every fuzz target for FUZZTIME, one after another, and print executions per target
+	FUZZTIME=$(FUZZTIME) bash hack/fuzz.sh
 
 demo: harness build ## Start the sandbox with the real Karpenter and show every command
 	$(LINUX_ONLY)
