@@ -41,7 +41,8 @@ neither tells it); prices are that region's. An EC2NodeClass without status (off
 for every zone of the region, with a warning.
 
 What-ifs: --zone-down ZONE removes the zone's offerings and turns the pods of its nodes into
-pending pods; --scale [KIND/]NAME=N sets a Deployment's (StatefulSet's, ReplicaSet's) replicas — in
+pending pods (ZONE is a zone name, or a zone ID such as use1-az1 that the EC2NodeClasses'
+status.subnets or the nodes' topology.k8s.aws/zone-id labels map to the zone's name); --scale [KIND/]NAME=N sets a Deployment's (StatefulSet's, ReplicaSet's) replicas — in
 live mode the workload in the cluster (namespace -n, default "default"; KIND default deployment),
 with --offline the one in the files (without KIND/, any of the three kinds of that name). One
 --scale per workload.
@@ -103,7 +104,7 @@ func newPlanCmd(env *Env) *cobra.Command {
 	}, "Plan", o, &o.Format, &o.snapshotSource, &o.catalogFlags)
 	f := cmd.Flags()
 	o.addDryRunFlag(f, "Plan", "launches nodes")
-	f.StringArrayVar(&o.ZonesDown, "zone-down", nil, "What if this zone were lost (repeatable)")
+	f.StringArrayVar(&o.ZonesDown, "zone-down", nil, "What if this zone were lost: its name or zone ID (e.g. use1-az1, as the EC2NodeClasses' status.subnets map it) (repeatable)")
 	f.StringArrayVar(&o.Scale, "scale", nil, "What if this workload had N replicas: [deployment|statefulset|replicaset/]NAME=N (repeatable)")
 	return cmd
 }

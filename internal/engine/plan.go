@@ -93,7 +93,7 @@ func newSimulation(ctx context.Context, snap *Snapshot, opts Options) (*simulati
 	if err != nil {
 		return nil, err
 	}
-	down, err := zonesDown(opts.ZonesDown, pools.zones())
+	down, err := zonesDown(opts.ZonesDown, pools.zones(), zoneNamesByID(snap))
 	if err != nil {
 		return nil, err
 	}

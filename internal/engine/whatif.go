@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"slices"
+
 	corev1 "k8s.io/api/core/v1"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 	podutils "sigs.k8s.io/karpenter/pkg/utils/pod"
@@ -11,10 +13,14 @@ import (
 // snapshot before the engine sees it (package load).
 
 // zonesDown checks the what-if's zones against the zones the NodePools can launch in, as given (a
-// zone already taken down is not "unknown"); a repeated zone is the same what-if as once.
-func zonesDown(zones, known []string) (map[string]bool, error) {
+// zone already taken down is not "unknown"); a repeated zone is the same what-if as once. A zone
+// may be given by its zone ID (use1-az1), which names maps to the zone's name as the account has it.
+func zonesDown(zones, known []string, names map[string]string) (map[string]bool, error) {
 	down := map[string]bool{}
 	for _, z := range zones {
+		if name, ok := names[z]; ok && !slices.Contains(known, z) {
+			z = name
+		}
 		if err := checkZone(z, known); err != nil {
 			return nil, err
 		}
@@ -22,6 +28,28 @@ func zonesDown(zones, known []string) (map[string]bool, error) {
 	}
 	return down, nil
 }
+
+// zoneNamesByID maps zone IDs to zone names as the account has them: from the EC2NodeClasses'
+// status.subnets and the nodes' topology.k8s.aws/zone-id labels (never by position).
+func zoneNamesByID(snap *Snapshot) map[string]string {
+	out := map[string]string{}
+	for _, nc := range snap.EC2NodeClasses {
+		for _, s := range nc.Status.Subnets {
+			if s.ZoneID != "" && s.Zone != "" {
+				out[s.ZoneID] = s.Zone
+			}
+		}
+	}
+	for _, n := range snap.Nodes {
+		if id, name := n.Labels[zoneIDLabel], n.Labels[corev1.LabelTopologyZone]; id != "" && name != "" {
+			out[id] = name
+		}
+	}
+	return out
+}
+
+// zoneIDLabel is the AWS provider's zone-ID label on nodes.
+const zoneIDLabel = "topology.k8s.aws/zone-id"
 
 // survivors are the snapshot's objects once the zones are down.
 type survivors struct {
