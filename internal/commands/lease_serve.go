@@ -35,6 +35,7 @@ func (o *LeaseOptions) serve(ctx context.Context, c kubernetes.Interface, k *dis
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	exp.StartCache(ctx)
 	watchDone := make(chan struct{})
 	go func() { defer close(watchDone); exp.Run(ctx) }()
 	serveErr := make(chan error, 1)

@@ -13,8 +13,9 @@ import (
 )
 
 // Exporter is a prometheus.Collector for one Karpenter lease, for clusters where Karpenter's own
-// metrics are not scraped. Each scrape calls Read (the lease, Karpenter's pods and their nodes: the
-// same answer as `kubectl karpctl lease`), so holder, renew age and verdict are as fresh as the scrape.
+// metrics are not scraped. Each scrape evaluates the lease, Karpenter's pods and their nodes (the same
+// answer as `kubectl karpctl lease`) at the scrape's time: from the informer caches StartCache keeps
+// (no API request per scrape, as kube-state-metrics answers), or, without them, with one Read.
 // Holder changes, releases, expiries and failover gaps need every change seen, not just the state at
 // scrape time: Run follows the lease with Watch in the background and counts its Events.
 type Exporter struct {
@@ -27,7 +28,8 @@ type Exporter struct {
 	OnWatchError func(error)
 
 	mu       sync.Mutex
-	tally    Tally // across watch restarts
+	cache    *Cache // nil until StartCache
+	tally    Tally  // across watch restarts
 	watching bool
 	// silentSince is when the watch last heard from the API server, while it reports it silent.
 	silentSince time.Time
@@ -92,7 +94,7 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 	var st Status
 	err := fmt.Errorf("the API server is silent")
 	if since.IsZero() {
-		st, err = Read(ctx, e.c, e.k, e.now)
+		st, err = e.read(ctx)
 	}
 	silent := 0.0
 	if !since.IsZero() {
@@ -149,6 +151,30 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 		w = 1
 	}
 	gauge(e.watchUp, w)
+}
+
+// StartCache makes every later scrape answer from informer caches of the lease, Karpenter's pods
+// and their nodes, kept until ctx ends, instead of reading them.
+func (e *Exporter) StartCache(ctx context.Context) {
+	ch := NewCache(ctx, e.c, e.k)
+	e.mu.Lock()
+	e.cache = ch
+	e.mu.Unlock()
+}
+
+// read is the lease's state now: from the caches once they have synced (the first scrapes wait for
+// that, up to the scrape's timeout), else with Read.
+func (e *Exporter) read(ctx context.Context) (Status, error) {
+	e.mu.Lock()
+	ch := e.cache
+	e.mu.Unlock()
+	if ch == nil {
+		return Read(ctx, e.c, e.k, e.now)
+	}
+	if err := ch.WaitForSync(ctx); err != nil {
+		return Status{}, err
+	}
+	return ch.Status(e.now())
 }
 
 // Observe counts one watch Event and follows the API server's silences; Run feeds it, tests may too.

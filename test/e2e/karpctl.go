@@ -99,6 +99,9 @@ func start(ctx context.Context, kubeconfig string, stdin []byte, wrap func(http.
 // Stdout is what the command printed so far.
 func (r *Running) Stdout() string { return r.out.String() }
 
+// Requests are the API requests the command sent so far, each "METHOD path?query".
+func (r *Running) Requests() []string { return r.rec.Requests() }
+
 // Stderr is what the command printed on stderr so far.
 func (r *Running) Stderr() string { return r.errOut.String() }
 
