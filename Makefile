@@ -20,7 +20,7 @@ CROSS_PLATFORMS ?= darwin/arm64 windows/amd64
 # line instead of a compile error.
 LINUX_ONLY = @[ "$$(uname -s)" = Linux ] || { echo "make $@ needs Linux: the test harness and sandbox are Linux-only development tools (make build, install, cross and release-snapshot work everywhere)" >&2; exit 2; }
 
-.PHONY: build install test unit e2e demo bench fuzz harness sandbox-up sandbox-down vet fmt generate clean cross release-snapshot release-tools
+.PHONY: build install test unit e2e demo bench fuzz reliability crash-fast harness sandbox-up sandbox-down vet fmt generate clean cross release-snapshot release-tools
 
 # CGO_ENABLED=0 as in the release, so that `make build` makes the binary the archives ship.
 build: ## Build bin/kubectl-karpctl
@@ -62,6 +62,17 @@ unit: ## Unit tests only (e2e tests skip without the harness binaries)
 bench: harness ## Performance benchmarks (engine overhead, snapshot build, live load, fleets of 20 contexts, lease exporter under scrapers, start-up vs kubectl)
 	$(LINUX_ONLY)
 	$(GO) test -run '^$$' -bench . -benchtime 1x -benchmem ./internal/... ./test/e2e/plan ./test/e2e/plansoak ./test/e2e/fleet ./test/e2e/alerts ./test/e2e/release | tee bench.out
+
+# The crash-point hook (internal/drill/crashpoint.go) exists only in binaries built with -tags crashpoints.
+crash-fast: harness ## Drill crash points, fast subset: both drills stopped after their lock and after their action, by SIGKILL, SIGTERM and SIGINT
+	$(LINUX_ONLY)
+	$(GO) test -count=1 -tags crashpoints -timeout 30m -run TestDrillCrashMatrix ./test/e2e/drill
+
+reliability: harness ## Full crash-point matrix, every command through every API fault, the exporter under scrapers; rewrites docs/reliability.md
+	$(LINUX_ONLY)
+	UPDATE_RELIABILITY=1 CRASH_MATRIX=full $(GO) test -count=1 -tags crashpoints -timeout 90m -run TestDrillCrashMatrix ./test/e2e/drill
+	UPDATE_RELIABILITY=1 $(GO) test -count=1 -timeout 30m -run TestEveryCommandThroughEveryFault ./test/e2e/faults
+	UPDATE_RELIABILITY=1 $(GO) test -count=1 -run '^$$' -bench LeaseExporterScrapes -benchtime 1x ./test/e2e/alerts
 
 # FUZZTIME per target (go test's -fuzztime: 30s, 10m, 5000x); FUZZPARALLEL workers each (default: all CPUs).
 FUZZTIME ?= 30s

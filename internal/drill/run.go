@@ -143,6 +143,7 @@ func (ru *run) emit(e Event) {
 	if ru.onEvent != nil {
 		ru.onEvent(e)
 	}
+	crashPoint(e.Kind)
 }
 
 // abort ends the drill before its action: err is the reason.
