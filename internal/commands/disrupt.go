@@ -106,7 +106,7 @@ func (o *DisruptOptions) Run(ctx context.Context) error {
 	res.Warnings = read.withSkew(res.Warnings)
 	report := engine.DisruptReport{
 		Mode: read.mode, Engine: cli.Engine(), EngineVersion: cli.EngineVersion(), KarpenterVersion: read.KarpenterVersion,
-		Files: o.Files, IgnoreConsolidateAfter: o.IgnoreConsolidateAfter, DisruptResult: res,
+		Files: o.Files, IgnoreConsolidateAfter: o.IgnoreConsolidateAfter, KarpenterSettings: read.Snapshot.Karpenter, DisruptResult: res,
 	}
 	if err := o.env.print(o.Format, report, func(w io.Writer, s output.Styles, wide bool) error { return view.Disrupt(w, s, report, wide) }); err != nil {
 		return err

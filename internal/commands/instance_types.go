@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/karpctl/karpctl/internal/cli"
+	"github.com/karpctl/karpctl/internal/discovery"
 	"github.com/karpctl/karpctl/internal/engine"
 	"github.com/karpctl/karpctl/internal/engine/load"
 	"github.com/karpctl/karpctl/internal/manifest"
@@ -171,7 +172,7 @@ func (o *InstanceTypesOptions) read(ctx context.Context) (*engine.Snapshot, erro
 		if len(files.NodePools) == 0 && len(files.EC2NodeClasses) == 0 {
 			files.EC2NodeClasses = []*awsv1.EC2NodeClass{defaultEC2NodeClass()}
 		}
-		return files, nil
+		return files, o.karpenterSettings(ctx, files, nil)
 	}
 	var files *engine.Snapshot
 	if len(o.Files) > 0 {
@@ -191,7 +192,12 @@ func (o *InstanceTypesOptions) read(ctx context.Context) (*engine.Snapshot, erro
 	if files != nil {
 		load.Merge(snap, files)
 	}
-	return snap, nil
+	if snap.KarpenterDeployment == nil {
+		if k, err := discovery.Find(ctx, kube, o.env.Globals.Find); err == nil {
+			snap.KarpenterDeployment = k.Deployment
+		}
+	}
+	return snap, o.karpenterSettings(ctx, snap, kube)
 }
 
 // defaultEC2NodeClass is an EC2NodeClass with the defaults (AL2023, no kubelet settings, no block

@@ -40,6 +40,13 @@ topology.kubernetes.io/region, else the subnets' zones' region, else --region (n
 neither tells it); prices are that region's. An EC2NodeClass without status (offline) is planned
 for every zone of the region, with a warning.
 
+Karpenter's settings: the plan runs with the settings of the cluster's Karpenter — its
+Deployment's controller env (literal values and ConfigMap keys), args, or a Karpenter Deployment
+in the -f files (helm template output) — parsed by Karpenter's own option parsers, then
+--karpenter-setting NAME=VALUE on top (FEATURE_GATES=NodeOverlay=true, MIN_VALUES_POLICY=BestEffort,
+PREFERENCE_POLICY=Ignore, …; live or --offline). The header lists every setting that differs from
+Karpenter's default and where it came from; -o json lists them all.
+
 What-ifs: --zone-down ZONE removes the zone's offerings and turns the pods of its nodes into
 pending pods (ZONE is a zone name, or a zone ID such as use1-az1 that the EC2NodeClasses'
 status.subnets or the nodes' topology.k8s.aws/zone-id labels map to the zone's name); --scale [KIND/]NAME=N sets a Deployment's (StatefulSet's, ReplicaSet's) replicas — in
@@ -55,12 +62,14 @@ version other than the bundled one) and totals. -o json|yaml print the same as a
 
 API cost (live): one paginated LIST each of pending pods (field selector, per -n namespace), bound
 pods, nodes, DaemonSets, PVCs, PVs, StorageClasses, CSINodes, NodePools and NodeClaims, and of
-EC2NodeClasses when a NodePool references one; one Deployment LIST to find Karpenter's version; one GET per --scale. Nothing is written.
+EC2NodeClasses when a NodePool references one; one Deployment LIST to find Karpenter's version and
+settings; one GET per ConfigMap its env references; one GET per --scale. Nothing is written.
 
 Exit codes: 0 every pending pod has a place (new or existing node); 3 the plan leaves pods
 unschedulable, or no NodePool is usable (the reason per NodePool is printed); 2 bad flags or input
 (malformed YAML, unknown kind, bad catalog, unknown zone, unknown or missing --region,
---dry-run=false, offline files without a usable NodePool); 1 API error.`
+--dry-run=false, offline files without a usable NodePool, a Karpenter setting Karpenter refuses);
+1 API error.`
 
 const planExample = `  # What would Karpenter launch for the pods pending now?
   kubectl karpctl plan --dry-run
@@ -75,6 +84,10 @@ const planExample = `  # What would Karpenter launch for the pods pending now?
   # Offline, EKS NodePools and EC2NodeClasses exported to a directory
   kubectl karpctl plan --offline -f ./karpenter/ -f deploy.yaml --region eu-west-1
   kubectl karpctl plan --scale deployment/web=40 -n shop
+
+  # What if Karpenter relaxed minValues, or ignored preferences?
+  kubectl karpctl plan --karpenter-setting MIN_VALUES_POLICY=BestEffort
+  kubectl karpctl plan --offline -f ./karpenter/ --karpenter-setting PREFERENCE_POLICY=Ignore
 
   # Every NodeClaim and placement; machine-readable
   kubectl karpctl plan -o wide
@@ -149,7 +162,7 @@ func (o *PlanOptions) Run(ctx context.Context) error {
 	res.Warnings = read.withSkew(res.Warnings)
 	report := engine.PlanReport{
 		Mode: read.mode, Engine: cli.Engine(), EngineVersion: cli.EngineVersion(), KarpenterVersion: read.KarpenterVersion,
-		Namespaces: o.namespaces, Files: o.Files, Scale: o.Scale, Result: res,
+		Namespaces: o.namespaces, Files: o.Files, Scale: o.Scale, KarpenterSettings: read.Snapshot.Karpenter, Result: res,
 	}
 	if err := o.env.print(o.Format, report, func(w io.Writer, s output.Styles, wide bool) error { return view.Plan(w, s, report, wide) }); err != nil {
 		return err

@@ -14,6 +14,7 @@ import (
 
 	"github.com/karpctl/karpctl/internal/cli"
 	"github.com/karpctl/karpctl/internal/engine"
+	"github.com/karpctl/karpctl/internal/engine/karpenter"
 	"github.com/karpctl/karpctl/internal/engine/load"
 	"github.com/karpctl/karpctl/internal/output"
 )
@@ -24,12 +25,15 @@ type snapshotSource struct {
 	filenameFlags
 	Offline   bool
 	ChunkSize int64
+	// Settings are --karpenter-setting NAME=VALUE: Karpenter settings over the Deployment's.
+	Settings []string
 }
 
 func (s *snapshotSource) addFlags(f *pflag.FlagSet, what string) {
 	s.addFilenameFlags(f, "Add objects from manifests")
 	f.BoolVar(&s.Offline, "offline", false, what+" from the -f files alone, without a cluster")
 	f.Int64Var(&s.ChunkSize, "chunk-size", 500, "Page size of every list call (live)")
+	f.StringArrayVar(&s.Settings, "karpenter-setting", nil, "Run Karpenter with this setting, over its Deployment's: NAME=VALUE with the controller's environment variable name, e.g. FEATURE_GATES=NodeOverlay=true or MIN_VALUES_POLICY=BestEffort (repeatable)")
 }
 
 func (s *snapshotSource) validate() error {
@@ -88,6 +92,9 @@ func (s *snapshotSource) read(ctx context.Context, env *Env, fileOpts load.Optio
 		if err != nil {
 			return nil, err
 		}
+		if err := s.karpenterSettings(ctx, snap, nil); err != nil {
+			return nil, err
+		}
 		return &readSnapshot{Live: load.Live{Snapshot: snap}, mode: "offline"}, nil
 	}
 	var files *engine.Snapshot
@@ -106,7 +113,30 @@ func (s *snapshotSource) read(ctx context.Context, env *Env, fileOpts load.Optio
 	if err != nil {
 		return nil, err
 	}
+	if err := s.karpenterSettings(ctx, live.Snapshot, kube); err != nil {
+		return nil, err
+	}
 	return &readSnapshot{Live: *live, mode: "live", kube: kube}, nil
+}
+
+// karpenterSettings reads the settings of the snapshot's Karpenter Deployment (its ConfigMaps with
+// kube; nil offline) and --karpenter-setting into snap.Karpenter. A setting Karpenter would refuse
+// is bad input.
+func (s *snapshotSource) karpenterSettings(ctx context.Context, snap *engine.Snapshot, kube kubernetes.Interface) error {
+	var cms karpenter.ConfigMapGetter
+	if kube != nil {
+		cms = karpenter.ConfigMapsOf(kube)
+	}
+	settings, err := karpenter.Read(ctx, snap.KarpenterDeployment, cms, s.Settings)
+	var se *karpenter.SettingError
+	if errors.As(err, &se) || errors.Is(err, karpenter.ErrUnknownSetting) {
+		return cli.UsageError("%v", err)
+	}
+	if err != nil {
+		return err
+	}
+	snap.Karpenter = settings
+	return nil
 }
 
 // snapshotClients are what a snapshot is read with: the typed client, which speaks protobuf

@@ -133,7 +133,7 @@ func planOverhead(b *testing.B, snap *Snapshot) {
 func BenchmarkAWSModel(b *testing.B) {
 	snap := awsBenchSnapshot(0)
 	ref := snap.NodePools[0].Spec.Template.Spec.NodeClassRef
-	ctx, err := karpenterContext(context.Background())
+	ctx, err := karpenterContext(context.Background(), nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,5 +1,7 @@
 package engine
 
+import "github.com/karpctl/karpctl/internal/engine/karpenter"
+
 // DisruptResult is what Karpenter's disruption controller would do now. Its JSON form is karpctl's
 // stable disrupt schema.
 type DisruptResult struct {
@@ -98,5 +100,7 @@ type DisruptReport struct {
 	Files            []string `json:"files,omitempty"`
 	// IgnoreConsolidateAfter says every NodeClaim was treated as Consolidatable.
 	IgnoreConsolidateAfter bool `json:"ignoreConsolidateAfter,omitempty"`
+	// KarpenterSettings are every setting Karpenter's code ran with and where each came from.
+	KarpenterSettings *karpenter.Settings `json:"karpenterSettings,omitempty"`
 	*DisruptResult
 }

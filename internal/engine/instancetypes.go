@@ -14,6 +14,8 @@ import (
 	"sigs.k8s.io/karpenter/pkg/cloudprovider"
 	"sigs.k8s.io/karpenter/pkg/scheduling"
 	"sigs.k8s.io/karpenter/pkg/utils/resources"
+
+	"github.com/karpctl/karpctl/internal/engine/karpenter"
 )
 
 // InstanceTypeQuery says whose instance types to list: a NodePool's (filtered by its requirements, as
@@ -44,6 +46,8 @@ type InstanceTypeList struct {
 	Pod           string             `json:"pod,omitempty"`
 	InstanceTypes []InstanceTypeInfo `json:"instanceTypes"`
 	Warnings      []Warning          `json:"warnings"`
+	// KarpenterSettings are the settings of the cluster's Karpenter the types were built with.
+	KarpenterSettings *karpenter.Settings `json:"karpenterSettings,omitempty"`
 }
 
 // InstanceTypeInfo is one instance type as Karpenter's scheduler sees it.
@@ -88,7 +92,7 @@ func InstanceTypes(ctx context.Context, snap *Snapshot, src InstanceTypeSource, 
 	if !src.Serves(ref.GroupKind()) {
 		return nil, fmt.Errorf("karpctl has no instance types for %s.%s (it knows KWOKNodeClass and EC2NodeClass; --catalog FILE serves any kind)", ref.Kind, ref.Group)
 	}
-	kctx, err := karpenterContext(ctx)
+	kctx, err := karpenterContext(ctx, snap.Karpenter)
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +101,7 @@ func InstanceTypes(ctx context.Context, snap *Snapshot, src InstanceTypeSource, 
 		return nil, err
 	}
 	out := &InstanceTypeList{NodeClass: ref.Kind + "/" + ref.Name, Catalog: res.Source, Region: res.Region, AWSData: res.AWSData,
-		Requests: q.Requests, InstanceTypes: []InstanceTypeInfo{}, Warnings: []Warning{}}
+		Requests: q.Requests, InstanceTypes: []InstanceTypeInfo{}, Warnings: []Warning{}, KarpenterSettings: snap.Karpenter}
 	var podReqs scheduling.Requirements
 	if q.Pod != nil {
 		out.Pod, out.Requests = q.Pod.Namespace+"/"+q.Pod.Name, resources.RequestsForPods(q.Pod)

@@ -5,26 +5,22 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/log"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 	"sigs.k8s.io/karpenter/pkg/controllers/provisioning"
 	"sigs.k8s.io/karpenter/pkg/controllers/state"
-	"sigs.k8s.io/karpenter/pkg/operator/injection"
-	"sigs.k8s.io/karpenter/pkg/operator/options"
 	podutils "sigs.k8s.io/karpenter/pkg/utils/pod"
+
+	"github.com/karpctl/karpctl/internal/engine/karpenter"
 )
 
 // Options are the what-ifs and knobs of a plan.
@@ -83,7 +79,7 @@ func newSimulation(ctx context.Context, snap *Snapshot, opts Options) (*simulati
 			return nil, err
 		}
 	}
-	ctx, err := karpenterContext(ctx)
+	ctx, err := karpenterContext(ctx, snap.Karpenter)
 	if err != nil {
 		return nil, err
 	}
@@ -161,28 +157,11 @@ func asObjects[T client.Object](in []T) []client.Object {
 	return out
 }
 
-// karpenterContext carries what Karpenter reads from the context: its options (production defaults,
-// set explicitly so that the environment of the user's shell does not change a plan), the controller
-// name and a logger that discards Karpenter's logs.
-func karpenterContext(ctx context.Context) (context.Context, error) {
-	o := &options.Options{}
-	fs := &options.FlagSet{FlagSet: flag.NewFlagSet("karpenter", flag.ContinueOnError)}
-	fs.SetOutput(io.Discard)
-	o.AddFlags(fs)
-	if err := o.Parse(fs,
-		"--feature-gates=ReservedCapacity=true,NodeOverlay=false,StaticCapacity=false,CapacityBuffer=false",
-		"--preference-policy=Respect",
-		"--min-values-policy=Strict",
-		"--ignore-dra-requests=true",
-		"--scheduler-config=",
-		"--cpu-requests=1000",
-		"--log-level=info",
-	); err != nil {
-		return nil, fmt.Errorf("karpenter options: %w", err)
-	}
-	ctx = options.ToContext(ctx, o)
-	ctx = injection.WithControllerName(ctx, "provisioner")
-	return log.IntoContext(ctx, logr.Discard()), nil
+// karpenterContext carries what Karpenter reads from the context: the options of the cluster's
+// Karpenter (settings; nil: Karpenter's defaults), built by package karpenter, the controller name and
+// a logger that discards Karpenter's logs.
+func karpenterContext(ctx context.Context, settings *karpenter.Settings) (context.Context, error) {
+	return settings.Context(ctx), nil
 }
 
 // Epoch is the creation time given to pending pods that have none (and, in package load, the base of

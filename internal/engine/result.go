@@ -1,5 +1,7 @@
 package engine
 
+import "github.com/karpctl/karpctl/internal/engine/karpenter"
+
 // PlanReport is what `plan --dry-run` prints. Its JSON form is the stable plan schema: these fields
 // plus Result's (catalog, zonesDown, nodePools, existingNodes, unschedulable, warnings, totals).
 type PlanReport struct {
@@ -15,6 +17,8 @@ type PlanReport struct {
 	Files      []string `json:"files,omitempty"`
 	// Scale lists the --scale what-ifs as given (KIND/NAME=N).
 	Scale []string `json:"scale,omitempty"`
+	// KarpenterSettings are every setting Karpenter's code ran with and where each came from.
+	KarpenterSettings *karpenter.Settings `json:"karpenterSettings,omitempty"`
 	*Result
 }
 

@@ -35,7 +35,7 @@ type LaunchTarget struct {
 // (nil: none). Karpenter's own types do the judging: requirements, offerings and allocatable, through
 // the checks plan makes of a NodePool.
 func SmallestLaunchable(ctx context.Context, nodePools []*karpv1.NodePool, zonesDown []string, exclude func(*karpv1.NodePool) ([]string, error)) (*LaunchTarget, error) {
-	ctx, err := karpenterContext(ctx)
+	ctx, err := karpenterContext(ctx, nil)
 	if err != nil {
 		return nil, err
 	}

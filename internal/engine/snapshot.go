@@ -21,6 +21,8 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
+
+	"github.com/karpctl/karpctl/internal/engine/karpenter"
 )
 
 // Snapshot is the cluster as plain objects. Plan never modifies them.
@@ -47,6 +49,13 @@ type Snapshot struct {
 	// NodePool whose Ready condition is False or Unknown is left out, as Karpenter would, with a
 	// warning. Objects from files have no reconciled status: their NodePools are marked Ready.
 	Live bool
+	// KarpenterDeployment is the cluster's Karpenter controller (live: the Deployment karpctl found;
+	// -f: a Deployment with the Helm chart's app.kubernetes.io/name=karpenter label, which is not
+	// expanded into pods). package karpenter reads Karpenter's settings from it.
+	KarpenterDeployment *appsv1.Deployment
+	// Karpenter are the settings of the cluster's Karpenter (its Deployment, --karpenter-setting):
+	// Karpenter's and the provider's options every prediction runs with. nil: Karpenter's defaults.
+	Karpenter *karpenter.Settings
 	// Warnings are what the reader could not read, and what the plan loses for it; they are reported
 	// with the plan.
 	Warnings []Warning

@@ -22,6 +22,7 @@ func Disrupt(w io.Writer, s output.Styles, r engine.DisruptReport, wide bool) er
 	}
 	fmt.Fprintf(&b, "%s %d Karpenter nodes with Karpenter %s's disruption methods, catalog %s (%s)\n",
 		s.Bold.Render("Disruption (dry run):"), r.Totals.KarpenterNodes, r.EngineVersion, r.Catalog, src)
+	karpenterSettings(&b, s, r.KarpenterSettings)
 	if r.IgnoreConsolidateAfter {
 		b.WriteString("What if: every NodeClaim Consolidatable (--ignore-consolidate-after)\n")
 	}

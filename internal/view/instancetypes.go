@@ -30,6 +30,7 @@ func InstanceTypes(w io.Writer, s output.Styles, l *engine.InstanceTypeList, wid
 	}
 	fmt.Fprintf(&b, "%s %d for %s; instance types %s\n", s.Bold.Render("Instance types Karpenter would consider:"),
 		len(l.InstanceTypes), what, InstanceTypesFrom(l.Catalog, l.Region, l.AWSData, spot))
+	karpenterSettings(&b, s, l.KarpenterSettings)
 	if len(l.Requests) > 0 {
 		fits := 0
 		for _, it := range l.InstanceTypes {

@@ -29,6 +29,7 @@ func Plan(w io.Writer, s output.Styles, r engine.PlanReport, wide bool) error {
 	}
 	fmt.Fprintf(&b, "%s %d pending pods with Karpenter %s's scheduler, instance types %s (%s)\n",
 		s.Bold.Render("Plan (dry run):"), r.Totals.PendingPods, r.EngineVersion, InstanceTypesFrom(r.Catalog, r.Region, r.AWSData, plansSpot(r.Result)), src)
+	karpenterSettings(&b, s, r.KarpenterSettings)
 	var whatIf []string
 	if len(r.ZonesDown) > 0 {
 		whatIf = append(whatIf, "zones down "+strings.Join(r.ZonesDown, ","))

@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/karpctl/karpctl/internal/engine"
+	"github.com/karpctl/karpctl/internal/engine/karpenter"
 	"github.com/karpctl/karpctl/internal/manifest"
 )
 
@@ -206,6 +207,10 @@ func (l *loader) workload(o *manifest.Object) error {
 		d := &appsv1.Deployment{}
 		if err := o.Decode(d); err != nil {
 			return err
+		}
+		if karpenter.IsKarpenter(d) {
+			l.snap.KarpenterDeployment = d
+			return nil
 		}
 		return l.expand(o, d.ObjectMeta, d.Spec.Replicas, &d.Spec.Template, nil)
 	case "ReplicaSet":

@@ -37,10 +37,14 @@ func ReadLive(ctx context.Context, kube kubernetes.Interface, dyn dynamic.Interf
 	if files != nil {
 		Merge(snap, files)
 	}
+	// A Karpenter Deployment in the files is read instead of the cluster's.
 	live := &Live{Snapshot: snap}
 	if k, err := discovery.Find(ctx, kube, find); err == nil {
 		live.KarpenterVersion = k.Version
 		live.VersionSkew = VersionSkew(k.Version, bundled)
+		if snap.KarpenterDeployment == nil {
+			snap.KarpenterDeployment = k.Deployment
+		}
 	}
 	return live, nil
 }

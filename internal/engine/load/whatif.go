@@ -36,6 +36,9 @@ func Merge(dst, src *engine.Snapshot) {
 	dst.StorageClasses = append(dst.StorageClasses, src.StorageClasses...)
 	dst.CSINodes = append(dst.CSINodes, src.CSINodes...)
 	dst.PodDisruptionBudgets = append(dst.PodDisruptionBudgets, src.PodDisruptionBudgets...)
+	if src.KarpenterDeployment != nil {
+		dst.KarpenterDeployment = src.KarpenterDeployment
+	}
 }
 
 func metaKey(o metav1.Object) string { return o.GetNamespace() + "/" + o.GetName() }
