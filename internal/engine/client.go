@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -77,6 +78,44 @@ func (c *snapshotClient) add(obj client.Object) error {
 		c.podsByNode[p.Spec.NodeName] = append(c.podsByNode[p.Spec.NodeName], p)
 	}
 	return nil
+}
+
+// remove takes the objects (by kind and key) out of the store and its indexes, in one pass per
+// kind; a missing object is no error.
+func (c *snapshotClient) remove(objs ...client.Object) {
+	gone := map[schema.GroupVersionKind]map[string]bool{}
+	pods := map[string]bool{}
+	for _, obj := range objs {
+		gvk, err := apiutil.GVKForObject(obj, c.scheme)
+		if err != nil {
+			continue
+		}
+		k := key(obj.GetNamespace(), obj.GetName())
+		if _, ok := c.objects[gvk][k]; !ok {
+			continue
+		}
+		if gone[gvk] == nil {
+			gone[gvk] = map[string]bool{}
+		}
+		gone[gvk][k] = true
+		delete(c.objects[gvk], k)
+		if _, ok := obj.(*corev1.Pod); ok {
+			pods[k] = true
+		}
+	}
+	for gvk, keys := range gone {
+		c.order[gvk] = slices.DeleteFunc(c.order[gvk], func(k string) bool { return keys[k] })
+	}
+	if len(pods) == 0 {
+		return
+	}
+	isGone := func(p *corev1.Pod) bool { return pods[key(p.Namespace, p.Name)] }
+	for ns, ps := range c.podsByNamespace {
+		c.podsByNamespace[ns] = slices.DeleteFunc(ps, isGone)
+	}
+	for n, ps := range c.podsByNode {
+		c.podsByNode[n] = slices.DeleteFunc(ps, isGone)
+	}
 }
 
 func (c *snapshotClient) Get(_ context.Context, k client.ObjectKey, obj client.Object, opts ...client.GetOption) error {

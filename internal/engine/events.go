@@ -57,6 +57,13 @@ func (r *eventRecorder) Publish(evts ...events.Event) {
 	}
 }
 
+// reset forgets the pods' scheduling failures before the scheduler runs again.
+func (r *eventRecorder) reset() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.messages = map[types.UID]string{}
+}
+
 func (r *eventRecorder) message(uid types.UID) (string, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
