@@ -1,0 +1,253 @@
+package explain
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
+	"sigs.k8s.io/karpenter/pkg/cloudprovider"
+	scheduler "sigs.k8s.io/karpenter/pkg/controllers/provisioning/scheduling"
+	"sigs.k8s.io/karpenter/pkg/scheduling"
+	"sigs.k8s.io/karpenter/pkg/utils/resources"
+
+	"github.com/karpctl/karpctl/internal/engine"
+)
+
+// describer words a confirmed constraint and sizes its change by the NodeClaim Karpenter launched
+// once it was relaxed.
+type describer struct {
+	x     *explainer
+	np    *karpv1.NodePool
+	claim *engine.NodeClaimPlan
+}
+
+func (d describer) describe(c constraint) Reason {
+	switch c.kind {
+	case Taint:
+		t := toleration(*c.taint)
+		return Reason{Kind: Taint, Key: c.key, Toleration: &t,
+			Message: fmt.Sprintf("the NodePool taints its nodes %s and the pod does not tolerate it", taintString(*c.taint)),
+			Change:  fmt.Sprintf("tolerate %s in the pod", taintString(*c.taint))}
+	case Requirement:
+		return d.requirement(c.key)
+	case Limit:
+		return d.limit()
+	case Resources:
+		return d.resources()
+	case Offering:
+		return Reason{Kind: Offering,
+			Message: fmt.Sprintf("no instance type compatible with the pod and the NodePool has an available offering in the zones and capacity types they allow (%s)", d.allowed()),
+			Change:  d.offeringChange()}
+	case MinValues:
+		return Reason{Kind: MinValues, Key: strings.Join(d.minValueKeys(), ","),
+			Message: fmt.Sprintf("the instance types left for the pod cannot meet the NodePool's minValues on %s (min-values-policy Strict)", strings.Join(d.minValueKeys(), ", ")),
+			Change:  "lower minValues on " + strings.Join(d.minValueKeys(), ", ") + ", or allow more instance types"}
+	case Volume:
+		return Reason{Kind: Volume, Message: "the pod's volumes pin it to where their PersistentVolumes are (volume topology), and the NodePool cannot launch there",
+			Change: "allow the volumes' zones in the NodePool, or use a volume in a zone the NodePool launches in"}
+	case Topology:
+		return Reason{Kind: Topology, Message: "a topology spread constraint with whenUnsatisfiable: DoNotSchedule cannot be met by a new node of this NodePool",
+			Change: "allow the NodePool the domains the spread needs (its requirements on the topology key), or use whenUnsatisfiable: ScheduleAnyway"}
+	case Affinity:
+		return Reason{Kind: Affinity, Message: "the pod's required pod affinity or anti-affinity cannot be met by a new node of this NodePool",
+			Change: "make the pod (anti-)affinity preferred instead of required, or let the NodePool launch where it can be met"}
+	case HostPort:
+		return Reason{Kind: HostPort, Message: fmt.Sprintf("the pod's host ports %s conflict with what a new node of this NodePool runs", portList(hostPorts(d.x.pod))),
+			Change: "drop the host ports or move them off the ports the NodePool's DaemonSets use"}
+	}
+	return Reason{Kind: c.kind}
+}
+
+func (d describer) requirement(key string) Reason {
+	pod := scheduling.NewStrictPodRequirements(d.x.pod).Get(key)
+	np := scheduler.NewNodeClaimTemplate(d.np).Requirements.Get(key)
+	r := Reason{Kind: Requirement, Key: key,
+		Message: fmt.Sprintf("the pod requires %s; the NodePool allows %s", pod, np)}
+	if pod.Operator() == corev1.NodeSelectorOpIn {
+		r.Values = pod.Values()
+		sort.Strings(r.Values)
+		r.Change = fmt.Sprintf("allow %s %s in the NodePool", key, strings.Join(r.Values, ","))
+	} else {
+		r.Change = fmt.Sprintf("drop the NodePool's requirement on %s", key)
+	}
+	return r
+}
+
+// limit sizes the limits: the NodePool's usage plus the capacity of the instance type Karpenter
+// launched without limits; only the limits that are too low are raised.
+func (d describer) limit() Reason {
+	usage := d.x.sim.NodePoolUsage(d.np.Name)
+	it := d.instanceType()
+	r := Reason{Kind: Limit, Limits: corev1.ResourceList{}}
+	var said, changes []string
+	names := make([]string, 0, len(d.np.Spec.Limits))
+	for name := range d.np.Spec.Limits {
+		names = append(names, string(name))
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		name := corev1.ResourceName(n)
+		limit := d.np.Spec.Limits[name]
+		used := usage[name]
+		left := limit.DeepCopy()
+		left.Sub(used)
+		if it == nil {
+			continue
+		}
+		need := used.DeepCopy()
+		need.Add(it.Capacity[name])
+		if need.Cmp(limit) <= 0 {
+			continue
+		}
+		req := podRequests(d.x.pod)[name]
+		said = append(said, fmt.Sprintf("limits.%s %s: its nodes and NodeClaims use %s, leaving %s; the pod needs %s and the cheapest instance type that takes it, %s, adds %s",
+			n, limit.String(), used.String(), left.String(), req.String(), it.Name, ptr(it.Capacity[name])))
+		changes = append(changes, fmt.Sprintf("raise limits.%s to ≥ %s", n, need.String()))
+		r.Limits[name] = need
+	}
+	if it == nil {
+		r.Message, r.Change = "the NodePool's limits leave no room for an instance type that fits the pod", "raise the NodePool's limits"
+		return r
+	}
+	r.Message, r.Change = strings.Join(said, "; "), strings.Join(changes, ", ")
+	return r
+}
+
+// resources compares the pod's requests plus the DaemonSet overhead Karpenter reserved (the requests
+// of the NodeClaim launched for the pod with its requests relaxed) with the largest instance type
+// compatible with the pod and the NodePool.
+func (d describer) resources() Reason {
+	r := Reason{Kind: Resources}
+	overhead := corev1.ResourceList{}
+	if d.claim != nil {
+		overhead[corev1.ResourceCPU] = *resource.NewMilliQuantity(d.claim.CPURequestMilli, resource.DecimalSI)
+		overhead[corev1.ResourceMemory] = *resource.NewQuantity(d.claim.MemoryRequest, resource.BinarySI)
+	}
+	req := podRequests(d.x.pod)
+	largest := d.largest()
+	if largest == nil {
+		r.Message = fmt.Sprintf("no compatible instance type fits the pod's requests (%s) plus DaemonSet overhead (%s)", list(req), list(overhead))
+		r.Change = "lower the pod's requests or allow larger instance types"
+		return r
+	}
+	alloc := largest.Allocatable()
+	r.Message = fmt.Sprintf("the largest compatible instance type, %s, has allocatable %s; the pod requests %s plus DaemonSet overhead %s",
+		largest.Name, list(alloc), list(req), list(overhead))
+	room := resources.Subtract(alloc, overhead)
+	r.Change = fmt.Sprintf("allow larger instance types in the NodePool, or lower the pod's requests to fit %s (≤ %s)", largest.Name, list(room))
+	return r
+}
+
+// largest is the instance type with the most allocatable CPU (then memory) among those compatible
+// with the pod's and the NodePool's requirements and offered.
+func (d describer) largest() *cloudprovider.InstanceType {
+	reqs := scheduling.NewRequirements(scheduler.NewNodeClaimTemplate(d.np).Requirements.Values()...)
+	reqs.Add(scheduling.NewStrictPodRequirements(d.x.pod).Values()...)
+	var best *cloudprovider.InstanceType
+	for _, it := range d.x.sim.InstanceTypes(d.np.Name) {
+		if it.Requirements.Intersects(reqs) != nil || !it.Offerings.Available().HasCompatible(reqs) {
+			continue
+		}
+		if best == nil || bigger(it.Allocatable(), best.Allocatable()) {
+			best = it
+		}
+	}
+	return best
+}
+
+func bigger(a, b corev1.ResourceList) bool {
+	if c := a.Cpu().Cmp(*b.Cpu()); c != 0 {
+		return c > 0
+	}
+	return a.Memory().Cmp(*b.Memory()) > 0
+}
+
+func (d describer) instanceType() *cloudprovider.InstanceType {
+	if d.claim == nil {
+		return nil
+	}
+	for _, it := range d.x.sim.InstanceTypes(d.np.Name) {
+		if it.Name == d.claim.InstanceType {
+			return it
+		}
+	}
+	return nil
+}
+
+func (d describer) allowed() string {
+	reqs := scheduler.NewNodeClaimTemplate(d.np).Requirements
+	reqs.Add(scheduling.NewStrictPodRequirements(d.x.pod).Values()...)
+	var parts []string
+	for _, k := range offeringKeys {
+		if reqs.Has(k) {
+			parts = append(parts, reqs.Get(k).String())
+		}
+	}
+	if len(parts) == 0 {
+		return "any zone and capacity type"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (d describer) offeringChange() string {
+	if d.claim == nil {
+		return "allow other zones or capacity types"
+	}
+	return fmt.Sprintf("allow zone %s and capacity type %s (where %s is offered)", d.claim.Zone, d.claim.CapacityType, d.claim.InstanceType)
+}
+
+func (d describer) minValueKeys() []string {
+	var keys []string
+	for _, r := range d.np.Spec.Template.Spec.Requirements {
+		if r.MinValues != nil {
+			keys = append(keys, fmt.Sprintf("%s (%d)", r.Key, *r.MinValues))
+		}
+	}
+	return keys
+}
+
+func taintString(t corev1.Taint) string {
+	if t.Value == "" {
+		return t.Key + ":" + string(t.Effect)
+	}
+	return t.Key + "=" + t.Value + ":" + string(t.Effect)
+}
+
+func portList(ports []corev1.ContainerPort) string {
+	var s []string
+	for _, p := range ports {
+		proto := p.Protocol
+		if proto == "" {
+			proto = corev1.ProtocolTCP
+		}
+		s = append(s, fmt.Sprintf("%d/%s", p.HostPort, proto))
+	}
+	return strings.Join(s, ", ")
+}
+
+func ptr(q resource.Quantity) string { return q.String() }
+
+// list is "cpu 12, memory 1Gi" for the resources that matter most, then the others by name.
+func list(rl corev1.ResourceList) string {
+	var names []string
+	for n := range rl {
+		if n != corev1.ResourceCPU && n != corev1.ResourceMemory {
+			names = append(names, string(n))
+		}
+	}
+	sort.Strings(names)
+	names = append([]string{string(corev1.ResourceCPU), string(corev1.ResourceMemory)}, names...)
+	var out []string
+	for _, n := range names {
+		if q, ok := rl[corev1.ResourceName(n)]; ok {
+			out = append(out, n+" "+q.String())
+		}
+	}
+	if len(out) == 0 {
+		return "nothing"
+	}
+	return strings.Join(out, ", ")
+}
