@@ -14,6 +14,7 @@ import (
 
 	"github.com/karpctl/karpctl/internal/drill"
 	"github.com/karpctl/karpctl/internal/engine"
+	"github.com/karpctl/karpctl/internal/explain"
 	"github.com/karpctl/karpctl/internal/fleet"
 	"github.com/karpctl/karpctl/internal/health"
 	"github.com/karpctl/karpctl/internal/lease"
@@ -41,6 +42,7 @@ func TestJSONSchemaDocumented(t *testing.T) {
 		{"`kubectl karpctl plan --dry-run -o json|yaml`", engine.PlanReport{}},
 		{"`kubectl karpctl instance-types -o json|yaml`", engine.InstanceTypeList{}},
 		{"`kubectl karpctl disrupt --dry-run -o json|yaml`", engine.DisruptReport{}},
+		{"`kubectl karpctl explain -o json|yaml`", explain.Report{}},
 		{"`kubectl karpctl health -o json|yaml`", health.Report{}},
 		{"`kubectl karpctl drill leader-kill|zone-outage -o json|yaml` and `--report FILE`", drill.Report{}},
 		{"Each line of the drill history file (`$XDG_STATE_HOME/karpctl/drills.jsonl`)", drill.HistoryEntry{}},
@@ -74,6 +76,10 @@ const fleetSchemaTitle = "`kubectl karpctl lease|health|audit-topology|version -
 
 // schemaNotes are paragraphs printed under a section's title, before its fields.
 var schemaNotes = map[string]string{
+	"`kubectl karpctl explain -o json|yaml`": "`outcome.kind` is Running, ExistingNode, NewNodeClaim or Unschedulable; `nodePools[].verdict` is Launches,\n" +
+		"Launchable, Blocked, Skipped or NotNeeded; `nodePools[].reasons[].kind` is one of Taint, Requirement, Limit, Resources,\n" +
+		"Offering, MinValues, NodeClass, Volume, Topology, Affinity, HostPort. Each reason was confirmed by a counterfactual\n" +
+		"run of Karpenter's scheduler.",
 	fleetSchemaTitle: "A list with one entry per context, in the order of `--contexts` (by name with `--all-contexts`). `result` is that\n" +
 		"command's single-cluster schema above; `error` (the one-line error) replaces it when the context could not\n" +
 		"answer. `exitCode` is what the single-cluster command would exit with there; `durationSeconds` how long it took.",

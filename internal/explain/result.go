@@ -143,3 +143,16 @@ type Reason struct {
 	// Limits are the smallest limits that make room (Limit).
 	Limits corev1.ResourceList `json:"limits,omitempty"`
 }
+
+// Report is what `explain` prints. Its JSON form is the stable explain schema: these fields plus
+// PodExplanation's.
+type Report struct {
+	// Mode is "live" (read from the cluster, plus any -f files) or "offline" (files only).
+	Mode string `json:"mode"`
+	// Engine is the bundled Karpenter module and version whose scheduler made every run.
+	Engine           string   `json:"engine"`
+	EngineVersion    string   `json:"engineVersion"`
+	KarpenterVersion string   `json:"karpenterVersion,omitempty"`
+	Files            []string `json:"files,omitempty"`
+	*PodExplanation
+}

@@ -90,3 +90,10 @@ func replicaPod(kind, namespace, workload string, tpl *corev1.PodTemplateSpec, n
 	p.Status.Phase = corev1.PodPending
 	return p
 }
+
+// TemplatePod is a pending pod built from a workload's template, as its controller would create it:
+// what explain examines when the workload has no pod.
+func TemplatePod(kind, namespace, workload string, tpl *corev1.PodTemplateSpec) *corev1.Pod {
+	name := workload + "-template"
+	return replicaPod(kind, namespace, workload, tpl, name, engine.StableUID("pod", namespace, name), engine.Epoch)
+}

@@ -1,0 +1,73 @@
+package commands
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/karpctl/karpctl/internal/cli"
+	"github.com/karpctl/karpctl/internal/explain"
+)
+
+func explainJSON(t *testing.T, args ...string) (int, explain.Report, string) {
+	t.Helper()
+	code, out, errOut := run(t, "kubectl-karpctl", append([]string{"explain", "-o", "json"}, args...)...)
+	var r explain.Report
+	if code == cli.ExitOK || code == cli.ExitUnhealthy {
+		if err := json.Unmarshal([]byte(out), &r); err != nil || r.PodExplanation == nil {
+			t.Fatalf("exit %d, stdout is not an explanation (%v):\n%s\nstderr: %s", code, err, out, errOut)
+		}
+	}
+	return code, r, errOut
+}
+
+func TestExplainOfflineLimitAndArchitecture(t *testing.T) {
+	file := filepath.Join("testdata", "explain", "limit-and-arch.yaml")
+	code, r, errOut := explainJSON(t, "--offline", "-f", file)
+	if code != cli.ExitUnhealthy || r.Outcome.Kind != explain.OutcomeUnschedulable || !strings.Contains(errOut, "default/big stays pending") {
+		t.Fatalf("exit %d, outcome %+v, stderr %q", code, r.Outcome, errOut)
+	}
+	if len(r.NodePools) != 2 || r.NodePools[0].Name != "arm" || r.NodePools[1].Reasons[0].Kind != explain.Limit {
+		t.Fatalf("nodePools %+v", r.NodePools)
+	}
+	code, out, _ := run(t, "kubectl-karpctl", "explain", "pod", "big", "--offline", "-f", file)
+	for _, want := range []string{"arm (weight 10)  BLOCKED", "Requirement: the pod requires kubernetes.io/arch In [amd64]",
+		"change: allow kubernetes.io/arch amd64 in the NodePool", "general (weight 0)  BLOCKED", "change: raise limits.cpu to ≥ 16"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("exit %d, table lacks %q:\n%s", code, want, out)
+		}
+	}
+}
+
+func TestExplainPlacedExits0(t *testing.T) {
+	dir := writeFiles(t, map[string]string{"all.yaml": planNodePool + "---\n" + planDeployment("web", 2, "1")})
+	code, r, errOut := explainJSON(t, "--offline", "-f", dir, "deployment", "web", "-n", "shop")
+	if code != cli.ExitOK || r.Outcome.Kind != explain.OutcomeNewNodeClaim || r.InstanceTypes == nil || len(r.InstanceTypes.Compatible) == 0 {
+		t.Fatalf("exit %d, %+v, stderr %q", code, r.PodExplanation, errOut)
+	}
+	if r.Pod != "shop/web-0" || len(r.Outcome.SharedWith) != 0 {
+		t.Errorf("want replica web-0 on a NodeClaim of its own (hostname anti-affinity): %+v", r.Outcome)
+	}
+}
+
+func TestExplainInputErrorsExit2WithOneLine(t *testing.T) {
+	dir := writeFiles(t, map[string]string{"all.yaml": planNodePool, "pod.yaml": planDeployment("web", 1, "1")})
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--offline", "-f", dir, "pod", "web", "-n", "shop"}, "pod web not found in namespace shop"},
+		{[]string{"--offline", "-f", dir, "pod", "nope", "-n", "shop"}, "pod nope not found in namespace shop"},
+		{[]string{"--offline", "-f", dir, "deployment", "nope"}, "deployment nope not found in namespace default"},
+		{[]string{"--offline", "-f", dir, "cronjob", "x"}, "unknown kind"},
+		{[]string{"--offline", "-f", dir, "big"}, "give the kind and the name"},
+		{[]string{}, "needs a TARGET"},
+		{[]string{"--offline", "-f", filepath.Join(dir, "all.yaml")}, "no pending pod in the files"},
+	} {
+		code, _, errOut := run(t, "kubectl-karpctl", append([]string{"explain"}, tc.args...)...)
+		if code != cli.ExitUsage || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q (want one line with %q)", tc.args, code, errOut, tc.want)
+		}
+	}
+}
