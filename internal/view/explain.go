@@ -58,7 +58,7 @@ func Explain(w io.Writer, s output.Styles, r explain.Report, wide bool) error {
 	if c := e.InstanceTypes; c != nil {
 		instanceTypeChoice(&b, s, c, wide)
 	}
-	warnings(&b, s, e.Warnings)
+	writeWarnings(&b, s, e.Warnings)
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -115,20 +115,6 @@ func instanceTypeChoice(b *strings.Builder, s output.Styles, c *explain.Instance
 		t.Rows = append(t.Rows, []string{strconv.Itoa(i + 1), it.Name, cores(it.CPUAllocatableMilli), gibBytes(it.MemoryAllocatable), price(it.PricePerHour), it.Zone, it.CapacityType})
 	}
 	t.Render(b, s)
-}
-
-func warnings(b *strings.Builder, s output.Styles, ws []engine.Warning) {
-	if len(ws) == 0 {
-		return
-	}
-	b.WriteString("\n" + s.Warn.Render("Warnings:") + "\n")
-	for _, w := range ws {
-		if w.NodePool != "" {
-			fmt.Fprintf(b, "  NodePool %s: %s\n", w.NodePool, w.Message)
-		} else {
-			fmt.Fprintf(b, "  %s\n", w.Message)
-		}
-	}
 }
 
 func requests(rl corev1.ResourceList) string {
