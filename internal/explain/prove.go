@@ -110,6 +110,10 @@ func (x *explainer) prove(np *karpv1.NodePool) ([]Reason, bool, error) {
 	}
 	var blocking []constraint
 	for i, c := range suspects {
+		if len(suspects) == 1 { // kept alone, nothing is relaxed: that is the run that failed
+			blocking = append(blocking, c)
+			break
+		}
 		others := append(append([]constraint{}, suspects[:i]...), suspects[i+1:]...)
 		r, err := x.try(np, others)
 		if err != nil {
@@ -136,7 +140,7 @@ func (x *explainer) prove(np *karpv1.NodePool) ([]Reason, bool, error) {
 		}
 	}
 	sized := all
-	if !alternatives {
+	if !alternatives && len(blocking) < len(suspects) {
 		if r, err := x.try(np, blocking); err != nil {
 			return nil, false, err
 		} else if r.ok() {

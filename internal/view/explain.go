@@ -57,6 +57,10 @@ func Explain(w io.Writer, s output.Styles, r explain.Report, wide bool) error {
 	}
 	if c := e.InstanceTypes; c != nil {
 		instanceTypeChoice(&b, s, c, wide)
+		if o := e.Outcome; len(o.SharedWith) > 0 {
+			fmt.Fprintf(&b, "The types are ranked for this pod alone; the plan's NodeClaim also carries %d other pending pod(s), so it is a %s.\n",
+				len(o.SharedWith), o.NodeClaim.InstanceType)
+		}
 	}
 	writeWarnings(&b, s, e.Warnings)
 	_, err := io.WriteString(w, b.String())
