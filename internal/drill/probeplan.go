@@ -137,7 +137,11 @@ func probeGate(ctx context.Context, c Client, k *discovery.Karpenter, o Options,
 	reqs := o.ProbeRequests
 	if reqs == nil {
 		reqs = halfOf(target.Allocatable)
-		pl.RequestsFrom = fmt.Sprintf("half of %s's allocatable, the smallest instance type NodePool %s can launch besides those of its nodes (catalog %s)", target.InstanceType, np.Name, target.Catalog)
+		besides := ""
+		if len(in[np.Name].types) > 0 {
+			besides = " besides those of its nodes"
+		}
+		pl.RequestsFrom = fmt.Sprintf("half of %s's allocatable, the smallest instance type NodePool %s can launch%s (catalog %s)", target.InstanceType, np.Name, besides, target.Catalog)
 	} else {
 		pl.RequestsFrom = "--probe-requests"
 	}
