@@ -2,7 +2,10 @@ package commands
 
 import (
 	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -49,5 +52,31 @@ func TestKrewManifestNamesEveryCommand(t *testing.T) {
 	}
 	if !strings.Contains(description, "--contexts") {
 		t.Error("the krew description does not name --contexts (fleets)")
+	}
+}
+
+// The completion executable the archives ship hands kubectl's arguments to karpctl's __complete.
+func TestCompletionExecutable(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("the sh script; Windows runs kubectl_complete-karpctl.cmd")
+	}
+	dir := t.TempDir()
+	fake := "#!/bin/sh\necho \"$@\"\n"
+	if err := os.WriteFile(filepath.Join(dir, "kubectl-karpctl"), []byte(fake), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("../../hack/release/kubectl_complete-karpctl", "plan", "--zone-")
+	cmd.Env = append(os.Environ(), "PATH="+dir)
+	out, err := cmd.Output()
+	if err != nil || string(out) != "__complete plan --zone-\n" {
+		t.Errorf("%q %v, want karpctl's __complete with the arguments", out, err)
+	}
+	b, err := os.ReadFile("../../hack/release/kubectl_complete-karpctl.cmd")
+	if err != nil || !strings.Contains(string(b), "kubectl-karpctl.exe __complete %*") {
+		t.Errorf("kubectl_complete-karpctl.cmd: %q %v", b, err)
+	}
+	gr, err := os.ReadFile("../../.goreleaser.yaml")
+	if err != nil || !strings.Contains(string(gr), "src: hack/release/kubectl_complete-karpctl\n") || !strings.Contains(string(gr), "src: hack/release/kubectl_complete-karpctl.cmd\n") {
+		t.Errorf(".goreleaser.yaml does not put both completion executables in the archives (%v)", err)
 	}
 }

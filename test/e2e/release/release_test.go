@@ -134,8 +134,8 @@ func onePlatformConfig(t *testing.T, root, dist string) string {
 	return p
 }
 
-// checkArchive: checksums.txt and the manifest agree with the file, which holds the binary, LICENSE and
-// README.md.
+// checkArchive: checksums.txt and the manifest agree with the file, which holds the binary, LICENSE,
+// README.md and the completion executables kubectl runs for `kubectl karpctl <TAB>`.
 func checkArchive(t *testing.T, archive, dist, manifestSum string) {
 	t.Helper()
 	b, err := os.ReadFile(archive)
@@ -166,7 +166,7 @@ func checkArchive(t *testing.T, archive, dist, manifestSum string) {
 		names = append(names, h.Name)
 	}
 	slices.Sort(names)
-	if want := []string{"LICENSE", "README.md", "kubectl-karpctl"}; !slices.Equal(names, want) {
+	if want := []string{"LICENSE", "README.md", "kubectl-karpctl", "kubectl_complete-karpctl", "kubectl_complete-karpctl.cmd"}; !slices.Equal(names, want) {
 		t.Fatalf("%s holds %v, want %v", archive, names, want)
 	}
 }
