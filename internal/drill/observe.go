@@ -1,6 +1,7 @@
 package drill
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -29,6 +30,8 @@ func (ru *run) observeStart(ws *drillWatches) {
 	ru.r.LeaseDurationSeconds = ru.duration.Seconds()
 	ru.oldHolder = ptr.Deref(l0.Spec.HolderIdentity, "")
 	ru.tracker.Observe(l0, ru.o.Now())
+	ru.sil = lease.NewSilence(lease.StaleAfter(ru.duration), ru.o.Now())
+	ru.leaseReads = make(chan leaseRead, 1)
 	for i := range ws.pods.Items {
 		ru.pods[ws.pods.Items[i].Name] = &ws.pods.Items[i]
 		ru.initial[ws.pods.Items[i].Name] = true
@@ -58,6 +61,8 @@ func (ru *run) wait(ws *drillWatches) bool {
 			}
 		case ev, ok := <-ws.leaseW.ResultChan():
 			err = ru.onLeaseWatch(ev, ok)
+		case res := <-ru.leaseReads:
+			ru.onLeaseRead(res)
 		case e, ok := <-ru.probeEvs:
 			if !ok {
 				ru.probeEvs, ru.probeDone = nil, true
@@ -110,7 +115,7 @@ func (ru *run) readyReplacements() int {
 // onTick notices an expired lease, and gives up (false) on a replacement that has stayed
 // Unschedulable for --unschedulable-grace once the leader question is settled.
 func (ru *run) onTick(now time.Time) bool {
-	ru.onLease(ru.tracker.Tick(now))
+	ru.checkSilence(now)
 	stuck, since := stuckReplacement(ru.unschedulableSince)
 	if stuck == "" || !ru.leaderSettled() || now.Sub(since) < ru.o.UnschedulableGrace {
 		return true
@@ -124,6 +129,7 @@ func (ru *run) onLeaseWatch(ev watch.Event, ok bool) error {
 	if !ok {
 		return errors.New("the lease watch ended")
 	}
+	ru.heard(ru.o.Now())
 	switch ev.Type {
 	case watch.Added, watch.Modified:
 		if l, ok := ev.Object.(*coordinationv1.Lease); ok {
@@ -319,4 +325,60 @@ func unschedulable(p *corev1.Pod) string {
 		return oneLine(c.Message)
 	}
 	return ""
+}
+
+// leaseRead is the answer of a read of the lease checking a quiet watch.
+type leaseRead struct {
+	l   *coordinationv1.Lease
+	err error
+}
+
+// checkSilence reports a silence of the API server, reads the lease when the watch has been quiet
+// or an expiry falls due without news from after it, and reports the expiry only on such news.
+func (ru *run) checkSilence(now time.Time) {
+	if quiet, ok := ru.sil.Check(now); ok {
+		ru.r.APISilenceSeconds = max(ru.r.APISilenceSeconds, quiet.Seconds())
+		ru.emit(Event{Time: now, Kind: EvAPISilent, Detail: fmt.Sprintf("the API server has not answered for %s (the lease watch is quiet and a read of the lease failed): whether %s still renews the lease is unknown, not expired",
+			lease.Round(quiet), ru.oldHolder)})
+	}
+	at, due := ru.tracker.ExpiryDue(now)
+	if due && !ru.sil.LastHeard().After(at) && !ru.sil.LastProbe().After(at) || ru.sil.NeedProbe(now) {
+		ru.readLease(now)
+	}
+	ru.onLease(ru.tracker.TickHeard(now, ru.sil.LastHeard()))
+}
+
+// readLease reads the lease in the background, within Silence.ProbeTimeout, unless a read is in flight.
+func (ru *run) readLease(now time.Time) {
+	if ru.reading {
+		return
+	}
+	ru.reading = true
+	ru.sil.ProbeStarted(now)
+	go func() {
+		ctx, cancel := context.WithTimeout(ru.ctx, ru.sil.ProbeTimeout())
+		defer cancel()
+		l, err := ru.c.Lease(ctx, ru.k.LeaseNamespace, ru.k.LeaseName)
+		ru.leaseReads <- leaseRead{l: l, err: err} // buffered: never blocks, whoever still listens
+	}()
+}
+
+// onLeaseRead takes a read's answer: news from the API server, and the lease as it is now.
+func (ru *run) onLeaseRead(res leaseRead) {
+	ru.reading = false
+	if res.err != nil {
+		ru.sil.ProbeFailed()
+		return
+	}
+	now := ru.o.Now()
+	ru.heard(now)
+	ru.onLease(ru.tracker.Observe(res.l, now))
+}
+
+// heard records news from the API server at now, and the end of a silence.
+func (ru *run) heard(now time.Time) {
+	if resumed, was := ru.sil.Heard(now); resumed {
+		ru.r.APISilenceSeconds = max(ru.r.APISilenceSeconds, was.Seconds())
+		ru.emit(Event{Time: now, Kind: EvAPIResumed, Detail: fmt.Sprintf("the API server answers again after %s without news", lease.Round(was))})
+	}
 }

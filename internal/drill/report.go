@@ -84,6 +84,11 @@ const (
 	EvUncordoned    = "node-uncordoned"
 	EvLockReleased  = "lock-released"
 	EvInterrupted   = "interrupted"
+	// EvAPISilent: the lease watch was quiet and a read of the lease failed or timed out: the API
+	// server is not answering, and whether the leader still renews is unknown (not expired).
+	EvAPISilent = "api-silent"
+	// EvAPIResumed: the API server answers again after a silence.
+	EvAPIResumed = "api-resumed"
 )
 
 // Report is the JSON of `drill --report FILE` and `-o json`.
@@ -112,10 +117,13 @@ type Report struct {
 	// FailoverSeconds = the new holder's acquireTime (by the lease) − the action time.
 	FailoverSeconds float64 `json:"failoverSeconds,omitempty"`
 	// LeaderGapSeconds = the new acquireTime − the old holder's last renewTime (or release time).
-	LeaderGapSeconds        float64  `json:"leaderGapSeconds,omitempty"`
-	BoundSeconds            float64  `json:"boundSeconds,omitempty"`
-	Bound                   string   `json:"bound,omitempty"`
-	LeaseDurationSeconds    float64  `json:"leaseDurationSeconds"`
+	LeaderGapSeconds     float64 `json:"leaderGapSeconds,omitempty"`
+	BoundSeconds         float64 `json:"boundSeconds,omitempty"`
+	Bound                string  `json:"bound,omitempty"`
+	LeaseDurationSeconds float64 `json:"leaseDurationSeconds"`
+	// APISilenceSeconds is the longest time the API server did not answer the drill's lease
+	// tracking (see EvAPISilent); 0 when it always answered.
+	APISilenceSeconds       float64  `json:"apiSilenceSeconds,omitempty"`
 	RetryPeriodSeconds      float64  `json:"retryPeriodSeconds"`
 	ReplacementReadySeconds float64  `json:"replacementReadySeconds,omitempty"`
 	Unschedulable           string   `json:"unschedulable,omitempty"`

@@ -70,7 +70,13 @@ type run struct {
 	pending   []string
 	leaderHit bool
 
-	// The lease as watched.
+	// The lease as watched. sil tells an API server that stopped answering from a leader that
+	// stopped renewing, as `lease --watch` does: a quiet watch is checked with a short read of the
+	// lease (leaseReads brings the answers; reading while one is in flight), and an expiry is only
+	// reported on news from after it.
+	sil                *lease.Silence
+	leaseReads         chan leaseRead
+	reading            bool
 	tracker            lease.Tracker
 	oldHolder          string
 	duration           time.Duration
