@@ -18,6 +18,7 @@ import (
 	"github.com/karpctl/karpctl/internal/fleet"
 	"github.com/karpctl/karpctl/internal/health"
 	"github.com/karpctl/karpctl/internal/lease"
+	"github.com/karpctl/karpctl/internal/top"
 	"github.com/karpctl/karpctl/internal/topology"
 	"github.com/karpctl/karpctl/internal/units"
 	"github.com/karpctl/karpctl/internal/versions"
@@ -48,6 +49,7 @@ func TestJSONSchemaDocumented(t *testing.T) {
 		{"Each line of the drill history file (`$XDG_STATE_HOME/karpctl/drills.jsonl`)", drill.HistoryEntry{}},
 		{"`kubectl karpctl drill history -o json|yaml`", drill.History{}},
 		{"`kubectl karpctl version -o json|yaml`", versions.Info{}},
+		{"`kubectl karpctl top --once -o json|yaml`", top.Screen{}},
 		{fleetSchemaTitle, fleet.Outcome[struct{}]{}},
 	} {
 		fmt.Fprintf(&b, "\n## %s\n\n", s.title)

@@ -1,0 +1,84 @@
+package top
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/karpctl/karpctl/internal/engine"
+	"github.com/karpctl/karpctl/internal/units"
+)
+
+func labelSet(m map[string]string) labels.Set { return labels.Set(m) }
+
+// Predictions are the last ones made (nil before the first).
+func (l *Live) Predictions() *Predictions { return l.preds.Load() }
+
+// Predicting reports whether a prediction is running now.
+func (l *Live) Predicting() bool { return l.predicting.Load() }
+
+// Predict computes prices, plan and disrupt over the caches as they are now and keeps the result.
+// It runs on the caller's goroutine; RunPredictions calls it in the background.
+func (l *Live) Predict(ctx context.Context) *Predictions {
+	l.predicting.Store(true)
+	defer l.predicting.Store(false)
+	snap := l.Snapshot()
+	var prices map[string]float64
+	var plan *engine.Result
+	var dis *engine.DisruptResult
+	planRun, disRun := Computed{}, Computed{}
+	src, err := l.opts.Source(snap)
+	if err == nil {
+		prices, err = engine.NodePrices(ctx, snap, src)
+	}
+	if err != nil {
+		planRun = Computed{At: time.Now(), Error: err.Error()}
+		disRun = planRun
+	} else {
+		t0 := time.Now()
+		plan, err = engine.Plan(ctx, snap, engine.Options{InstanceTypes: src})
+		planRun = Computed{At: time.Now(), Took: units.Seconds(time.Since(t0)), Error: errText(err)}
+		if dsrc, err := l.opts.Source(snap); err == nil {
+			// Disrupt reads PodDisruptionBudgets too; its snapshot is the same caches'.
+			t0 = time.Now()
+			dis, err = engine.Disrupt(ctx, snap, dsrc, engine.DisruptOptions{})
+			disRun = Computed{At: time.Now(), Took: units.Seconds(time.Since(t0)), Error: errText(err)}
+		}
+	}
+	p := NewPredictions(prices, plan, planRun, dis, disRun)
+	l.preds.Store(p)
+	l.touch()
+	return p
+}
+
+func errText(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, engine.ErrNoUsableNodePool):
+		return "no usable NodePool: " + err.Error()
+	}
+	return err.Error()
+}
+
+// RunPredictions predicts at most once per interval, and only when something changed since the
+// last prediction, until ctx ends.
+func (l *Live) RunPredictions(ctx context.Context) {
+	var last uint64 = ^uint64(0)
+	t := time.NewTicker(l.opts.PredictInterval)
+	defer t.Stop()
+	for {
+		if g := l.gen.Load(); g != last {
+			l.Predict(ctx)
+			// Predict's own signal (one change) is not a change of the cluster.
+			last = g + 1
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
