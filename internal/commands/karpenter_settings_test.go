@@ -112,3 +112,41 @@ func TestPlanRefusesSettingsKarpenterRefuses(t *testing.T) {
 		t.Errorf("malformed Deployment env: exit %d, %q", code, errOut.String())
 	}
 }
+
+const cheapOverlay = `apiVersion: karpenter.sh/v1alpha1
+kind: NodeOverlay
+metadata: {name: cheap-m}
+spec:
+  requirements:
+    - {key: node.kubernetes.io/instance-type, operator: In, values: [m-2x-amd64-linux]}
+  price: "0.01"
+`
+
+// Karpenter's own overlay store and decorator, behind its NodeOverlay gate.
+func TestPlanNodeOverlayBehindItsGate(t *testing.T) {
+	dir := writeFiles(t, map[string]string{"np.yaml": planNodePool, "deploy.yaml": planDeployment("web", 1, "1"), "overlay.yaml": cheapOverlay})
+	code, off, errOut := planJSON(t, "--offline", "-f", dir)
+	if code != cli.ExitOK || len(off.NodePools[0].NodeClaims) != 1 {
+		t.Fatalf("gate off: exit %d: %s", code, errOut)
+	}
+	plain := off.NodePools[0].NodeClaims[0]
+	warned := false
+	for _, w := range off.Warnings {
+		warned = warned || strings.Contains(w.Message, "NodeOverlays cheap-m ignored: Karpenter runs with the NodeOverlay feature gate off")
+	}
+	if plain.InstanceType == "m-2x-amd64-linux" || plain.Overlay != nil || plain.LaunchInstanceType != "" || !warned {
+		t.Errorf("gate off: %+v, warnings %+v; want the overlay ignored with a warning", plain, off.Warnings)
+	}
+	code, on, errOut := planJSON(t, "--offline", "-f", dir, "--karpenter-setting", "FEATURE_GATES=NodeOverlay=true")
+	if code != cli.ExitOK {
+		t.Fatalf("gate on: exit %d: %s", code, errOut)
+	}
+	nc := on.NodePools[0].NodeClaims[0]
+	if nc.InstanceType != "m-2x-amd64-linux" || nc.PricePerHour != 0.01 || nc.Overlay == nil || !nc.Overlay.Price || nc.Overlay.Capacity ||
+		strings.Join(nc.Overlay.Overlays, ",") != "cheap-m" {
+		t.Errorf("gate on: %+v (overlay %+v); want m-2x-amd64-linux at the overlay's $0.01, marked", nc, nc.Overlay)
+	}
+	if nc.LaunchInstanceType != plain.InstanceType || nc.LaunchPricePerHour != plain.PricePerHour {
+		t.Errorf("gate on: provider launches %s at %v, want %s at %v (its own cheapest)", nc.LaunchInstanceType, nc.LaunchPricePerHour, plain.InstanceType, plain.PricePerHour)
+	}
+}

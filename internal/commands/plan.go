@@ -45,7 +45,10 @@ Deployment's controller env (literal values and ConfigMap keys), args, or a Karp
 in the -f files (helm template output) — parsed by Karpenter's own option parsers, then
 --karpenter-setting NAME=VALUE on top (FEATURE_GATES=NodeOverlay=true, MIN_VALUES_POLICY=BestEffort,
 PREFERENCE_POLICY=Ignore, …; live or --offline). The header lists every setting that differs from
-Karpenter's default and where it came from; -o json lists them all.
+Karpenter's default and where it came from; -o json lists them all. NodeOverlays
+(karpenter.sh/v1alpha1, live or -f) go through Karpenter's own overlay store when its NodeOverlay
+gate is on (ignored with a warning when off): the NodeClaims table marks the instance types they
+changed and names the type the provider launches at its own prices.
 
 What-ifs: --zone-down ZONE removes the zone's offerings and turns the pods of its nodes into
 pending pods (ZONE is a zone name, or a zone ID such as use1-az1 that the EC2NodeClasses'
@@ -63,7 +66,7 @@ version other than the bundled one) and totals. -o json|yaml print the same as a
 API cost (live): one paginated LIST each of pending pods (field selector, per -n namespace), bound
 pods, nodes, DaemonSets, PVCs, PVs, StorageClasses, CSINodes, NodePools and NodeClaims, and of
 EC2NodeClasses when a NodePool references one; one Deployment LIST to find Karpenter's version and
-settings; one GET per ConfigMap its env references; one GET per --scale. Nothing is written.
+settings; one LIST of NodeOverlays; one GET per ConfigMap its env references; one GET per --scale. Nothing is written.
 
 Exit codes: 0 every pending pod has a place (new or existing node); 3 the plan leaves pods
 unschedulable, or no NodePool is usable (the reason per NodePool is printed); 2 bad flags or input

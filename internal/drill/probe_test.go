@@ -158,7 +158,8 @@ func kwokNode(name, pool, it, zone string) *corev1.Node {
 }
 
 func probeKube(objs ...runtime.Object) Kube {
-	kinds := map[schema.GroupVersionResource]string{NodePoolResource: "NodePoolList", NodeClaimResource: "NodeClaimList"}
+	kinds := map[schema.GroupVersionResource]string{NodePoolResource: "NodePoolList", NodeClaimResource: "NodeClaimList",
+		{Group: "karpenter.sh", Version: "v1alpha1", Resource: "nodeoverlays"}: "NodeOverlayList"}
 	var kube, dyn []runtime.Object
 	for _, o := range objs {
 		if _, ok := o.(*unstructured.Unstructured); ok {

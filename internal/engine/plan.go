@@ -16,6 +16,7 @@ import (
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
+	"sigs.k8s.io/karpenter/pkg/cloudprovider"
 	"sigs.k8s.io/karpenter/pkg/controllers/provisioning"
 	"sigs.k8s.io/karpenter/pkg/controllers/state"
 	podutils "sigs.k8s.io/karpenter/pkg/utils/pod"
@@ -59,7 +60,8 @@ type simulation struct {
 	provisioner *provisioning.Provisioner
 	cluster     *state.Cluster
 	client      *snapshotClient
-	cloud       *catalogProvider
+	cloud       cloudprovider.CloudProvider
+	overlays    *overlays
 	recorder    *eventRecorder
 	pools       *nodePoolSet
 	zonesDown   []string
@@ -139,13 +141,20 @@ func newSimulation(ctx context.Context, snap *Snapshot, opts Options) (*simulati
 		}
 	}
 
-	cluster, err := newClusterState(ctx, c, cp, nodes, nodeClaims, bound, snap.DaemonSets, seen)
+	provider, ov, ws, err := decorate(ctx, c, cp, snap.NodeOverlays)
 	if err != nil {
 		return nil, err
 	}
-	sim.warnings = append(sim.warnings, seen.warnings()...)
-	sim.cluster, sim.client, sim.cloud = cluster, c, cp
-	sim.provisioner = provisioning.NewProvisioner(c, sim.recorder, cp, cluster, clock.RealClock{}, nil, nil)
+	cluster, err := newClusterState(ctx, c, provider, nodes, nodeClaims, bound, snap.DaemonSets, seen)
+	if err != nil {
+		return nil, err
+	}
+	if ws, err = ov.reconcile(ctx, c, cluster, ws); err != nil {
+		return nil, err
+	}
+	sim.warnings = append(append(sim.warnings, ws...), seen.warnings()...)
+	sim.cluster, sim.client, sim.cloud, sim.overlays = cluster, c, provider, ov
+	sim.provisioner = provisioning.NewProvisioner(c, sim.recorder, provider, cluster, clock.RealClock{}, nil, nil)
 	return sim, nil
 }
 

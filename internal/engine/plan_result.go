@@ -42,6 +42,7 @@ func (s *simulation) addNodeClaims(res *Result, claims []*scheduler.NodeClaim, h
 	res.Catalog, res.Region, res.AWSData = s.pools.catalogs()
 	for _, nc := range claims {
 		plan := nodeClaimPlan(nc)
+		s.annotate(&plan, nc)
 		for _, p := range nc.Pods {
 			handled[p.UID] = true
 		}

@@ -75,6 +75,13 @@ type NodeClaimPlan struct {
 	MemoryAllocatable   int64   `json:"memoryAllocatableBytes"`
 	CPUFill             float64 `json:"cpuFill"`
 	MemoryFill          float64 `json:"memoryFill"`
+	// Overlay says NodeOverlays changed InstanceType's price or capacity (NodeOverlay gate on).
+	Overlay *OverlayMark `json:"overlay,omitempty"`
+	// LaunchInstanceType is, when NodeOverlays apply, what the cloud provider launches for the
+	// NodeClaim: the cheapest of its options at the provider's own prices (kwok's Create, an EC2
+	// lowest-price fleet), which overlays do not change; LaunchPricePerHour is that price.
+	LaunchInstanceType string  `json:"launchInstanceType,omitempty"`
+	LaunchPricePerHour float64 `json:"launchPricePerHour,omitempty"`
 }
 
 // ExistingNodePlacement is pending pods that fit onto an existing (or in-flight) node.

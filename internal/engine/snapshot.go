@@ -21,6 +21,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
+	"sigs.k8s.io/karpenter/pkg/apis/v1alpha1"
 
 	"github.com/karpctl/karpctl/internal/engine/karpenter"
 )
@@ -49,6 +50,9 @@ type Snapshot struct {
 	// NodePool whose Ready condition is False or Unknown is left out, as Karpenter would, with a
 	// warning. Objects from files have no reconciled status: their NodePools are marked Ready.
 	Live bool
+	// NodeOverlays (karpenter.sh/v1alpha1) adjust instance types' prices and capacity when
+	// Karpenter runs with the NodeOverlay feature gate; ignored, with a warning, when it does not.
+	NodeOverlays []*v1alpha1.NodeOverlay
 	// KarpenterDeployment is the cluster's Karpenter controller (live: the Deployment karpctl found;
 	// -f: a Deployment with the Helm chart's app.kubernetes.io/name=karpenter label, which is not
 	// expanded into pods). package karpenter reads Karpenter's settings from it.

@@ -119,7 +119,7 @@ func nodeClaimTable(r *engine.Result, wide bool) output.Table {
 		t := output.Table{Headers: []string{"NODEPOOL", "INSTANCE TYPE", "OTHER OPTIONS", "ZONE", "ALLOWED ZONES", "CAPACITY", "ALLOWED CAPACITY", "$/H", "PODS", "CPU", "MEMORY", "POD NAMES"}}
 		for _, np := range r.NodePools {
 			for _, nc := range np.NodeClaims {
-				t.Rows = append(t.Rows, []string{np.Name, nc.InstanceType, "+" + strconv.Itoa(nc.OtherInstanceTypes), nc.Zone,
+				t.Rows = append(t.Rows, []string{np.Name, instanceTypeLabel(nc), "+" + strconv.Itoa(nc.OtherInstanceTypes), nc.Zone,
 					strings.Join(nc.Zones, ","), nc.CapacityType, strings.Join(nc.CapacityTypes, ","), price(nc.PricePerHour),
 					strconv.Itoa(len(nc.Pods)), percent(nc.CPUFill), percent(nc.MemoryFill), strings.Join(nc.Pods, ",")})
 			}
@@ -138,7 +138,7 @@ func nodeClaimTable(r *engine.Result, wide bool) output.Table {
 	groups := map[key]*agg{}
 	for _, np := range r.NodePools {
 		for _, nc := range np.NodeClaims {
-			k := key{np.Name, nc.InstanceType, nc.Zone, nc.CapacityType, nc.OtherInstanceTypes, len(nc.Zones)}
+			k := key{np.Name, instanceTypeLabel(nc), nc.Zone, nc.CapacityType, nc.OtherInstanceTypes, len(nc.Zones)}
 			g, ok := groups[k]
 			if !ok {
 				g = &agg{}
@@ -198,4 +198,25 @@ func writeWarnings(b *strings.Builder, s output.Styles, ws []engine.Warning) {
 			fmt.Fprintf(b, "  %s\n", wn.Message)
 		}
 	}
+}
+
+// instanceTypeLabel is the instance type Karpenter ranks first for a NodeClaim, marked with the
+// NodeOverlays that changed its price or capacity, and, when the cloud provider's own prices make it
+// launch another of the options, that type.
+func instanceTypeLabel(nc engine.NodeClaimPlan) string {
+	label := nc.InstanceType
+	if o := nc.Overlay; o != nil {
+		var what []string
+		if o.Price {
+			what = append(what, "price")
+		}
+		if o.Capacity {
+			what = append(what, "capacity")
+		}
+		label += fmt.Sprintf(" [%s: NodeOverlay %s]", strings.Join(what, "+"), strings.Join(o.Overlays, ","))
+	}
+	if nc.LaunchInstanceType != "" && nc.LaunchInstanceType != nc.InstanceType {
+		label += " (provider launches " + nc.LaunchInstanceType + ")"
+	}
+	return label
 }

@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/pager"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
+	"sigs.k8s.io/karpenter/pkg/apis/v1alpha1"
 
 	"github.com/karpctl/karpctl/internal/engine"
 )
@@ -39,6 +40,7 @@ type ClusterOptions struct {
 var (
 	nodePoolsGVR  = schema.GroupVersionResource{Group: "karpenter.sh", Version: "v1", Resource: "nodepools"}
 	nodeClaimsGVR = schema.GroupVersionResource{Group: "karpenter.sh", Version: "v1", Resource: "nodeclaims"}
+	overlaysGVR   = schema.GroupVersionResource{Group: "karpenter.sh", Version: "v1alpha1", Resource: "nodeoverlays"}
 	// EC2NodeClassesGVR is the AWS provider's NodeClass resource.
 	EC2NodeClassesGVR = schema.GroupVersionResource{Group: "karpenter.k8s.aws", Version: "v1", Resource: "ec2nodeclasses"}
 )
@@ -232,6 +234,17 @@ func (r *reader) karpenterListings(dyn dynamic.Interface) []listing {
 					return fmt.Errorf("NodeClaim %w", err)
 				}
 				snap.NodeClaims = append(snap.NodeClaims, nc)
+				return nil
+			}},
+		{what: "NodeOverlays", resource: "nodeoverlays.karpenter.sh", optional: "NodeOverlays are not applied",
+			list: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+				return dyn.Resource(overlaysGVR).List(ctx, o)
+			}, add: func(o runtime.Object) error {
+				no := &v1alpha1.NodeOverlay{}
+				if err := fromUnstructured(o, no); err != nil {
+					return fmt.Errorf("NodeOverlay %w", err)
+				}
+				snap.NodeOverlays = append(snap.NodeOverlays, no)
 				return nil
 			}},
 	}

@@ -33,7 +33,7 @@ func TestFromClusterReadsOnly(t *testing.T) {
 		}}},
 	}}
 	dyn := dynfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{
-		nodePoolsGVR: "NodePoolList", nodeClaimsGVR: "NodeClaimList",
+		nodePoolsGVR: "NodePoolList", nodeClaimsGVR: "NodeClaimList", overlaysGVR: "NodeOverlayList",
 	}, np)
 
 	snap, err := FromCluster(context.Background(), kube, dyn, ClusterOptions{})
@@ -86,7 +86,7 @@ func TestFromClusterPaginates(t *testing.T) {
 		return true, page, nil
 	})
 	dyn := dynfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{
-		nodePoolsGVR: "NodePoolList", nodeClaimsGVR: "NodeClaimList",
+		nodePoolsGVR: "NodePoolList", nodeClaimsGVR: "NodeClaimList", overlaysGVR: "NodeOverlayList",
 	})
 	snap, err := FromCluster(context.Background(), kube, dyn, ClusterOptions{PageSize: 2})
 	if err != nil {
@@ -179,7 +179,7 @@ func pendingPod(name string) corev1.Pod {
 // emptyKarpenter serves NodePools but not NodeClaims.
 func emptyKarpenter() *dynfake.FakeDynamicClient {
 	dyn := dynfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{
-		nodePoolsGVR: "NodePoolList", nodeClaimsGVR: "NodeClaimList",
+		nodePoolsGVR: "NodePoolList", nodeClaimsGVR: "NodeClaimList", overlaysGVR: "NodeOverlayList",
 	})
 	dyn.PrependReactor("list", "nodeclaims", func(clienttesting.Action) (bool, runtime.Object, error) {
 		return true, nil, apierrors.NewNotFound(schema.GroupResource{Group: "karpenter.sh", Resource: "nodeclaims"}, "")

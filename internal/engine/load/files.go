@@ -113,6 +113,8 @@ func (l *loader) add(o *manifest.Object) error {
 		return l.daemonSet(o)
 	case "karpenter.sh/v1/NodePool":
 		return keep(l, o, &s.NodePools, "NodePool", false)
+	case "karpenter.sh/v1alpha1/NodeOverlay":
+		return keep(l, o, &s.NodeOverlays, "NodeOverlay", false)
 	case "karpenter.sh/v1/NodeClaim":
 		return keep(l, o, &s.NodeClaims, "", false)
 	case "v1/Node":

@@ -36,7 +36,7 @@ var ec2NodeClassObject = &unstructured.Unstructured{Object: map[string]any{
 // EC2NodeClasses are listed (read-only, converted with spec and status) only when a NodePool
 // references one; a cluster without the AWS provider's CRD is fine.
 func TestFromClusterReadsEC2NodeClasses(t *testing.T) {
-	kinds := map[schema.GroupVersionResource]string{nodePoolsGVR: "NodePoolList", nodeClaimsGVR: "NodeClaimList", EC2NodeClassesGVR: "EC2NodeClassList"}
+	kinds := map[schema.GroupVersionResource]string{nodePoolsGVR: "NodePoolList", nodeClaimsGVR: "NodeClaimList", overlaysGVR: "NodeOverlayList", EC2NodeClassesGVR: "EC2NodeClassList"}
 	dyn := dynfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), kinds,
 		unstructuredNodePool("eks", "karpenter.k8s.aws", "EC2NodeClass"), ec2NodeClassObject)
 	snap, err := FromCluster(context.Background(), fake.NewClientset(), dyn, ClusterOptions{})

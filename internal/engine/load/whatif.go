@@ -29,6 +29,7 @@ func Merge(dst, src *engine.Snapshot) {
 	dst.Pods = append(replaced(dst.Pods, srcPods, metaKey), src.Pods...)
 	dst.PendingPods = append(replaced(dst.PendingPods, srcPods, metaKey), src.PendingPods...)
 	dst.EC2NodeClasses = append(replaced(dst.EC2NodeClasses, src.EC2NodeClasses, metaKey), src.EC2NodeClasses...)
+	dst.NodeOverlays = append(replaced(dst.NodeOverlays, src.NodeOverlays, metaKey), src.NodeOverlays...)
 	dst.NodeClaims = append(dst.NodeClaims, src.NodeClaims...)
 	dst.DaemonSets = append(dst.DaemonSets, src.DaemonSets...)
 	dst.PersistentVolumeClaims = append(dst.PersistentVolumeClaims, src.PersistentVolumeClaims...)
