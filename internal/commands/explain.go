@@ -48,7 +48,10 @@ none, a pod of its template. With -f FILE and no TARGET, the first pending pod o
 explained; -f adds the files' objects on top of the cluster (with --offline: the files alone), as
 in plan.
 
-API cost (live): plan's paginated LISTs, plus one GET of the workload. Nothing is written.
+Karpenter's settings are plan's: the cluster's Karpenter Deployment (or one in the -f files), then
+--karpenter-setting NAME=VALUE, parsed by Karpenter's own option parsers; every run uses them.
+
+API cost (live): plan's paginated LISTs and GETs, plus one GET of the workload. Nothing is written.
 
 Exit codes: 0 the pod runs or would be placed; 3 it stays pending; 2 bad input (unknown pod or
 workload: the namespace searched is named); 1 API error.`
@@ -159,7 +162,7 @@ func (o *ExplainOptions) Run(ctx context.Context) error {
 	}
 	e.Warnings = read.withSkew(e.Warnings)
 	report := explain.Report{Mode: read.mode, Engine: cli.Engine(), EngineVersion: cli.EngineVersion(), KarpenterVersion: read.KarpenterVersion,
-		Files: o.Files, PodExplanation: e}
+		Files: o.Files, KarpenterSettings: read.Snapshot.Karpenter, PodExplanation: e}
 	if err := o.env.print(o.Format, report, func(w io.Writer, s output.Styles, wide bool) error { return view.Explain(w, s, report, wide) }); err != nil {
 		return err
 	}

@@ -71,3 +71,27 @@ func TestExplainInputErrorsExit2WithOneLine(t *testing.T) {
 		}
 	}
 }
+
+// explain runs with the cluster's Karpenter settings, as plan does: unmeetable minValues block the
+// NodePool under Strict (a MinValues reason) and not under BestEffort.
+func TestExplainUsesKarpenterSettings(t *testing.T) {
+	pool := `apiVersion: karpenter.sh/v1
+kind: NodePool
+metadata: {name: wide}
+spec:
+  template:
+    spec:
+      nodeClassRef: {group: karpenter.kwok.sh, kind: KWOKNodeClass, name: default}
+      requirements:
+      - {key: node.kubernetes.io/instance-type, operator: Exists, minValues: 500}
+`
+	dir := writeFiles(t, map[string]string{"all.yaml": pool + "---\n" + planDeployment("web", 1, "1")})
+	code, r, _ := explainJSON(t, "--offline", "-f", dir, "deployment", "web", "-n", "shop")
+	if code != cli.ExitUnhealthy || len(r.NodePools) != 1 || len(r.NodePools[0].Reasons) != 1 || r.NodePools[0].Reasons[0].Kind != explain.MinValues {
+		t.Fatalf("Strict: exit %d, nodePools %+v", code, r.NodePools)
+	}
+	code, r, _ = explainJSON(t, "--offline", "-f", dir, "deployment", "web", "-n", "shop", "--karpenter-setting", "MIN_VALUES_POLICY=BestEffort")
+	if code != cli.ExitOK || r.Outcome.Kind != explain.OutcomeNewNodeClaim || r.KarpenterSettings == nil {
+		t.Fatalf("BestEffort: exit %d, outcome %+v", code, r.Outcome)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/karpctl/karpctl/internal/engine"
+	"github.com/karpctl/karpctl/internal/engine/karpenter"
 )
 
 // Kind names the constraint that blocks a NodePool.
@@ -154,5 +155,7 @@ type Report struct {
 	EngineVersion    string   `json:"engineVersion"`
 	KarpenterVersion string   `json:"karpenterVersion,omitempty"`
 	Files            []string `json:"files,omitempty"`
+	// KarpenterSettings are every setting Karpenter's code ran with and where each came from.
+	KarpenterSettings *karpenter.Settings `json:"karpenterSettings,omitempty"`
 	*PodExplanation
 }

@@ -23,6 +23,7 @@ func Explain(w io.Writer, s output.Styles, r explain.Report, wide bool) error {
 	var b strings.Builder
 	e := r.PodExplanation
 	fmt.Fprintf(&b, "%s %s (requests %s) — Karpenter %s's scheduler, %s\n", s.Bold.Render("Pod"), e.Pod, requests(e.Requests), r.EngineVersion, r.Mode)
+	karpenterSettings(&b, s, r.KarpenterSettings)
 	b.WriteString(outcomeLine(s, e.Outcome) + "\n")
 	if len(e.NodePools) > 0 {
 		b.WriteString("\n" + s.Bold.Render("NodePools") + " (Karpenter's order: weight, then name)\n")
