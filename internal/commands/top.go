@@ -37,7 +37,7 @@ KWOKNodeClass, the AWS provider's model for an EC2NodeClass; --catalog overrides
 
 Keys: ↑/↓ PgUp/PgDn move, / filters the nodes (name, NodePool, type, zone, capacity type), s changes
 the sort (nodepool, creation, price, fill), p pauses the screen, Enter shows why a node goes or stays
-(or where a pending pod goes), ? help, q or Ctrl-C quits.
+(disrupt's reason) or, for a pending pod, what karpctl explain says of it, ? help, q or Ctrl-C quits.
 
 When standard output is not a terminal, with --once or -o json|yaml, top prints one snapshot of the
 same screen (after every kind has been read and the predictions made once) and exits.
@@ -160,7 +160,7 @@ func (o *TopOptions) live(ctx context.Context) (*top.Live, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := top.Options{Conn: &top.Conn{}, PredictInterval: o.PredictInterval, Source: o.source}
+	opts := top.Options{Conn: &top.Conn{}, PredictInterval: o.PredictInterval, Source: o.source, EngineVersion: cli.EngineVersion()}
 	opts.Cluster, opts.Context = o.clusterName()
 	k, err := discovery.Find(ctx, kube, o.env.Globals.KarpenterSearch())
 	switch {

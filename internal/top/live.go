@@ -34,6 +34,8 @@ type Options struct {
 	Source func(*engine.Snapshot) (engine.InstanceTypeSource, error)
 	// PredictInterval is the least time between two predictions.
 	PredictInterval time.Duration
+	// EngineVersion is the bundled Karpenter's version, for explanations.
+	EngineVersion string
 }
 
 // Live is the model: informer caches, a change counter, and the last predictions.

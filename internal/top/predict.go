@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/karpctl/karpctl/internal/engine"
+	"github.com/karpctl/karpctl/internal/explain"
 	"github.com/karpctl/karpctl/internal/units"
 )
 
@@ -81,4 +82,23 @@ func (l *Live) RunPredictions(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// ExplainPod explains the pod NAMESPACE/NAME over the caches as they are now, as `karpctl explain`
+// does: the plan's outcome for it and every NodePool's verdict with the constraints that block it.
+func (l *Live) ExplainPod(ctx context.Context, namespace, name string) (*explain.Report, error) {
+	snap := l.Snapshot()
+	src, err := l.opts.Source(snap)
+	if err != nil {
+		return nil, err
+	}
+	e, err := explain.Pod(ctx, snap, namespace, name, engine.Options{InstanceTypes: src})
+	if err != nil {
+		return nil, err
+	}
+	k := ""
+	if l.opts.Karpenter != nil {
+		k = l.opts.Karpenter.Version
+	}
+	return &explain.Report{Mode: "live", EngineVersion: l.opts.EngineVersion, KarpenterVersion: k, PodExplanation: e}, nil
 }

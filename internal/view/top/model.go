@@ -12,6 +12,8 @@ import (
 
 // model is the bubbletea model: the last screen and what the user chose (cursor, filter, sort).
 type model struct {
+	// live explains pending pods (nil in tests: the plan's line is shown instead).
+	live   *top.Live
 	shared *shared
 	st     output.Styles
 	screen *top.Screen
@@ -39,8 +41,7 @@ type model struct {
 func newModel(live *top.Live, v top.View, st output.Styles) *model {
 	sh := &shared{poke: make(chan struct{}, 1)}
 	sh.view.Store(&v)
-	_ = live
-	return &model{shared: sh, st: st, width: 80, height: 24}
+	return &model{live: live, shared: sh, st: st, width: 80, height: 24}
 }
 
 func (m *model) Init() tea.Cmd { return nil }
@@ -50,6 +51,10 @@ func (m *model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case screenMsg:
 		m.screen = msg.s
 		m.clamp()
+	case explainMsg:
+		if m.detail != "" {
+			m.detail = msg.text
+		}
 	case tea.WindowSizeMsg:
 		m.width, m.height = msg.Width, msg.Height
 		m.clamp()
@@ -122,6 +127,7 @@ func (m *model) key(k tea.KeyMsg) tea.Cmd {
 		m.help = true
 	case "enter":
 		m.detail = m.describe()
+		return m.explain()
 	}
 	m.clamp()
 	return nil
@@ -189,7 +195,8 @@ func (m *model) View() string {
 	case m.help:
 		return strings.Join(clip(strings.Split(helpText, "\n"), m.width), "\n")
 	case m.detail != "":
-		return strings.Join(clip(strings.Split(m.detail+"\n\n(any key to go back)", "\n"), m.width), "\n")
+		lines := clip(strings.Split(m.detail+"\n\n(any key to go back)", "\n"), m.width)
+		return strings.Join(lines[:min(len(lines), m.height)], "\n")
 	}
 	return m.layout()
 }
@@ -200,7 +207,7 @@ const helpText = `karpctl top — keys
   /            filter nodes (name, NodePool, type, zone, capacity type); Enter keeps it, Esc clears
   s            sort: nodepool → creation → price → fill
   p            pause / resume the screen
-  Enter        why the node goes or stays; where the pending pod goes
+  Enter        why the node goes or stays; explain for a pending pod
   ?            this help       q, Ctrl-C   quit
 
 Marks: C cordoned, N do-not-disrupt, D drifted, ⇢METHOD Karpenter's disruption takes the node now.
