@@ -64,9 +64,13 @@ func errText(err error) string {
 	return err.Error()
 }
 
-// RunPredictions predicts at most once per interval, and only when something changed since the
-// last prediction, until ctx ends.
+// RunPredictions waits until every kind has been read, then predicts at most once per interval,
+// and only when something changed since the last prediction, until ctx ends.
 func (l *Live) RunPredictions(ctx context.Context) {
+	// A prediction over half-read caches would report a cluster without NodePools.
+	if l.WaitSynced(ctx) != nil {
+		return
+	}
 	var last uint64 = ^uint64(0)
 	t := time.NewTicker(l.opts.PredictInterval)
 	defer t.Stop()
