@@ -3,6 +3,8 @@ package cli
 import (
 	"runtime/debug"
 	"sync"
+
+	"github.com/karpctl/karpctl/internal/buildinfo"
 )
 
 // Version, Commit and Date describe karpctl's own build: Date is the commit's time, not the build's,
@@ -68,22 +70,8 @@ func (b BuildInfo) withVCS(settings []debug.BuildSetting) BuildInfo {
 // EngineModule is the Karpenter module whose scheduler karpctl bundles.
 const EngineModule = "sigs.k8s.io/karpenter"
 
-// EngineVersion is the bundled Karpenter version from the binary's build info, read once.
-var EngineVersion = sync.OnceValue(func() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
-	}
-	for _, d := range bi.Deps {
-		if d.Path == EngineModule {
-			if d.Replace != nil {
-				return d.Replace.Version
-			}
-			return d.Version
-		}
-	}
-	return "unknown"
-})
+// EngineVersion is the bundled Karpenter version, from the binary's build info.
+func EngineVersion() string { return buildinfo.ModuleVersion(EngineModule) }
 
 // Engine names the bundled scheduler as version and plan print it: module and version.
 func Engine() string { return EngineModule + " " + EngineVersion() }

@@ -20,7 +20,14 @@ import (
 	"github.com/karpctl/karpctl/test/e2e"
 )
 
-const providerModule = "github.com/aws/karpenter-provider-aws@v1.15.0"
+// providerModule is the AWS provider (whose module carries Karpenter's chart) at the version go.mod pins.
+func providerModule(ctx context.Context) string {
+	out, err := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Path}}@{{.Version}}", "github.com/aws/karpenter-provider-aws").Output()
+	if err != nil {
+		return "github.com/aws/karpenter-provider-aws@unknown"
+	}
+	return strings.TrimSpace(string(out))
+}
 
 // helmBin finds helm on PATH or in $(go env GOPATH)/bin.
 func helmBin() string {
@@ -47,12 +54,13 @@ func realChart(ctx context.Context, t *testing.T, ns string, set ...string) []by
 		}
 		t.Skip("helm not installed: `GOTOOLCHAIN=go1.27.3 go install helm.sh/helm/v3/cmd/helm@v3.22.0` to audit the real chart's `helm template` output")
 	}
-	out, err := exec.CommandContext(ctx, "go", "mod", "download", "-json", providerModule).Output()
+	module := providerModule(ctx)
+	out, err := exec.CommandContext(ctx, "go", "mod", "download", "-json", module).Output()
 	if err != nil {
 		if os.Getenv("CI") == "true" {
-			t.Fatalf("cannot download %s for its chart: %v", providerModule, err)
+			t.Fatalf("cannot download %s for its chart: %v", module, err)
 		}
-		t.Skipf("cannot download %s for its chart: %v", providerModule, err)
+		t.Skipf("cannot download %s for its chart: %v", module, err)
 	}
 	var mod struct{ Dir string }
 	if err := json.Unmarshal(out, &mod); err != nil || mod.Dir == "" {

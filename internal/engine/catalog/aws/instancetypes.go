@@ -10,10 +10,12 @@ import (
 	"github.com/aws/karpenter-provider-aws/pkg/providers/placementgroup"
 	"sigs.k8s.io/karpenter/pkg/cloudprovider"
 
+	"github.com/karpctl/karpctl/internal/buildinfo"
 	"github.com/karpctl/karpctl/internal/engine/catalog/aws/ec2data"
 )
 
-const providerModule = "github.com/aws/karpenter-provider-aws v1.15.0"
+// providerModule names the bundled AWS provider as the data's header prints it: module and version.
+var providerModule = "github.com/aws/karpenter-provider-aws " + buildinfo.ModuleVersion("github.com/aws/karpenter-provider-aws")
 
 // InstanceTypes returns the instance types the AWS provider builds for nodeClass in region, through
 // the provider's own code (the two calls its instancetype.DefaultProvider.List makes, see list):
