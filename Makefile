@@ -20,7 +20,7 @@ CROSS_PLATFORMS ?= darwin/arm64 windows/amd64
 # line instead of a compile error.
 LINUX_ONLY = @[ "$$(uname -s)" = Linux ] || { echo "make $@ needs Linux: the test harness and sandbox are Linux-only development tools (make build, install, cross and release-snapshot work everywhere)" >&2; exit 2; }
 
-.PHONY: build install test unit e2e demo bench fuzz reliability crash-fast harness sandbox-up sandbox-down vet fmt generate clean cross release-snapshot release-tools
+.PHONY: build install test unit e2e demo bench fuzz reliability crash-fast harness bump-karpenter sandbox-up sandbox-down vet fmt generate clean cross release-snapshot release-tools
 
 # CGO_ENABLED=0 as in the release, so that `make build` makes the binary the archives ship.
 build: ## Build bin/kubectl-karpctl
@@ -95,6 +95,10 @@ sandbox-down: ## Stop exactly the processes sandbox-up started
 # The EC2 data (internal/engine/catalog/aws) needs Karpenter's instance-types reference at
 # ../shared/data/karpenter-instance-types-v1.14.md beside the repository or at
 # $KARPCTL_INSTANCE_TYPES_REFERENCE; it is rewritten, with a new date, only when an input changed.
+bump-karpenter: ## Move to Karpenter's AWS release VERSION (e.g. make bump-karpenter VERSION=v1.15.2) and prove it against the real Karpenter
+	$(LINUX_ONLY)
+	bash hack/bump-karpenter.sh $(VERSION)
+
 generate: ## Regenerate generated code and the EC2 data (see docs/aws.md "Regenerating")
 	$(GO) generate ./...
 
