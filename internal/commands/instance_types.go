@@ -31,11 +31,13 @@ cpu, memory, pods, ephemeral storage and GPUs (what Karpenter packs pods against
 offering; -o wide adds every offering (capacity type, zone, $/h) and the labels; -o json|yaml print
 everything. Sorted by price, then name. --requests cpu=…,memory=… marks which types have room for
 such a pod ("why is m5.large not enough?"); --pod FILE does it for a pod (or a workload's pod
-template) with Karpenter's own request sum (init containers, overhead) and also checks its required
-node selector and affinity. DaemonSets' overhead is not counted.
+template) with Karpenter's own request sum (init containers, overhead) and also checks its node
+selector, affinity and tolerations. Both are answered by Karpenter's scheduler placing the pod on a
+new node of the NodePool: a type fits when its allocatable holds the pod and the pods of the
+DaemonSets Karpenter expects on that node (live, or from -f).
 
-Live (default): one paginated LIST each of NodePools and EC2NodeClasses and one page of nodes
-(for the region); nothing is written. -f FILE|DIR|- adds NodePools and EC2NodeClasses from
+Live (default): one paginated LIST each of NodePools and EC2NodeClasses (and, with --requests or
+--pod, of DaemonSets) and one page of nodes (for the region); nothing is written. -f FILE|DIR|- adds NodePools and EC2NodeClasses from
 manifests on top ("what would this NodePool get?"); --offline reads the files alone (give --region
 when the EC2NodeClasses have no status.subnets and no node tells it). Offline, the files may hold
 only an EC2NodeClass, which is then listed; --offline --region REGION without -f (or with files that
@@ -188,6 +190,11 @@ func (o *InstanceTypesOptions) read(ctx context.Context) (*engine.Snapshot, erro
 	snap, err := load.NodeClasses(ctx, kube, dyn, o.ChunkSize)
 	if err != nil {
 		return nil, err
+	}
+	if o.query.Requests != nil || o.query.Pod != nil {
+		if err := load.DaemonSets(ctx, kube, o.ChunkSize, snap); err != nil {
+			return nil, err
+		}
 	}
 	if files != nil {
 		load.Merge(snap, files)

@@ -102,6 +102,68 @@ spec:
 	}
 }
 
+// DaemonSets from -f take room on a new node, as Karpenter's scheduler counts them: the agent on
+// every node, the second only where its node selector (family m5) lets it run.
+func TestInstanceTypesDaemonSetOverhead(t *testing.T) {
+	daemonSets := `apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent, namespace: kube-system}
+spec:
+  selector: {matchLabels: {app: agent}}
+  template:
+    metadata: {labels: {app: agent}}
+    spec:
+      containers: [{name: agent, image: agent, resources: {requests: {cpu: 500m, memory: 256Mi}}}]
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: m5-only, namespace: kube-system}
+spec:
+  selector: {matchLabels: {app: m5-only}}
+  template:
+    metadata: {labels: {app: m5-only}}
+    spec:
+      nodeSelector: {karpenter.k8s.aws/instance-family: m5}
+      containers: [{name: m5, image: m5, resources: {requests: {cpu: 2500m}}}]
+`
+	fits := func(files ...string) map[string]bool {
+		t.Helper()
+		args := []string{"instance-types", "--offline", "--requests", "cpu=1500m,memory=1Gi", "-o", "json"}
+		for _, f := range files {
+			args = append(args, "-f", f)
+		}
+		code, out, errOut := run(t, "kubectl-karpctl", args...)
+		if code != cli.ExitOK {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+		var l engine.InstanceTypeList
+		if err := json.Unmarshal([]byte(out), &l); err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]bool{}
+		for _, it := range l.InstanceTypes {
+			m[it.Name] = it.Fits != nil && *it.Fits
+		}
+		return m
+	}
+	dir := writeFiles(t, map[string]string{"eks.yaml": eksManifests, "ds.yaml": daemonSets})
+	without, with := fits(dir+"/eks.yaml"), fits(dir+"/eks.yaml", dir+"/ds.yaml")
+	for name, want := range map[string][2]bool{
+		// allocatable cpu: large 1930m, xlarge 3920m, 2xlarge 7910m
+		"m5.large": {true, false}, "c5.large": {true, false}, // 1500m + 500m > 1930m
+		"m5.xlarge": {true, false}, "c5.xlarge": {true, true}, // m5 adds 2500m: 4500m > 3920m
+		"m5.2xlarge": {true, true},
+	} {
+		if without[name] != want[0] || with[name] != want[1] {
+			t.Errorf("%s fits: without DaemonSets %v, with %v; want %v", name, without[name], with[name], want)
+		}
+	}
+	code, out, _ := run(t, "kubectl-karpctl", "instance-types", "--offline", "-f", dir, "--requests", "cpu=1500m,memory=1Gi")
+	if code != cli.ExitOK || !strings.Contains(out, "next to the DaemonSet pods Karpenter expects there (2 DaemonSets read)") {
+		t.Errorf("exit %d\n%.600s", code, out)
+	}
+}
+
 func lineOf(out, prefix string) string {
 	for _, l := range strings.Split(out, "\n") {
 		if strings.HasPrefix(l, prefix) {

@@ -63,7 +63,7 @@ func TestEngineImportsNoCommandLayer(t *testing.T) {
 	const module = "github.com/karpctl/karpctl/internal/"
 	for _, d := range strings.Fields(string(out)) {
 		switch p, ours := strings.CutPrefix(d, module); {
-		case !ours, p == "engine", strings.HasPrefix(p, "engine/"), p == "manifest", p == "discovery":
+		case !ours, p == "engine", strings.HasPrefix(p, "engine/"), p == "manifest", p == "discovery", p == "buildinfo":
 		default:
 			t.Errorf("internal/engine/... imports %s", d)
 		}

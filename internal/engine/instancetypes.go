@@ -24,11 +24,13 @@ import (
 type InstanceTypeQuery struct {
 	NodePool  string
 	NodeClass string
-	// Requests, when set, marks which instance types have room for a pod requesting them.
+	// Requests, when set, marks which instance types have room for a pod requesting them, with the
+	// DaemonSet pods Karpenter expects on the node (see schedulerFits).
 	Requests corev1.ResourceList
 	// Pod, when set, marks which instance types Karpenter would consider for it: room for its
-	// requests (Karpenter's RequestsForPods: containers, init containers, overhead) and its required
-	// node selector and affinity compatible with the type and one of its offerings.
+	// requests (Karpenter's RequestsForPods: containers, init containers, overhead) and the DaemonSet
+	// pods, and its node selector, affinity and tolerations compatible with the type and one of its
+	// offerings.
 	Pod *corev1.Pod
 }
 
@@ -43,7 +45,10 @@ type InstanceTypeList struct {
 	// Requests is the --requests or --pod pod's, when given; InstanceType.Fits answers it.
 	Requests corev1.ResourceList `json:"requests,omitempty"`
 	// Pod names the --pod pod (namespace/name), when given.
-	Pod           string             `json:"pod,omitempty"`
+	Pod string `json:"pod,omitempty"`
+	// DaemonSets is how many DaemonSets were known (live, or in the files) when Fits was computed:
+	// their pods that Karpenter expects on a new node count against its room.
+	DaemonSets    int                `json:"daemonSets,omitempty"`
 	InstanceTypes []InstanceTypeInfo `json:"instanceTypes"`
 	Warnings      []Warning          `json:"warnings"`
 	// KarpenterSettings are the settings of the cluster's Karpenter the types were built with.
@@ -102,13 +107,27 @@ func InstanceTypes(ctx context.Context, snap *Snapshot, src InstanceTypeSource, 
 	}
 	out := &InstanceTypeList{NodeClass: ref.Kind + "/" + ref.Name, Catalog: res.Source, Region: res.Region, AWSData: res.AWSData,
 		Requests: q.Requests, InstanceTypes: []InstanceTypeInfo{}, Warnings: []Warning{}, KarpenterSettings: snap.Karpenter}
-	var podReqs scheduling.Requirements
-	if q.Pod != nil {
+	var pod *corev1.Pod
+	switch {
+	case q.Pod != nil:
+		pod = q.Pod.DeepCopy()
 		out.Pod, out.Requests = q.Pod.Namespace+"/"+q.Pod.Name, resources.RequestsForPods(q.Pod)
-		podReqs = scheduling.NewStrictPodRequirements(q.Pod)
+	case len(q.Requests) > 0:
+		pod = requestsPod(q.Requests)
 	}
 	for _, w := range res.Warnings {
 		out.Warnings = append(out.Warnings, Warning{Message: w})
+	}
+	var fits map[string]bool
+	if pod != nil {
+		f, why, err := schedulerFits(ctx, snap, src, ref, np, pod)
+		if err != nil {
+			return nil, err
+		}
+		fits, out.DaemonSets = f, len(snap.DaemonSets)
+		if why != "" {
+			out.Warnings = append(out.Warnings, Warning{Message: "Karpenter's scheduler would launch no node for the pod: " + why})
+		}
 	}
 	its, reqs := res.InstanceTypes, scheduling.NewRequirements()
 	if np != nil {
@@ -116,10 +135,10 @@ func InstanceTypes(ctx context.Context, snap *Snapshot, src InstanceTypeSource, 
 		its, reqs = CompatibleInstanceTypes(np, its), nodeClaimRequirements(np)
 	}
 	for _, it := range its {
-		info := describeInstanceType(it, reqs, out.Requests)
-		if podReqs != nil && !podCompatible(it, reqs, podReqs) {
-			no := false
-			info.Fits = &no
+		info := describeInstanceType(it, reqs)
+		if fits != nil {
+			f := fits[it.Name]
+			info.Fits = &f
 		}
 		out.InstanceTypes = append(out.InstanceTypes, info)
 	}
@@ -131,17 +150,6 @@ func InstanceTypes(ctx context.Context, snap *Snapshot, src InstanceTypeSource, 
 		return out.InstanceTypes[a].Name < out.InstanceTypes[b].Name
 	})
 	return out, nil
-}
-
-// podCompatible: the pod's required node selector and affinity allow the instance type and one of
-// its available offerings within the NodePool's requirements.
-func podCompatible(it *cloudprovider.InstanceType, reqs, podReqs scheduling.Requirements) bool {
-	if it.Requirements.Compatible(podReqs, scheduling.AllowUndefinedWellKnownLabels) != nil {
-		return false
-	}
-	both := scheduling.NewRequirements(reqs.Values()...)
-	both.Add(podReqs.Values()...)
-	return it.Offerings.Available().HasCompatible(both)
 }
 
 func sortPrice(p float64) float64 {
@@ -206,7 +214,7 @@ func orNone(s []string) string {
 	return strings.Join(s, ", ")
 }
 
-func describeInstanceType(it *cloudprovider.InstanceType, reqs scheduling.Requirements, requests corev1.ResourceList) InstanceTypeInfo {
+func describeInstanceType(it *cloudprovider.InstanceType, reqs scheduling.Requirements) InstanceTypeInfo {
 	info := InstanceTypeInfo{Name: it.Name, Allocatable: it.Allocatable(), Capacity: it.Capacity, Labels: map[string]string{}, Offerings: []OfferingInfo{}, Price: -1}
 	for _, r := range gpuResources {
 		if q, ok := it.Capacity[r]; ok {
@@ -234,10 +242,6 @@ func describeInstanceType(it *cloudprovider.InstanceType, reqs scheduling.Requir
 		}
 		return oa.Zone < ob.Zone
 	})
-	if len(requests) > 0 {
-		fits := resources.Fits(requests, info.Allocatable)
-		info.Fits = &fits
-	}
 	return info
 }
 

@@ -40,9 +40,13 @@ func InstanceTypes(w io.Writer, s output.Styles, l *engine.InstanceTypeList, wid
 		}
 		who := "A pod requesting " + resourceList(l.Requests)
 		if l.Pod != "" {
-			who = "Pod " + l.Pod + " (requests " + resourceList(l.Requests) + ", its required node selector and affinity)"
+			who = "Pod " + l.Pod + " (requests " + resourceList(l.Requests) + "; its node selector, affinity and tolerations)"
 		}
-		fmt.Fprintf(&b, "%s fits on %d of them (allocatable; DaemonSets not counted)\n", who, fits)
+		daemons := ", next to the DaemonSet pods Karpenter expects there (no DaemonSets read)"
+		if l.DaemonSets > 0 {
+			daemons = fmt.Sprintf(", next to the DaemonSet pods Karpenter expects there (%d DaemonSets read)", l.DaemonSets)
+		}
+		fmt.Fprintf(&b, "%s fits on a new node of %d of them%s\n", who, fits, daemons)
 	}
 	b.WriteString("\n")
 	headers := []string{"NAME", "CPU", "MEMORY", "PODS", "EPHEMERAL", "GPU", "$/H", "CAPACITY", "ZONE"}

@@ -169,13 +169,7 @@ func (r *reader) coreListings(kube kubernetes.Interface) []listing {
 		{what: "nodes", list: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			return kube.CoreV1().Nodes().List(ctx, o)
 		}, add: func(o runtime.Object) error { snap.Nodes = append(snap.Nodes, o.(*corev1.Node)); return nil }},
-		{what: "daemonsets", resource: "daemonsets.apps", optional: "the plan leaves out DaemonSet overhead, so Karpenter may choose larger nodes than planned",
-			list: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-				return kube.AppsV1().DaemonSets(metav1.NamespaceAll).List(ctx, o)
-			}, add: func(o runtime.Object) error {
-				snap.DaemonSets = append(snap.DaemonSets, o.(*appsv1.DaemonSet))
-				return nil
-			}},
+		r.daemonSetListing(kube, "the plan leaves out DaemonSet overhead, so Karpenter may choose larger nodes than planned"),
 		{what: "persistentvolumeclaims", resource: "persistentvolumeclaims", optional: volumesLost,
 			list: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 				return kube.CoreV1().PersistentVolumeClaims(metav1.NamespaceAll).List(ctx, o)
@@ -248,6 +242,18 @@ func (r *reader) karpenterListings(dyn dynamic.Interface) []listing {
 				return nil
 			}},
 	}
+}
+
+// daemonSetListing lists the DaemonSets, whose pods Karpenter counts on every node they would run on;
+// lost says what the answer loses when they cannot be read.
+func (r *reader) daemonSetListing(kube kubernetes.Interface, lost string) listing {
+	return listing{what: "daemonsets", resource: "daemonsets.apps", optional: lost,
+		list: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return kube.AppsV1().DaemonSets(metav1.NamespaceAll).List(ctx, o)
+		}, add: func(o runtime.Object) error {
+			r.snap.DaemonSets = append(r.snap.DaemonSets, o.(*appsv1.DaemonSet))
+			return nil
+		}}
 }
 
 // nodePoolListing lists the NodePools, the one Karpenter kind every snapshot needs.

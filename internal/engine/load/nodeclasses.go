@@ -41,6 +41,16 @@ func NodeClasses(ctx context.Context, kube kubernetes.Interface, dyn dynamic.Int
 	return snap, nil
 }
 
+// DaemonSets adds the cluster's DaemonSets to snap (paginated, read-only): their pods take room on a
+// new node. Forbidden or not served leaves them out with a warning in the snapshot.
+func DaemonSets(ctx context.Context, kube kubernetes.Interface, pageSize int64, snap *engine.Snapshot) error {
+	if pageSize <= 0 {
+		pageSize = 500
+	}
+	r := &reader{ctx: ctx, pageSize: pageSize, snap: snap}
+	return r.each(r.daemonSetListing(kube, "the fits leave out DaemonSet overhead: a type marked as fitting may have less room"))
+}
+
 // ec2NodeClasses lists the EC2NodeClasses. Without the AWS provider's CRD there are none: the plan
 // then says, per NodePool referencing one, what Karpenter's NodePool status would (NodeClass not
 // found). Forbidden is an error: every such NodePool would be wrongly reported without its NodeClass.

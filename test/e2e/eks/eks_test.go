@@ -7,12 +7,14 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -305,6 +307,56 @@ func TestInstanceTypesLive(t *testing.T) {
 		if r.Code != cli.ExitUsage || strings.Count(r.Stderr, "\n") != 1 || !strings.Contains(r.Stderr, c.want) {
 			t.Errorf("%v: exit %d %q, want one line with %q", c.args, r.Code, r.Stderr, c.want)
 		}
+	}
+}
+
+// Live, a DaemonSet's pods take room on a new node: m5.large (1930m allocatable) has room for a pod
+// of 1 CPU until a DaemonSet requesting 1 CPU runs on every node; the DaemonSets are listed only
+// when --requests or --pod asks for fits.
+func TestInstanceTypesLiveDaemonSets(t *testing.T) {
+	ctx := e2e.Context(t, 2*time.Minute)
+	scene(ctx, t)
+	fitsM5 := func() bool {
+		t.Helper()
+		r := e2e.Karpctl(ctx, t, env.Kubeconfig, "instance-types", "--nodepool", "eks", "--requests", "cpu=1,memory=1Gi", "-o", "json")
+		var l engine.InstanceTypeList
+		r.Decode(t, &l)
+		if r.Code != cli.ExitOK {
+			t.Fatalf("exit %d %s", r.Code, r.Stderr)
+		}
+		r.OnlyReads(t)
+		if !slices.ContainsFunc(r.Requests, func(s string) bool { return strings.Contains(s, "/apis/apps/v1/daemonsets") }) {
+			t.Errorf("DaemonSets not listed: %v", r.Requests)
+		}
+		for _, it := range l.InstanceTypes {
+			if it.Name == "m5.large" {
+				return it.Fits != nil && *it.Fits
+			}
+		}
+		t.Fatal("no m5.large")
+		return false
+	}
+	if !fitsM5() {
+		t.Error("without DaemonSets a pod of 1 CPU has no room on m5.large")
+	}
+	ds := &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "node-agent", Namespace: "shop"}, Spec: appsv1.DaemonSetSpec{
+		Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "node-agent"}},
+		Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "node-agent"}}, Spec: corev1.PodSpec{
+			Containers: []corev1.Container{{Name: "agent", Image: "registry.k8s.io/pause:3.10", Resources: corev1.ResourceRequirements{
+				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")}}}}}},
+	}}
+	if _, err := env.Client.AppsV1().DaemonSets("shop").Create(ctx, ds, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = env.Client.AppsV1().DaemonSets("shop").Delete(context.Background(), ds.Name, metav1.DeleteOptions{})
+	})
+	if fitsM5() {
+		t.Error("with a DaemonSet of 1 CPU on every node, a pod of 1 CPU still fits m5.large")
+	}
+	r := e2e.Karpctl(ctx, t, env.Kubeconfig, "instance-types", "--nodepool", "eks")
+	if slices.ContainsFunc(r.Requests, func(s string) bool { return strings.Contains(s, "daemonsets") }) {
+		t.Errorf("DaemonSets listed without --requests: %v", r.Requests)
 	}
 }
 
