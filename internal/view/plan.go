@@ -92,6 +92,9 @@ func InstanceTypesFrom(catalogs, region string, data *engine.AWSData, spot bool)
 	}
 	if data != nil {
 		s += " (EC2 data of " + data.Generated.Format("2006-01-02")
+		if d := data.PricesDate(region); d != "" {
+			s += ", prices of " + d
+		}
 		if spot && data.SpotEstimated {
 			s += "; spot prices are estimates"
 		}

@@ -8,6 +8,7 @@ import (
 	"github.com/karpctl/karpctl/internal/discovery"
 
 	"github.com/karpctl/karpctl/internal/cli"
+	"github.com/karpctl/karpctl/internal/engine"
 	"github.com/karpctl/karpctl/internal/fleet"
 	"github.com/karpctl/karpctl/internal/output"
 	"github.com/karpctl/karpctl/internal/versions"
@@ -17,7 +18,8 @@ import (
 func Version(w io.Writer, s output.Styles, v versions.Info, clientOnly bool) error {
 	pairs := [][2]string{{"karpctl", v.Karpctl}, {"Commit", v.Commit + " (" + v.CommitDate + ")"},
 		{"Engine", v.Engine}, {"Go", v.GoVersion + " " + v.Platform},
-		{"AWS data", "EC2 facts and prices of " + v.AWSData.Generated.Format("2006-01-02") + " (spot prices are estimates)"}}
+		{"AWS provider", v.AWSData.Provider},
+		{"AWS data", awsDataLine(v.AWSData)}}
 	if !clientOnly {
 		if v.Error != "" {
 			pairs = append(pairs, [2]string{"Cluster", "not reachable: " + v.Error})
@@ -31,6 +33,12 @@ func Version(w io.Writer, s output.Styles, v versions.Info, clientOnly bool) err
 		}
 	}
 	return output.KV(w, s, pairs)
+}
+
+// awsDataLine dates the EC2 facts and each kind of price, and says which prices are estimates.
+func awsDataLine(d engine.AWSData) string {
+	return fmt.Sprintf("EC2 facts of %s; on-demand prices of %s (us-east-1) and %s (other regions, some estimated); spot prices estimated (%s)",
+		d.Generated.Format("2006-01-02"), d.USEast1PricesOf, d.PricesOf, d.PricesOf)
 }
 
 // VersionFleet is `version --contexts`: the server, Karpenter's image version and whether it is the

@@ -77,6 +77,18 @@ type Info struct {
 	OnDemandEstimate string `json:"onDemandEstimate,omitempty"`
 	// Provider is the AWS provider module whose code builds the instance types.
 	Provider string `json:"provider"`
+	// USEast1PricesOf is the date of us-east-1's on-demand prices (the provider's own price table);
+	// PricesOf is the date of every other region's on-demand prices and of the spot estimates.
+	USEast1PricesOf string `json:"usEast1PricesOf"`
+	PricesOf        string `json:"pricesOf"`
+}
+
+// PricesDate is the date of the on-demand prices of region.
+func (i Info) PricesDate(region string) string {
+	if region == "us-east-1" {
+		return i.USEast1PricesOf
+	}
+	return i.PricesOf
 }
 
 // DataInfo describes the embedded data without decoding it (the facts live in zz_generated.ec2.go).
@@ -88,6 +100,8 @@ func DataInfo() Info {
 		SpotSource:       spotSource,
 		OnDemandEstimate: onDemandEstimate,
 		Provider:         providerModule,
+		USEast1PricesOf:  usEast1PricesOf,
+		PricesOf:         pricesOf,
 	}
 }
 
