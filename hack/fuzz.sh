@@ -22,6 +22,7 @@ TARGETS=(
   "./internal/health FuzzParseMetrics"
   "./internal/lease FuzzEvaluate"
   "./internal/drill FuzzLockGate karpenter"
+  "./internal/engine/karpenter FuzzResolve"
 )
 summary=()
 total=0

@@ -250,7 +250,7 @@ func checkGates(a assignment) ([]string, error) {
 	if a.source == SourceFlag {
 		return nil, &SettingError{Name: a.def.Name, Value: a.value, Source: a.source, Err: err}
 	}
-	return []string{fmt.Sprintf("%s (%s): %v", a.def.Name, a.source, err)}, nil
+	return []string{oneLine.Replace(fmt.Sprintf("%s (%s): %v", a.def.Name, a.source, err))}, nil
 }
 
 // Read resolves the settings of the Karpenter Deployment d (nil: none found), reading the

@@ -77,8 +77,12 @@ type SettingError struct {
 }
 
 func (e *SettingError) Error() string {
-	return fmt.Sprintf("Karpenter setting %s=%q (%s): %v", e.Name, e.Value, e.Source, e.Err)
+	// A name or Karpenter's message can carry what a manifest held, line breaks included: the error
+	// stays one line.
+	return oneLine.Replace(fmt.Sprintf("Karpenter setting %s=%q (%s): %v", e.Name, e.Value, e.Source, e.Err))
 }
+
+var oneLine = strings.NewReplacer("\n", `\n`, "\r", `\r`)
 
 func (e *SettingError) Unwrap() error { return e.Err }
 
@@ -167,7 +171,7 @@ func Resolve(ctx context.Context, in Input) (*Settings, error) {
 		name, value, ok := strings.Cut(o, "=")
 		def, known := lookup(strings.TrimSpace(name))
 		if !ok || !known {
-			return nil, fmt.Errorf("%w %q in --karpenter-setting %s: give NAME=VALUE with one of %s", ErrUnknownSetting, name, o, strings.Join(predictive, ", "))
+			return nil, fmt.Errorf("%w %q in --karpenter-setting %q: give NAME=VALUE with one of %s", ErrUnknownSetting, name, o, strings.Join(predictive, ", "))
 		}
 		assigned = append(assigned, assignment{def: def, value: value, source: SourceFlag})
 	}
