@@ -87,7 +87,7 @@ func (s *awsSource) Resolve(ctx context.Context, ref *karpv1.NodeClassReference)
 	}
 	data := s.model.Data()
 	r := &Resolved{Source: "aws", Region: s.region, AWSData: &data}
-	its, warnings, err := s.model.InstanceTypes(ctx, nc, s.region)
+	its, warnings, err := s.model.InstanceTypes(aws.WithReservationsFree(ctx, s.snap.CapacityReservationsFree), nc, s.region)
 	if err != nil {
 		return nil, fmt.Errorf("EC2NodeClass %s: AWS instance types: %w", nc.Name, err)
 	}

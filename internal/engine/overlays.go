@@ -191,7 +191,7 @@ func (s *simulation) annotate(plan *NodeClaimPlan, nc *scheduler.NodeClaim) {
 		if it == nil {
 			continue
 		}
-		offs := it.Offerings.Available().Compatible(nc.Requirements)
+		offs := it.Offerings.Launchable().Compatible(nc.Requirements)
 		if len(offs) == 0 {
 			continue
 		}

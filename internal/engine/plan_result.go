@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
+	"sigs.k8s.io/karpenter/pkg/cloudprovider"
 	"sigs.k8s.io/karpenter/pkg/controllers/provisioning"
 	scheduler "sigs.k8s.io/karpenter/pkg/controllers/provisioning/scheduling"
 	nodepoolutils "sigs.k8s.io/karpenter/pkg/utils/nodepool"
@@ -153,7 +154,7 @@ func nodeClaimPlan(nc *scheduler.NodeClaim) NodeClaimPlan {
 	zones, capacityTypes := map[string]bool{}, map[string]bool{}
 	bestPrice := -1.0
 	for _, it := range nc.InstanceTypeOptions {
-		offs := it.Offerings.Available().Compatible(nc.Requirements)
+		offs := it.Offerings.Launchable().Compatible(nc.Requirements)
 		if len(offs) == 0 {
 			continue
 		}
@@ -168,6 +169,10 @@ func nodeClaimPlan(nc *scheduler.NodeClaim) NodeClaimPlan {
 			plan.PricePerHour = c.Price
 			plan.Zone = c.Requirements.Get(corev1.LabelTopologyZone).Any()
 			plan.CapacityType = c.Requirements.Get(karpv1.CapacityTypeLabelKey).Any()
+			plan.ReservationID = ""
+			if c.Requirements.Has(cloudprovider.ReservationIDLabel) {
+				plan.ReservationID = c.Requirements.Get(cloudprovider.ReservationIDLabel).Any()
+			}
 			alloc := it.Allocatable()
 			plan.CPUAllocatableMilli = alloc.Cpu().MilliValue()
 			plan.MemoryAllocatable = alloc.Memory().Value()

@@ -65,6 +65,8 @@ type NodeClaimPlan struct {
 	Zone          string   `json:"zone"`
 	Zones         []string `json:"zones"`
 	CapacityType  string   `json:"capacityType"`
+	// ReservationID is the EC2 capacity reservation of a reserved offering.
+	ReservationID string `json:"reservationID,omitempty"`
 	CapacityTypes []string `json:"capacityTypes"`
 	PricePerHour  float64  `json:"pricePerHour"`
 	Pods          []string `json:"pods"`

@@ -103,7 +103,7 @@ func smallest(np *karpv1.NodePool, its []*cloudprovider.InstanceType, excluded [
 		if slices.Contains(excluded, it.Name) {
 			continue
 		}
-		cs = append(cs, cand{it, it.Offerings.Available().Compatible(reqs).Cheapest().Price})
+		cs = append(cs, cand{it, it.Offerings.Launchable().Compatible(reqs).Cheapest().Price})
 	}
 	sort.SliceStable(cs, func(i, j int) bool {
 		a, b := cs[i].it.Allocatable(), cs[j].it.Allocatable()

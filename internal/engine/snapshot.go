@@ -60,6 +60,10 @@ type Snapshot struct {
 	// Karpenter are the settings of the cluster's Karpenter (its Deployment, --karpenter-setting):
 	// Karpenter's and the provider's options every prediction runs with. nil: Karpenter's defaults.
 	Karpenter *karpenter.Settings
+	// CapacityReservationsFree is how many instances each EC2 capacity reservation (by ID) still has
+	// free: EC2's figure (DescribeCapacityReservations), which no Kubernetes object records, given
+	// with --capacity-reservation. A reservation not listed counts none free.
+	CapacityReservationsFree map[string]int
 	// Warnings are what the reader could not read, and what the plan loses for it; they are reported
 	// with the plan.
 	Warnings []Warning

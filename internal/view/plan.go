@@ -115,6 +115,14 @@ func plansSpot(r *engine.Result) bool {
 	return false
 }
 
+// capacityLabel is the capacity type, with the capacity reservation a reserved NodeClaim launches into.
+func capacityLabel(nc engine.NodeClaimPlan) string {
+	if nc.ReservationID != "" {
+		return nc.CapacityType + " (" + nc.ReservationID + ")"
+	}
+	return nc.CapacityType
+}
+
 // nodeClaimTable groups identical NodeClaims (same NodePool, instance type, zone, capacity type and
 // option count) into one row; wide prints one row per NodeClaim with every allowed zone and its pods.
 func nodeClaimTable(r *engine.Result, wide bool) output.Table {
@@ -123,7 +131,7 @@ func nodeClaimTable(r *engine.Result, wide bool) output.Table {
 		for _, np := range r.NodePools {
 			for _, nc := range np.NodeClaims {
 				t.Rows = append(t.Rows, []string{np.Name, instanceTypeLabel(nc), "+" + strconv.Itoa(nc.OtherInstanceTypes), nc.Zone,
-					strings.Join(nc.Zones, ","), nc.CapacityType, strings.Join(nc.CapacityTypes, ","), price(nc.PricePerHour),
+					strings.Join(nc.Zones, ","), capacityLabel(nc), strings.Join(nc.CapacityTypes, ","), price(nc.PricePerHour),
 					strconv.Itoa(len(nc.Pods)), percent(nc.CPUFill), percent(nc.MemoryFill), strings.Join(nc.Pods, ",")})
 			}
 		}
@@ -141,7 +149,7 @@ func nodeClaimTable(r *engine.Result, wide bool) output.Table {
 	groups := map[key]*agg{}
 	for _, np := range r.NodePools {
 		for _, nc := range np.NodeClaims {
-			k := key{np.Name, instanceTypeLabel(nc), nc.Zone, nc.CapacityType, nc.OtherInstanceTypes, len(nc.Zones)}
+			k := key{np.Name, instanceTypeLabel(nc), nc.Zone, capacityLabel(nc), nc.OtherInstanceTypes, len(nc.Zones)}
 			g, ok := groups[k]
 			if !ok {
 				g = &agg{}

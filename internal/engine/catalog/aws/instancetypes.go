@@ -61,7 +61,7 @@ func instanceTypesFrom(ctx context.Context, f *ec2data.File, nodeClass *awsv1.EC
 		return nil, nil, fmt.Errorf("EC2NodeClass %s: instance types: %w", nc.Name, err)
 	}
 	sort.Slice(its, func(i, j int) bool { return its[i].Name < its[j].Name })
-	warnings = append(warnings, offeringWarnings(nc, its, region, len(r.OnDemandEstimated))...)
+	warnings = append(warnings, offeringWarnings(nc, its, region, len(r.OnDemandEstimated), reservationsFree(ctx))...)
 	return its, warnings, nil
 }
 
@@ -109,7 +109,7 @@ func nodeClassZones(nc *awsv1.EC2NodeClass, region string, known []Zone) ([]Zone
 }
 
 // offeringWarnings says what the plan cannot know offline.
-func offeringWarnings(nc *awsv1.EC2NodeClass, its []*cloudprovider.InstanceType, region string, estimated int) []string {
+func offeringWarnings(nc *awsv1.EC2NodeClass, its []*cloudprovider.InstanceType, region string, estimated int, free map[string]int) []string {
 	var warnings []string
 	if estimated > 0 {
 		warnings = append(warnings, fmt.Sprintf("%d instance types of newer families have no published on-demand price for %s in the EC2 data: their prices are estimated from us-east-1's", estimated, region))
@@ -123,8 +123,15 @@ func offeringWarnings(nc *awsv1.EC2NodeClass, its []*cloudprovider.InstanceType,
 	if unpriced > 0 {
 		warnings = append(warnings, fmt.Sprintf("%d instance types have no known price or offering in %s and are not launched", unpriced, region))
 	}
-	if len(nc.Status.CapacityReservations) > 0 {
-		warnings = append(warnings, fmt.Sprintf("EC2NodeClass %s lists %d capacity reservations: their available instance counts are not in the status, so the plan assumes none is free", nc.Name, len(nc.Status.CapacityReservations)))
+	var unknown []string
+	for _, cr := range nc.Status.CapacityReservations {
+		if _, ok := free[cr.ID]; !ok {
+			unknown = append(unknown, cr.ID)
+		}
+	}
+	if len(unknown) > 0 {
+		warnings = append(warnings, fmt.Sprintf("EC2NodeClass %s: how many instances capacity reservations %s have free is EC2's to say, not in the status: none is counted free (give --capacity-reservation ID=FREE)",
+			nc.Name, strings.Join(unknown, ", ")))
 	}
 	if nc.Spec.PlacementGroupSelector != nil {
 		warnings = append(warnings, fmt.Sprintf("EC2NodeClass %s selects a placement group: it is not modelled offline", nc.Name))

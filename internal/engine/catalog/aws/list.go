@@ -57,7 +57,7 @@ func list(ctx context.Context, f *ec2data.File, r ec2data.Region, region string,
 	for _, info := range out.InstanceTypes {
 		infos[info.InstanceType] = info
 	}
-	op := offering.NewDefaultProvider(newOfflinePricing(f, r), offlineReservations{}, offlinePlacementGroups{}, awscache.NewUnavailableOfferings(),
+	op := offering.NewDefaultProvider(newOfflinePricing(f, r), offlineReservations{free: reservationsFree(ctx)}, offlinePlacementGroups{}, awscache.NewUnavailableOfferings(),
 		cache.New(awscache.InstanceTypesZonesAndOfferingsTTL, awscache.DefaultCleanupInterval), arczonalshift.NewNoopProvider(), nil)
 	// Each type is resolved and offered on its own, so the list is built in as many parts as there are
 	// CPUs and put back together in DescribeInstanceTypes' order: the same types, in about half the time
