@@ -50,7 +50,7 @@ func resolveNodePools(ctx context.Context, snap *Snapshot, src InstanceTypeSourc
 			warn("being deleted: Karpenter does not provision with it")
 			continue
 		case nodepoolutils.IsStatic(np) && !keepStatic:
-			warn("static NodePool (spec.replicas is set): it keeps a fixed node count and takes no pending pods")
+			warn("static NodePool (spec.replicas is set): it takes no pending pods, and Karpenter keeps its node count only with the StaticCapacity feature gate, which is off")
 			continue
 		case ref == nil || ref.Kind == "" || ref.Group == "":
 			warn("invalid: spec.template.spec.nodeClassRef needs group, kind and name")

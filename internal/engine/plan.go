@@ -51,7 +51,13 @@ func Plan(ctx context.Context, snap *Snapshot, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("karpenter scheduling: %w", err)
 	}
-	return sim.result(results), nil
+	res := sim.result(results)
+	if staticGate(sim.ctx) {
+		if res.Static, err = sim.static(); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
 }
 
 // simulation is everything Schedule needs, built from a snapshot.
@@ -87,7 +93,7 @@ func newSimulation(ctx context.Context, snap *Snapshot, opts Options) (*simulati
 	}
 	sim := &simulation{ctx: ctx, recorder: newEventRecorder()}
 
-	pools, err := resolveNodePools(ctx, snap, src, opts.keepStatic)
+	pools, err := resolveNodePools(ctx, snap, src, opts.keepStatic || staticGate(ctx))
 	if err != nil {
 		return nil, err
 	}

@@ -37,6 +37,9 @@ func (s *simulation) addNodeClaims(res *Result, claims []*scheduler.NodeClaim, h
 	nodepoolutils.OrderByWeight(ordered)
 	index := map[string]int{}
 	for _, np := range ordered {
+		if nodepoolutils.IsStatic(np) {
+			continue // they take no pending pods: Result.Static
+		}
 		index[np.Name] = len(res.NodePools)
 		res.NodePools = append(res.NodePools, s.pools.plan(np))
 	}

@@ -37,6 +37,8 @@ type Result struct {
 	NodePools []NodePoolPlan `json:"nodePools"`
 	// ExistingNodes lists pending pods that fit onto nodes already in the cluster.
 	ExistingNodes []ExistingNodePlacement `json:"existingNodes"`
+	// Static is what Karpenter's static NodePool controllers would do (StaticCapacity gate on).
+	Static []StaticPlan `json:"static,omitempty"`
 	// Unschedulable groups the pods Karpenter cannot place, by reason.
 	Unschedulable []UnschedulableGroup `json:"unschedulable"`
 	Warnings      []Warning            `json:"warnings"`
@@ -62,11 +64,11 @@ type NodeClaimPlan struct {
 	// OtherInstanceTypes counts the other options the NodeClaim keeps (after Karpenter truncates to 60).
 	OtherInstanceTypes int `json:"otherInstanceTypes"`
 	// Zone and CapacityType are those of the cheapest offering; Zones and CapacityTypes are all allowed.
-	Zone          string   `json:"zone"`
-	Zones         []string `json:"zones"`
-	CapacityType  string   `json:"capacityType"`
+	Zone         string   `json:"zone"`
+	Zones        []string `json:"zones"`
+	CapacityType string   `json:"capacityType"`
 	// ReservationID is the EC2 capacity reservation of a reserved offering.
-	ReservationID string `json:"reservationID,omitempty"`
+	ReservationID string   `json:"reservationID,omitempty"`
 	CapacityTypes []string `json:"capacityTypes"`
 	PricePerHour  float64  `json:"pricePerHour"`
 	Pods          []string `json:"pods"`

@@ -48,6 +48,11 @@ func Plan(w io.Writer, s output.Styles, r engine.PlanReport, wide bool) error {
 		nodeClaimTable(r.Result, wide).Render(&b, s)
 	}
 
+	if len(r.Static) > 0 {
+		b.WriteString("\n" + s.Bold.Render("Static NodePools") + " (spec.replicas; Karpenter's static controllers)\n")
+		staticTable(r.Static, wide).Render(&b, s)
+	}
+
 	b.WriteString("\n" + s.Bold.Render("Existing nodes") + "\n")
 	switch {
 	case len(r.ExistingNodes) == 0:
@@ -78,6 +83,9 @@ func Plan(w io.Writer, s output.Styles, r engine.PlanReport, wide bool) error {
 	fmt.Fprintf(&b, "\n%s %d new nodes, %s/h; %d pods on new nodes, %d on existing nodes, %s\n",
 		s.Bold.Render("Total:"), t.NewNodes, price(t.PricePerHour), t.PodsOnNewNodes, t.PodsOnExistingNodes,
 		unschedulableWord(s, t.UnschedulablePods))
+	if line := staticTotal(r.Static); line != "" {
+		b.WriteString(line + "\n")
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -113,6 +121,47 @@ func plansSpot(r *engine.Result) bool {
 		}
 	}
 	return false
+}
+
+// staticTable is what Karpenter's static NodePool controllers would do: create NodeClaims up to
+// spec.replicas (launched as the cheapest type allowed) or delete down to it; wide names them.
+func staticTable(plans []engine.StaticPlan, wide bool) output.Table {
+	t := output.Table{Headers: []string{"NODEPOOL", "REPLICAS", "NODECLAIMS", "CHANGE", "INSTANCE TYPE", "ZONE", "CAPACITY", "$/H EACH"}}
+	if wide {
+		t.Headers = append(t.Headers, "DELETE")
+	}
+	for _, p := range plans {
+		change := "none"
+		switch {
+		case p.Create > 0:
+			change = "+" + strconv.Itoa(p.Create)
+		case len(p.Delete) > 0:
+			change = "-" + strconv.Itoa(len(p.Delete))
+		}
+		row := []string{p.NodePool, strconv.FormatInt(p.Replicas, 10), strconv.Itoa(p.NodeClaims), change, "-", "-", "-", "-"}
+		if p.Create > 0 && p.InstanceType != "" {
+			row[4], row[5], row[6], row[7] = p.InstanceType, p.Zone, p.CapacityType, price(p.PricePerHour)
+		}
+		if wide {
+			row = append(row, cmp.Or(strings.Join(p.Delete, ","), "-"))
+		}
+		t.Rows = append(t.Rows, row)
+	}
+	return t
+}
+
+// staticTotal sums what the static NodePools add or remove, "" when nothing.
+func staticTotal(plans []engine.StaticPlan) string {
+	created, deleted, perHour := 0, 0, 0.0
+	for _, p := range plans {
+		created += p.Create
+		deleted += len(p.Delete)
+		perHour += float64(p.Create) * p.PricePerHour
+	}
+	if created == 0 && deleted == 0 {
+		return ""
+	}
+	return fmt.Sprintf("Static NodePools: %d NodeClaims to create (%s/h), %d to delete", created, price(perHour), deleted)
 }
 
 // capacityLabel is the capacity type, with the capacity reservation a reserved NodeClaim launches into.

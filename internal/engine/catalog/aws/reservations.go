@@ -29,6 +29,6 @@ func (offlineReservations) List(context.Context, ...awsv1.CapacityReservationSel
 	return nil, nil
 }
 func (r offlineReservations) GetAvailableInstanceCount(id string) int { return r.free[id] }
-func (offlineReservations) SetAvailableInstanceCount(string, int) {}
-func (offlineReservations) MarkLaunched(string)                   {}
-func (offlineReservations) MarkTerminated(string, string)         {}
+func (offlineReservations) SetAvailableInstanceCount(string, int)     {}
+func (offlineReservations) MarkLaunched(string)                       {}
+func (offlineReservations) MarkTerminated(string, string)             {}
