@@ -15,8 +15,8 @@ import (
 // Nodes is the nodes table: grouped under their NodePool when sorted by NodePool, the selected row
 // (index into rows, -1 for none) marked. Narrower screens drop capacity type, zone and age.
 func Nodes(st output.Styles, s *top.Screen, rows []top.NodeRow, width, selected int) []string {
-	if f := forbidden(s, "nodes"); f != "" {
-		return clip([]string{st.Bold.Render("NODES"), st.Warn.Render("  nodes forbidden: " + f)}, width)
+	if f := forbiddenLines(st, s, "nodes", "Nodes not shown", width); len(f) > 0 {
+		return append([]string{st.Bold.Render("NODES")}, f...)
 	}
 	bar := barWidth(width)
 	wide, mid := width >= 110, width >= 100

@@ -69,25 +69,22 @@ func Header(st output.Styles, s *top.Screen, width int) []string {
 	lines = append(lines, leader)
 	cost := fmt.Sprintf("Cost %s/h  %s/month   Pending pods %d", money(s.PricePerHour), money(s.PricePerMonth), s.PendingPods)
 	lines = append(lines, cost)
+	lines = clip(lines, width)
 	if c := s.Connection; c.Lost {
 		since := ""
 		if c.Since != nil {
 			since = " since " + c.Since.Format("15:04:05")
 		}
-		lines = append(lines, st.Fail.Render("API server unreachable"+since+": showing the last data received (stale)")+" "+st.Dim.Render(c.Error))
+		lines = append(lines, wrap(st.Fail, "API server unreachable"+since+": stale, showing the last data received", width, "  ")...)
+		lines = append(lines, wrap(st.Dim, "  "+c.Error, width, "  ")...)
 	}
-	for _, f := range s.Forbidden {
-		if f.Panel == "header" {
-			lines = append(lines, st.Warn.Render("Leader unknown: "+f.Resource+" forbidden; "+f.Grant))
-		}
-	}
-	return clip(lines, width)
+	return append(lines, forbiddenLines(st, s, "header", "Leader unknown", width)...)
 }
 
 // NodePools is one row per NodePool.
 func NodePools(st output.Styles, s *top.Screen, width int) []string {
-	if f := forbidden(s, "nodepools"); f != "" {
-		return clip([]string{st.Bold.Render("NODEPOOLS"), st.Warn.Render("  NodePools forbidden: " + f)}, width)
+	if f := forbiddenLines(st, s, "nodepools", "NodePools not shown", width); len(f) > 0 {
+		return append([]string{st.Bold.Render("NODEPOOLS")}, f...)
 	}
 	bar := barWidth(width)
 	t := output.Table{Headers: []string{"NODEPOOL", "NODES"}}
@@ -130,9 +127,8 @@ func budget(b map[string]int) string {
 // Next is what Karpenter would launch and disrupt, and when that was computed.
 func Next(st output.Styles, s *top.Screen, width int) []string {
 	lines := []string{st.Bold.Render("NEXT") + st.Dim.Render(fmt.Sprintf("  (recomputed at most every %s when the cluster changes)", s.Next.Interval))}
-	if f := forbidden(s, "nodes"); f != "" {
-		lines = append(lines, st.Warn.Render("  no prediction: "+f))
-		return clip(lines, width)
+	if f := forbiddenLines(st, s, "nodes", "No prediction", width); len(f) > 0 {
+		return append(clip(lines, width), f...)
 	}
 	l, d := s.Next.Launch, s.Next.Disrupt
 	if l == nil {
@@ -171,10 +167,11 @@ func Next(st output.Styles, s *top.Screen, width int) []string {
 		dis += fmt.Sprintf(", saves %s/h", price(d.SavingsPerHour))
 	}
 	lines = append(lines, dis+st.Dim.Render(computed(d.Computed)))
+	lines = clip(lines, width)
 	for _, w := range s.Warnings {
-		lines = append(lines, st.Warn.Render("  warning: "+w))
+		lines = append(lines, wrap(st.Warn, "  warning: "+w, width, "    ")...)
 	}
-	return clip(lines, width)
+	return lines
 }
 
 func computed(c top.Computed) string {
@@ -184,14 +181,33 @@ func computed(c top.Computed) string {
 	return fmt.Sprintf("  [%s, %s]", c.At.Format("15:04:05"), c.Took)
 }
 
-func forbidden(s *top.Screen, panel string) string {
+// forbiddenLines say, for each kind the panel needs and may not read, what is missing and the
+// grant that would show it, the grant on a line of its own so that it reads whole.
+func forbiddenLines(st output.Styles, s *top.Screen, panel, what string, width int) []string {
 	var out []string
 	for _, f := range s.Forbidden {
 		if f.Panel == panel {
-			out = append(out, f.Resource+" ("+f.Grant+")")
+			out = append(out, wrap(st.Warn, "  "+what+": "+f.Resource+" is forbidden; to show it", width, "    ")...)
+			out = append(out, wrap(st.Warn, "    "+f.Grant, width, "    ")...)
 		}
 	}
-	return strings.Join(out, "; ")
+	return out
+}
+
+// wrap breaks text into lines of at most width columns at spaces (mid-word only when a word is
+// wider than a line), continuation lines indented, each line styled.
+func wrap(style output.Style, text string, width int, indent string) []string {
+	lead := len(text) - len(strings.TrimLeft(text, " "))
+	first, rest := text[:lead], strings.TrimLeft(text, " ")
+	var out []string
+	for i, l := range strings.Split(ansi.Wrap(rest, max(1, width-max(lead, len(indent))), ""), "\n") {
+		prefix := indent
+		if i == 0 {
+			prefix = first
+		}
+		out = append(out, style.Render(prefix+strings.TrimRight(l, " ")))
+	}
+	return out
 }
 
 // table renders t into lines.
