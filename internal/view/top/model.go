@@ -156,16 +156,19 @@ func (m *model) rows() ([]top.NodeRow, []top.PendingPod) {
 
 func (m *model) clamp() {
 	nodes, pods := m.rows()
-	n := len(nodes) + len(pods)
-	m.cursor = max(0, min(m.cursor, n-1))
-	h := m.listHeight()
+	m.cursor = max(0, min(m.cursor, len(nodes)+len(pods)-1))
+	m.offset = max(0, min(m.offset, len(nodes)-1))
+	if m.cursor >= len(nodes) {
+		// On a pending pod: the nodes stay where they were.
+		return
+	}
 	if m.cursor < m.offset {
 		m.offset = m.cursor
 	}
-	if m.cursor >= m.offset+h {
-		m.offset = m.cursor - h + 1
+	nodeLines, _ := m.split(len(pods))
+	for m.offset < m.cursor && m.nodeLinesOf(nodes[m.offset:m.cursor+1]) > nodeLines {
+		m.offset++
 	}
-	m.offset = max(0, min(m.offset, n-1))
 }
 
 // describe is what Enter shows for the row under the cursor.

@@ -2,6 +2,7 @@ package top
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -139,4 +140,46 @@ func TestKeys(t *testing.T) {
 	if cmd := keys(m, "ctrl+c"); cmd == nil || cmd() != tea.Quit() {
 		t.Error("Ctrl-C does not quit")
 	}
+}
+
+// Many nodes and a burst of pending pods at 80×24: the pods show without scrolling, and the
+// cursor stays on screen as it moves through the nodes and then the pods.
+func TestPendingPodsShowBesideManyNodes(t *testing.T) {
+	s := screen()
+	base := s.Nodes[0]
+	s.Nodes = nil
+	for i := range 40 {
+		n := base
+		n.Name = fmt.Sprintf("node-%02d", i)
+		n.NodePool = []string{"default", "spot"}[i/20]
+		s.Nodes = append(s.Nodes, n)
+	}
+	s.Pending = nil
+	for i := range 9 {
+		s.Pending = append(s.Pending, top.PendingPod{Namespace: "shop", Name: fmt.Sprintf("burst-%d", i), Plan: "new NodeClaim of NodePool default"})
+	}
+	m := newModel(nil, top.View{Sort: top.SortNodePool}, output.StylesFor(&bytes.Buffer{}))
+	m.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
+	m.Update(screenMsg{s})
+	check := func(wants ...string) {
+		t.Helper()
+		v := m.View()
+		if n := len(strings.Split(v, "\n")); n > 24 {
+			t.Errorf("%d lines, want ≤ 24", n)
+		}
+		for _, w := range wants {
+			if !strings.Contains(v, w) {
+				t.Errorf("missing %q in\n%s", w, v)
+			}
+		}
+	}
+	check("PENDING PODS (1–", "of 9)", "shop/burst-0", "node-00", "NEXT")
+	for range 30 {
+		keys(m, "down")
+	}
+	check("▸ node-30", "shop/burst-0")
+	for range 10 + 8 {
+		keys(m, "down")
+	}
+	check("▸ shop/burst-8", "node-")
 }
