@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -166,8 +167,9 @@ func (c *Conn) State() Connection {
 	return c.state
 }
 
-// Wrap is a rest.Config transport wrapper that feeds c: a response (below 500) clears a failure,
-// a transport error or a 5xx sets one.
+// Wrap is a rest.Config transport wrapper that feeds c: a response (below 500) clears a failure;
+// a transport error, a 5xx or a response body (a watch's stream) that breaks sets one, so that a
+// connection lost while only watches are open shows at once.
 func (c *Conn) Wrap(rt http.RoundTripper) http.RoundTripper { return connTransport{c: c, rt: rt} }
 
 type connTransport struct {
@@ -185,6 +187,29 @@ func (t connTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		t.c.Failed(fmt.Errorf("%s %s: %s", r.Method, r.URL.Path, resp.Status))
 	default:
 		t.c.Answered()
+		resp.Body = &connBody{ReadCloser: resp.Body, c: t.c, ctx: r.Context()}
 	}
 	return resp, err
+}
+
+// connBody reports a body that breaks off as a failure: not its end, nor a read after the caller
+// closed it or gave up.
+type connBody struct {
+	io.ReadCloser
+	c      *Conn
+	ctx    context.Context
+	closed atomic.Bool
+}
+
+func (b *connBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF && !b.closed.Load() && b.ctx.Err() == nil {
+		b.c.Failed(err)
+	}
+	return n, err
+}
+
+func (b *connBody) Close() error {
+	b.closed.Store(true)
+	return b.ReadCloser.Close()
 }
