@@ -183,3 +183,19 @@ func TestPendingPodsShowBesideManyNodes(t *testing.T) {
 	}
 	check("▸ shop/burst-8", "node-")
 }
+
+// Keys typed faster than the terminal is read reach the model as one message of several runes:
+// each counts, as typed one by one.
+func TestKeysTypedAtOnce(t *testing.T) {
+	m := newModel(nil, top.View{Sort: top.SortNodePool}, output.StylesFor(&bytes.Buffer{}))
+	m.Update(tea.WindowSizeMsg{Width: 100, Height: 30})
+	m.Update(screenMsg{screen()})
+	m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("/node-c")})
+	m.Update(tea.KeyMsg{Type: tea.KeyEnter})
+	if n, _ := m.rows(); len(n) != 1 || n[0].Name != "node-c" || !strings.Contains(m.View(), "filter: node-c") {
+		t.Errorf("/node-c typed at once: rows %v\n%s", n, m.View())
+	}
+	if _, cmd := m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("sq")}); cmd == nil || cmd() != tea.Quit() || m.shared.view.Load().Sort != top.SortCreation {
+		t.Errorf("sq typed at once: sort %s, want creation, then quit", m.shared.view.Load().Sort)
+	}
+}
