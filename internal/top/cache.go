@@ -29,8 +29,10 @@ type kind struct {
 	optional string
 	informer cache.SharedIndexInformer
 
-	stop      chan struct{}
-	stopOnce  sync.Once
+	stop     chan struct{}
+	stopOnce sync.Once
+	// refusal is the API server's answer that the kind is forbidden or not served, once given.
+	refusal   atomic.Pointer[error]
 	forbidden atomic.Bool
 	// absent: the cluster does not serve the kind (an optional CRD).
 	absent atomic.Bool
@@ -54,12 +56,40 @@ func listWatch[L runtime.Object](sel metav1.ListOptions, list func(context.Conte
 
 func newKind(resource, panel, scope, optional string, lw cache.ListerWatcher, example runtime.Object, transform cache.TransformFunc) *kind {
 	k := &kind{resource: resource, panel: panel, scope: scope, optional: optional, stop: make(chan struct{})}
-	k.informer = cache.NewSharedIndexInformerWithOptions(lw, example, cache.SharedIndexInformerOptions{})
+	k.informer = cache.NewSharedIndexInformerWithOptions(k.gate(cache.ToListerWatcherWithContext(lw)), example, cache.SharedIndexInformerOptions{})
 	if transform == nil {
 		transform = stripManagedFields
 	}
 	_ = k.informer.SetTransform(transform)
 	return k
+}
+
+// gate asks the API server once whether the kind may be read: after a 403 or (for an optional
+// kind) a 404, the next call gets the same answer without a request. client-go's reflector follows
+// a watch-list that failed with a LIST, which would ask again.
+func (k *kind) gate(lw cache.ListerWatcherWithContext) *cache.ListWatch {
+	check := func(err error) error {
+		if apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) || (apierrors.IsNotFound(err) && k.optional != "") {
+			k.refusal.Store(&err)
+		}
+		return err
+	}
+	return &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			if p := k.refusal.Load(); p != nil {
+				return nil, *p
+			}
+			obj, err := lw.ListWithContext(ctx, o)
+			return obj, check(err)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			if p := k.refusal.Load(); p != nil {
+				return nil, *p
+			}
+			w, err := lw.WatchWithContext(ctx, o)
+			return w, check(err)
+		},
+	}
 }
 
 // stripManagedFields drops what top never reads and takes much of an object's memory.

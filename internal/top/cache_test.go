@@ -1,10 +1,19 @@
 package top
 
 import (
+	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/tools/cache"
 )
 
 // A watch's stream that breaks off marks the connection lost; one that ends, or that the caller
@@ -52,5 +61,41 @@ func TestConnSeesABrokenStream(t *testing.T) {
 	_, _ = resp.Body.Read(make([]byte, 8))
 	if conn.State().Lost {
 		t.Fatal("a read after the caller closed the body marked the connection lost")
+	}
+}
+
+// After the API server said a kind is forbidden (or, for an optional kind, not served), the
+// reflector's LIST that follows a failed watch-list gets the same answer without a request.
+func TestGateAsksOnce(t *testing.T) {
+	gr := schema.GroupResource{Group: "karpenter.sh", Resource: "nodepools"}
+	for _, tc := range []struct {
+		name     string
+		optional string
+		err      error
+		calls    int
+	}{
+		{"forbidden", "", apierrors.NewForbidden(gr, "", errors.New("no")), 1},
+		{"not served, optional", "x", apierrors.NewNotFound(gr, ""), 1},
+		{"not served, needed", "", apierrors.NewNotFound(gr, ""), 2},
+		{"unavailable", "", apierrors.NewServiceUnavailable("later"), 2},
+	} {
+		calls := 0
+		lw := &cache.ListWatch{
+			ListWithContextFunc: func(context.Context, metav1.ListOptions) (runtime.Object, error) {
+				calls++
+				return nil, tc.err
+			},
+			WatchFuncWithContext: func(context.Context, metav1.ListOptions) (watch.Interface, error) {
+				calls++
+				return nil, tc.err
+			},
+		}
+		k := &kind{optional: tc.optional}
+		g := k.gate(lw)
+		_, werr := g.WatchWithContext(context.Background(), metav1.ListOptions{})
+		_, lerr := g.ListWithContext(context.Background(), metav1.ListOptions{})
+		if calls != tc.calls || werr == nil || lerr == nil || werr.Error() != lerr.Error() {
+			t.Errorf("%s: %d requests (want %d), watch %v, list %v", tc.name, calls, tc.calls, werr, lerr)
+		}
 	}
 }
