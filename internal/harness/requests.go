@@ -15,6 +15,8 @@ type RequestCounter struct {
 	mu       sync.Mutex
 	requests []string
 	hosts    []string
+	// statuses are the responses' codes (0 until answered, or for a transport error).
+	statuses []int
 }
 
 // Wrap returns rt with every request recorded in c. Each call wraps its own rt, so one counter can
@@ -30,10 +32,20 @@ type countingTransport struct {
 
 func (t countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	t.c.mu.Lock()
+	i := len(t.c.requests)
 	t.c.requests = append(t.c.requests, r.Method+" "+r.URL.Path+"?"+r.URL.RawQuery)
 	t.c.hosts = append(t.c.hosts, r.URL.Host)
+	t.c.statuses = append(t.c.statuses, 0)
 	t.c.mu.Unlock()
-	return t.rt.RoundTrip(r)
+	resp, err := t.rt.RoundTrip(r)
+	if err == nil {
+		t.c.mu.Lock()
+		if i < len(t.c.statuses) {
+			t.c.statuses[i] = resp.StatusCode
+		}
+		t.c.mu.Unlock()
+	}
+	return resp, err
 }
 
 // Requests returns what was sent so far.
@@ -50,10 +62,18 @@ func (c *RequestCounter) Hosts() []string {
 	return append([]string(nil), c.hosts...)
 }
 
+// Statuses are the status codes of the responses to the requests Requests returns, in the same
+// order: 0 for a request not answered (yet, or a transport error).
+func (c *RequestCounter) Statuses() []int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]int(nil), c.statuses...)
+}
+
 // Reset forgets what was sent so far.
 func (c *RequestCounter) Reset() {
 	c.mu.Lock()
-	c.requests, c.hosts = nil, nil
+	c.requests, c.hosts, c.statuses = nil, nil, nil
 	c.mu.Unlock()
 }
 
