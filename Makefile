@@ -59,9 +59,9 @@ unit: ## Unit tests only (e2e tests skip without the harness binaries)
 	$(LINUX_ONLY)
 	KARPCTL_BIN=/nonexistent $(GO) test -count=1 ./...
 
-bench: harness ## Performance benchmarks (engine overhead, snapshot build, live load, fleets of 20 contexts, lease exporter under scrapers, start-up vs kubectl)
+bench: harness ## Performance benchmarks (engine overhead, snapshot build, live load, top under load, fleets of 20 contexts, lease exporter under scrapers, start-up vs kubectl)
 	$(LINUX_ONLY)
-	$(GO) test -run '^$$' -bench . -benchtime 1x -benchmem ./internal/... ./test/e2e/plan ./test/e2e/plansoak ./test/e2e/fleet ./test/e2e/alerts ./test/e2e/release | tee bench.out
+	$(GO) test -run '^$$' -bench . -benchtime 1x -benchmem ./internal/... ./test/e2e/plan ./test/e2e/plansoak ./test/e2e/top ./test/e2e/fleet ./test/e2e/alerts ./test/e2e/release | tee bench.out
 
 # The crash-point hook (internal/drill/crashpoint.go) exists only in binaries built with -tags crashpoints.
 crash-fast: harness ## Drill crash points, fast subset: both drills stopped after their lock and after their action, by SIGKILL, SIGTERM and SIGINT
