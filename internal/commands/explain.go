@@ -43,10 +43,17 @@ For the NodePool that launches, the instance types that can take the pod, cheape
 many were removed by requirements, missing offerings, size and limits (Karpenter's predicates).
 
 TARGET is pod NAME, deployment NAME, statefulset NAME or job NAME (namespace -n, default
-"default"). A workload is explained through one of its pods (a pending one first) or, when it has
+"default"), or node NAME / nodeclaim NAME (see below). A workload is explained through one of its pods (a pending one first) or, when it has
 none, a pod of its template. With -f FILE and no TARGET, the first pending pod of the files is
 explained; -f adds the files' objects on top of the cluster (with --offline: the files alone), as
 in plan.
+
+explain node NAME (or nodeclaim NAME) explains a node Karpenter launched: the NodeClaim's
+requirements as Karpenter wrote them, where its instance type ranks among the types they allow
+(cheapest launchable offering first: Karpenter's on-demand launch takes the cheapest), the pods on it
+with their requests against its allocatable, and what Karpenter's disruption methods decide for it
+now (disrupt's answer: delete or replace by which method, or why it stays). It reads what disrupt
+reads.
 
 Karpenter's settings are plan's: the cluster's Karpenter Deployment (or one in the -f files), then
 --karpenter-setting NAME=VALUE, parsed by Karpenter's own option parsers; every run uses them.
@@ -64,7 +71,10 @@ const explainExample = `  # Why is this pod pending, and what would let a NodePo
 
   # Would this manifest schedule, and on what? (on top of the cluster, or offline)
   kubectl karpctl explain -f big-job.yaml
-  kubectl karpctl explain --offline -f nodepools.yaml -f big-job.yaml -o json`
+  kubectl karpctl explain --offline -f nodepools.yaml -f big-job.yaml -o json
+
+  # Why is this node the type it is, what fills it, and will Karpenter disrupt it?
+  kubectl karpctl explain node ip-10-0-1-5.ec2.internal`
 
 // ExplainOptions are explain's flags and arguments.
 type ExplainOptions struct {
@@ -79,7 +89,7 @@ type ExplainOptions struct {
 func newExplainCmd(env *Env) *cobra.Command {
 	o := &ExplainOptions{env: env}
 	cmd := &cobra.Command{
-		Use:     "explain [pod|deployment|statefulset|job NAME] [-f FILE]",
+		Use:     "explain [pod|deployment|statefulset|job|node|nodeclaim NAME] [-f FILE]",
 		Short:   "Why Karpenter places a pod where it does, or nowhere, and the smallest change per NodePool",
 		Long:    explainLong,
 		Example: explainExample,
@@ -104,6 +114,8 @@ var explainKinds = map[string]string{
 	"deployment": "Deployment", "deployments": "Deployment", "deploy": "Deployment",
 	"statefulset": "StatefulSet", "statefulsets": "StatefulSet", "sts": "StatefulSet",
 	"job": "Job", "jobs": "Job",
+	"node": "Node", "nodes": "Node", "no": "Node",
+	"nodeclaim": "NodeClaim", "nodeclaims": "NodeClaim",
 }
 
 // Validate checks the arguments and flags; nothing has been sent to the cluster yet.
@@ -121,7 +133,7 @@ func (o *ExplainOptions) Validate(args []string, changed func(string) bool) erro
 	if len(args) == 2 {
 		kind, ok := explainKinds[strings.ToLower(args[0])]
 		if !ok {
-			return cli.UsageError("explain %s: unknown kind; use pod, deployment, statefulset or job", args[0])
+			return cli.UsageError("explain %s: unknown kind; use pod, deployment, statefulset, job, node or nodeclaim", args[0])
 		}
 		o.kind, o.name = kind, args[1]
 	}
@@ -137,6 +149,9 @@ func (o *ExplainOptions) Validate(args []string, changed func(string) bool) erro
 
 // Run reads the snapshot, finds the pod, explains it and prints; exit 3 when it stays pending.
 func (o *ExplainOptions) Run(ctx context.Context) error {
+	if o.kind == "Node" || o.kind == "NodeClaim" {
+		return o.runNode(ctx)
+	}
 	read, err := o.read(ctx, o.env, load.Options{}, load.ClusterOptions{})
 	if err != nil {
 		return err
@@ -161,8 +176,7 @@ func (o *ExplainOptions) Run(ctx context.Context) error {
 		return o.engineVerdict(err)
 	}
 	e.Warnings = read.withSkew(e.Warnings)
-	report := explain.Report{Mode: read.mode, Engine: cli.Engine(), EngineVersion: cli.EngineVersion(), KarpenterVersion: read.KarpenterVersion,
-		Files: o.Files, KarpenterSettings: read.Snapshot.Karpenter, PodExplanation: e}
+	report := explain.Report{Header: o.header(read), PodExplanation: e}
 	if err := o.env.print(o.Format, report, func(w io.Writer, s output.Styles, wide bool) error { return view.Explain(w, s, report, wide) }); err != nil {
 		return err
 	}
@@ -170,6 +184,41 @@ func (o *ExplainOptions) Run(ctx context.Context) error {
 		return cli.Unhealthy("explain: %s stays pending", e.Pod)
 	}
 	return nil
+}
+
+// header is what every explain report says first.
+func (o *ExplainOptions) header(read *readSnapshot) explain.Header {
+	return explain.Header{Mode: read.mode, Engine: cli.Engine(), EngineVersion: cli.EngineVersion(), KarpenterVersion: read.KarpenterVersion,
+		Files: o.Files, KarpenterSettings: read.Snapshot.Karpenter}
+}
+
+// runNode explains a node or NodeClaim with what disrupt reads.
+func (o *ExplainOptions) runNode(ctx context.Context) error {
+	read, err := o.read(ctx, o.env, load.Options{}, load.ClusterOptions{Disruption: true})
+	if err != nil {
+		return err
+	}
+	var e *explain.NodeExplanation
+	err = withProgress(o.env, fmt.Sprintf("explaining %s %s with Karpenter %s's disruption methods…", strings.ToLower(o.kind), o.name, cli.EngineVersion()), func() error {
+		src, err := o.source(read.Snapshot)
+		if err != nil {
+			return err
+		}
+		e, err = explain.Node(ctx, read.Snapshot, src, o.name, o.kind == "NodeClaim")
+		if errors.Is(err, explain.ErrNodeNotFound) {
+			return cli.UsageError("%s %s not found (nodes and NodeClaims are cluster-wide; kubectl get %ss lists them)", strings.ToLower(o.kind), o.name, strings.ToLower(o.kind))
+		}
+		if errors.Is(err, explain.ErrNotKarpenterNode) {
+			return cli.UsageError("%v", err)
+		}
+		return inputError(err)
+	})
+	if err != nil {
+		return o.engineVerdict(err)
+	}
+	e.Warnings = read.withSkew(e.Warnings)
+	report := explain.NodeReport{Header: o.header(read), NodeExplanation: e}
+	return o.env.print(o.Format, report, func(w io.Writer, s output.Styles, wide bool) error { return view.ExplainNode(w, s, report, wide) })
 }
 
 // target is the pod to explain: the one named, one of the workload's, or the files' first pending

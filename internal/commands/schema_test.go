@@ -44,6 +44,7 @@ func TestJSONSchemaDocumented(t *testing.T) {
 		{"`kubectl karpctl instance-types -o json|yaml`", engine.InstanceTypeList{}},
 		{"`kubectl karpctl disrupt --dry-run -o json|yaml`", engine.DisruptReport{}},
 		{"`kubectl karpctl explain -o json|yaml`", explain.Report{}},
+		{"`kubectl karpctl explain node|nodeclaim NAME -o json|yaml`", explain.NodeReport{}},
 		{"`kubectl karpctl health -o json|yaml`", health.Report{}},
 		{"`kubectl karpctl drill leader-kill|zone-outage -o json|yaml` and `--report FILE`", drill.Report{}},
 		{"Each line of the drill history file (`$XDG_STATE_HOME/karpctl/drills.jsonl`)", drill.HistoryEntry{}},

@@ -72,7 +72,7 @@ func (x *explainer) rank(np *karpv1.NodePool, claim *engine.NodeClaimPlan) *Inst
 		remaining = resources.Subtract(corev1.ResourceList(np.Spec.Limits), x.sim.NodePoolUsage(np.Name))
 	}
 	for _, it := range its {
-		offs := it.Offerings.Available().Compatible(reqs)
+		offs := it.Offerings.Launchable().Compatible(reqs)
 		switch {
 		case it.Requirements.Intersects(reqs) != nil:
 			c.Removed.Requirements++

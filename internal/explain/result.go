@@ -148,6 +148,13 @@ type Reason struct {
 // Report is what `explain` prints. Its JSON form is the stable explain schema: these fields plus
 // PodExplanation's.
 type Report struct {
+	Header
+	*PodExplanation
+}
+
+// Header is what every explain report says first: how the snapshot was read and which Karpenter's
+// code ran with which settings.
+type Header struct {
 	// Mode is "live" (read from the cluster, plus any -f files) or "offline" (files only).
 	Mode string `json:"mode"`
 	// Engine is the bundled Karpenter module and version whose scheduler made every run.
@@ -157,5 +164,10 @@ type Report struct {
 	Files            []string `json:"files,omitempty"`
 	// KarpenterSettings are every setting Karpenter's code ran with and where each came from.
 	KarpenterSettings *karpenter.Settings `json:"karpenterSettings,omitempty"`
-	*PodExplanation
+}
+
+// NodeReport is `explain node|nodeclaim`'s result; its JSON form is documented in docs/json-schema.md.
+type NodeReport struct {
+	Header
+	*NodeExplanation
 }

@@ -104,5 +104,5 @@ func (l *Live) ExplainPod(ctx context.Context, namespace, name string) (*explain
 	if l.opts.Karpenter != nil {
 		k = l.opts.Karpenter.Version
 	}
-	return &explain.Report{Mode: "live", EngineVersion: l.opts.EngineVersion, KarpenterVersion: k, PodExplanation: e}, nil
+	return &explain.Report{Header: explain.Header{Mode: "live", EngineVersion: l.opts.EngineVersion, KarpenterVersion: k}, PodExplanation: e}, nil
 }
