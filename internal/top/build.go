@@ -3,6 +3,7 @@ package top
 import (
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -37,6 +38,8 @@ type Input struct {
 	Forbidden   []Forbidden
 	View        View
 	Now         time.Time
+	// Requests, when set, keeps the pods' requests from one Build to the next (nil: computed).
+	Requests *RequestMemo
 }
 
 // View is how the user asked to see the nodes.
@@ -81,7 +84,7 @@ func Build(in Input) *Screen {
 		p = &Predictions{}
 	}
 	s.Next = next(p, v.PredictInterval)
-	s.Nodes = nodes(snap, p, v, in.Now)
+	s.Nodes = nodes(snap, p, v, in.Now, in.Requests)
 	s.NodePools = nodePools(snap, s.Nodes, p, v)
 	s.Pending = pending(snap, p, in.Now)
 	for _, n := range s.Nodes {
@@ -153,8 +156,10 @@ type nodeLoad struct {
 	pods     int
 }
 
-func loads(snap *engine.Snapshot) map[string]*nodeLoad {
+func loads(snap *engine.Snapshot, memo *RequestMemo) map[string]*nodeLoad {
 	out := map[string]*nodeLoad{}
+	requests := memo.begin(len(snap.Pods))
+	defer memo.end()
 	for _, p := range snap.Pods {
 		l := out[p.Spec.NodeName]
 		if l == nil {
@@ -162,13 +167,49 @@ func loads(snap *engine.Snapshot) map[string]*nodeLoad {
 			out[p.Spec.NodeName] = l
 		}
 		l.pods++
-		for name, q := range resourcehelper.PodRequests(p, resourcehelper.PodResourcesOptions{}) {
+		for name, q := range requests(p) {
 			sum := l.requests[name]
 			sum.Add(q)
 			l.requests[name] = sum
 		}
 	}
 	return out
+}
+
+// RequestMemo keeps each bound pod's requests (Kubernetes' PodRequests: containers, init and
+// sidecar containers, overhead) from one build to the next. The caches never modify an object: a
+// changed pod is a new one, so a pod seen before has the requests it had. Pods no longer seen are
+// forgotten at the end of each build. The zero value is ready; a nil memo computes every time.
+type RequestMemo struct {
+	mu         sync.Mutex
+	last, next map[*corev1.Pod]corev1.ResourceList
+}
+
+// begin starts a build over n pods and returns the lookup; end must follow.
+func (m *RequestMemo) begin(n int) func(*corev1.Pod) corev1.ResourceList {
+	if m == nil {
+		return func(p *corev1.Pod) corev1.ResourceList {
+			return resourcehelper.PodRequests(p, resourcehelper.PodResourcesOptions{})
+		}
+	}
+	m.mu.Lock()
+	m.next = make(map[*corev1.Pod]corev1.ResourceList, n)
+	return func(p *corev1.Pod) corev1.ResourceList {
+		r, ok := m.last[p]
+		if !ok {
+			r = resourcehelper.PodRequests(p, resourcehelper.PodResourcesOptions{})
+		}
+		m.next[p] = r
+		return r
+	}
+}
+
+func (m *RequestMemo) end() {
+	if m == nil {
+		return
+	}
+	m.last, m.next = m.next, nil
+	m.mu.Unlock()
 }
 
 // amount is l's quantity of a resource in its base unit (cores for cpu).
@@ -180,8 +221,8 @@ func amount(l corev1.ResourceList, name string) float64 {
 	return q.AsApproximateFloat64()
 }
 
-func nodes(snap *engine.Snapshot, p *Predictions, v View, now time.Time) []NodeRow {
-	byNode := loads(snap)
+func nodes(snap *engine.Snapshot, p *Predictions, v View, now time.Time, memo *RequestMemo) []NodeRow {
+	byNode := loads(snap, memo)
 	claims := map[string]*karpv1.NodeClaim{}
 	for _, nc := range snap.NodeClaims {
 		if nc.Status.NodeName != "" {

@@ -177,3 +177,31 @@ var appsvDeployment = func() appsv1.Deployment {
 	d.Spec.Template.Spec.Containers = []corev1.Container{{Name: "controller", Image: "public.ecr.aws/karpenter/controller:1.15.0"}}
 	return d
 }()
+
+// Screens built with the requests memo are the ones built without it, also after a pod changes
+// (a new object in the caches) or goes.
+func TestRequestMemo(t *testing.T) {
+	in := scenario()
+	memo := &RequestMemo{}
+	with := func(in Input) *Screen { in.Requests = memo; return Build(in) }
+	cpu := func(s *Screen, node string) float64 {
+		for _, n := range s.Nodes {
+			if n.Name == node {
+				return n.Usage["cpu"].Requested
+			}
+		}
+		return -1
+	}
+	if a, b := cpu(Build(in), "a"), cpu(with(in), "a"); a != 3 || b != a {
+		t.Fatalf("node a: %v cpu without the memo, %v with it; want 3", a, b)
+	}
+	snap := *in.Snapshot
+	snap.Pods = append([]*corev1.Pod{pod("x", "p1", "a", "1500m")}, snap.Pods[1:]...)
+	in.Snapshot = &snap
+	if a, b := cpu(Build(in), "a"), cpu(with(in), "a"); a != 3.5 || b != a {
+		t.Fatalf("after p1 changed, node a: %v cpu without the memo, %v with it; want 3.5", a, b)
+	}
+	if n := len(memo.last); n != len(snap.Pods) {
+		t.Errorf("the memo keeps %d pods, the caches hold %d", n, len(snap.Pods))
+	}
+}

@@ -48,6 +48,8 @@ type Live struct {
 	preds   atomic.Pointer[Predictions]
 	// predicting is set while a prediction runs.
 	predicting atomic.Bool
+	// requests carries the pods' requests from one screen to the next.
+	requests RequestMemo
 }
 
 // New builds the model; nothing is read until Start.
@@ -161,7 +163,7 @@ func (l *Live) Input(view View, now time.Time) Input {
 	in := Input{
 		Cluster: l.opts.Cluster, Context: l.opts.Context, Snapshot: snap, Karpenter: l.opts.Karpenter,
 		KarpenterError: l.opts.KarpenterError, Predictions: l.preds.Load(), Connection: l.opts.Conn.State(),
-		Forbidden: l.Forbidden(), View: view, Now: now,
+		Forbidden: l.Forbidden(), View: view, Now: now, Requests: &l.requests,
 	}
 	if view.PredictInterval == 0 {
 		in.View.PredictInterval = l.opts.PredictInterval
