@@ -109,10 +109,10 @@ func (o *HealthOptions) Run(ctx context.Context) error {
 // with --strict).
 func (o *HealthOptions) check(ctx context.Context, env *Env) (health.Report, int, error) {
 	fctx, cancel := context.WithTimeout(ctx, o.APITimeout)
+	defer cancel()
 	c, _, k, err := env.FindKarpenter(fctx)
-	cancel()
 	if err != nil {
-		return health.Report{}, cli.ExitOK, health.Unreachable(err, o.APITimeout)
+		return health.Report{}, cli.ExitOK, health.Unreachable(fctx, err, o.APITimeout)
 	}
 	r, err := health.Read(ctx, c, k, health.ReadOptions{NoMetrics: o.NoMetrics, MetricsTimeout: o.MetricsTimeout, APITimeout: o.APITimeout}, time.Now)
 	if err != nil {

@@ -40,13 +40,18 @@ type ReadOptions struct {
 // milliseconds on a healthy API server, and far within this on a loaded one.
 const DefaultAPITimeout = 10 * time.Second
 
-// Unreachable turns a read that ran out of time (its context's deadline) into the one-line "API
-// server unreachable" error; other errors are returned as they are.
-func Unreachable(err error, timeout time.Duration) error {
+// Unreachable turns a read that ran out of time into the one-line "API server unreachable" error;
+// other errors are returned as they are. ctx is the read's, bounded by timeout: when it has not
+// ended, the request's own --request-timeout ran out first, and the message says so.
+func Unreachable(ctx context.Context, err error, timeout time.Duration) error {
 	if err == nil || !errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
-	return fmt.Errorf("API server unreachable: no answer within %s (%w); the lease's state is unknown, not judged", timeout, err)
+	within := timeout.String()
+	if ctx.Err() == nil {
+		within = "--request-timeout"
+	}
+	return fmt.Errorf("API server unreachable: no answer within %s (%w); the lease's state is unknown, not judged", within, err)
 }
 
 // Read gathers Evaluate's input: the lease status (lease.Read), the Karpenter pods' Warning events
@@ -61,7 +66,7 @@ func Read(ctx context.Context, c kubernetes.Interface, k *discovery.Karpenter, o
 	defer cancel()
 	st, pods, err := lease.ReadPods(lctx, c, k, now)
 	if err != nil {
-		return Report{}, Unreachable(err, o.APITimeout)
+		return Report{}, Unreachable(lctx, err, o.APITimeout)
 	}
 	in := Input{Deployment: k.Deployment, Lease: st, Pods: pods, Metrics: map[string]MetricsResult{}}
 	ectx, cancel := context.WithTimeout(ctx, o.APITimeout)

@@ -62,10 +62,17 @@ func TestReadLeaseTimeoutIsUnreachable(t *testing.T) {
 	})
 	k := &discovery.Karpenter{Namespace: "karpenter", LeaseNamespace: "karpenter", LeaseName: "x"}
 	r, err := Read(context.Background(), c, k, ReadOptions{NoMetrics: true, APITimeout: 2 * time.Second}, time.Now)
-	if err == nil || !strings.HasPrefix(err.Error(), "API server unreachable: no answer within 2s") || len(r.Checks) != 0 {
+	// The read's 2s had not run out: the request's own timeout had.
+	if err == nil || !strings.HasPrefix(err.Error(), "API server unreachable: no answer within --request-timeout") || len(r.Checks) != 0 {
 		t.Fatalf("err %v, report %+v", err, r)
 	}
-	if other := Unreachable(errors.New("forbidden"), time.Second); other.Error() != "forbidden" {
+	expired, cancel := context.WithTimeout(context.Background(), 0)
+	defer cancel()
+	<-expired.Done()
+	if err := Unreachable(expired, expired.Err(), 2*time.Second); !strings.HasPrefix(err.Error(), "API server unreachable: no answer within 2s") {
+		t.Fatalf("the read's own deadline: %v", err)
+	}
+	if other := Unreachable(context.Background(), errors.New("forbidden"), time.Second); other.Error() != "forbidden" {
 		t.Fatalf("a non-timeout error was rewritten: %v", other)
 	}
 }
