@@ -65,6 +65,7 @@ type run struct {
 	// The action: its time, its context (ctx bounded by --timeout) and the targets it still has to
 	// evict (a PodDisruptionBudget blocked them).
 	action    time.Time
+	acted     bool // an eviction (or deletion) went through; action is its time
 	actCtx    context.Context
 	targets   map[string]bool
 	pending   []string
@@ -276,10 +277,15 @@ func (ru *run) act() error {
 	var still []string
 	for _, t := range ru.pending {
 		var err error
+		sent := &lastSent{}
+		ctx := sent.trace(ru.actCtx)
 		if ru.o.Mode == Hard {
-			err = ru.c.DeletePod(ru.actCtx, ru.k.Namespace, t, 0)
+			err = ru.c.DeletePod(ctx, ru.k.Namespace, t, 0)
 		} else {
-			err = ru.c.Evict(ru.actCtx, ru.k.Namespace, t)
+			err = ru.c.Evict(ctx, ru.k.Namespace, t)
+		}
+		if err == nil {
+			ru.actedAt(sent)
 		}
 		switch {
 		case err == nil && ru.o.Mode == Hard:
