@@ -104,6 +104,33 @@ func TestRunBoundedAndIndependent(t *testing.T) {
 	}
 }
 
+// At the default --parallel a fleet of 20 is read in one wave, and a fleet of 100 never has more
+// than DefaultParallel contexts read at once.
+func TestRunDefaultParallel(t *testing.T) {
+	for _, n := range []int{20, 100} {
+		names := make([]string, n)
+		for i := range names {
+			names[i] = fmt.Sprintf("c%03d", i)
+		}
+		want := int32(min(n, DefaultParallel))
+		var running, peak atomic.Int32
+		Run(context.Background(), names, Options{}, func(ctx context.Context, name string) (int, int, error) {
+			r := running.Add(1)
+			for p := peak.Load(); r > p && !peak.CompareAndSwap(p, r); p = peak.Load() {
+			}
+			defer running.Add(-1)
+			// Hold the first wave until it is complete (or, were the bound lower, for a while).
+			for deadline := time.Now().Add(2 * time.Second); peak.Load() < want && time.Now().Before(deadline); {
+				time.Sleep(time.Millisecond)
+			}
+			return 0, cli.ExitOK, nil
+		})
+		if peak.Load() != want {
+			t.Errorf("%d contexts: %d read at once, want %d", n, peak.Load(), want)
+		}
+	}
+}
+
 func TestRunErrorsAndPanicsAreOutcomes(t *testing.T) {
 	outs := Run(context.Background(), []string{"ok", "bad", "sick", "boom", "nokarp"}, Options{}, func(_ context.Context, name string) (int, int, error) {
 		switch name {
