@@ -70,7 +70,7 @@ crash-fast: harness ## Drill crash points, fast subset: both drills stopped afte
 
 reliability: harness ## Full crash-point matrix, every command through every API fault, the exporter under scrapers; rewrites docs/reliability.md
 	$(LINUX_ONLY)
-	UPDATE_RELIABILITY=1 CRASH_MATRIX=full $(GO) test -count=1 -tags crashpoints -timeout 90m -run TestDrillCrashMatrix ./test/e2e/drill
+	UPDATE_RELIABILITY=1 CRASH_MATRIX=full $(GO) test -count=1 -tags crashpoints -timeout 90m -run 'TestDrillCrashMatrix|TestDrillsThroughFaults' ./test/e2e/drill
 	UPDATE_RELIABILITY=1 $(GO) test -count=1 -timeout 30m -run TestEveryCommandThroughEveryFault ./test/e2e/faults
 	UPDATE_RELIABILITY=1 $(GO) test -count=1 -run '^$$' -bench LeaseExporterScrapes -benchtime 1x ./test/e2e/alerts
 

@@ -47,6 +47,7 @@ var signals = []string{"KILL", "TERM", "INT"}
 func TestDrillCrashMatrix(t *testing.T) {
 	harness.Need(t, env)
 	karpctl, environ := karpctlProcess(t)
+	start := time.Now()
 	seq := 0
 	for _, d := range crashDrills {
 		t.Run(d.name, func(t *testing.T) {
@@ -69,7 +70,7 @@ func TestDrillCrashMatrix(t *testing.T) {
 			}
 		})
 	}
-	writeCrashTable(t)
+	writeCrashTable(t, time.Since(start))
 }
 
 // recordSteps runs the drill to its end and returns its steps as KIND#N, in order.
@@ -212,10 +213,11 @@ func recordCrash(d, step, sig, by string, ok bool) {
 	crashTable = append(crashTable, fmt.Sprintf("| %s | %s | SIG%s | %s |", d, step, sig, res))
 }
 
-func writeCrashTable(t *testing.T) {
+func writeCrashTable(t *testing.T, took time.Duration) {
 	crashMu.Lock()
 	defer crashMu.Unlock()
 	md := "| drill | step | signal | restored |\n|---|---|---|---|\n" + strings.Join(crashTable, "\n") + "\n"
 	md += "\nCompared after each: every node's cordon, taints and drill marks; the drill lock; probe pods; the Karpenter Deployment's replicas and Ready pods (evicted pods recreated by their ReplicaSet).\n"
+	md += fmt.Sprintf("\n%d cells in %s, one after another: every cell runs on the same six nodes, whose cordons each compares.\n", len(crashTable), took.Round(time.Second))
 	e2e.ReliabilitySection(t, "crash", md)
 }
