@@ -76,7 +76,7 @@ func scene(ctx context.Context, t *testing.T) {
 }
 
 // Commands are the read-only commands of the matrix, with the flags that make them page (chunk size
-// 1: an expired continue token can only hit a list that pages).
+// 1: an expired continue token can only hit a list that pages); top prints one screen.
 var Commands = map[string][]string{
 	"lease":          {"lease", "--karpenter-namespace", ns},
 	"health":         {"health", "--karpenter-namespace", ns},
@@ -84,6 +84,8 @@ var Commands = map[string][]string{
 	"plan":           {"plan", "--chunk-size", "1"},
 	"disrupt":        {"disrupt", "--chunk-size", "1"},
 	"instance-types": {"instance-types"},
+	"explain":        {"explain", "pod", "web-0", "-n", "shop", "--chunk-size", "1"},
+	"top":            {"top", "--once"},
 }
 
 // requestTimeout is every faulted run's --request-timeout: a stalled request must end the run within it.
