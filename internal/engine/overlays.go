@@ -185,9 +185,13 @@ func (s *simulation) annotate(plan *NodeClaimPlan, nc *scheduler.NodeClaim) {
 		ov.cache[np.Name] = c
 	}
 	plan.Overlay = c.marks[plan.InstanceType]
+	// The provider reads the options from the NodeClaim's instance-type requirement, whose values
+	// Karpenter writes sorted by name; an equal price keeps the earlier one (kwok's Create).
+	names := lo.Map(nc.InstanceTypeOptions, func(it *cloudprovider.InstanceType, _ int) string { return it.Name })
+	sort.Strings(names)
 	best := -1.0
-	for _, opt := range nc.InstanceTypeOptions {
-		it := c.plain[opt.Name]
+	for _, name := range names {
+		it := c.plain[name]
 		if it == nil {
 			continue
 		}

@@ -1,0 +1,256 @@
+// End-to-end comparison of `kubectl karpctl plan` with the real Karpenter (kwok build) started with
+// settings other than its defaults — PREFERENCE_POLICY=Ignore, MIN_VALUES_POLICY=BestEffort and the
+// NodeOverlay gate — read by karpctl from the Karpenter Deployment: each prediction is compared with
+// the NodeClaims the real Karpenter then creates. Each test has its own NodePool and namespace.
+package settingssandbox
+
+import (
+	"cmp"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/yaml"
+
+	"github.com/karpctl/karpctl/internal/cli"
+	"github.com/karpctl/karpctl/internal/engine"
+	"github.com/karpctl/karpctl/internal/sandbox"
+	"github.com/karpctl/karpctl/test/e2e"
+)
+
+var (
+	sb              *sandbox.Sandbox
+	overlayResource = schema.GroupVersionResource{Group: "karpenter.sh", Version: "v1alpha1", Resource: "nodeoverlays"}
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(sandbox.Main(m, sandbox.Options{KarpenterEnv: map[string]string{
+		"PREFERENCE_POLICY": "Ignore", "MIN_VALUES_POLICY": "BestEffort", "FEATURE_GATES": "NodeOverlay=true",
+	}}, &sb))
+}
+
+// nodePool creates a NodePool of the sandbox's KWOKNodeClass with extra requirements and waits until
+// the real Karpenter marks it Ready.
+func nodePool(ctx context.Context, t *testing.T, name string, reqs ...map[string]any) {
+	t.Helper()
+	requirements := []any{
+		map[string]any{"key": "karpenter.sh/capacity-type", "operator": "In", "values": []any{"on-demand"}},
+		map[string]any{"key": "kubernetes.io/arch", "operator": "In", "values": []any{"amd64"}},
+	}
+	for _, r := range reqs {
+		requirements = append(requirements, r)
+	}
+	np := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "karpenter.sh/v1", "kind": "NodePool", "metadata": map[string]any{"name": name},
+		"spec": map[string]any{"template": map[string]any{"spec": map[string]any{
+			"nodeClassRef": map[string]any{"group": "karpenter.kwok.sh", "kind": "KWOKNodeClass", "name": sandbox.NodeClassName},
+			"requirements": requirements,
+		}}},
+	}}
+	if _, err := sb.Dynamic.Resource(sandbox.NodePoolResource).Create(ctx, np, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		got, err := sb.Dynamic.Resource(sandbox.NodePoolResource).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		conds, _, _ := unstructured.NestedSlice(got.Object, "status", "conditions")
+		for _, c := range conds {
+			if m, ok := c.(map[string]any); ok && m["type"] == "Ready" && m["status"] == "True" {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("NodePool %s not Ready: %v", name, got.Object["status"])
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// deployment is n replicas of cpu each, in its own namespace, for NodePool pool.
+func deployment(ctx context.Context, t *testing.T, ns, pool string, n int32, cpu string) *appsv1.Deployment {
+	t.Helper()
+	if _, err := sb.Env.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	d := sandbox.Workload{Namespace: ns, Name: "app", Replicas: n, CPU: cpu, Memory: "1Gi",
+		NodeSelector: map[string]string{"karpenter.sh/nodepool": pool}}.Deployment()
+	d.TypeMeta = metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"}
+	return d
+}
+
+// planAndApply plans the Deployment (live, -f), applies it, waits for the real Karpenter and returns
+// the plan's NodeClaims for pool and the real ones.
+func planAndApply(ctx context.Context, t *testing.T, d *appsv1.Deployment, pool string) (*engine.PlanReport, []engine.NodeClaimPlan, []sandbox.NodeClaim) {
+	t.Helper()
+	manifest, err := yaml.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "app.yaml")
+	if err := os.WriteFile(file, manifest, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := e2e.Karpctl(ctx, t, sb.Kubeconfig(), "plan", "--dry-run", "-n", d.Namespace, "-f", file, "-o", "json")
+	var rep engine.PlanReport
+	r.Decode(t, &rep)
+	if rep.Result == nil {
+		t.Fatalf("plan: exit %d %s", r.Code, r.Stderr)
+	}
+	r.OnlyReads(t)
+	var planned []engine.NodeClaimPlan
+	for _, np := range rep.NodePools {
+		if np.Name == pool {
+			planned = append(planned, np.NodeClaims...)
+		}
+	}
+	if _, err := sb.Env.Client.AppsV1().Deployments(d.Namespace).Create(ctx, d, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = sb.Env.Client.AppsV1().Deployments(d.Namespace).Delete(context.Background(), d.Name, metav1.DeleteOptions{})
+	})
+	return &rep, planned, provisioned(ctx, t, d, pool)
+}
+
+// provisioned waits until every replica of d runs and the NodeClaims of pool are Ready, and returns them.
+func provisioned(ctx context.Context, t *testing.T, d *appsv1.Deployment, pool string) []sandbox.NodeClaim {
+	t.Helper()
+	for {
+		got, err := sb.Env.Client.AppsV1().Deployments(d.Namespace).Get(ctx, d.Name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pending, err := sb.PendingPods(ctx, d.Namespace)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all, err := sb.NodeClaims(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var real []sandbox.NodeClaim
+		ready := true
+		for _, nc := range all {
+			if nc.NodePool == pool {
+				real = append(real, nc)
+				ready = ready && nc.Ready
+			}
+		}
+		pods, err := sb.Env.Client.CoreV1().Pods(d.Namespace).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Spec.Replicas != nil && len(pods.Items) == int(*got.Spec.Replicas) && len(pending) == 0 && len(real) > 0 && ready {
+			return real
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("Karpenter did not provision for %s/%s: %d pending, NodeClaims %+v", d.Namespace, d.Name, len(pending), real)
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// setting is the value plan read for name, and where from.
+func setting(rep *engine.PlanReport, name string) string {
+	for _, s := range rep.KarpenterSettings.Settings {
+		if s.Name == name {
+			return s.Value + " (" + s.Source + ")"
+		}
+	}
+	return ""
+}
+
+// PREFERENCE_POLICY=Ignore: a preferred hostname anti-affinity does not spread the replicas, so
+// Karpenter packs them onto one node, and the plan says so.
+func TestPreferencePolicyIgnore(t *testing.T) {
+	sandbox.Need(t, sb)
+	ctx := e2e.Context(t, 4*time.Minute)
+	nodePool(ctx, t, "prefs")
+	d := deployment(ctx, t, "prefs", "prefs", 3, "500m")
+	d.Spec.Template.Spec.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
+		PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{{Weight: 100,
+			PodAffinityTerm: corev1.PodAffinityTerm{TopologyKey: corev1.LabelHostname, LabelSelector: d.Spec.Selector}}},
+	}}
+	rep, planned, real := planAndApply(ctx, t, d, "prefs")
+	if s := setting(rep, "PREFERENCE_POLICY"); !strings.HasPrefix(s, "Ignore (Deployment ") {
+		t.Errorf("plan ran with PREFERENCE_POLICY %q, want Ignore from the Deployment", s)
+	}
+	t.Logf("plan %+v; Karpenter %+v", planned, real)
+	if len(planned) != 1 || len(real) != 1 || planned[0].InstanceType != real[0].InstanceType {
+		t.Errorf("plan: %d NodeClaims, Karpenter: %d; want one each of the same type", len(planned), len(real))
+	}
+}
+
+// MIN_VALUES_POLICY=BestEffort: a NodePool asking for 50 instance families (kwok has a handful) still
+// provisions (Karpenter relaxes minValues), and the plan predicts that NodeClaim; under Strict
+// (Karpenter's default, --karpenter-setting) the plan predicts none.
+func TestMinValuesBestEffort(t *testing.T) {
+	sandbox.Need(t, sb)
+	ctx := e2e.Context(t, 4*time.Minute)
+	nodePool(ctx, t, "minvalues", map[string]any{"key": "karpenter.kwok.sh/instance-family", "operator": "Exists", "minValues": int64(50)})
+	d := deployment(ctx, t, "minvalues", "minvalues", 1, "1")
+	manifest, _ := yaml.Marshal(d)
+	file := filepath.Join(t.TempDir(), "strict.yaml")
+	if err := os.WriteFile(file, manifest, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	strict := e2e.Karpctl(ctx, t, sb.Kubeconfig(), "plan", "--dry-run", "-n", "minvalues", "-f", file, "--karpenter-setting", "MIN_VALUES_POLICY=Strict", "-o", "json")
+	var srep engine.PlanReport
+	strict.Decode(t, &srep)
+	if srep.Result == nil || srep.Totals.UnschedulablePods != 1 || strict.Code != cli.ExitUnhealthy {
+		t.Errorf("Strict: exit %d, want the pod unschedulable: %+v", strict.Code, srep.Result)
+	}
+	rep, planned, real := planAndApply(ctx, t, d, "minvalues")
+	if s := setting(rep, "MIN_VALUES_POLICY"); !strings.HasPrefix(s, "BestEffort (Deployment ") {
+		t.Errorf("plan ran with MIN_VALUES_POLICY %q, want BestEffort from the Deployment", s)
+	}
+	t.Logf("plan %+v; Karpenter %+v", planned, real)
+	if len(planned) != 1 || len(real) != 1 || planned[0].InstanceType != real[0].InstanceType {
+		t.Errorf("plan: %d NodeClaims, Karpenter: %d; want one each of the same type", len(planned), len(real))
+	}
+}
+
+// NodeOverlay=true: an overlay that makes the c family 100 times dearer in Karpenter's view changes
+// the type Karpenter ranks first; the type launched is the one the plan says the provider launches.
+func TestNodeOverlayPrice(t *testing.T) {
+	sandbox.Need(t, sb)
+	ctx := e2e.Context(t, 4*time.Minute)
+	nodePool(ctx, t, "overlay")
+	ov := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "karpenter.sh/v1alpha1", "kind": "NodeOverlay", "metadata": map[string]any{"name": "dear-c"},
+		"spec": map[string]any{"priceAdjustment": "+10000%", "requirements": []any{
+			map[string]any{"key": "karpenter.sh/nodepool", "operator": "In", "values": []any{"overlay"}},
+			map[string]any{"key": "karpenter.kwok.sh/instance-family", "operator": "In", "values": []any{"c"}},
+		}},
+	}}
+	if _, err := sb.Dynamic.Resource(overlayResource).Create(ctx, ov, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second) // Karpenter's overlay controller validates it and refills its store
+	d := deployment(ctx, t, "overlay", "overlay", 1, "1")
+	_, planned, real := planAndApply(ctx, t, d, "overlay")
+	t.Logf("plan %+v; Karpenter %+v", planned, real)
+	if len(planned) != 1 || len(real) != 1 {
+		t.Fatalf("plan: %d NodeClaims, Karpenter: %d; want one each", len(planned), len(real))
+	}
+	p := planned[0]
+	if strings.HasPrefix(p.InstanceType, "c-") {
+		t.Errorf("with the c family 100 times dearer, the plan still ranks %s first", p.InstanceType)
+	}
+	launched := cmp.Or(p.LaunchInstanceType, p.InstanceType)
+	if launched != real[0].InstanceType {
+		t.Errorf("Karpenter launched %s; the plan ranks %s first and says the provider launches %s", real[0].InstanceType, p.InstanceType, launched)
+	}
+}
