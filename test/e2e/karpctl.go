@@ -33,6 +33,7 @@ type Result struct {
 	Stderr   string
 	Requests []string // "METHOD path?query", in order
 	Hosts    []string // the host ("127.0.0.1:PORT") of each request, in the same order
+	Statuses []int    // the status of each response, in the same order (0: no response)
 }
 
 // RequestsTo are the requests sent to server (a URL such as harness.Env.Server()), in order.
@@ -42,6 +43,18 @@ func (r Result) RequestsTo(server string) []string {
 	for i, h := range r.Hosts {
 		if h == host {
 			out = append(out, r.Requests[i])
+		}
+	}
+	return out
+}
+
+// StatusesTo are the statuses of the responses to RequestsTo(server), in the same order.
+func (r Result) StatusesTo(server string) []int {
+	host := strings.TrimPrefix(strings.TrimPrefix(server, "https://"), "http://")
+	var out []int
+	for i, h := range r.Hosts {
+		if h == host && i < len(r.Statuses) {
+			out = append(out, r.Statuses[i])
 		}
 	}
 	return out
@@ -109,7 +122,7 @@ func (r *Running) Stderr() string { return r.errOut.String() }
 func (r *Running) Wait(t testing.TB) Result {
 	t.Helper()
 	code := <-r.done
-	res := Result{Code: code, Stdout: r.out.String(), Stderr: r.errOut.String(), Requests: r.rec.Requests(), Hosts: r.rec.Hosts()}
+	res := Result{Code: code, Stdout: r.out.String(), Stderr: r.errOut.String(), Requests: r.rec.Requests(), Hosts: r.rec.Hosts(), Statuses: r.rec.Statuses()}
 	t.Logf("karpctl %s -> exit %d, %d requests\n%s%s", strings.Join(r.args, " "), code, len(res.Requests), res.Stdout, res.Stderr)
 	return res
 }

@@ -3,7 +3,10 @@ package top
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,8 +28,8 @@ import (
 )
 
 // liveModel runs the model against the API server through a proxy the test can cut, with its
-// requests counted.
-func liveModel(ctx context.Context, t testing.TB) (*top.Live, *harness.RequestCounter, *harness.LatencyProxy) {
+// requests counted (after faults, if any, are injected by wraps).
+func liveModel(ctx context.Context, t testing.TB, wraps ...func(http.RoundTripper) http.RoundTripper) (*top.Live, *harness.RequestCounter, *harness.LatencyProxy) {
 	t.Helper()
 	proxy, err := harness.StartLatencyProxy(strings.TrimPrefix(env.Server(), "https://"), 0)
 	if err != nil {
@@ -35,6 +38,9 @@ func liveModel(ctx context.Context, t testing.TB) (*top.Live, *harness.RequestCo
 	t.Cleanup(proxy.Close)
 	cfg := rest.CopyConfig(env.Config)
 	cfg.Host = "https://" + proxy.Addr()
+	for _, w := range wraps {
+		cfg.Wrap(w)
+	}
 	cfg, rec := harness.CountRequests(cfg)
 	conn := &top.Conn{}
 	cfg.Wrap(conn.Wrap)
@@ -190,4 +196,103 @@ func TestTopForbiddenKind(t *testing.T) {
 	if !strings.Contains(text.Stdout, "grant list,watch on nodepools.karpenter.sh at cluster scope") || !strings.Contains(text.Stdout, "top-a-1") {
 		t.Errorf("the NodePools panel does not name the grant:\n%s", text.Stdout)
 	}
+}
+
+// podWatchFaults ends the first pods watch when end is called, cleanly, as the API server does at
+// a watch's timeout, and answers the watch that resumes it 410 Gone, as the API server does once
+// etcd has compacted that revision.
+type podWatchFaults struct {
+	rt    http.RoundTripper
+	n     atomic.Int32
+	first atomic.Pointer[io.ReadCloser]
+}
+
+func (f *podWatchFaults) end() {
+	if b := f.first.Load(); b != nil {
+		(*b).Close()
+	}
+}
+
+func (f *podWatchFaults) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Path != "/api/v1/pods" || r.URL.Query().Get("watch") != "true" {
+		return f.rt.RoundTrip(r)
+	}
+	switch f.n.Add(1) {
+	case 1:
+		resp, err := f.rt.RoundTrip(r)
+		if err == nil {
+			f.first.Store(&resp.Body)
+			resp.Body = endsClean{resp.Body}
+		}
+		return resp, err
+	case 2:
+		status := `{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"too old resource version","reason":"Expired","code":410}`
+		return &http.Response{StatusCode: http.StatusGone, Status: "410 Gone", Header: http.Header{"Content-Type": {"application/json"}},
+			Body: io.NopCloser(strings.NewReader(status)), ContentLength: int64(len(status)), Request: r, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1}, nil
+	}
+	return f.rt.RoundTrip(r)
+}
+
+// endsClean turns the error of a body closed under the reader into the end of the stream.
+type endsClean struct{ io.ReadCloser }
+
+func (b endsClean) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil {
+		err = io.EOF
+	}
+	return n, err
+}
+
+// A watch that ends resumes from its resourceVersion (no LIST); a 410 on that resumption relists
+// once; changes keep reaching the screen.
+func TestTopWatchResumes(t *testing.T) {
+	ctx := e2e.Context(t, 2*time.Minute)
+	cluster(ctx, t)
+	faults := &podWatchFaults{}
+	live, rec, _ := liveModel(ctx, t, func(rt http.RoundTripper) http.RoundTripper { faults.rt = rt; return faults })
+	// Every kind has been read: the first watch has streamed its initial events. client-go takes a
+	// watch that ends within a second with no event for a broken one and reads again: let it last.
+	time.Sleep(1500 * time.Millisecond)
+	faults.end()
+	pods := func() (reqs []string, statuses []int) {
+		st := rec.Statuses()
+		for i, r := range rec.Requests() {
+			if strings.HasPrefix(r, "GET /api/v1/pods?") {
+				reqs, statuses = append(reqs, r), append(statuses, st[i])
+			}
+		}
+		return reqs, statuses
+	}
+	for n := 0; n < 3; {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("pods requests: %v", rec.Requests())
+		case <-time.After(50 * time.Millisecond):
+		}
+		r, _ := pods()
+		n = len(r)
+	}
+	// Anything after the relist would be a repeated read.
+	time.Sleep(2 * time.Second)
+	reqs, statuses := pods()
+	t.Logf("pods requests: %v (statuses %v)", reqs, statuses)
+	initial := func(r string) bool {
+		return strings.Contains(r, "sendInitialEvents=true") || !strings.Contains(r, "watch=true")
+	}
+	if len(reqs) != 3 || !initial(reqs[0]) || initial(reqs[1]) || !strings.Contains(reqs[1], "resourceVersion=") || statuses[1] != http.StatusGone || !initial(reqs[2]) {
+		t.Errorf("pods requests %v (statuses %v); want the first read, a watch resumed from its resourceVersion answered 410, one relist", reqs, statuses)
+	}
+	name := fmt.Sprintf("resumed-%d", time.Now().UnixNano()%1000000)
+	p := harness.PodObject(harness.PodSpec{Namespace: "shop", Name: name, Node: "top-a-1", CPU: "100m", Memory: "64Mi"})
+	if _, err := env.Client.CoreV1().Pods("shop").Create(ctx, p, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = env.Client.CoreV1().Pods("shop").Delete(context.Background(), name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)})
+	})
+	await(ctx, t, live, "a pod bound after the relist", func(s *top.Screen) bool {
+		r := rowOf(s, "top-a-1")
+		return r != nil && r.Usage["cpu"].Requested == 1.6
+	})
 }

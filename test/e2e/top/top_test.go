@@ -210,7 +210,7 @@ func TestTopOnceNumbers(t *testing.T) {
 		t.Errorf("next = %+v %+v", s.Next.Launch, s.Next.Disrupt)
 	}
 	r.OnlyReads(t)
-	checkOneListOneWatch(t, r.RequestsTo(env.Server()), nil, false)
+	checkOneListOneWatch(t, r.RequestsTo(env.Server()), r.StatusesTo(env.Server()), false)
 }
 
 // checkOneListOneWatch checks that each resource was listed once and watched once at most (a
