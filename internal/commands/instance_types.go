@@ -34,7 +34,9 @@ such a pod ("why is m5.large not enough?"); --pod FILE does it for a pod (or a w
 template) with Karpenter's own request sum (init containers, overhead) and also checks its node
 selector, affinity and tolerations. Both are answered by Karpenter's scheduler placing the pod on a
 new node of the NodePool: a type fits when its allocatable holds the pod and the pods of the
-DaemonSets Karpenter expects on that node (live, or from -f).
+DaemonSets Karpenter expects on that node (live, or from -f). With the NodeOverlay feature gate on,
+NodeOverlays (live, or from -f) change the listed prices and capacity through Karpenter's own
+overlay store, and each changed type is marked with the overlay's name.
 
 Live (default): one paginated LIST each of NodePools and EC2NodeClasses (and, with --requests or
 --pod, of DaemonSets) and one page of nodes (for the region); nothing is written. -f FILE|DIR|- adds NodePools and EC2NodeClasses from

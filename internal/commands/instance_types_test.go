@@ -207,3 +207,52 @@ func TestPlanEKSOffline(t *testing.T) {
 		}
 	}
 }
+
+// NodeOverlays change the listed prices through Karpenter's overlay store, marked with the overlay's
+// name, only with the NodeOverlay gate on; off, a warning says Karpenter ignores them.
+func TestInstanceTypesNodeOverlay(t *testing.T) {
+	overlay := `apiVersion: karpenter.sh/v1alpha1
+kind: NodeOverlay
+metadata: {name: half-m5}
+spec:
+  priceAdjustment: "-50%"
+  requirements: [{key: karpenter.k8s.aws/instance-family, operator: In, values: [m5]}]
+`
+	dir := writeFiles(t, map[string]string{"eks.yaml": eksManifests, "overlay.yaml": overlay})
+	list := func(args ...string) engine.InstanceTypeList {
+		t.Helper()
+		code, out, errOut := run(t, "kubectl-karpctl", append([]string{"instance-types", "--offline", "-f", dir, "--nodepool", "eks", "-o", "json"}, args...)...)
+		if code != cli.ExitOK {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+		var l engine.InstanceTypeList
+		if err := json.Unmarshal([]byte(out), &l); err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	find := func(l engine.InstanceTypeList, name string) engine.InstanceTypeInfo {
+		for _, it := range l.InstanceTypes {
+			if it.Name == name {
+				return it
+			}
+		}
+		t.Fatalf("no %s", name)
+		return engine.InstanceTypeInfo{}
+	}
+	off, on := list(), list("--karpenter-setting", "FEATURE_GATES=NodeOverlay=true")
+	m5off, m5on, c5on := find(off, "m5.large"), find(on, "m5.large"), find(on, "c5.large")
+	if m5off.Overlay != nil || m5on.Overlay == nil || m5on.Overlay.Overlays[0] != "half-m5" || !m5on.Overlay.Price || c5on.Overlay != nil {
+		t.Errorf("marks: off %+v, on %+v, c5 %+v", m5off.Overlay, m5on.Overlay, c5on.Overlay)
+	}
+	if diff := m5on.Price - m5off.Price/2; diff > 1e-9 || diff < -1e-9 {
+		t.Errorf("m5.large $%v with the overlay, $%v without: want half", m5on.Price, m5off.Price)
+	}
+	warned := false
+	for _, w := range off.Warnings {
+		warned = warned || strings.Contains(w.Message, "NodeOverlays half-m5 ignored")
+	}
+	if !warned {
+		t.Errorf("gate off: warnings %+v", off.Warnings)
+	}
+}

@@ -71,6 +71,8 @@ type InstanceTypeInfo struct {
 	// Price is the cheapest offering's, -1 when none is available.
 	Price float64 `json:"price"`
 	Fits  *bool   `json:"fits,omitempty"`
+	// Overlay names the NodeOverlays that changed its price or capacity (NodeOverlay gate on).
+	Overlay *OverlayMark `json:"overlay,omitempty"`
 }
 
 // OfferingInfo is one zone and capacity type with its price.
@@ -130,12 +132,21 @@ func InstanceTypes(ctx context.Context, snap *Snapshot, src InstanceTypeSource, 
 		}
 	}
 	its, reqs := res.InstanceTypes, scheduling.NewRequirements()
+	decorated, marks, ws, err := overlaid(ctx, snap, src, ref, np)
+	if err != nil {
+		return nil, err
+	}
+	out.Warnings = append(out.Warnings, ws...)
+	if decorated != nil {
+		its = decorated
+	}
 	if np != nil {
 		out.NodePool = np.Name
 		its, reqs = CompatibleInstanceTypes(np, its), nodeClaimRequirements(np)
 	}
 	for _, it := range its {
 		info := describeInstanceType(it, reqs)
+		info.Overlay = marks[it.Name]
 		if fits != nil {
 			f := fits[it.Name]
 			info.Fits = &f

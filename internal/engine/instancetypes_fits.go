@@ -3,10 +3,12 @@ package engine
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
+	"sigs.k8s.io/karpenter/pkg/cloudprovider"
 )
 
 // schedulerFits answers "which instance types have room for this pod?" with Karpenter's scheduler:
@@ -16,17 +18,7 @@ import (
 // DaemonSet pods Karpenter expects on such a node, within the NodePool's limits, with an offering
 // the pod allows. why says why Karpenter would launch no node for the pod at all.
 func schedulerFits(ctx context.Context, snap *Snapshot, src InstanceTypeSource, ref *karpv1.NodeClassReference, np *karpv1.NodePool, pod *corev1.Pod) (fits map[string]bool, why string, err error) {
-	if np == nil {
-		np = &karpv1.NodePool{ObjectMeta: metav1.ObjectMeta{Name: ref.Name}}
-		np.Spec.Template.Spec.NodeClassRef = ref
-		np.Spec.Template.Spec.Requirements = []karpv1.NodeSelectorRequirementWithMinValues{{Key: karpv1.CapacityTypeLabelKey,
-			Operator: corev1.NodeSelectorOpIn, Values: []string{karpv1.CapacityTypeOnDemand, karpv1.CapacityTypeSpot, karpv1.CapacityTypeReserved}}}
-	}
-	np = np.DeepCopy()
-	np.Status = karpv1.NodePoolStatus{} // the empty cluster uses none of its limits
-	one := &Snapshot{NodePools: []*karpv1.NodePool{np}, PendingPods: []*corev1.Pod{pod}, DaemonSets: snap.DaemonSets,
-		EC2NodeClasses: snap.EC2NodeClasses, NodeOverlays: snap.NodeOverlays, Karpenter: snap.Karpenter}
-	sim, err := newSimulation(ctx, one, Options{InstanceTypes: src})
+	sim, err := newSimulation(ctx, oneNodePool(snap, ref, np, pod), Options{InstanceTypes: src, keepStatic: true})
 	if err != nil {
 		return nil, "", err
 	}
@@ -44,6 +36,50 @@ func schedulerFits(ctx context.Context, snap *Snapshot, src InstanceTypeSource, 
 		why = e.Error()
 	}
 	return fits, why, nil
+}
+
+// oneNodePool is the snapshot that asks about one NodePool (for a NodeClass, a NodePool of it with no
+// requirements but the capacity types) on a cluster with no nodes: the NodePool, its NodeClasses, the
+// DaemonSets, NodeOverlays and settings, and the pods given.
+func oneNodePool(snap *Snapshot, ref *karpv1.NodeClassReference, np *karpv1.NodePool, pods ...*corev1.Pod) *Snapshot {
+	if np == nil {
+		np = &karpv1.NodePool{ObjectMeta: metav1.ObjectMeta{Name: ref.Name}}
+		np.Spec.Template.Spec.NodeClassRef = ref
+		np.Spec.Template.Spec.Requirements = []karpv1.NodeSelectorRequirementWithMinValues{{Key: karpv1.CapacityTypeLabelKey,
+			Operator: corev1.NodeSelectorOpIn, Values: []string{karpv1.CapacityTypeOnDemand, karpv1.CapacityTypeSpot, karpv1.CapacityTypeReserved}}}
+	}
+	np = np.DeepCopy()
+	np.Status = karpv1.NodePoolStatus{} // the empty cluster uses none of its limits
+	return &Snapshot{NodePools: []*karpv1.NodePool{np}, PendingPods: pods, DaemonSets: snap.DaemonSets, EC2NodeClasses: snap.EC2NodeClasses,
+		NodeOverlays: snap.NodeOverlays, Karpenter: snap.Karpenter, CapacityReservationsFree: snap.CapacityReservationsFree}
+}
+
+// overlaid is the NodePool's instance types as Karpenter schedules with them when NodeOverlays
+// apply (the overlay store filled by Karpenter's nodeoverlay controller), with the marks of the types
+// an overlay changed, and the overlays' warnings (ignored with the gate off, rejected). nil types:
+// no overlay applies.
+func overlaid(ctx context.Context, snap *Snapshot, src InstanceTypeSource, ref *karpv1.NodeClassReference, np *karpv1.NodePool) ([]*cloudprovider.InstanceType, map[string]*OverlayMark, []Warning, error) {
+	if len(snap.NodeOverlays) == 0 {
+		return nil, nil, nil, nil
+	}
+	sim, err := newSimulation(ctx, oneNodePool(snap, ref, np), Options{InstanceTypes: src, keepStatic: true})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var warnings []Warning
+	for _, w := range sim.warnings {
+		if strings.HasPrefix(w.Message, "NodeOverlay") {
+			warnings = append(warnings, w)
+		}
+	}
+	if sim.overlays == nil {
+		return nil, nil, warnings, nil
+	}
+	its, err := sim.cloud.GetInstanceTypes(sim.ctx, sim.nodePools[0])
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return its, sim.overlays.marks(sim.ctx, sim.nodePools[0], its), warnings, nil
 }
 
 // requestsPod is the pod --requests describes: one container requesting them.

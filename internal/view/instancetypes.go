@@ -59,7 +59,7 @@ func InstanceTypes(w io.Writer, s output.Styles, l *engine.InstanceTypeList, wid
 	t := output.Table{Headers: headers}
 	for _, it := range l.InstanceTypes {
 		a := it.Allocatable
-		row := []string{it.Name, milli(a, corev1.ResourceCPU), mebi(a, corev1.ResourceMemory), count(a, corev1.ResourcePods),
+		row := []string{overlaid(it.Name, it.Overlay), milli(a, corev1.ResourceCPU), mebi(a, corev1.ResourceMemory), count(a, corev1.ResourcePods),
 			gibi(a, corev1.ResourceEphemeralStorage), strconv.FormatInt(it.GPUs, 10), "-", "-", "-"}
 		if c := cheapest(it.Offerings); c != nil {
 			row[6], row[7], row[8] = price(c.Price), c.CapacityType, zonesAt(it.Offerings, *c)

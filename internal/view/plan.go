@@ -164,6 +164,21 @@ func staticTotal(plans []engine.StaticPlan) string {
 	return fmt.Sprintf("Static NodePools: %d NodeClaims to create (%s/h), %d to delete", created, price(perHour), deleted)
 }
 
+// overlaid is the instance type's name with what NodeOverlays changed: "m5.large [price: NodeOverlay cheap-m5]".
+func overlaid(name string, o *engine.OverlayMark) string {
+	if o == nil {
+		return name
+	}
+	var what []string
+	if o.Price {
+		what = append(what, "price")
+	}
+	if o.Capacity {
+		what = append(what, "capacity")
+	}
+	return fmt.Sprintf("%s [%s: NodeOverlay %s]", name, strings.Join(what, "+"), strings.Join(o.Overlays, ","))
+}
+
 // capacityLabel is the capacity type, with the capacity reservation a reserved NodeClaim launches into.
 func capacityLabel(nc engine.NodeClaimPlan) string {
 	if nc.ReservationID != "" {
@@ -264,17 +279,7 @@ func writeWarnings(b *strings.Builder, s output.Styles, ws []engine.Warning) {
 // NodeOverlays that changed its price or capacity, and, when the cloud provider's own prices make it
 // launch another of the options, that type.
 func instanceTypeLabel(nc engine.NodeClaimPlan) string {
-	label := nc.InstanceType
-	if o := nc.Overlay; o != nil {
-		var what []string
-		if o.Price {
-			what = append(what, "price")
-		}
-		if o.Capacity {
-			what = append(what, "capacity")
-		}
-		label += fmt.Sprintf(" [%s: NodeOverlay %s]", strings.Join(what, "+"), strings.Join(o.Overlays, ","))
-	}
+	label := overlaid(nc.InstanceType, nc.Overlay)
 	if nc.LaunchInstanceType != "" && nc.LaunchInstanceType != nc.InstanceType {
 		label += " (provider launches " + nc.LaunchInstanceType + ")"
 	}
