@@ -150,3 +150,35 @@ func TestPlanNodeOverlayBehindItsGate(t *testing.T) {
 		t.Errorf("gate on: provider launches %s at %v, want %s at %v (its own cheapest)", nc.LaunchInstanceType, nc.LaunchPricePerHour, plain.InstanceType, plain.PricePerHour)
 	}
 }
+
+// A ConfigMap in the -f files is what the Karpenter Deployment's env reads from, offline as live; one
+// missing from the files keeps Karpenter's default, with a warning.
+func TestPlanSettingsFromConfigMapInFiles(t *testing.T) {
+	deploy := karpenterDeployment("            - name: MIN_VALUES_POLICY\n              valueFrom: {configMapKeyRef: {name: karpenter-settings, key: minValues}}\n")
+	cm := `apiVersion: v1
+kind: ConfigMap
+metadata: {name: karpenter-settings, namespace: kube-system}
+data: {minValues: BestEffort}
+`
+	dir := writeFiles(t, map[string]string{"np.yaml": minValuesNodePool, "deploy.yaml": planDeployment("web", 1, "1"), "karpenter.yaml": deploy, "cm.yaml": cm})
+	code, r, errOut := planJSON(t, "--offline", "-f", dir)
+	if code != cli.ExitOK || r.Totals.NewNodes != 1 {
+		t.Fatalf("exit %d, totals %+v: %s", code, r.Totals, errOut)
+	}
+	found := false
+	for _, s := range r.KarpenterSettings.Settings {
+		found = found || (s.Name == "MIN_VALUES_POLICY" && s.Value == "BestEffort" && s.Source == "ConfigMap kube-system/karpenter-settings key minValues")
+	}
+	if !found {
+		t.Errorf("settings %+v", r.KarpenterSettings.Settings)
+	}
+	without := writeFiles(t, map[string]string{"np.yaml": minValuesNodePool, "deploy.yaml": planDeployment("web", 1, "1"), "karpenter.yaml": deploy})
+	code, r, _ = planJSON(t, "--offline", "-f", without)
+	warned := false
+	for _, w := range r.KarpenterSettings.Warnings {
+		warned = warned || strings.Contains(w, "MIN_VALUES_POLICY from ConfigMap kube-system/karpenter-settings not read") && strings.Contains(w, "ConfigMaps are not read offline")
+	}
+	if code != cli.ExitUnhealthy || !warned {
+		t.Errorf("without the ConfigMap: exit %d, warnings %q", code, r.KarpenterSettings.Warnings)
+	}
+}

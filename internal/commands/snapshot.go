@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
@@ -123,11 +124,7 @@ func (s *snapshotSource) read(ctx context.Context, env *Env, fileOpts load.Optio
 // kube; nil offline) and --karpenter-setting into snap.Karpenter. A setting Karpenter would refuse
 // is bad input.
 func (s *snapshotSource) karpenterSettings(ctx context.Context, snap *engine.Snapshot, kube kubernetes.Interface) error {
-	var cms karpenter.ConfigMapGetter
-	if kube != nil {
-		cms = karpenter.ConfigMapsOf(kube)
-	}
-	settings, err := karpenter.Read(ctx, snap.KarpenterDeployment, cms, s.Settings)
+	settings, err := karpenter.Read(ctx, snap.KarpenterDeployment, configMaps(snap.ConfigMaps, kube), s.Settings)
 	var se *karpenter.SettingError
 	if errors.As(err, &se) || errors.Is(err, karpenter.ErrUnknownSetting) {
 		return cli.UsageError("%v", err)
@@ -137,6 +134,25 @@ func (s *snapshotSource) karpenterSettings(ctx context.Context, snap *engine.Sna
 	}
 	snap.Karpenter = settings
 	return nil
+}
+
+// configMaps reads the ConfigMaps the Karpenter Deployment's env references: from the -f files
+// first, then with one GET each from the cluster (kube nil: offline, only the files').
+func configMaps(files []*corev1.ConfigMap, kube kubernetes.Interface) karpenter.ConfigMapGetter {
+	if len(files) == 0 && kube == nil {
+		return nil
+	}
+	return func(ctx context.Context, namespace, name string) (*corev1.ConfigMap, error) {
+		for _, cm := range files {
+			if cm.Namespace == namespace && cm.Name == name {
+				return cm, nil
+			}
+		}
+		if kube == nil {
+			return nil, fmt.Errorf("not in the -f files, and ConfigMaps are not read offline")
+		}
+		return karpenter.ConfigMapsOf(kube)(ctx, namespace, name)
+	}
 }
 
 // snapshotClients are what a snapshot is read with: the typed client, which speaks protobuf

@@ -53,6 +53,9 @@ type Snapshot struct {
 	// NodeOverlays (karpenter.sh/v1alpha1) adjust instance types' prices and capacity when
 	// Karpenter runs with the NodeOverlay feature gate; ignored, with a warning, when it does not.
 	NodeOverlays []*v1alpha1.NodeOverlay
+	// ConfigMaps are those of the -f files: the Karpenter Deployment's env may take settings from them
+	// (read before the cluster's).
+	ConfigMaps []*corev1.ConfigMap
 	// KarpenterDeployment is the cluster's Karpenter controller (live: the Deployment karpctl found;
 	// -f: a Deployment with the Helm chart's app.kubernetes.io/name=karpenter label, which is not
 	// expanded into pods). package karpenter reads Karpenter's settings from it.

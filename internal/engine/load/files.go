@@ -129,6 +129,8 @@ func (l *loader) add(o *manifest.Object) error {
 		return keep(l, o, &s.CSINodes, "", false)
 	case "policy/v1/PodDisruptionBudget":
 		return keep(l, o, &s.PodDisruptionBudgets, "", true)
+	case "v1/ConfigMap":
+		return keep(l, o, &s.ConfigMaps, "", true)
 	case "karpenter.k8s.aws/v1/EC2NodeClass":
 		return l.ec2NodeClass(o)
 	}

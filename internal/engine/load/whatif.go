@@ -37,6 +37,7 @@ func Merge(dst, src *engine.Snapshot) {
 	dst.StorageClasses = append(dst.StorageClasses, src.StorageClasses...)
 	dst.CSINodes = append(dst.CSINodes, src.CSINodes...)
 	dst.PodDisruptionBudgets = append(dst.PodDisruptionBudgets, src.PodDisruptionBudgets...)
+	dst.ConfigMaps = append(replaced(dst.ConfigMaps, src.ConfigMaps, metaKey), src.ConfigMaps...)
 	if src.KarpenterDeployment != nil {
 		dst.KarpenterDeployment = src.KarpenterDeployment
 	}
