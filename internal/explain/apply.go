@@ -18,6 +18,10 @@ func (r Reason) Apply(pod *corev1.Pod, np *karpv1.NodePool) bool {
 		}
 		pod.Spec.Tolerations = append(pod.Spec.Tolerations, *r.Toleration)
 	case Requirement:
+		if r.Key == karpv1.NodePoolLabelKey {
+			dropPodRequirement(pod, r.Key)
+			return true
+		}
 		widen(np, r.Key, scheduling.NewStrictPodRequirements(pod).Get(r.Key))
 	case Limit:
 		if len(r.Limits) == 0 {

@@ -66,6 +66,11 @@ func (d describer) requirement(key string) Reason {
 	np := scheduler.NewNodeClaimTemplate(d.np).Requirements.Get(key)
 	r := Reason{Kind: Requirement, Key: key,
 		Message: fmt.Sprintf("the pod requires %s; the NodePool allows %s", pod, np)}
+	if key == karpv1.NodePoolLabelKey {
+		r.Message = fmt.Sprintf("the pod selects NodePool %s (%s); this is NodePool %s", strings.Join(pod.Values(), ","), key, d.np.Name)
+		r.Change = fmt.Sprintf("let the pod select NodePool %s too (its %s node selector or affinity)", d.np.Name, key)
+		return r
+	}
 	if pod.Operator() == corev1.NodeSelectorOpIn {
 		r.Values = pod.Values()
 		sort.Strings(r.Values)

@@ -168,3 +168,26 @@ func volumeCase() *engine.Snapshot {
 		PendingPods: []*corev1.Pod{p}, PersistentVolumeClaims: []*corev1.PersistentVolumeClaim{pvc}, PersistentVolumes: []*corev1.PersistentVolume{pv},
 	}
 }
+
+// A pod that selects another NodePool by name: the NodePool it does not select is blocked by that
+// requirement, proven by the pod scheduling there without it, and the change is the pod's.
+func TestExplainPodSelectsAnotherNodePool(t *testing.T) {
+	snap := &engine.Snapshot{
+		NodePools:   []*karpv1.NodePool{nodePool("default"), nodePool("capped", limited("1"))},
+		PendingPods: []*corev1.Pod{pod("app", "2", selecting(karpv1.NodePoolLabelKey, "capped"))},
+	}
+	e := explainPod(t, snap, "app")
+	d := verdictOf(t, e, "default")
+	if d.Verdict != VerdictBlocked || len(d.Reasons) != 1 || d.Reasons[0].Kind != Requirement || d.Reasons[0].Key != karpv1.NodePoolLabelKey ||
+		!strings.Contains(d.Reasons[0].Change, "let the pod select NodePool default") {
+		t.Fatalf("default %+v", d)
+	}
+	p := snap.PendingPods[0].DeepCopy()
+	np := snap.NodePools[0].DeepCopy()
+	if !d.Reasons[0].Apply(p, np) || len(p.Spec.NodeSelector) != 0 {
+		t.Errorf("applied: node selector %v", p.Spec.NodeSelector)
+	}
+	if c := verdictOf(t, e, "capped"); c.Verdict != VerdictBlocked || !slices.Equal(kinds(c.Reasons), []Kind{Limit}) {
+		t.Errorf("capped %+v", c)
+	}
+}

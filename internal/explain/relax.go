@@ -40,9 +40,11 @@ func candidates(p *corev1.Pod, np *karpv1.NodePool, its []*cloudprovider.Instanc
 	for _, k := range sortedKeys(podReqs) {
 		if npReqs.Compatible(scheduling.NewRequirements(podReqs.Get(k)), scheduling.AllowUndefinedWellKnownLabels) != nil {
 			conflicting[k] = true
-			out = append(out, constraint{kind: Requirement, key: k, relax: func(_ *corev1.Pod, np *karpv1.NodePool) {
-				widen(np, k, podReqs.Get(k))
-			}})
+			relax := func(_ *corev1.Pod, np *karpv1.NodePool) { widen(np, k, podReqs.Get(k)) }
+			if k == karpv1.NodePoolLabelKey { // a NodePool's own name cannot be widened: the pod chose another
+				relax = func(p *corev1.Pod, _ *karpv1.NodePool) { dropPodRequirement(p, k) }
+			}
+			out = append(out, constraint{kind: Requirement, key: k, relax: relax})
 		}
 	}
 	if len(conflicting) == 0 && !offered(podReqs, npReqs, its) {
