@@ -38,9 +38,9 @@ DaemonSets Karpenter expects on that node (live, or from -f). With the NodeOverl
 NodeOverlays (live, or from -f) change the listed prices and capacity through Karpenter's own
 overlay store, and each changed type is marked with the overlay's name.
 
-Live (default): one paginated LIST each of NodePools and EC2NodeClasses (and, with --requests or
---pod, of DaemonSets) and one page of nodes (for the region); nothing is written. -f FILE|DIR|- adds NodePools and EC2NodeClasses from
-manifests on top ("what would this NodePool get?"); --offline reads the files alone (give --region
+Live (default): one paginated LIST each of NodePools, EC2NodeClasses and NodeOverlays (and, with
+--requests or --pod, of DaemonSets) and one page of nodes (for the region); nothing is written.
+-f FILE|DIR|- adds NodePools and EC2NodeClasses from manifests on top ("what would this NodePool get?"); --offline reads the files alone (give --region
 when the EC2NodeClasses have no status.subnets and no node tells it). Offline, the files may hold
 only an EC2NodeClass, which is then listed; --offline --region REGION without -f (or with files that
 hold neither NodePool nor EC2NodeClass) lists every instance type of the region for an AL2023

@@ -230,18 +230,24 @@ func (r *reader) karpenterListings(dyn dynamic.Interface) []listing {
 				snap.NodeClaims = append(snap.NodeClaims, nc)
 				return nil
 			}},
-		{what: "NodeOverlays", resource: "nodeoverlays.karpenter.sh", optional: "NodeOverlays are not applied",
-			list: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-				return dyn.Resource(overlaysGVR).List(ctx, o)
-			}, add: func(o runtime.Object) error {
-				no := &v1alpha1.NodeOverlay{}
-				if err := fromUnstructured(o, no); err != nil {
-					return fmt.Errorf("NodeOverlay %w", err)
-				}
-				snap.NodeOverlays = append(snap.NodeOverlays, no)
-				return nil
-			}},
+		r.overlayListing(dyn),
 	}
+}
+
+// overlayListing lists the NodeOverlays (karpenter.sh/v1alpha1); without the CRD or the grant they
+// are left out with a warning.
+func (r *reader) overlayListing(dyn dynamic.Interface) listing {
+	return listing{what: "NodeOverlays", resource: "nodeoverlays.karpenter.sh", optional: "NodeOverlays are not applied",
+		list: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return dyn.Resource(overlaysGVR).List(ctx, o)
+		}, add: func(o runtime.Object) error {
+			no := &v1alpha1.NodeOverlay{}
+			if err := fromUnstructured(o, no); err != nil {
+				return fmt.Errorf("NodeOverlay %w", err)
+			}
+			r.snap.NodeOverlays = append(r.snap.NodeOverlays, no)
+			return nil
+		}}
 }
 
 // daemonSetListing lists the DaemonSets, whose pods Karpenter counts on every node they would run on;

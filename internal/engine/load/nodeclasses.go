@@ -16,8 +16,9 @@ import (
 	"github.com/karpctl/karpctl/internal/engine"
 )
 
-// NodeClasses reads what instance types depend on, read-only: the NodePools and EC2NodeClasses
-// (paginated; a cluster without the AWS provider's CRD has none) and one page of the nodes that carry
+// NodeClasses reads what instance types depend on, read-only: the NodePools, EC2NodeClasses and
+// NodeOverlays (paginated; a cluster without the AWS provider's CRD or the NodeOverlay CRD has none of
+// those, the latter with a warning) and one page of the nodes that carry
 // topology.kubernetes.io/region (they tell the AWS region). Pods are not read. The snapshot is Live.
 func NodeClasses(ctx context.Context, kube kubernetes.Interface, dyn dynamic.Interface, pageSize int64) (*engine.Snapshot, error) {
 	if pageSize <= 0 {
@@ -29,6 +30,9 @@ func NodeClasses(ctx context.Context, kube kubernetes.Interface, dyn dynamic.Int
 		return nil, err
 	}
 	if err := r.ec2NodeClasses(dyn); err != nil {
+		return nil, err
+	}
+	if err := r.each(r.overlayListing(dyn)); err != nil {
 		return nil, err
 	}
 	nodes, err := kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: corev1.LabelTopologyRegion, Limit: pageSize})

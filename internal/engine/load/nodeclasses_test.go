@@ -95,7 +95,7 @@ func TestFromClusterReadsEC2NodeClasses(t *testing.T) {
 }
 
 func TestNodeClassesReadsLittle(t *testing.T) {
-	kinds := map[schema.GroupVersionResource]string{nodePoolsGVR: "NodePoolList", EC2NodeClassesGVR: "EC2NodeClassList"}
+	kinds := map[schema.GroupVersionResource]string{nodePoolsGVR: "NodePoolList", EC2NodeClassesGVR: "EC2NodeClassList", overlaysGVR: "NodeOverlayList"}
 	dyn := dynfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), kinds, unstructuredNodePool("eks", "karpenter.k8s.aws", "EC2NodeClass"), ec2NodeClassObject)
 	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n", Labels: map[string]string{corev1.LabelTopologyRegion: "eu-west-1"}}}
 	kube := fake.NewClientset(node, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "a"}})
@@ -110,6 +110,13 @@ func TestNodeClassesReadsLittle(t *testing.T) {
 		if a.GetVerb() != "list" || a.GetResource().Resource != "nodes" {
 			t.Errorf("NodeClasses did %s %s", a.GetVerb(), a.GetResource().Resource)
 		}
+	}
+	var listed []string
+	for _, a := range dyn.Actions() {
+		listed = append(listed, a.GetVerb()+" "+a.GetResource().Resource)
+	}
+	if strings.Join(listed, ",") != "list nodepools,list ec2nodeclasses,list nodeoverlays" {
+		t.Errorf("NodeClasses asked %v", listed)
 	}
 }
 
