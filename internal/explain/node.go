@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 	"sigs.k8s.io/karpenter/pkg/scheduling"
+	podutils "sigs.k8s.io/karpenter/pkg/utils/pod"
 	"sigs.k8s.io/karpenter/pkg/utils/resources"
 
 	"github.com/karpctl/karpctl/internal/engine"
@@ -150,7 +151,7 @@ func (e *NodeExplanation) addPods(snap *engine.Snapshot) {
 	}
 	e.Requested = resources.RequestsForPods(pods...)
 	for _, p := range pods {
-		e.Pods = append(e.Pods, NodePod{Pod: p.Namespace + "/" + p.Name, Requests: resources.RequestsForPods(p), DaemonSet: controllerKind(p) == "DaemonSet"})
+		e.Pods = append(e.Pods, NodePod{Pod: p.Namespace + "/" + p.Name, Requests: resources.RequestsForPods(p), DaemonSet: podutils.IsOwnedByDaemonSet(p)})
 	}
 	sort.SliceStable(e.Pods, func(a, b int) bool {
 		ca, cb := e.Pods[a].Requests.Cpu().MilliValue(), e.Pods[b].Requests.Cpu().MilliValue()
@@ -159,16 +160,6 @@ func (e *NodeExplanation) addPods(snap *engine.Snapshot) {
 		}
 		return e.Pods[a].Pod < e.Pods[b].Pod
 	})
-}
-
-// controllerKind is the kind of the pod's controller, "" when it has none.
-func controllerKind(p *corev1.Pod) string {
-	for _, r := range p.OwnerReferences {
-		if r.Controller != nil && *r.Controller {
-			return r.Kind
-		}
-	}
-	return ""
 }
 
 // rankOptions ranks the instance types the NodeClaim's requirements allow by their cheapest
