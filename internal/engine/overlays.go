@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -185,24 +186,39 @@ func (s *simulation) annotate(plan *NodeClaimPlan, nc *scheduler.NodeClaim) {
 		ov.cache[np.Name] = c
 	}
 	plan.Overlay = c.marks[plan.InstanceType]
-	// The provider reads the options from the NodeClaim's instance-type requirement, whose values
-	// Karpenter writes sorted by name; an equal price keeps the earlier one (kwok's Create).
-	names := lo.Map(nc.InstanceTypeOptions, func(it *cloudprovider.InstanceType, _ int) string { return it.Name })
-	sort.Strings(names)
-	best := -1.0
-	for _, name := range names {
-		it := c.plain[name]
-		if it == nil {
+	var options []*cloudprovider.InstanceType
+	for _, opt := range nc.InstanceTypeOptions {
+		if it := c.plain[opt.Name]; it != nil {
+			options = append(options, it)
+		}
+	}
+	if it, o := launchChoice(options, nc.Requirements); it != nil {
+		plan.LaunchInstanceType, plan.LaunchPricePerHour = it.Name, o.Price
+	}
+}
+
+// launchChoice is what a cloud provider's lowest-price launch picks among instance types for a
+// NodeClaim's requirements: the cheapest launchable offering they allow. The provider reads the types
+// from the NodeClaim's instance-type requirement, whose values Karpenter writes sorted by name, and
+// keeps the earlier of equal prices (kwok's Create), so ties go to the first name. nil when none can
+// launch.
+func launchChoice(its []*cloudprovider.InstanceType, reqs scheduling.Requirements) (*cloudprovider.InstanceType, *cloudprovider.Offering) {
+	its = slices.SortedFunc(slices.Values(its), func(a, b *cloudprovider.InstanceType) int { return strings.Compare(a.Name, b.Name) })
+	var best *cloudprovider.InstanceType
+	var cheapest *cloudprovider.Offering
+	for _, it := range its {
+		if it.Requirements.Intersects(reqs) != nil {
 			continue
 		}
-		offs := it.Offerings.Launchable().Compatible(nc.Requirements)
+		offs := it.Offerings.Launchable().Compatible(reqs)
 		if len(offs) == 0 {
 			continue
 		}
-		if o := offs.Cheapest(); best < 0 || o.Price < best {
-			best, plan.LaunchInstanceType, plan.LaunchPricePerHour = o.Price, it.Name, o.Price
+		if o := offs.Cheapest(); cheapest == nil || o.Price < cheapest.Price {
+			best, cheapest = it, o
 		}
 	}
+	return best, cheapest
 }
 
 type overlayCache struct {

@@ -71,23 +71,12 @@ func (s *simulation) static() ([]StaticPlan, error) {
 	return out, nil
 }
 
-// launchOf fills what a created static NodeClaim launches as: the cheapest launchable offering of
-// the NodePool's instance types that its requirements allow.
+// launchOf fills what a created static NodeClaim launches as: the provider's lowest-price choice among
+// the NodePool's instance types (launchChoice).
 func (s *simulation) launchOf(p *StaticPlan, nc *karpv1.NodeClaim) {
 	reqs := scheduling.NewNodeSelectorRequirementsWithMinValues(nc.Spec.Requirements...)
-	best := -1.0
-	for _, it := range s.pools.byNodePool[p.NodePool] {
-		if it.Requirements.Intersects(reqs) != nil {
-			continue
-		}
-		offs := it.Offerings.Launchable().Compatible(reqs)
-		if len(offs) == 0 {
-			continue
-		}
-		if c := offs.Cheapest(); best < 0 || c.Price < best || (c.Price == best && it.Name < p.InstanceType) {
-			best = c.Price
-			p.InstanceType, p.PricePerHour, p.Zone, p.CapacityType = it.Name, c.Price, c.Zone(), c.CapacityType()
-		}
+	if it, o := launchChoice(s.pools.byNodePool[p.NodePool], reqs); it != nil {
+		p.InstanceType, p.PricePerHour, p.Zone, p.CapacityType = it.Name, o.Price, o.Zone(), o.CapacityType()
 	}
 }
 
