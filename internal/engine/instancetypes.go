@@ -120,25 +120,37 @@ func InstanceTypes(ctx context.Context, snap *Snapshot, src InstanceTypeSource, 
 	for _, w := range res.Warnings {
 		out.Warnings = append(out.Warnings, Warning{Message: w})
 	}
+	// Fits and NodeOverlays need Karpenter's code: one simulation of the NodePool serves both.
+	its, reqs := res.InstanceTypes, scheduling.NewRequirements()
 	var fits map[string]bool
-	if pod != nil {
-		f, why, err := schedulerFits(ctx, snap, src, ref, np, pod)
+	var marks map[string]*OverlayMark
+	if pod != nil || len(snap.NodeOverlays) > 0 {
+		var pods []*corev1.Pod
+		if pod != nil {
+			pods = append(pods, pod)
+		}
+		sim, err := newSimulation(ctx, oneNodePool(snap, ref, np, pods...), Options{InstanceTypes: src, keepStatic: true})
 		if err != nil {
 			return nil, err
 		}
-		fits, out.DaemonSets = f, len(snap.DaemonSets)
-		if why != "" {
-			out.Warnings = append(out.Warnings, Warning{Message: "Karpenter's scheduler would launch no node for the pod: " + why})
+		decorated, m, ws, err := sim.overlaid()
+		if err != nil {
+			return nil, err
 		}
-	}
-	its, reqs := res.InstanceTypes, scheduling.NewRequirements()
-	decorated, marks, ws, err := overlaid(ctx, snap, src, ref, np)
-	if err != nil {
-		return nil, err
-	}
-	out.Warnings = append(out.Warnings, ws...)
-	if decorated != nil {
-		its = decorated
+		out.Warnings, marks = append(out.Warnings, ws...), m
+		if decorated != nil {
+			its = decorated
+		}
+		if pod != nil {
+			f, why, err := sim.fits()
+			if err != nil {
+				return nil, err
+			}
+			fits, out.DaemonSets = f, len(snap.DaemonSets)
+			if why != "" {
+				out.Warnings = append(out.Warnings, Warning{Message: "Karpenter's scheduler would launch no node for the pod: " + why})
+			}
+		}
 	}
 	if np != nil {
 		out.NodePool = np.Name

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"context"
 	"fmt"
 	"strings"
 
@@ -11,18 +10,14 @@ import (
 	"sigs.k8s.io/karpenter/pkg/cloudprovider"
 )
 
-// schedulerFits answers "which instance types have room for this pod?" with Karpenter's scheduler:
-// it schedules the pod alone on a cluster with no nodes, the NodePool (for a NodeClass, a NodePool of
-// it with no requirements), the snapshot's DaemonSets, NodeOverlays and Karpenter settings. The new
-// NodeClaim's instance-type options are then the types whose allocatable holds the pod plus the
-// DaemonSet pods Karpenter expects on such a node, within the NodePool's limits, with an offering
-// the pod allows. why says why Karpenter would launch no node for the pod at all.
-func schedulerFits(ctx context.Context, snap *Snapshot, src InstanceTypeSource, ref *karpv1.NodeClassReference, np *karpv1.NodePool, pod *corev1.Pod) (fits map[string]bool, why string, err error) {
-	sim, err := newSimulation(ctx, oneNodePool(snap, ref, np, pod), Options{InstanceTypes: src, keepStatic: true})
-	if err != nil {
-		return nil, "", err
-	}
-	results, err := sim.provisioner.Schedule(sim.ctx)
+// fits answers "which instance types have room for this pod?" with Karpenter's scheduler over the
+// one-NodePool simulation (oneNodePool) holding the pod: it schedules the pod alone on a cluster with
+// no nodes, with the snapshot's DaemonSets, NodeOverlays and Karpenter settings. The new NodeClaim's
+// instance-type options are then the types whose allocatable holds the pod plus the DaemonSet pods
+// Karpenter expects on such a node, within the NodePool's limits, with an offering the pod allows.
+// why says why Karpenter would launch no node for the pod at all.
+func (s *simulation) fits() (fits map[string]bool, why string, err error) {
+	results, err := s.provisioner.Schedule(s.ctx)
 	if err != nil {
 		return nil, "", fmt.Errorf("karpenter scheduling: %w", err)
 	}
@@ -40,7 +35,8 @@ func schedulerFits(ctx context.Context, snap *Snapshot, src InstanceTypeSource, 
 
 // oneNodePool is the snapshot that asks about one NodePool (for a NodeClass, a NodePool of it with no
 // requirements but the capacity types) on a cluster with no nodes: the NodePool, its NodeClasses, the
-// DaemonSets, NodeOverlays and settings, and the pods given.
+// DaemonSets, NodeOverlays and settings, and the pods given. instance-types builds one simulation of
+// it for both the fits and the overlaid types.
 func oneNodePool(snap *Snapshot, ref *karpv1.NodeClassReference, np *karpv1.NodePool, pods ...*corev1.Pod) *Snapshot {
 	if np == nil {
 		np = &karpv1.NodePool{ObjectMeta: metav1.ObjectMeta{Name: ref.Name}}
@@ -54,32 +50,25 @@ func oneNodePool(snap *Snapshot, ref *karpv1.NodeClassReference, np *karpv1.Node
 		NodeOverlays: snap.NodeOverlays, Karpenter: snap.Karpenter, CapacityReservationsFree: snap.CapacityReservationsFree}
 }
 
-// overlaid is the NodePool's instance types as Karpenter schedules with them when NodeOverlays
-// apply (the overlay store filled by Karpenter's nodeoverlay controller), with the marks of the types
-// an overlay changed, and the overlays' warnings (ignored with the gate off, rejected). nil types:
-// no overlay applies.
-func overlaid(ctx context.Context, snap *Snapshot, src InstanceTypeSource, ref *karpv1.NodeClassReference, np *karpv1.NodePool) ([]*cloudprovider.InstanceType, map[string]*OverlayMark, []Warning, error) {
-	if len(snap.NodeOverlays) == 0 {
-		return nil, nil, nil, nil
-	}
-	sim, err := newSimulation(ctx, oneNodePool(snap, ref, np), Options{InstanceTypes: src, keepStatic: true})
-	if err != nil {
-		return nil, nil, nil, err
-	}
+// overlaid is the one-NodePool simulation's NodePool's instance types as Karpenter schedules with
+// them when NodeOverlays apply (the overlay store filled by Karpenter's nodeoverlay controller), with
+// the marks of the types an overlay changed, and the overlays' warnings (ignored with the gate off,
+// rejected). nil types: no overlay applies.
+func (s *simulation) overlaid() ([]*cloudprovider.InstanceType, map[string]*OverlayMark, []Warning, error) {
 	var warnings []Warning
-	for _, w := range sim.warnings {
+	for _, w := range s.warnings {
 		if strings.HasPrefix(w.Message, "NodeOverlay") {
 			warnings = append(warnings, w)
 		}
 	}
-	if sim.overlays == nil {
+	if s.overlays == nil {
 		return nil, nil, warnings, nil
 	}
-	its, err := sim.cloud.GetInstanceTypes(sim.ctx, sim.nodePools[0])
+	its, err := s.cloud.GetInstanceTypes(s.ctx, s.nodePools[0])
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	return its, sim.overlays.marks(sim.ctx, sim.nodePools[0], its), warnings, nil
+	return its, s.overlays.marks(s.ctx, s.nodePools[0], its), warnings, nil
 }
 
 // requestsPod is the pod --requests describes: one container requesting them.
