@@ -93,21 +93,7 @@ func deployment(ctx context.Context, t *testing.T, ns, pool string, n int32, cpu
 // the plan's NodeClaims for pool and the real ones.
 func planAndApply(ctx context.Context, t *testing.T, d *appsv1.Deployment, pool string) (*engine.PlanReport, []engine.NodeClaimPlan, []sandbox.NodeClaim) {
 	t.Helper()
-	manifest, err := yaml.Marshal(d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join(t.TempDir(), "app.yaml")
-	if err := os.WriteFile(file, manifest, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	r := e2e.Karpctl(ctx, t, sb.Kubeconfig(), "plan", "--dry-run", "-n", d.Namespace, "-f", file, "-o", "json")
-	var rep engine.PlanReport
-	r.Decode(t, &rep)
-	if rep.Result == nil {
-		t.Fatalf("plan: exit %d %s", r.Code, r.Stderr)
-	}
-	r.OnlyReads(t)
+	rep, _ := plan(ctx, t, d)
 	var planned []engine.NodeClaimPlan
 	for _, np := range rep.NodePools {
 		if np.Name == pool {
@@ -120,7 +106,29 @@ func planAndApply(ctx context.Context, t *testing.T, d *appsv1.Deployment, pool 
 	t.Cleanup(func() {
 		_ = sb.Env.Client.AppsV1().Deployments(d.Namespace).Delete(context.Background(), d.Name, metav1.DeleteOptions{})
 	})
-	return &rep, planned, provisioned(ctx, t, d, pool)
+	return rep, planned, provisioned(ctx, t, d, pool)
+}
+
+// plan plans the Deployment, not yet applied, from a -f file on top of the live cluster (GETs only),
+// with extra flags, and returns the report and the exit code.
+func plan(ctx context.Context, t *testing.T, d *appsv1.Deployment, flags ...string) (*engine.PlanReport, int) {
+	t.Helper()
+	manifest, err := yaml.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "app.yaml")
+	if err := os.WriteFile(file, manifest, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := e2e.Karpctl(ctx, t, sb.Kubeconfig(), append([]string{"plan", "--dry-run", "-n", d.Namespace, "-f", file, "-o", "json"}, flags...)...)
+	var rep engine.PlanReport
+	r.Decode(t, &rep)
+	if rep.Result == nil {
+		t.Fatalf("plan: exit %d %s", r.Code, r.Stderr)
+	}
+	r.OnlyReads(t)
+	return &rep, r.Code
 }
 
 // provisioned waits until every replica of d runs and the NodeClaims of pool are Ready, and returns them.
@@ -201,16 +209,9 @@ func TestMinValuesBestEffort(t *testing.T) {
 	ctx := e2e.Context(t, 4*time.Minute)
 	nodePool(ctx, t, "minvalues", map[string]any{"key": "karpenter.kwok.sh/instance-family", "operator": "Exists", "minValues": int64(50)})
 	d := deployment(ctx, t, "minvalues", "minvalues", 1, "1")
-	manifest, _ := yaml.Marshal(d)
-	file := filepath.Join(t.TempDir(), "strict.yaml")
-	if err := os.WriteFile(file, manifest, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	strict := e2e.Karpctl(ctx, t, sb.Kubeconfig(), "plan", "--dry-run", "-n", "minvalues", "-f", file, "--karpenter-setting", "MIN_VALUES_POLICY=Strict", "-o", "json")
-	var srep engine.PlanReport
-	strict.Decode(t, &srep)
-	if srep.Result == nil || srep.Totals.UnschedulablePods != 1 || strict.Code != cli.ExitUnhealthy {
-		t.Errorf("Strict: exit %d, want the pod unschedulable: %+v", strict.Code, srep.Result)
+	srep, code := plan(ctx, t, d, "--karpenter-setting", "MIN_VALUES_POLICY=Strict")
+	if srep.Totals.UnschedulablePods != 1 || code != cli.ExitUnhealthy {
+		t.Errorf("Strict: exit %d, want the pod unschedulable: %+v", code, srep.Result)
 	}
 	rep, planned, real := planAndApply(ctx, t, d, "minvalues")
 	if s := setting(rep, "MIN_VALUES_POLICY"); !strings.HasPrefix(s, "BestEffort (Deployment ") {
