@@ -1,15 +1,18 @@
 // End-to-end comparison of `kubectl karpctl plan` with the real Karpenter (kwok build) started with
 // settings other than its defaults — PREFERENCE_POLICY=Ignore, MIN_VALUES_POLICY=BestEffort and the
 // NodeOverlay gate — read by karpctl from the Karpenter Deployment: each prediction is compared with
-// the NodeClaims the real Karpenter then creates. Each test has its own NodePool and namespace.
+// the NodeClaims the real Karpenter then creates. The cluster has a NodePool with a busy and an empty
+// node first (inMotion); each test has its own NodePool and namespace on top.
 package settingssandbox
 
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +21,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/yaml"
 
 	"github.com/karpctl/karpctl/internal/cli"
@@ -35,6 +39,47 @@ func TestMain(m *testing.M) {
 	os.Exit(sandbox.Main(m, sandbox.Options{KarpenterEnv: map[string]string{
 		"PREFERENCE_POLICY": "Ignore", "MIN_VALUES_POLICY": "BestEffort", "FEATURE_GATES": "NodeOverlay=true",
 	}}, &sb))
+}
+
+var (
+	sceneOnce sync.Once
+	sceneErr  string
+)
+
+// inMotion gives the cluster what a production one has before any prediction, once for the package
+// whatever test runs first: beside the sandbox's own NodePool, NodePool "existing" with a busy node
+// (a pod on it) and an empty one Karpenter keeps (consolidateAfter: Never), launched by the real
+// Karpenter. Each test's own NodePool and namespace come on top of it.
+func inMotion(ctx context.Context, t *testing.T) {
+	t.Helper()
+	sceneOnce.Do(func() {
+		nodePool(ctx, t, "existing")
+		patch := []byte(`{"spec":{"disruption":{"consolidationPolicy":"WhenEmpty","consolidateAfter":"Never"}}}`)
+		if _, err := sb.Dynamic.Resource(sandbox.NodePoolResource).Patch(ctx, "existing", types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+			sceneErr = err.Error()
+			return
+		}
+		d := deployment(ctx, t, "existing", "existing", 2, "1500m")
+		d.Spec.Template.Spec.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
+			RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{TopologyKey: corev1.LabelHostname, LabelSelector: d.Spec.Selector}},
+		}}
+		if _, err := sb.Env.Client.AppsV1().Deployments("existing").Create(ctx, d, metav1.CreateOptions{}); err != nil {
+			sceneErr = err.Error()
+			return
+		}
+		if ncs := provisioned(ctx, t, d, "existing"); len(ncs) != 2 {
+			sceneErr = fmt.Sprintf("NodePool existing has %d NodeClaims, want 2", len(ncs))
+			return
+		}
+		// One replica goes: its node stays, empty.
+		scale := []byte(`{"spec":{"replicas":1}}`)
+		if _, err := sb.Env.Client.AppsV1().Deployments("existing").Patch(ctx, d.Name, types.MergePatchType, scale, metav1.PatchOptions{}); err != nil {
+			sceneErr = err.Error()
+		}
+	})
+	if sceneErr != "" {
+		t.Fatal(sceneErr)
+	}
 }
 
 // nodePool creates a NodePool of the sandbox's KWOKNodeClass with extra requirements and waits until
@@ -185,6 +230,7 @@ func setting(rep *engine.PlanReport, name string) string {
 func TestPreferencePolicyIgnore(t *testing.T) {
 	sandbox.Need(t, sb)
 	ctx := e2e.Context(t, 4*time.Minute)
+	inMotion(ctx, t)
 	nodePool(ctx, t, "prefs")
 	d := deployment(ctx, t, "prefs", "prefs", 3, "500m")
 	d.Spec.Template.Spec.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
@@ -207,6 +253,7 @@ func TestPreferencePolicyIgnore(t *testing.T) {
 func TestMinValuesBestEffort(t *testing.T) {
 	sandbox.Need(t, sb)
 	ctx := e2e.Context(t, 4*time.Minute)
+	inMotion(ctx, t)
 	nodePool(ctx, t, "minvalues", map[string]any{"key": "karpenter.kwok.sh/instance-family", "operator": "Exists", "minValues": int64(50)})
 	d := deployment(ctx, t, "minvalues", "minvalues", 1, "1")
 	srep, code := plan(ctx, t, d, "--karpenter-setting", "MIN_VALUES_POLICY=Strict")
@@ -228,6 +275,7 @@ func TestMinValuesBestEffort(t *testing.T) {
 func TestNodeOverlayPrice(t *testing.T) {
 	sandbox.Need(t, sb)
 	ctx := e2e.Context(t, 4*time.Minute)
+	inMotion(ctx, t)
 	nodePool(ctx, t, "overlay")
 	ov := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "karpenter.sh/v1alpha1", "kind": "NodeOverlay", "metadata": map[string]any{"name": "dear-c"},
