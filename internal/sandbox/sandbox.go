@@ -56,6 +56,7 @@ type Options struct {
 
 // Sandbox is one running sandbox.
 type Sandbox struct {
+	sceneState
 	Env       *harness.Env
 	Dynamic   dynamic.Interface
 	Namespace string

@@ -206,6 +206,12 @@ func (s *Sandbox) WaitForProvisioned(ctx context.Context, ns string) ([]NodeClai
 		if err != nil || len(pending) > 0 {
 			return false, err
 		}
+		// Until the workload's controller has made its pods, "none pending" says nothing: other
+		// NodePools' NodeClaims may all be Ready already.
+		pods, err := s.Env.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{Limit: 1})
+		if err != nil || len(pods.Items) == 0 {
+			return false, err
+		}
 		got, ok, err = s.readyNodeClaims(ctx)
 		return ok, err
 	})

@@ -28,6 +28,9 @@ import (
 func TestExplainChangeMakesKarpenterLaunch(t *testing.T) {
 	sandbox.Need(t, sb)
 	ctx := e2e.Context(t, 4*time.Minute)
+	if err := sb.BusyAndEmpty(ctx); err != nil { // NodePool "existing": a busy and an empty node
+		t.Fatal(err)
+	}
 	np := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "karpenter.sh/v1", "kind": "NodePool", "metadata": map[string]any{"name": "capped"},
 		"spec": map[string]any{"limits": map[string]any{"cpu": "1"}, "template": map[string]any{"spec": map[string]any{

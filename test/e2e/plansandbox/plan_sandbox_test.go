@@ -32,9 +32,15 @@ func TestMain(m *testing.M) { os.Exit(sandbox.Main(m, sandbox.Options{}, &sb)) }
 func TestPlanMatchesRealKarpenter(t *testing.T) {
 	sandbox.Need(t, sb)
 	ctx := e2e.Context(t, 4*time.Minute)
+	if err := sb.BusyAndEmpty(ctx); err != nil { // NodePool "existing": a busy and an empty node
+		t.Fatal(err)
+	}
 
 	// Three 2-CPU replicas, one per host: three NodeClaims.
-	d := sandbox.Workload{Namespace: "default", Name: "planned", Replicas: 3, CPU: "2", Memory: "1Gi"}.Deployment()
+	// They select the sandbox's NodePool: other NodePools' nodes (BusyAndEmpty, other tests') are there
+	// to be planned around, not onto.
+	d := sandbox.Workload{Namespace: "default", Name: "planned", Replicas: 3, CPU: "2", Memory: "1Gi",
+		NodeSelector: map[string]string{"karpenter.sh/nodepool": sb.NodePool}}.Deployment()
 	d.TypeMeta = metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"}
 	d.Spec.Template.Spec.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
 		RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
@@ -81,12 +87,23 @@ func TestPlanMatchesRealKarpenter(t *testing.T) {
 	defer func() {
 		_ = sb.Env.Client.AppsV1().Deployments(d.Namespace).Delete(context.Background(), d.Name, metav1.DeleteOptions{})
 	}()
-	real, err := sb.WaitForProvisioned(ctx, d.Namespace)
+	all, err := sb.WaitForProvisioned(ctx, d.Namespace)
 	if err != nil {
 		t.Fatal(err)
 	}
+	var real []sandbox.NodeClaim // the other NodePools' NodeClaims are not this plan's
+	for _, nc := range all {
+		if nc.NodePool == sb.NodePool {
+			real = append(real, nc)
+		}
+	}
 	t.Logf("plan: %d NodeClaims; Karpenter: %+v", len(planned), real)
 	if len(real) != len(planned) || len(planned) != 3 {
+		if pods, err := sb.Env.Client.CoreV1().Pods(d.Namespace).List(ctx, metav1.ListOptions{}); err == nil {
+			for _, p := range pods.Items {
+				t.Logf("pod %s on node %q, phase %s", p.Name, p.Spec.NodeName, p.Status.Phase)
+			}
+		}
 		t.Fatalf("Karpenter created %d NodeClaims, the plan said %d (want 3)", len(real), len(planned))
 	}
 

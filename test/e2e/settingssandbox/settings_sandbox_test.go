@@ -8,11 +8,9 @@ package settingssandbox
 import (
 	"cmp"
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,7 +19,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/yaml"
 
 	"github.com/karpctl/karpctl/internal/cli"
@@ -41,44 +38,12 @@ func TestMain(m *testing.M) {
 	}}, &sb))
 }
 
-var (
-	sceneOnce sync.Once
-	sceneErr  string
-)
-
-// inMotion gives the cluster what a production one has before any prediction, once for the package
-// whatever test runs first: beside the sandbox's own NodePool, NodePool "existing" with a busy node
-// (a pod on it) and an empty one Karpenter keeps (consolidateAfter: Never), launched by the real
-// Karpenter. Each test's own NodePool and namespace come on top of it.
+// inMotion gives the cluster a NodePool with a busy and an empty node the real Karpenter launched,
+// once for the package whatever test runs first (sandbox.BusyAndEmpty).
 func inMotion(ctx context.Context, t *testing.T) {
 	t.Helper()
-	sceneOnce.Do(func() {
-		nodePool(ctx, t, "existing")
-		patch := []byte(`{"spec":{"disruption":{"consolidationPolicy":"WhenEmpty","consolidateAfter":"Never"}}}`)
-		if _, err := sb.Dynamic.Resource(sandbox.NodePoolResource).Patch(ctx, "existing", types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
-			sceneErr = err.Error()
-			return
-		}
-		d := deployment(ctx, t, "existing", "existing", 2, "1500m")
-		d.Spec.Template.Spec.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
-			RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{TopologyKey: corev1.LabelHostname, LabelSelector: d.Spec.Selector}},
-		}}
-		if _, err := sb.Env.Client.AppsV1().Deployments("existing").Create(ctx, d, metav1.CreateOptions{}); err != nil {
-			sceneErr = err.Error()
-			return
-		}
-		if ncs := provisioned(ctx, t, d, "existing"); len(ncs) != 2 {
-			sceneErr = fmt.Sprintf("NodePool existing has %d NodeClaims, want 2", len(ncs))
-			return
-		}
-		// One replica goes: its node stays, empty.
-		scale := []byte(`{"spec":{"replicas":1}}`)
-		if _, err := sb.Env.Client.AppsV1().Deployments("existing").Patch(ctx, d.Name, types.MergePatchType, scale, metav1.PatchOptions{}); err != nil {
-			sceneErr = err.Error()
-		}
-	})
-	if sceneErr != "" {
-		t.Fatal(sceneErr)
+	if err := sb.BusyAndEmpty(ctx); err != nil {
+		t.Fatal(err)
 	}
 }
 
