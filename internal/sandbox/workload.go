@@ -202,15 +202,17 @@ func nodeClaimFrom(u *unstructured.Unstructured) NodeClaim {
 func (s *Sandbox) WaitForProvisioned(ctx context.Context, ns string) ([]NodeClaim, error) {
 	var got []NodeClaim
 	err := waitFor(ctx, "Karpenter to provision for the pending pods in "+ns, func() (ok bool, err error) {
-		pending, err := s.PendingPods(ctx, ns)
-		if err != nil || len(pending) > 0 {
-			return false, err
-		}
-		// Until the workload's controller has made its pods, "none pending" says nothing: other
-		// NodePools' NodeClaims may all be Ready already.
-		pods, err := s.Env.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{Limit: 1})
+		// One list: until the workload's controller has made its pods, "none pending" says nothing
+		// (other NodePools' NodeClaims may all be Ready already), and two lists could see the pods
+		// appear in between.
+		pods, err := s.Env.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
 		if err != nil || len(pods.Items) == 0 {
 			return false, err
+		}
+		for _, p := range pods.Items {
+			if p.Spec.NodeName == "" {
+				return false, nil
+			}
 		}
 		got, ok, err = s.readyNodeClaims(ctx)
 		return ok, err
