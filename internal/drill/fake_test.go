@@ -2,7 +2,10 @@ package drill
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"sync"
 	"time"
@@ -18,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/strategicpatch"
 	"k8s.io/apimachinery/pkg/watch"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 
@@ -146,7 +150,8 @@ func (f *fakeClient) Lease(_ context.Context, namespace, name string) (*coordina
 }
 
 func (f *fakeClient) CreateLease(_ context.Context, l *coordinationv1.Lease) (*coordinationv1.Lease, error) {
-	if err := f.call("CreateLease " + l.Name); err != nil {
+	err := f.call("CreateLease " + l.Name)
+	if err != nil && !errors.As(err, &lostAnswer{}) {
 		return nil, err
 	}
 	f.mu.Lock()
@@ -158,6 +163,9 @@ func (f *fakeClient) CreateLease(_ context.Context, l *coordinationv1.Lease) (*c
 	l = l.DeepCopy()
 	l.UID = types.UID("uid-" + l.Name)
 	f.leases[key] = l
+	if err != nil {
+		return nil, err
+	}
 	return l.DeepCopy(), nil
 }
 
@@ -274,13 +282,55 @@ func (f *fakeClient) Node(_ context.Context, name string) (*corev1.Node, error) 
 	return nil, nil
 }
 
+// PatchNode applies the patch to the node, unless the error injected for it says the API server
+// did not (any error but lostAnswer).
 func (f *fakeClient) PatchNode(_ context.Context, name string, patch []byte) error {
 	what := "cordon"
 	if string(patch) == string(uncordonPatch) {
 		what = "uncordon"
 	}
-	return f.call("PatchNode " + what + " " + name)
+	err := f.call("PatchNode " + what + " " + name)
+	if err != nil && !errors.As(err, &lostAnswer{}) {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := range f.nodes {
+		if f.nodes[i].Name != name {
+			continue
+		}
+		orig, _ := json.Marshal(f.nodes[i])
+		patched, perr := strategicpatch.StrategicMergePatch(orig, patch, corev1.Node{})
+		if perr != nil {
+			return perr
+		}
+		var n corev1.Node
+		if perr := json.Unmarshal(patched, &n); perr != nil {
+			return perr
+		}
+		f.nodes[i] = n
+	}
+	return err
 }
+
+// node is the fake's node name (a copy), nil when there is none.
+func (f *fakeClient) node(name string) *corev1.Node {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, n := range f.nodes {
+		if n.Name == name {
+			return n.DeepCopy()
+		}
+	}
+	return nil
+}
+
+// lostAnswer, injected for a call, is a call the API server carried out whose answer was lost on the
+// way back: the client sees an unexpected EOF.
+type lostAnswer struct{}
+
+func (lostAnswer) Error() string { return "unexpected EOF" }
+func (lostAnswer) Unwrap() error { return io.ErrUnexpectedEOF }
 
 func (f *fakeClient) DeleteNode(_ context.Context, name string) error {
 	return f.call("DeleteNode " + name)

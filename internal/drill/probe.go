@@ -322,7 +322,7 @@ func (pr *prober) cleanup(ctx context.Context) ([]string, []string) {
 		// pods it is for in a Nominated event, written a moment after the NodeClaim. Wait for it.
 		claims = append(claims, awaitNomination(ctx, pr.c, pr.plan.Namespace, pr.plan.Pod, candidates)...)
 	}
-	return cleanupProbe(ctx, pr.c, pr.plan.Namespace, pr.plan.Pod, pr.plan.NodePool, claims)
+	return cleanupProbe(ctx, persistent{pr.c}, pr.plan.Namespace, pr.plan.Pod, pr.plan.NodePool, claims)
 }
 
 // nominationWait bounds how long cleanup waits for Karpenter's Nominated event.

@@ -23,7 +23,9 @@ type RestoreResult struct {
 // set) is uncordoned and unmarked, every probe pod labelled ProbeLabel in ns is deleted with its
 // NodeClaim, and the drill lock in ns is deleted when it belongs to id (any drill when id is empty).
 // Nodes cordoned by someone else carry no label and are never touched.
+// Each read and change is retried while the API server fails in a way a retry can cure.
 func Restore(ctx context.Context, c Client, ns, id string) (RestoreResult, error) {
+	c = persistent{c}
 	var res RestoreResult
 	sel := CordonLabel
 	if id != "" {

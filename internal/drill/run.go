@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
 	watchtools "k8s.io/client-go/tools/watch"
+	"k8s.io/utils/ptr"
 
 	"github.com/karpctl/karpctl/internal/discovery"
 	"github.com/karpctl/karpctl/internal/lease"
@@ -61,6 +62,7 @@ type run struct {
 	lock      *coordinationv1.Lease
 	zoneNodes map[string]bool // zone-outage: the zone's nodes, where a replacement does not count
 	cordoned  []string
+	uncertain []string // nodes whose cordon patch failed: the API server may have applied it
 
 	// The action: its time, its context (ctx bounded by --timeout) and the targets it still has to
 	// evict (a PodDisruptionBudget blocked them).
@@ -202,7 +204,7 @@ func (ru *run) releaseLock() {
 	ctx, cancel := ru.cleanupContext()
 	defer cancel()
 	ns := ru.k.Namespace
-	if err := ru.c.DeleteLease(ctx, ns, LockName, ru.lock.UID); err != nil {
+	if err := (persistent{ru.c}).DeleteLease(ctx, ns, LockName, ru.lock.UID); err != nil {
 		ru.r.Explanation = append(ru.r.Explanation, fmt.Sprintf("could not delete the drill lock %s/%s: %v (delete it by hand or run `drill restore`)", ns, LockName, err))
 		ru.restoreFailed(fmt.Errorf("deleting the drill lock %s/%s: %w", ns, LockName, err))
 		return
@@ -223,7 +225,9 @@ func (ru *run) cordonZone() bool {
 		}
 	}
 	for _, n := range ru.p.Plan.Cordon {
-		if err := ru.c.PatchNode(ru.ctx, n, cordonPatch(ru.p.ID)); err != nil {
+		if err := (persistent{ru.c}).PatchNode(ru.ctx, n, cordonPatch(ru.p.ID)); err != nil {
+			// The API server may have applied the patch and lost the answer: uncordon checks.
+			ru.uncertain = append(ru.uncertain, n)
 			ru.abort(err)
 			return false
 		}
@@ -233,12 +237,24 @@ func (ru *run) cordonZone() bool {
 	return true
 }
 
-// uncordon puts back exactly the nodes cordonZone cordoned.
+// uncordon puts back exactly the nodes cordonZone cordoned, and a node whose cordon failed if it
+// carries this drill's mark all the same.
 func (ru *run) uncordon() {
 	ctx, cancel := ru.cleanupContext()
 	defer cancel()
+	c := persistent{ru.c}
+	for _, n := range ru.uncertain {
+		node, err := c.Node(ctx, n)
+		switch {
+		case err != nil:
+			ru.r.Explanation = append(ru.r.Explanation, fmt.Sprintf("could not read %s to check its cordon: %v; run `kubectl karpctl drill restore`", n, err))
+			ru.restoreFailed(err)
+		case node != nil && node.Labels[CordonLabel] == ru.p.ID:
+			ru.cordoned = append(ru.cordoned, n)
+		}
+	}
 	for _, n := range ru.cordoned {
-		if err := ru.c.PatchNode(ctx, n, uncordonPatch); err != nil {
+		if err := c.PatchNode(ctx, n, uncordonPatch); err != nil {
 			ru.r.Explanation = append(ru.r.Explanation, fmt.Sprintf("could not uncordon %s: %v; run `kubectl karpctl drill restore`", n, err))
 			ru.r.Result = Fail
 			ru.restoreFailed(err)
@@ -279,11 +295,15 @@ func (ru *run) act() error {
 		var err error
 		sent := &lastSent{}
 		ctx := sent.trace(ru.actCtx)
-		if ru.o.Mode == Hard {
-			err = ru.c.DeletePod(ctx, ru.k.Namespace, t, 0)
-		} else {
-			err = ru.c.Evict(ctx, ru.k.Namespace, t)
-		}
+		// A failure a retry can cure is retried (a lost answer included: evicting or deleting a pod
+		// that is already terminating or gone answers as the first did, or NotFound). A 429 is not:
+		// it is a PodDisruptionBudget refusing the eviction.
+		err = persistIf(ctx, transientNotThrottled, func() error {
+			if ru.o.Mode == Hard {
+				return ru.c.DeletePod(ctx, ru.k.Namespace, t, 0)
+			}
+			return ru.c.Evict(ctx, ru.k.Namespace, t)
+		})
 		if err == nil {
 			ru.actedAt(sent)
 		}
@@ -326,6 +346,12 @@ func acquireLock(ctx context.Context, c Client, p *Preflight) (*coordinationv1.L
 			if derr := c.DeleteLease(ctx, k.Namespace, LockName, old.UID); derr == nil {
 				got, err = c.CreateLease(ctx, obj)
 			}
+		}
+	}
+	if err != nil && !apierrors.IsAlreadyExists(err) && transient(err) {
+		// The API server may have created the lock and lost the answer: it is ours if it names us.
+		if l, gerr := (persistent{c}).Lease(ctx, k.Namespace, LockName); gerr == nil && l != nil && ptr.Deref(l.Spec.HolderIdentity, "") == p.ID {
+			return l, nil
 		}
 	}
 	if err != nil {

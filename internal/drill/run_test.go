@@ -3,8 +3,10 @@ package drill
 import (
 	"context"
 	"errors"
+	"io"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -192,10 +194,22 @@ func TestRunGivesUpOnAnUnschedulableReplacement(t *testing.T) {
 // deleted.
 func TestRunAPIErrorDuringTheAction(t *testing.T) {
 	f, p, _ := drillOf(t, newScenario(), Options{Kind: LeaderKill})
-	f.inject("Evict k-a", apierrors.NewInternalError(errAPI))
+	f.inject("Evict k-a", apierrors.NewForbidden(schema.GroupResource{Resource: "pods/eviction"}, "k-a", errAPI))
 	r, err := Run(context.Background(), f, p, nil)
-	if !apierrors.IsInternalError(err) || r.Result != Fail || r.State != "action refused" || !strings.HasPrefix(r.Reason, "evicting k-a: Internal error occurred") {
+	if !apierrors.IsForbidden(err) || r.Result != Fail || r.State != "action refused" || !strings.HasPrefix(r.Reason, "evicting k-a: pods/eviction \"k-a\" is forbidden") {
 		t.Fatalf("err %v, report %s (%s): %s", err, r.Result, r.State, r.Reason)
+	}
+	lockReleased(t, f, r)
+}
+
+// An eviction that failed in a way a retry can cure is retried, and the drill goes on to its verdict.
+func TestRunEvictionRetried(t *testing.T) {
+	f, p, _ := drillOf(t, newScenario(), Options{Kind: LeaderKill})
+	f.onAction = replaced(f, true, 500*time.Millisecond)
+	f.inject("Evict k-a", apierrors.NewInternalError(errAPI), syscall.ECONNRESET)
+	r, err := Run(context.Background(), f, p, nil)
+	if err != nil || r.Result != Pass || len(f.called("Evict k-a")) != 3 {
+		t.Fatalf("err %v, report %s: %s, evictions %v", err, r.Result, r.Reason, f.called("Evict k-a"))
 	}
 	lockReleased(t, f, r)
 }
@@ -243,22 +257,70 @@ func TestRunWatchErrorDuringTheDrill(t *testing.T) {
 func TestRunUncordonFailure(t *testing.T) {
 	f, p, _ := drillOf(t, newScenario(), Options{Kind: ZoneOutage, Zone: "zone-b"})
 	f.onAction = replaced(f, false, 0)
-	f.inject("PatchNode uncordon n-b", apierrors.NewInternalError(errAPI))
+	f.inject("PatchNode uncordon n-b", apierrors.NewForbidden(schema.GroupResource{Resource: "nodes"}, "n-b", errAPI))
 	r, err := Run(context.Background(), f, p, nil)
-	if !apierrors.IsInternalError(err) || r.Result != Fail || len(r.Restored) != 0 || !strings.Contains(strings.Join(r.Explanation, " "), "could not uncordon n-b") {
+	if !apierrors.IsForbidden(err) || r.Result != Fail || len(r.Restored) != 0 || !strings.Contains(strings.Join(r.Explanation, " "), "could not uncordon n-b") {
 		t.Fatalf("err %v, report %s: %s, explanation %q", err, r.Result, r.Reason, r.Explanation)
 	}
+}
+
+// A failure a retry can cure (500, a reset connection, a lost answer) does not keep the drill from
+// putting the cluster back: the uncordon and the lock's deletion are retried.
+func TestRunRestoreRetriesTransientFailures(t *testing.T) {
+	f, p, _ := drillOf(t, newScenario(), Options{Kind: ZoneOutage, Zone: "zone-b"})
+	f.onAction = replaced(f, false, 0)
+	f.inject("PatchNode uncordon n-b", apierrors.NewInternalError(errAPI), io.ErrUnexpectedEOF)
+	f.inject("DeleteLease "+LockName, syscall.ECONNRESET)
+	r, err := Run(context.Background(), f, p, nil)
+	if err != nil || r.Result != Pass || !slices.Equal(r.Restored, []string{"n-b"}) {
+		t.Fatalf("err %v, report %s: %s, restored %v", err, r.Result, r.Reason, r.Restored)
+	}
+	if got := f.called("PatchNode uncordon n-b"); len(got) != 3 {
+		t.Fatalf("uncordon calls %v, want 3 (two failures, then success)", got)
+	}
+	lockReleased(t, f, r)
+}
+
+// A cordon whose answer was lost (every attempt of it) may have been applied: the drill reads the
+// node back and uncordons it when it carries the drill's mark.
+func TestRunUncertainCordonIsUndone(t *testing.T) {
+	quickRetries(t)
+	f, p, _ := drillOf(t, newScenario(), Options{Kind: ZoneOutage, Zone: "zone-b"})
+	for range persistAttempts {
+		f.inject("PatchNode cordon n-b", lostAnswer{})
+	}
+	r, err := Run(context.Background(), f, p, nil)
+	if err == nil || r.Result != Fail || !slices.Equal(r.Restored, []string{"n-b"}) {
+		t.Fatalf("err %v, report %s: %s, restored %v", err, r.Result, r.Reason, r.Restored)
+	}
+	if n := f.node("n-b"); n.Spec.Unschedulable || n.Labels[CordonLabel] != "" {
+		t.Fatalf("n-b left cordoned: %+v", n)
+	}
+	lockReleased(t, f, r)
 }
 
 // A lock left behind is an API error; the verdict stands.
 func TestRunLockLeftBehind(t *testing.T) {
 	f, p, _ := drillOf(t, newScenario(), Options{Kind: LeaderKill})
 	f.onAction = replaced(f, true, 500*time.Millisecond)
-	f.inject("DeleteLease "+LockName, apierrors.NewInternalError(errAPI))
+	f.inject("DeleteLease "+LockName, apierrors.NewForbidden(schema.GroupResource{Resource: "leases"}, LockName, errAPI))
 	r, err := Run(context.Background(), f, p, nil)
 	if err == nil || !strings.HasPrefix(err.Error(), "deleting the drill lock karpenter/karpctl-drill: ") || r.Result != Pass {
 		t.Fatalf("err %v, report %s: %s", err, r.Result, r.Reason)
 	}
+}
+
+// The lock's creation answered with a broken connection after the API server created it: the lock
+// is the drill's (it names the drill), so the drill goes on and deletes it at the end.
+func TestRunLockCreatedButAnswerLost(t *testing.T) {
+	f, p, _ := drillOf(t, newScenario(), Options{Kind: LeaderKill})
+	f.onAction = replaced(f, true, 500*time.Millisecond)
+	f.inject("CreateLease "+LockName, lostAnswer{})
+	r, err := Run(context.Background(), f, p, nil)
+	if err != nil || r.Result != Pass {
+		t.Fatalf("err %v, report %s: %s", err, r.Result, r.Reason)
+	}
+	lockReleased(t, f, r)
 }
 
 // interrupting is the fake whose eviction is Ctrl-C: it cancels the drill's context, and fails the
@@ -324,14 +386,30 @@ func TestRestore(t *testing.T) {
 	if err != nil || !slices.Equal(res.Uncordoned, []string{"n-y (drill drill-2)"}) || res.LockDeleted != "" || !f.hasLease(LockName) {
 		t.Fatalf("drill-2: %+v, %v", res, err)
 	}
-	res, err = Restore(context.Background(), f, ns, "")
-	if err != nil || len(res.Uncordoned) != 2 || res.LockDeleted != "karpenter/karpctl-drill (drill drill-1)" || f.hasLease(LockName) {
-		t.Fatalf("every drill: %+v, %v", res, err)
+	if n := f.node("n-y"); n.Spec.Unschedulable || n.Labels[CordonLabel] != "" || f.node("n-x").Labels[CordonLabel] != "drill-1" {
+		t.Fatalf("drill-2 restored the wrong nodes: n-y %+v", n)
 	}
-	f.inject("PatchNode uncordon n-x", apierrors.NewInternalError(errAPI))
+	f.inject("PatchNode uncordon n-x", apierrors.NewForbidden(schema.GroupResource{Resource: "nodes"}, "n-x", errAPI))
 	if res, err := Restore(context.Background(), f, "", "drill-1"); err == nil || len(res.Errors) != 1 || len(res.Uncordoned) != 0 {
 		t.Fatalf("failing: %+v, %v", res, err)
+	}
+	// A failure a retry can cure is retried.
+	f.inject("PatchNode uncordon n-x", apierrors.NewInternalError(errAPI))
+	res, err = Restore(context.Background(), f, ns, "")
+	if err != nil || !slices.Equal(res.Uncordoned, []string{"n-x (drill drill-1)"}) || res.LockDeleted != "karpenter/karpctl-drill (drill drill-1)" || f.hasLease(LockName) {
+		t.Fatalf("every drill: %+v, %v", res, err)
+	}
+	// A second restore has nothing left to do.
+	if res, err := Restore(context.Background(), f, ns, ""); err != nil || len(res.Uncordoned)+len(res.ProbeDeleted) != 0 || res.LockDeleted != "" {
+		t.Fatalf("second restore: %+v, %v", res, err)
 	}
 }
 
 var errAPI = errors.New("etcdserver: request timed out")
+
+// quickRetries makes persist's backoff a millisecond for the test.
+func quickRetries(t *testing.T) {
+	saved := persistBackoff
+	persistBackoff = [2]time.Duration{time.Millisecond, time.Millisecond}
+	t.Cleanup(func() { persistBackoff = saved })
+}

@@ -59,6 +59,9 @@ type FaultProxy struct {
 	at, left int
 	n        int
 	hits     []string
+	// method and path, when set, restrict the fault to the requests with that method whose path
+	// contains path (InjectOn).
+	method, path string
 }
 
 // StartFaultProxy starts a proxy for e's API server on 127.0.0.1 and writes a kubeconfig for it.
@@ -119,9 +122,16 @@ func (p *FaultProxy) Close() { _ = p.srv.Close() }
 // continue token) and the times−1 after it get fault; the others are forwarded. Inject("", 0, 0)
 // forwards everything.
 func (p *FaultProxy) Inject(f Fault, at, times int) {
+	p.InjectOn(f, "", "", at, times)
+}
+
+// InjectOn is Inject counting only the requests with method whose path contains path (either may be
+// empty for any): the at-th such request from now and the times−1 after it get fault.
+func (p *FaultProxy) InjectOn(f Fault, method, path string, at, times int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.fault, p.at, p.left, p.n, p.hits = f, at, times, 0, nil
+	p.method, p.path = method, path
 }
 
 // Hits are the requests that got the fault, each "METHOD path?query".
@@ -143,6 +153,9 @@ func (p *FaultProxy) pick(r *http.Request) Fault {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.fault == ExpiredContinue && r.URL.Query().Get("continue") == "" {
+		return ""
+	}
+	if (p.method != "" && r.Method != p.method) || !strings.Contains(r.URL.Path, p.path) {
 		return ""
 	}
 	p.n++

@@ -8,15 +8,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/karpctl/karpctl/internal/drill"
 	"github.com/karpctl/karpctl/internal/harness"
 	"github.com/karpctl/karpctl/test/e2e"
 )
 
-// Both drills through a failing API server (harness.FaultProxy), each fault at two points: the
-// request in the middle of the drill's reads before it changes anything, and the first request after
-// its first change besides the lock (zone-outage's first cordon, leader-kill's eviction). The drill
-// either completes as it does without the fault, or fails with exit 1 or 3 naming what failed; either
-// way every node it cordoned is uncordoned and its lock is gone.
+// Both drills through a failing API server (harness.FaultProxy), each fault at the points
+// faultPoints names: a read before the drill changes anything, each kind of change it makes, and
+// the first request that puts the cluster back. Hit by a read, the drill either completes as it does
+// without the fault, or fails with exit 1 or 3 naming what failed. Hit by a change or while
+// restoring, it completes as without the fault: the drill retries what a retry can cure. Either way
+// every node it cordoned is uncordoned and its lock is gone.
 func TestDrillsThroughFaults(t *testing.T) {
 	harness.Need(t, env)
 	proxy, err := env.StartFaultProxy()
@@ -47,17 +49,21 @@ func TestDrillsThroughFaults(t *testing.T) {
 			if action < 0 {
 				t.Fatalf("the drill changed nothing besides its lock: %v", base.Requests)
 			}
-			points := map[string]int{"before the action": max(1, action/2), "after the action": action + 2}
-			t.Logf("requests without a fault: %d; the action is request %d: %s", len(base.Requests), action+1, base.Requests[action])
+			t.Logf("requests without a fault: %d; the first change is request %d: %s", len(base.Requests), action+1, base.Requests[action])
+			points := faultPoints(kind, base.Requests, action)
 			for i, f := range harness.Faults {
-				for j, point := range []string{"before the action", "after the action"} {
+				for j, pt := range points {
+					if f == harness.ExpiredContinue && j > 0 {
+						continue // only the drill's reads are lists, and none of them pages
+					}
+					point := pt.name
 					t.Run(string(f)+"/"+point, func(t *testing.T) {
 						ns := fmt.Sprintf("df-%s-%d-%d", kind, i, j)
-						at := points[point]
 						if f == harness.ExpiredContinue {
-							at = 1
+							proxy.Inject(f, 1, 1)
+						} else {
+							proxy.InjectOn(f, pt.method, pt.path, pt.at, 1)
 						}
-						proxy.Inject(f, at, 1)
 						start := time.Now()
 						r := run(ns)
 						took := time.Since(start)
@@ -75,6 +81,9 @@ func TestDrillsThroughFaults(t *testing.T) {
 							outcome = fmt.Sprintf("exit %d: %s", r.Code, firstLine(r.Stderr+r.Stdout))
 						}
 						t.Logf("%s hit by %s %s at %v: %s (%s)", kind, f, point, hits, outcome, took.Round(time.Millisecond))
+						if j > 0 && (len(hits) == 0 || outcome != "same answer") {
+							t.Errorf("%s: %s (hit %v); the drill should retry it", point, outcome, hits)
+						}
 						defer func() { faultRows = append(faultRows, faultRow(kind, f, point, hits, outcome, !t.Failed())) }()
 						requireNoMarks(ctx, t)
 						lockGone(ctx, t, ns)
@@ -82,6 +91,46 @@ func TestDrillsThroughFaults(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// restoring is the fault point at the first request that puts the cluster back.
+const restoring = "while restoring"
+
+// faultPoint is where a fault is injected: the at-th request with method whose path contains path
+// (any request when both are empty).
+type faultPoint struct {
+	name, method, path string
+	at                 int
+}
+
+// faultPoints are the points a drill of kind is hit at, found in the requests of a run without a
+// fault (first is the index of its first change): a read half-way to the first change, the first
+// change (leader-kill's eviction, zone-outage's first cordon), zone-outage's first eviction, and
+// the first request that puts the cluster back (leader-kill deletes its lock; zone-outage uncordons,
+// with the node PATCHes after its cordons).
+func faultPoints(kind string, requests []string, first int) []faultPoint {
+	if kind == "leader-kill" {
+		return []faultPoint{
+			{"before the action", "", "", max(1, first/2)},
+			{"the eviction", "POST", "/eviction", 1},
+			{restoring, "DELETE", "/leases/" + drill.LockName, 1},
+		}
+	}
+	cordons := 0
+	for _, q := range requests {
+		if strings.HasPrefix(q, "POST ") && strings.HasSuffix(strings.Split(q, "?")[0], "/eviction") {
+			break
+		}
+		if strings.HasPrefix(q, "PATCH /api/v1/nodes/") {
+			cordons++
+		}
+	}
+	return []faultPoint{
+		{"before the action", "", "", max(1, first/2)},
+		{"the first cordon", "PATCH", "/api/v1/nodes/", 1},
+		{"the eviction", "POST", "/eviction", 1},
+		{restoring, "PATCH", "/api/v1/nodes/", cordons + 1},
 	}
 }
 
