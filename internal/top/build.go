@@ -95,23 +95,14 @@ func Build(in Input) *Screen {
 	if v.Selector != nil && !v.Selector.Empty() {
 		// The cost is the cluster's, whatever the filter: add the nodes the filter hides.
 		s.PricePerHour = 0
-		for name, price := range p.Prices {
-			if n := nodeByName(snap, name); n != nil && n.Labels[karpv1.NodePoolLabelKey] != "" {
+		for _, n := range snap.Nodes {
+			if price, ok := p.Prices[n.Name]; ok && n.Labels[karpv1.NodePoolLabelKey] != "" {
 				s.PricePerHour += price
 			}
 		}
 	}
 	s.PricePerMonth = s.PricePerHour * HoursPerMonth
 	return s
-}
-
-func nodeByName(snap *engine.Snapshot, name string) *corev1.Node {
-	for _, n := range snap.Nodes {
-		if n.Name == name {
-			return n
-		}
-	}
-	return nil
 }
 
 func karpenter(in Input) Karpenter {

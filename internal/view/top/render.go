@@ -66,10 +66,11 @@ func Header(st output.Styles, s *top.Screen, width int) []string {
 			leader += ": " + l.Reason
 		}
 	}
-	lines = append(lines, leader)
-	cost := fmt.Sprintf("Cost %s/h  %s/month   Pending pods %d", money(s.PricePerHour), money(s.PricePerMonth), s.PendingPods)
-	lines = append(lines, cost)
+	// The leader line wraps rather than losing the lease's verdict at its end on a narrow terminal.
 	lines = clip(lines, width)
+	lines = append(lines, wrap(output.Style{}, leader, width, "  ")...)
+	cost := fmt.Sprintf("Cost %s/h  %s/month   Pending pods %d", money(s.PricePerHour), money(s.PricePerMonth), s.PendingPods)
+	lines = append(lines, clip([]string{cost}, width)...)
 	if c := s.Connection; c.Lost {
 		since := ""
 		if c.Since != nil {

@@ -84,6 +84,29 @@ func TestNarrowAndStale(t *testing.T) {
 	}
 }
 
+// At 80 columns a leader with a real pod name still shows the lease's verdict and its reason: the
+// line wraps.
+func TestLeaderLineKeepsTheVerdictAt80Columns(t *testing.T) {
+	s := screen()
+	s.Karpenter.Leader = "karpenter-5b8cdc4575-bbgf2"
+	s.Karpenter.LeaderFor = units.Seconds(3*time.Hour + 12*time.Minute)
+	s.Karpenter.Lease.Verdict, s.Karpenter.Lease.RenewAge = lease.Stale, units.Seconds(9*time.Second)
+	s.Karpenter.Lease.Reason = "the leader has missed its renewals"
+	var b bytes.Buffer
+	if err := Write(&b, output.StylesFor(&b), s, 80); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	if !strings.Contains(out, "leader karpenter-5b8cdc4575-bbgf2") || !strings.Contains(out, "lease Stale") || !strings.Contains(out, "missed its renewals") {
+		t.Errorf("leader or verdict missing at 80 columns:\n%s", out)
+	}
+	for _, l := range strings.Split(out, "\n") {
+		if w := ansi.StringWidth(l); w > 80 {
+			t.Errorf("line of %d columns: %q", w, l)
+		}
+	}
+}
+
 func keys(m *model, ks ...string) tea.Cmd {
 	var cmd tea.Cmd
 	for _, k := range ks {
