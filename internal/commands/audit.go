@@ -34,8 +34,8 @@ With -f the Deployment and PodDisruptionBudget come from manifests (helm templat
 directory, with -R its subdirectories too, or - for stdin) and only the spec checks run; add pods (in -f) and --nodes-file (a
 ` + "`kubectl get nodes -o yaml`" + ` dump) to run the placement checks offline.
 
-API cost (live): 1 Deployment list, 1 pod list by selector, 1 metadata-only node list (the zone
-inventory, which also gives the replicas' nodes), 1 PDB list in Karpenter's namespace, 1 Lease GET,
+API cost (live): 1 Deployment list, 1 pod list by selector, 1 metadata-only node list per
+--chunk-size nodes (the zone inventory, which also gives the replicas' nodes), 1 PDB list in Karpenter's namespace, 1 Lease GET,
 and 1 FlowSchema list when Karpenter is not in kube-system; --system-node-selector adds 1 pod list
 per replica node. Nothing is written.
 
@@ -74,6 +74,7 @@ type AuditOptions struct {
 	FailOn             string
 	filenameFlags
 	NodesFile string
+	ChunkSize int64
 	Fleet     FleetOptions
 
 	profile     topology.Profile
@@ -100,6 +101,7 @@ func newAuditCmd(env *Env) *cobra.Command {
 	f.StringVar(&o.FailOn, "fail-on", "error", "Exit 3 when a finding is at or above this severity: error|warning|never")
 	o.addFilenameFlags(f, "Audit manifests instead of the cluster")
 	f.StringVar(&o.NodesFile, "nodes-file", "", "With -f: a `kubectl get nodes -o yaml` dump, to run the placement checks offline")
+	f.Int64Var(&o.ChunkSize, "chunk-size", 500, "Page size of the node inventory's list (live)")
 	o.Fleet.AddFlags(f)
 	return cmd
 }
@@ -133,6 +135,9 @@ func (o *AuditOptions) Validate() error {
 		}
 		o.systemNodes = sel
 	}
+	if o.ChunkSize <= 0 {
+		return cli.UsageError("--chunk-size must be positive")
+	}
 	if o.NodesFile != "" && len(o.Files) == 0 {
 		return cli.UsageError("--nodes-file needs -f: live audits read the nodes from the cluster")
 	}
@@ -140,7 +145,7 @@ func (o *AuditOptions) Validate() error {
 }
 
 func (o *AuditOptions) options() topology.Options {
-	return topology.Options{Profile: o.profile, RackLabels: o.RackLabels, SystemNodes: o.systemNodes, FailOn: o.failOn}
+	return topology.Options{Profile: o.profile, RackLabels: o.RackLabels, SystemNodes: o.systemNodes, FailOn: o.failOn, ChunkSize: o.ChunkSize}
 }
 
 // Run audits the cluster (or the manifests, or every context), prints the report and maps findings

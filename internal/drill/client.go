@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
@@ -18,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/pager"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 
 	"github.com/karpctl/karpctl/internal/engine"
@@ -105,17 +107,46 @@ func (k Kube) NodePools(ctx context.Context) ([]*karpv1.NodePool, error) {
 }
 
 func (k Kube) NodeClaims(ctx context.Context, sel string) ([]karpv1.NodeClaim, string, error) {
-	l, err := k.D.Resource(NodeClaimResource).List(ctx, metav1.ListOptions{LabelSelector: sel})
+	var out []karpv1.NodeClaim
+	rv, err := eachPage(ctx, metav1.ListOptions{LabelSelector: sel}, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+		return k.D.Resource(NodeClaimResource).List(ctx, o)
+	}, func(o runtime.Object) error {
+		u, ok := o.(*unstructured.Unstructured)
+		if !ok {
+			return fmt.Errorf("unexpected %T", o)
+		}
+		var nc karpv1.NodeClaim
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &nc); err != nil {
+			return fmt.Errorf("decoding NodeClaim %s: %w", u.GetName(), err)
+		}
+		out = append(out, nc)
+		return nil
+	})
 	if err != nil {
 		return nil, "", fmt.Errorf("listing NodeClaims (%s): %w", sel, err)
 	}
-	out := make([]karpv1.NodeClaim, len(l.Items))
-	for i := range l.Items {
-		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(l.Items[i].Object, &out[i]); err != nil {
-			return nil, "", fmt.Errorf("decoding NodeClaim %s: %w", l.Items[i].GetName(), err)
-		}
+	return out, rv, nil
+}
+
+// pageSize is the page size of the drill's lists that grow with the cluster (nodes, NodeClaims),
+// kubectl's default chunk size.
+const pageSize = 500
+
+// eachPage lists in pages of pageSize, calls add with each item and returns the list's
+// resourceVersion. A continue token that expired mid-way is answered with one full list (client-go's
+// pager).
+func eachPage(ctx context.Context, opts metav1.ListOptions, list pager.ListPageFunc, add func(runtime.Object) error) (string, error) {
+	p := pager.New(list)
+	p.PageSize = pageSize
+	obj, _, err := p.List(ctx, opts)
+	if err != nil {
+		return "", err
 	}
-	return out, l.GetResourceVersion(), nil
+	m, err := meta.ListAccessor(obj)
+	if err != nil {
+		return "", err
+	}
+	return m.GetResourceVersion(), meta.EachListItem(obj, add)
 }
 
 func (k Kube) WatchNodeClaims(ctx context.Context, sel, rv string) (watch.Interface, error) {
@@ -235,11 +266,21 @@ func (k Kube) DeletePod(ctx context.Context, ns, pod string, grace int64) error 
 }
 
 func (k Kube) Nodes(ctx context.Context, sel string) ([]corev1.Node, error) {
-	l, err := k.C.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: sel})
+	var out []corev1.Node
+	_, err := eachPage(ctx, metav1.ListOptions{LabelSelector: sel}, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+		return k.C.CoreV1().Nodes().List(ctx, o)
+	}, func(o runtime.Object) error {
+		n, ok := o.(*corev1.Node)
+		if !ok {
+			return fmt.Errorf("unexpected %T", o)
+		}
+		out = append(out, *n)
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("listing nodes (%s): %w", sel, err)
 	}
-	return l.Items, nil
+	return out, nil
 }
 
 func (k Kube) Node(ctx context.Context, name string) (*corev1.Node, error) {

@@ -42,6 +42,8 @@ type Options struct {
 	SystemNodes labels.Selector
 	// FailOn is the least severity that fails the audit (--fail-on); "" never fails it.
 	FailOn Severity
+	// ChunkSize is the page size of the node inventory's list (--chunk-size); 0 is 500.
+	ChunkSize int64
 }
 
 // Input is everything Evaluate judges. The *Read flags say which parts were gathered; a part that

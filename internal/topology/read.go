@@ -6,11 +6,14 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/tools/pager"
 
 	"github.com/karpctl/karpctl/internal/discovery"
 	"github.com/karpctl/karpctl/internal/lease"
@@ -18,10 +21,40 @@ import (
 
 var nodesResource = schema.GroupVersionResource{Version: "v1", Resource: "nodes"}
 
+// inventoryPage is the default page size of the node inventory's list, kubectl's default chunk size.
+const inventoryPage = 500
+
+// nodeInventory lists every node's metadata in pages of chunk nodes (inventoryPage when 0), as
+// kubectl does; a continue token that expired mid-way is answered with one full list (client-go's
+// pager).
+func nodeInventory(ctx context.Context, md metadata.Interface, chunk int64) ([]metav1.PartialObjectMetadata, error) {
+	if chunk <= 0 {
+		chunk = inventoryPage
+	}
+	p := pager.New(func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+		return md.Resource(nodesResource).List(ctx, o)
+	})
+	p.PageSize = chunk
+	list, _, err := p.List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	var out []metav1.PartialObjectMetadata
+	err = meta.EachListItem(list, func(o runtime.Object) error {
+		m, ok := o.(*metav1.PartialObjectMetadata)
+		if !ok {
+			return fmt.Errorf("node inventory: unexpected %T", o)
+		}
+		out = append(out, *m)
+		return nil
+	})
+	return out, err
+}
+
 // Read gathers a live Input for k. Its API cost does not grow with the cluster, except for one
 // metadata-only node list (the zone inventory):
 //
-//	pods by selector (1) + node metadata (1; it also gives the replicas' nodes)
+//	pods by selector (1) + node metadata (1 per 500 nodes; it also gives the replicas' nodes)
 //	+ PDBs in Karpenter's namespace (1) + the Lease (1, unless leader election is disabled)
 //	+ FlowSchemas (1, only when the namespace is not kube-system)
 //	+ with --system-node-selector: the pods on each replica's node (1 per distinct node).
@@ -39,13 +72,12 @@ func Read(ctx context.Context, c kubernetes.Interface, md metadata.Interface, k 
 	}
 	in.PodsRead = true
 	names := discovery.NodeNames(in.Pods)
-	inv, err := md.Resource(nodesResource).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return Input{}, fmt.Errorf("listing node metadata (zone inventory): %w", err)
-	}
 	// The replicas' nodes are looked up in the inventory: the audit (and lease.Evaluate) read only
 	// their labels and owners, which the metadata carries.
-	in.Inventory, in.InventoryRead = inv.Items, true
+	if in.Inventory, err = nodeInventory(ctx, md, o.ChunkSize); err != nil {
+		return Input{}, fmt.Errorf("listing node metadata (zone inventory): %w", err)
+	}
+	in.InventoryRead = true
 
 	pdbs, err := c.PolicyV1().PodDisruptionBudgets(k.Namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {

@@ -399,6 +399,7 @@ func TestBadInput(t *testing.T) {
 		{"audit-topology", "--fail-on", "info"},
 		{"audit-topology", "--system-node-selector", "a in (b"},
 		{"audit-topology", "--nodes-file", bad},
+		{"audit-topology", "--chunk-size", "0"},
 	} {
 		r := e2e.Karpctl(ctx, t, env.Kubeconfig, args...)
 		lines := strings.Split(strings.TrimSpace(r.Stderr), "\n")
@@ -443,8 +444,9 @@ func TestFlowSchemaForbidden(t *testing.T) {
 	}
 }
 
-// Acceptance 7: the request count does not grow with the cluster: exactly the same requests with
-// 1,000 extra nodes, and no per-node GET (the metadata list gives the replicas' nodes).
+// Acceptance 7: the request count does not grow with the cluster beyond the node inventory's pages
+// (--chunk-size, default 500, as kubectl): with 1,000 extra nodes the same requests plus two more
+// pages of the node list, and no per-node GET (the metadata list gives the replicas' nodes).
 func TestRequestCountBounded(t *testing.T) {
 	harness.Need(t, env)
 	ctx := e2e.Context(t, 5*time.Minute)
@@ -468,13 +470,13 @@ func TestRequestCountBounded(t *testing.T) {
 	// Deployment list, pod list, node metadata list, PDB list, Lease get, FlowSchema list (not
 	// kube-system); nothing per replica.
 	const fixed, replicas = 6, 2
-	check := func(label string) {
-		r, res := audit(ctx, t, "cost")
-		if len(res.Requests) != fixed {
-			t.Fatalf("%s: %d requests, want %d: %v", label, len(res.Requests), fixed, res.Requests)
+	check := func(label string, pages int, args ...string) {
+		r, res := audit(ctx, t, "cost", args...)
+		if len(res.Requests) != fixed-1+pages {
+			t.Fatalf("%s: %d requests, want %d: %v", label, len(res.Requests), fixed-1+pages, res.Requests)
 		}
 		k := kinds(res.Requests)
-		if k["node get"] != 0 || k["node metadata list"] != 1 {
+		if k["node get"] != 0 || k["node metadata list"] != pages {
 			t.Fatalf("%s: %v", label, k)
 		}
 		for _, req := range res.Requests {
@@ -486,7 +488,7 @@ func TestRequestCountBounded(t *testing.T) {
 			t.Fatalf("%s: zones %v", label, r.EligibleZones)
 		}
 	}
-	check("small cluster")
+	check("small cluster", 1)
 
 	// 1,000 extra nodes (not kwok-managed, so kwok does not heartbeat them), 16 concurrent creators.
 	start := time.Now()
@@ -499,11 +501,12 @@ func TestRequestCountBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("created 1,000 nodes in %s", time.Since(start).Round(time.Millisecond))
-	check("1,000 extra nodes")
+	check("1,000 extra nodes", 3)
+	check("1,000 extra nodes, --chunk-size 2000", 1, "--chunk-size", "2000")
 
 	// --system-node-selector adds one pod list per replica node.
 	_, res := audit(ctx, t, "cost", "--system-node-selector", "node-role/system=true")
-	if len(res.Requests) != fixed+replicas {
+	if len(res.Requests) != fixed+2+replicas {
 		t.Fatalf("with --system-node-selector: %d requests: %v", len(res.Requests), res.Requests)
 	}
 }
