@@ -300,6 +300,22 @@ func (ru *run) conclude() {
 	case o.Kind == ZoneOutage && r.Result == Pass:
 		r.Reason += fmt.Sprintf("; %d replacement(s) Ready outside %s after %.1fs", len(plan.Targets), o.Zone, ready)
 	}
+	ru.judgeSilence()
+}
+
+// judgeSilence says in the report how much of the failover the API server's silence took: while the
+// API server did not answer, no follower could take the lease, so that time is the API server's, not
+// Karpenter's. A FAIL that the silence explains says so in its reason.
+func (ru *run) judgeSilence() {
+	r, s := ru.r, ru.silentBeforeAcquired
+	if s <= 0 || !ru.leaderHit {
+		return
+	}
+	r.Explanation = append(r.Explanation, fmt.Sprintf("The API server did not answer for %s before the new leader took the lease: "+
+		"no follower could take it meanwhile, so that part of the failover is the API server's outage, not Karpenter's election.", lease.Round(s)))
+	if without := r.FailoverSeconds - s.Seconds(); r.Result == Fail && r.BoundSeconds > 0 && r.FailoverSeconds > r.BoundSeconds && without <= r.BoundSeconds {
+		r.Reason += fmt.Sprintf("; the API server was silent for %s of it: without that %.3fs ≤ %.3fs", lease.Round(s), without, r.BoundSeconds)
+	}
 }
 
 func grace(p *corev1.Pod) int64 {
@@ -336,8 +352,12 @@ type leaseRead struct {
 // checkSilence reports a silence of the API server, reads the lease when the watch has been quiet
 // or an expiry falls due without news from after it, and reports the expiry only on such news.
 func (ru *run) checkSilence(now time.Time) {
+	was := ru.sil.Silent()
 	if quiet, ok := ru.sil.Check(now); ok {
 		ru.r.APISilenceSeconds = max(ru.r.APISilenceSeconds, quiet.Seconds())
+		if was {
+			return // reported when it began; api-resumed says how long it lasted
+		}
 		ru.emit(Event{Time: now, Kind: EvAPISilent, Detail: fmt.Sprintf("the API server has not answered for %s (the lease watch is quiet and a read of the lease failed): whether %s still renews the lease is unknown, not expired",
 			lease.Round(quiet), ru.oldHolder)})
 	}
@@ -379,6 +399,9 @@ func (ru *run) onLeaseRead(res leaseRead) {
 func (ru *run) heard(now time.Time) {
 	if resumed, was := ru.sil.Heard(now); resumed {
 		ru.r.APISilenceSeconds = max(ru.r.APISilenceSeconds, was.Seconds())
+		if !ru.acquired {
+			ru.silentBeforeAcquired += was
+		}
 		ru.emit(Event{Time: now, Kind: EvAPIResumed, Detail: fmt.Sprintf("the API server answers again after %s without news", lease.Round(was))})
 	}
 }

@@ -77,13 +77,16 @@ type run struct {
 	// stopped renewing, as `lease --watch` does: a quiet watch is checked with a short read of the
 	// lease (leaseReads brings the answers; reading while one is in flight), and an expiry is only
 	// reported on news from after it.
-	sil                *lease.Silence
-	leaseReads         chan leaseRead
-	reading            bool
-	tracker            lease.Tracker
-	oldHolder          string
-	duration           time.Duration
-	released, acquired bool
+	sil *lease.Silence
+	// silentBeforeAcquired is how long the API server was silent before a new leader was seen: no
+	// follower could take the lease meanwhile.
+	silentBeforeAcquired time.Duration
+	leaseReads           chan leaseRead
+	reading              bool
+	tracker              lease.Tracker
+	oldHolder            string
+	duration             time.Duration
+	released, acquired   bool
 
 	// The pods as watched.
 	pods               map[string]*corev1.Pod
