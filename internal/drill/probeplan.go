@@ -63,10 +63,13 @@ type ProbePlan struct {
 	ExcludedNodes         int      `json:"excludedNodes"`
 	ExcludedInstanceTypes []string `json:"excludedInstanceTypes,omitempty"`
 	// PredictedInstanceType and PredictedZone are what Karpenter's scheduler, run on the live cluster
-	// with the probe added, would launch for it.
-	PredictedInstanceType string `json:"predictedInstanceType,omitempty"`
-	PredictedZone         string `json:"predictedZone,omitempty"`
-	AvoidZone             string `json:"avoidZone,omitempty"`
+	// with the probe added, would launch for it: the type and the zone of its cheapest offering.
+	// PredictedZones are all the zones its NodeClaim allows: the cloud provider picks among them (on
+	// EC2, the fleet's allocation strategy).
+	PredictedInstanceType string   `json:"predictedInstanceType,omitempty"`
+	PredictedZone         string   `json:"predictedZone,omitempty"`
+	PredictedZones        []string `json:"predictedZones,omitempty"`
+	AvoidZone             string   `json:"avoidZone,omitempty"`
 	// Batch window read from the Karpenter Deployment's env (defaults 1 s / 10 s).
 	BatchIdleSeconds float64 `json:"batchIdleSeconds"`
 	BatchMaxSeconds  float64 `json:"batchMaxSeconds"`

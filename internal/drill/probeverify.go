@@ -44,8 +44,12 @@ func probeVerdict(res *engine.Result, pl *ProbePlan) (launch, refusal string, er
 			if np.Name != pl.NodePool {
 				return "", fmt.Sprintf("Karpenter would launch %s in NodePool %s for the probe, not in NodePool %s", nc.InstanceType, np.Name, pl.NodePool), nil
 			}
-			pl.PredictedInstanceType, pl.PredictedZone = nc.InstanceType, nc.Zone
-			return fmt.Sprintf("Karpenter would launch %s in %s for the probe (its scheduler, run on the cluster with the probe added)", nc.InstanceType, nc.Zone), "", nil
+			pl.PredictedInstanceType, pl.PredictedZone, pl.PredictedZones = nc.InstanceType, nc.Zone, nc.Zones
+			where := ""
+			if len(nc.Zones) > 1 {
+				where = fmt.Sprintf("; the cheapest offering's zone: the cloud provider picks among %s", strings.Join(nc.Zones, ", "))
+			}
+			return fmt.Sprintf("Karpenter would launch %s in %s for the probe (its scheduler, run on the cluster with the probe added%s)", nc.InstanceType, nc.Zone, where), "", nil
 		}
 	}
 	for _, en := range res.ExistingNodes {

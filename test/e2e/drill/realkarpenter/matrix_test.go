@@ -131,6 +131,10 @@ func probeDrill(ctx context.Context, t *testing.T, kind, nodePool string, existi
 	if !strings.Contains(r.Stdout, "Karpenter would launch "+pl.PredictedInstanceType+" in "+pl.PredictedZone+" for the probe") {
 		t.Fatalf("the probe gate does not say what Karpenter would launch:\n%s", r.Stdout)
 	}
+	// The zone is the cloud provider's pick among those the NodeClaim allows (kwok picks at random).
+	if p.InstanceType != pl.PredictedInstanceType || !slices.Contains(pl.PredictedZones, p.Zone) {
+		t.Fatalf("%s (%s): launched %s in %s, predicted %s in one of %v", kind, nodePool, p.InstanceType, p.Zone, pl.PredictedInstanceType, pl.PredictedZones)
+	}
 	t.Logf("%s, NodePool with %s: handover %.3fs, provisioning resumed after %.3fs (%.3fs after the new leader acquired), probe Running after %.3fs on %s in %s (predicted %s in %s; excluded %v)",
 		kind, nodePool, d.FailoverSeconds, p.NodeClaimSeconds, p.ResumeSeconds, p.RunningSeconds, p.InstanceType, p.Zone, pl.PredictedInstanceType, pl.PredictedZone, pl.ExcludedInstanceTypes)
 	return p
