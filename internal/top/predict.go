@@ -64,18 +64,26 @@ func errText(err error) string {
 	return err.Error()
 }
 
-// RunPredictions waits until every kind has been read, then predicts at most once per interval,
-// and only when something changed since the last prediction, until ctx ends.
+// predictPoll is how often RunPredictions looks for a change (a counter in memory, no request).
+const predictPoll = 100 * time.Millisecond
+
+// RunPredictions waits until every kind has been read, then predicts when something changed since
+// the last prediction, at most once per interval, until ctx ends. A change after a quiet interval is
+// predicted at once, not at the next tick of a fixed clock.
 func (l *Live) RunPredictions(ctx context.Context) {
 	// A prediction over half-read caches would report a cluster without NodePools.
 	if l.WaitSynced(ctx) != nil {
 		return
 	}
-	var last uint64 = ^uint64(0)
-	t := time.NewTicker(l.opts.PredictInterval)
+	var (
+		last   uint64 = ^uint64(0)
+		lastAt time.Time
+	)
+	t := time.NewTicker(min(predictPoll, l.opts.PredictInterval))
 	defer t.Stop()
 	for {
-		if g := l.gen.Load(); g != last {
+		if g := l.gen.Load(); g != last && time.Since(lastAt) >= l.opts.PredictInterval {
+			lastAt = time.Now()
 			l.Predict(ctx)
 			// Predict's own signal (one change) is not a change of the cluster.
 			last = g + 1
