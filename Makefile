@@ -68,9 +68,11 @@ crash-fast: harness ## Drill crash points, fast subset: both drills stopped afte
 	$(LINUX_ONLY)
 	$(GO) test -count=1 -tags crashpoints -timeout 30m -run TestDrillCrashMatrix ./test/e2e/drill
 
-reliability: harness ## Full crash-point matrix, every command through every API fault, the exporter under scrapers; rewrites docs/reliability.md
+reliability: harness ## Full crash-point matrix (drills and the probe), the probe on every NodePool state, every command through every API fault, the exporter under scrapers; rewrites docs/reliability.md
 	$(LINUX_ONLY)
 	UPDATE_RELIABILITY=1 CRASH_MATRIX=full $(GO) test -count=1 -tags crashpoints -timeout 90m -run 'TestDrillCrashMatrix|TestDrillsThroughFaults' ./test/e2e/drill
+	UPDATE_RELIABILITY=1 CRASH_MATRIX=full $(GO) test -count=1 -tags crashpoints -timeout 90m -run TestProbeCrashMatrix ./test/e2e/drill/realkarpenter
+	PROBE_MATRIX=full $(GO) test -count=1 -timeout 60m -run 'TestRealKarpenterProbe(Busy|Empty|No)Nodes' ./test/e2e/drill/realkarpenter
 	UPDATE_RELIABILITY=1 $(GO) test -count=1 -timeout 30m -run TestEveryCommandThroughEveryFault ./test/e2e/faults
 	UPDATE_RELIABILITY=1 $(GO) test -count=1 -run '^$$' -bench LeaseExporterScrapes -benchtime 1x ./test/e2e/alerts
 
