@@ -56,11 +56,13 @@ func persistIf(ctx context.Context, retryable func(error) bool, fn func() error)
 // transient reports whether err may pass on a retry: the API server throttled the request, was
 // unavailable, failed internally or timed out, or the connection broke or timed out before the answer.
 func transient(err error) bool {
-	if err == nil {
+	if err == nil || apierrors.IsNotFound(err) {
+		// A 404 is an answer, also the "404 page not found" of a kind the cluster does not serve
+		// (which client-go marks as an unexpected server response).
 		return false
 	}
 	if apierrors.IsTooManyRequests(err) || apierrors.IsServiceUnavailable(err) || apierrors.IsInternalError(err) ||
-		apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) || apierrors.IsUnexpectedServerError(err) {
+		apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) {
 		return true
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || utilnet.IsConnectionReset(err) ||

@@ -31,6 +31,8 @@ func TestTransient(t *testing.T) {
 		{&url.Error{Op: "Get", URL: "https://127.0.0.1", Err: context.DeadlineExceeded}, true},
 		{fmt.Errorf("patching node n: %w", apierrors.NewForbidden(gr, "n", errAPI)), false},
 		{apierrors.NewNotFound(gr, "n"), false},
+		// What a cluster without Karpenter's CRDs answers a NodeClaim list with.
+		{apierrors.NewGenericServerResponse(404, "get", schema.GroupResource{Group: "karpenter.sh", Resource: "nodeclaims"}, "", "404 page not found", 0, true), false},
 		{apierrors.NewConflict(gr, "n", errAPI), false},
 		{apierrors.NewBadRequest("bad patch"), false},
 	} {
