@@ -9,7 +9,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
@@ -19,9 +18,9 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/pager"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 
+	"github.com/karpctl/karpctl/internal/discovery"
 	"github.com/karpctl/karpctl/internal/engine"
 	"github.com/karpctl/karpctl/internal/engine/load"
 	"github.com/karpctl/karpctl/internal/lease"
@@ -108,7 +107,7 @@ func (k Kube) NodePools(ctx context.Context) ([]*karpv1.NodePool, error) {
 
 func (k Kube) NodeClaims(ctx context.Context, sel string) ([]karpv1.NodeClaim, string, error) {
 	var out []karpv1.NodeClaim
-	rv, err := eachPage(ctx, metav1.ListOptions{LabelSelector: sel}, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+	rv, err := discovery.EachPage(ctx, metav1.ListOptions{LabelSelector: sel}, 0, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 		return k.D.Resource(NodeClaimResource).List(ctx, o)
 	}, func(o runtime.Object) error {
 		u, ok := o.(*unstructured.Unstructured)
@@ -126,27 +125,6 @@ func (k Kube) NodeClaims(ctx context.Context, sel string) ([]karpv1.NodeClaim, s
 		return nil, "", fmt.Errorf("listing NodeClaims (%s): %w", sel, err)
 	}
 	return out, rv, nil
-}
-
-// pageSize is the page size of the drill's lists that grow with the cluster (nodes, NodeClaims),
-// kubectl's default chunk size.
-const pageSize = 500
-
-// eachPage lists in pages of pageSize, calls add with each item and returns the list's
-// resourceVersion. A continue token that expired mid-way is answered with one full list (client-go's
-// pager).
-func eachPage(ctx context.Context, opts metav1.ListOptions, list pager.ListPageFunc, add func(runtime.Object) error) (string, error) {
-	p := pager.New(list)
-	p.PageSize = pageSize
-	obj, _, err := p.List(ctx, opts)
-	if err != nil {
-		return "", err
-	}
-	m, err := meta.ListAccessor(obj)
-	if err != nil {
-		return "", err
-	}
-	return m.GetResourceVersion(), meta.EachListItem(obj, add)
 }
 
 func (k Kube) WatchNodeClaims(ctx context.Context, sel, rv string) (watch.Interface, error) {
@@ -267,7 +245,7 @@ func (k Kube) DeletePod(ctx context.Context, ns, pod string, grace int64) error 
 
 func (k Kube) Nodes(ctx context.Context, sel string) ([]corev1.Node, error) {
 	var out []corev1.Node
-	_, err := eachPage(ctx, metav1.ListOptions{LabelSelector: sel}, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+	_, err := discovery.EachPage(ctx, metav1.ListOptions{LabelSelector: sel}, 0, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 		return k.C.CoreV1().Nodes().List(ctx, o)
 	}, func(o runtime.Object) error {
 		n, ok := o.(*corev1.Node)

@@ -6,14 +6,12 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
-	"k8s.io/client-go/tools/pager"
 
 	"github.com/karpctl/karpctl/internal/discovery"
 	"github.com/karpctl/karpctl/internal/lease"
@@ -21,26 +19,12 @@ import (
 
 var nodesResource = schema.GroupVersionResource{Version: "v1", Resource: "nodes"}
 
-// inventoryPage is the default page size of the node inventory's list, kubectl's default chunk size.
-const inventoryPage = 500
-
-// nodeInventory lists every node's metadata in pages of chunk nodes (inventoryPage when 0), as
-// kubectl does; a continue token that expired mid-way is answered with one full list (client-go's
-// pager).
+// nodeInventory lists every node's metadata in pages of chunk nodes (kubectl's 500 when 0).
 func nodeInventory(ctx context.Context, md metadata.Interface, chunk int64) ([]metav1.PartialObjectMetadata, error) {
-	if chunk <= 0 {
-		chunk = inventoryPage
-	}
-	p := pager.New(func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-		return md.Resource(nodesResource).List(ctx, o)
-	})
-	p.PageSize = chunk
-	list, _, err := p.List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil, err
-	}
 	var out []metav1.PartialObjectMetadata
-	err = meta.EachListItem(list, func(o runtime.Object) error {
+	_, err := discovery.EachPage(ctx, metav1.ListOptions{}, chunk, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+		return md.Resource(nodesResource).List(ctx, o)
+	}, func(o runtime.Object) error {
 		m, ok := o.(*metav1.PartialObjectMetadata)
 		if !ok {
 			return fmt.Errorf("node inventory: unexpected %T", o)
