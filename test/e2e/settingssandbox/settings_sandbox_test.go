@@ -10,6 +10,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -51,39 +52,8 @@ func inMotion(ctx context.Context, t *testing.T) {
 // the real Karpenter marks it Ready.
 func nodePool(ctx context.Context, t *testing.T, name string, reqs ...map[string]any) {
 	t.Helper()
-	requirements := []any{
-		map[string]any{"key": "karpenter.sh/capacity-type", "operator": "In", "values": []any{"on-demand"}},
-		map[string]any{"key": "kubernetes.io/arch", "operator": "In", "values": []any{"amd64"}},
-	}
-	for _, r := range reqs {
-		requirements = append(requirements, r)
-	}
-	np := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "karpenter.sh/v1", "kind": "NodePool", "metadata": map[string]any{"name": name},
-		"spec": map[string]any{"template": map[string]any{"spec": map[string]any{
-			"nodeClassRef": map[string]any{"group": "karpenter.kwok.sh", "kind": "KWOKNodeClass", "name": sandbox.NodeClassName},
-			"requirements": requirements,
-		}}},
-	}}
-	if _, err := sb.Dynamic.Resource(sandbox.NodePoolResource).Create(ctx, np, metav1.CreateOptions{}); err != nil {
+	if err := sb.CreateNodePool(ctx, name, reqs...); err != nil {
 		t.Fatal(err)
-	}
-	for {
-		got, err := sb.Dynamic.Resource(sandbox.NodePoolResource).Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		conds, _, _ := unstructured.NestedSlice(got.Object, "status", "conditions")
-		for _, c := range conds {
-			if m, ok := c.(map[string]any); ok && m["type"] == "Ready" && m["status"] == "True" {
-				return
-			}
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("NodePool %s not Ready: %v", name, got.Object["status"])
-		case <-time.After(500 * time.Millisecond):
-		}
 	}
 }
 
@@ -237,34 +207,92 @@ func TestMinValuesBestEffort(t *testing.T) {
 
 // NodeOverlay=true: an overlay that makes the c family 100 times dearer in Karpenter's view changes
 // the type Karpenter ranks first; the type launched is the one the plan says the provider launches.
+// With the overlay removed, the c family ranks first again, and again the plan names what Karpenter
+// launches. Each replica holds a host port, so the second Deployment needs a NodeClaim of its own.
 func TestNodeOverlayPrice(t *testing.T) {
 	sandbox.Need(t, sb)
-	ctx := e2e.Context(t, 4*time.Minute)
+	ctx := e2e.Context(t, 5*time.Minute)
 	inMotion(ctx, t)
 	nodePool(ctx, t, "overlay")
+	overlay(ctx, t, "dear-c", map[string]any{"priceAdjustment": "+10000%", "requirements": []any{
+		map[string]any{"key": "karpenter.sh/nodepool", "operator": "In", "values": []any{"overlay"}},
+		map[string]any{"key": "karpenter.kwok.sh/instance-family", "operator": "In", "values": []any{"c"}},
+	}})
+	d := withHostPort(deployment(ctx, t, "overlay", "overlay", 1, "1"))
+	_, planned, real := planAndApply(ctx, t, d, "overlay")
+	t.Logf("with the overlay: plan %+v; Karpenter %+v", planned, real)
+	if len(planned) != 1 || len(real) != 1 {
+		t.Fatalf("plan: %d NodeClaims, Karpenter: %d; want one each", len(planned), len(real))
+	}
+	if strings.HasPrefix(planned[0].InstanceType, "c-") {
+		t.Errorf("with the c family 100 times dearer, the plan still ranks %s first", planned[0].InstanceType)
+	}
+	sameLaunch(t, planned[0], real[0])
+
+	if err := sb.Dynamic.Resource(overlayResource).Delete(ctx, "dear-c", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// Karpenter's overlay controller rebuilds its whole store from the overlays it lists: once it has
+	// validated an overlay created after the delete, its store no longer holds dear-c.
+	overlay(ctx, t, "after-dear-c", map[string]any{"priceAdjustment": "+1%", "requirements": []any{
+		map[string]any{"key": "karpenter.sh/nodepool", "operator": "In", "values": []any{"no-such-nodepool"}},
+	}})
+	d2 := withHostPort(deployment(ctx, t, "overlay-removed", "overlay", 1, "1"))
+	_, planned, all := planAndApply(ctx, t, d2, "overlay")
+	real = slices.DeleteFunc(all, func(nc sandbox.NodeClaim) bool { return nc.Name == real[0].Name })
+	t.Logf("without the overlay: plan %+v; Karpenter %+v", planned, real)
+	if len(planned) != 1 || len(real) != 1 {
+		t.Fatalf("plan: %d new NodeClaims, Karpenter: %d; want one each", len(planned), len(real))
+	}
+	if !strings.HasPrefix(planned[0].InstanceType, "c-") {
+		t.Errorf("without the overlay the plan ranks %s first, want the c family (the cheapest)", planned[0].InstanceType)
+	}
+	sameLaunch(t, planned[0], real[0])
+}
+
+// overlay creates a NodeOverlay and waits until Karpenter's overlay controller has validated it, which
+// it does in the same pass that refills its instance-type store.
+func overlay(ctx context.Context, t *testing.T, name string, spec map[string]any) {
+	t.Helper()
 	ov := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "karpenter.sh/v1alpha1", "kind": "NodeOverlay", "metadata": map[string]any{"name": "dear-c"},
-		"spec": map[string]any{"priceAdjustment": "+10000%", "requirements": []any{
-			map[string]any{"key": "karpenter.sh/nodepool", "operator": "In", "values": []any{"overlay"}},
-			map[string]any{"key": "karpenter.kwok.sh/instance-family", "operator": "In", "values": []any{"c"}},
-		}},
+		"apiVersion": "karpenter.sh/v1alpha1", "kind": "NodeOverlay", "metadata": map[string]any{"name": name}, "spec": spec,
 	}}
 	if _, err := sb.Dynamic.Resource(overlayResource).Create(ctx, ov, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(3 * time.Second) // Karpenter's overlay controller validates it and refills its store
-	d := deployment(ctx, t, "overlay", "overlay", 1, "1")
-	_, planned, real := planAndApply(ctx, t, d, "overlay")
-	t.Logf("plan %+v; Karpenter %+v", planned, real)
-	if len(planned) != 1 || len(real) != 1 {
-		t.Fatalf("plan: %d NodeClaims, Karpenter: %d; want one each", len(planned), len(real))
+	t.Cleanup(func() {
+		_ = sb.Dynamic.Resource(overlayResource).Delete(context.Background(), name, metav1.DeleteOptions{})
+	})
+	for {
+		got, err := sb.Dynamic.Resource(overlayResource).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		conds, _, _ := unstructured.NestedSlice(got.Object, "status", "conditions")
+		for _, c := range conds {
+			if m, ok := c.(map[string]any); ok && m["type"] == "ValidationSucceeded" && m["status"] == "True" {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("Karpenter did not validate NodeOverlay %s: %v", name, got.Object["status"])
+		case <-time.After(250 * time.Millisecond):
+		}
 	}
-	p := planned[0]
-	if strings.HasPrefix(p.InstanceType, "c-") {
-		t.Errorf("with the c family 100 times dearer, the plan still ranks %s first", p.InstanceType)
-	}
-	launched := cmp.Or(p.LaunchInstanceType, p.InstanceType)
-	if launched != real[0].InstanceType {
-		t.Errorf("Karpenter launched %s; the plan ranks %s first and says the provider launches %s", real[0].InstanceType, p.InstanceType, launched)
+}
+
+// withHostPort makes every replica hold host port 18080, so no two share a node.
+func withHostPort(d *appsv1.Deployment) *appsv1.Deployment {
+	c := &d.Spec.Template.Spec.Containers[0]
+	c.Ports = append(c.Ports, corev1.ContainerPort{ContainerPort: 18080, HostPort: 18080, Protocol: corev1.ProtocolTCP})
+	return d
+}
+
+// sameLaunch: the type the real Karpenter launched is the one the plan says the provider launches.
+func sameLaunch(t *testing.T, p engine.NodeClaimPlan, real sandbox.NodeClaim) {
+	t.Helper()
+	if launched := cmp.Or(p.LaunchInstanceType, p.InstanceType); launched != real.InstanceType {
+		t.Errorf("Karpenter launched %s; the plan ranks %s first and says the provider launches %s", real.InstanceType, p.InstanceType, launched)
 	}
 }
