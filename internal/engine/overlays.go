@@ -159,9 +159,9 @@ func (ov *overlays) marks(ctx context.Context, np *karpv1.NodePool, decorated []
 }
 
 // annotate marks a new NodeClaim whose cheapest option's price or capacity an overlay changed, and
-// adds what the cloud provider launches for it: overlays change Karpenter's view, not what the cloud
-// charges, so the provider (kwok's Create, an EC2 lowest-price fleet) picks the cheapest of the
-// NodeClaim's options at its own prices.
+// adds what the cloud provider launches for it. kwok's Create picks the cheapest of the NodeClaim's
+// options at its own prices, which overlays do not change; the AWS provider hands EC2 Fleet
+// Karpenter's overlaid prices as priorities (awsLaunch).
 func (s *simulation) annotate(plan *NodeClaimPlan, nc *scheduler.NodeClaim) {
 	ov := s.overlays
 	if ov == nil {
@@ -186,6 +186,10 @@ func (s *simulation) annotate(plan *NodeClaimPlan, nc *scheduler.NodeClaim) {
 		ov.cache[np.Name] = c
 	}
 	plan.Overlay = c.marks[plan.InstanceType]
+	if onAWS(np) {
+		awsLaunch(plan, nc, c.plain)
+		return
+	}
 	var options []*cloudprovider.InstanceType
 	for _, opt := range nc.InstanceTypeOptions {
 		if it := c.plain[opt.Name]; it != nil {

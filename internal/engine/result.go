@@ -82,8 +82,10 @@ type NodeClaimPlan struct {
 	// Overlay says NodeOverlays changed InstanceType's price or capacity (NodeOverlay gate on).
 	Overlay *OverlayMark `json:"overlay,omitempty"`
 	// LaunchInstanceType is, when NodeOverlays apply, what the cloud provider launches for the
-	// NodeClaim: the cheapest of its options at the provider's own prices (kwok's Create, an EC2
-	// lowest-price fleet), which overlays do not change; LaunchPricePerHour is that price.
+	// NodeClaim: on kwok the cheapest of its options at kwok's own prices, which overlays do not
+	// change; on AWS (on-demand or reserved) the first option at Karpenter's overlaid prices that
+	// the provider's launch filters keep, as EC2 Fleet's prioritized strategy launches it (empty for
+	// spot: EC2 picks by capacity). LaunchPricePerHour is what the provider charges for it.
 	LaunchInstanceType string  `json:"launchInstanceType,omitempty"`
 	LaunchPricePerHour float64 `json:"launchPricePerHour,omitempty"`
 }
