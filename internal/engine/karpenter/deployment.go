@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 
 	awsoptions "github.com/aws/karpenter-provider-aws/pkg/operator/options"
@@ -133,7 +134,7 @@ func (r *envReader) env(e corev1.EnvVar) {
 		return
 	}
 	if e.ValueFrom == nil {
-		r.out = append(r.out, r.literal(def, e.Value, r.envSource()))
+		r.out = append(r.out, r.literal(def, e.Name, e.Value, r.envSource()))
 		return
 	}
 	if ref := e.ValueFrom.ConfigMapKeyRef; ref != nil {
@@ -152,7 +153,7 @@ func (r *envReader) env(e corev1.EnvVar) {
 			}
 			return
 		}
-		r.out = append(r.out, r.literal(def, v, fmt.Sprintf("ConfigMap %s/%s key %s", r.d.Namespace, ref.Name, ref.Key)))
+		r.out = append(r.out, r.literal(def, e.Name, v, fmt.Sprintf("ConfigMap %s/%s key %s", r.d.Namespace, ref.Name, ref.Key)))
 		return
 	}
 	if !slices.Contains(predictive, e.Name) {
@@ -168,15 +169,17 @@ func (r *envReader) env(e corev1.EnvVar) {
 	r.warnings = append(r.warnings, fmt.Sprintf("%s comes from %s, which karpctl never reads: Karpenter's default is used (give it with --karpenter-setting %s=VALUE)", e.Name, kind, e.Name))
 }
 
-// literal turns an environment value into the flag value Karpenter's env helpers read it as:
-// booleans as strconv.ParseBool reads them (1, t, TRUE, …), the rest as is.
-func (r *envReader) literal(def definition, value, source string) assignment {
+// literal turns an environment value into the flag value Karpenter's env helpers read it as: a
+// boolean as env.WithDefaultBool reads it — strconv.ParseBool's answer, or the flag's default when
+// ParseBool refuses it (Karpenter starts with the default, so karpctl warns and does the same) —
+// and the rest as is.
+func (r *envReader) literal(def definition, name, value, source string) assignment {
 	if def.bool {
-		switch strings.ToLower(value) {
-		case "1", "t", "true":
-			value = "true"
-		case "0", "f", "false":
-			value = "false"
+		if b, err := strconv.ParseBool(value); err == nil {
+			value = strconv.FormatBool(b)
+		} else {
+			r.warnings = append(r.warnings, fmt.Sprintf("%s=%q (%s) is not a boolean Karpenter reads: it runs with the default, %s", name, value, source, defaultValues()[def.Flag]))
+			value = defaultValues()[def.Flag]
 		}
 	}
 	return assignment{def: def, value: value, source: source}

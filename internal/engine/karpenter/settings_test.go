@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -212,5 +213,25 @@ func TestResolveWarnsWhatItCannotRead(t *testing.T) {
 	}
 	if s.Options().MinValuesPolicy != coreoptions.MinValuesPolicyStrict || !s.Options().FeatureGates.NodeOverlay {
 		t.Errorf("options = %+v", s.Options())
+	}
+}
+
+// A boolean env var is read as Karpenter's env.WithDefaultBool reads it: what strconv.ParseBool
+// accepts ("0", "TRUE", "False"), and Karpenter's default, with a warning, for anything else.
+func TestResolveReadsBooleansAsKarpenter(t *testing.T) {
+	for _, tc := range []struct {
+		value  string
+		want   bool
+		warned bool
+	}{{"0", false, false}, {"FALSE", false, false}, {"False", false, false}, {"TrUe", true, true}, {"no", true, true}, {"", true, true}} {
+		d := &Deployment{Namespace: "karpenter", Name: "karpenter", Container: controller([]corev1.EnvVar{{Name: "IGNORE_DRA_REQUESTS", Value: tc.value}})}
+		s, err := Resolve(context.Background(), Input{Deployment: d})
+		if err != nil {
+			t.Fatalf("%q: %v", tc.value, err)
+		}
+		warned := strings.Contains(strings.Join(s.Warnings, "\n"), fmt.Sprintf("IGNORE_DRA_REQUESTS=%q (Deployment karpenter/karpenter env) is not a boolean Karpenter reads: it runs with the default, true", tc.value))
+		if s.Options().IgnoreDRARequests != tc.want || warned != tc.warned {
+			t.Errorf("IGNORE_DRA_REQUESTS=%q: %v (warnings %q); want %v, warned %v", tc.value, s.Options().IgnoreDRARequests, s.Warnings, tc.want, tc.warned)
+		}
 	}
 }
