@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
+	"strings"
 )
 
 // ErrMissingBinaries means hack/kube/build.sh has not been run; tests skip on it unless CI=true.
@@ -19,10 +19,32 @@ func BinDir() string {
 	return filepath.Join(RepoRoot(), ".bin")
 }
 
-// RepoRoot finds the repository from this source file's location, so tests in any package agree.
+// RepoRoot is the repository: the nearest directory, from the working directory up, whose go.mod
+// declares karpctl's module (go test runs each package in its own directory), so tests in any package
+// agree, with or without -trimpath.
 func RepoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+	dir, err := os.Getwd()
+	if err != nil {
+		return "."
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		if b, err := os.ReadFile(filepath.Join(d, "go.mod")); err == nil && declares(b) {
+			return d
+		}
+		if filepath.Dir(d) == d {
+			return dir
+		}
+	}
+}
+
+// declares reports whether a go.mod declares karpctl's module.
+func declares(gomod []byte) bool {
+	for _, line := range strings.Split(string(gomod), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "module" {
+			return strings.Trim(f[1], `"`) == "github.com/karpctl/karpctl"
+		}
+	}
+	return false
 }
 
 // Bin returns the path of a built binary or ErrMissingBinaries.

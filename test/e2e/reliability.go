@@ -4,9 +4,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/karpctl/karpctl/internal/harness"
 )
 
 // UpdateReliability is set (UPDATE_RELIABILITY=1, as `make reliability` runs the tests) when the
@@ -22,8 +23,7 @@ func ReliabilitySection(t testing.TB, name, markdown string) {
 	if !UpdateReliability {
 		return
 	}
-	_, file, _, _ := runtime.Caller(0)
-	path := filepath.Join(filepath.Dir(file), "..", "..", "docs", "reliability.md")
+	path := filepath.Join(harness.RepoRoot(), "docs", "reliability.md")
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
