@@ -22,6 +22,8 @@ type describer struct {
 	x     *explainer
 	np    *karpv1.NodePool
 	claim *engine.NodeClaimPlan
+	// blocking are the NodePool's confirmed constraints, relaxed together in the sizing run.
+	blocking []constraint
 }
 
 func (d describer) describe(c constraint) Reason {
@@ -38,9 +40,7 @@ func (d describer) describe(c constraint) Reason {
 	case Resources:
 		return d.resources()
 	case Offering:
-		return Reason{Kind: Offering,
-			Message: fmt.Sprintf("no instance type compatible with the pod and the NodePool has an available offering in the zones and capacity types they allow (%s)", d.allowed()),
-			Change:  d.offeringChange()}
+		return d.offering(c)
 	case MinValues:
 		return Reason{Kind: MinValues, Key: strings.Join(d.minValueKeys(), ","),
 			Message: fmt.Sprintf("the instance types left for the pod cannot meet the NodePool's minValues on %s (min-values-policy Strict)", strings.Join(d.minValueKeys(), ", ")),
@@ -180,28 +180,6 @@ func (d describer) instanceType() *cloudprovider.InstanceType {
 		}
 	}
 	return nil
-}
-
-func (d describer) allowed() string {
-	reqs := scheduler.NewNodeClaimTemplate(d.np).Requirements
-	reqs.Add(scheduling.NewStrictPodRequirements(d.x.pod).Values()...)
-	var parts []string
-	for _, k := range offeringKeys {
-		if reqs.Has(k) {
-			parts = append(parts, reqs.Get(k).String())
-		}
-	}
-	if len(parts) == 0 {
-		return "any zone and capacity type"
-	}
-	return strings.Join(parts, ", ")
-}
-
-func (d describer) offeringChange() string {
-	if d.claim == nil {
-		return "allow other zones or capacity types"
-	}
-	return fmt.Sprintf("allow zone %s and capacity type %s (where %s is offered)", d.claim.Zone, d.claim.CapacityType, d.claim.InstanceType)
 }
 
 func (d describer) minValueKeys() []string {

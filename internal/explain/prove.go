@@ -6,6 +6,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
+	scheduler "sigs.k8s.io/karpenter/pkg/controllers/provisioning/scheduling"
+	"sigs.k8s.io/karpenter/pkg/scheduling"
 
 	"github.com/karpctl/karpctl/internal/engine"
 )
@@ -108,6 +110,9 @@ func (x *explainer) prove(np *karpv1.NodePool) ([]Reason, bool, error) {
 			return nil, false, err
 		}
 	}
+	if suspects, all, err = x.narrowOffering(np, suspects, all); err != nil {
+		return nil, false, err
+	}
 	var blocking []constraint
 	for i, c := range suspects {
 		if len(suspects) == 1 { // kept alone, nothing is relaxed: that is the run that failed
@@ -147,7 +152,10 @@ func (x *explainer) prove(np *karpv1.NodePool) ([]Reason, bool, error) {
 			sized = r
 		}
 	}
-	d := describer{x: x, np: np, claim: sized.claim}
+	d := describer{x: x, np: np, claim: sized.claim, blocking: blocking}
+	if alternatives { // each one is described on its own run, the others kept
+		d.blocking = nil
+	}
 	out := make([]Reason, 0, len(blocking))
 	for _, c := range blocking {
 		if alternatives {
@@ -160,6 +168,42 @@ func (x *explainer) prove(np *karpv1.NodePool) ([]Reason, bool, error) {
 		out = append(out, d.describe(c))
 	}
 	return out, alternatives, nil
+}
+
+// narrowOffering makes an Offering suspect relax as little as works, with the other suspects
+// relaxed: zone alone, then capacity type alone, each on the pod's requirement, then the
+// NodePool's, then both (only those that exist); zone and capacity type together when none is
+// enough. all is the run with every suspect relaxed, which worked.
+func (x *explainer) narrowOffering(np *karpv1.NodePool, suspects []constraint, all run) ([]constraint, run, error) {
+	i := slices.IndexFunc(suspects, func(c constraint) bool { return c.kind == Offering })
+	if i < 0 {
+		return suspects, all, nil
+	}
+	podReqs, npReqs := scheduling.NewStrictPodRequirements(x.pod), scheduler.NewNodeClaimTemplate(np).Requirements
+	for _, k := range offeringKeys {
+		var ons []int
+		if podReqs.Has(k) {
+			ons = append(ons, onPod)
+		}
+		if npReqs.Has(k) {
+			ons = append(ons, onNodePool)
+		}
+		if len(ons) == 2 {
+			ons = append(ons, onBoth)
+		}
+		for _, on := range ons {
+			narrowed := slices.Clone(suspects)
+			narrowed[i] = offering(on, k)
+			r, err := x.try(np, narrowed)
+			if err != nil {
+				return nil, run{}, err
+			}
+			if r.ok() {
+				return narrowed, r, nil
+			}
+		}
+	}
+	return suspects, all, nil
 }
 
 // before says whether NodePool a comes before b in Karpenter's order.

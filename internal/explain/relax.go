@@ -2,6 +2,7 @@ package explain
 
 import (
 	"slices"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
@@ -18,6 +19,8 @@ type constraint struct {
 	// key is the label or taint key it is about ("" when the kind says it all).
 	key   string
 	taint *corev1.Taint
+	// keys are the offering labels an Offering relaxes: zone, capacity type, or both.
+	keys  []string
 	relax func(p *corev1.Pod, np *karpv1.NodePool)
 }
 
@@ -34,26 +37,16 @@ func candidates(p *corev1.Pod, np *karpv1.NodePool, its []*cloudprovider.Instanc
 			}})
 		}
 	}
-	podReqs := scheduling.NewStrictPodRequirements(p)
-	npReqs := scheduler.NewNodeClaimTemplate(np).Requirements
-	conflicting := map[string]bool{}
-	for _, k := range sortedKeys(podReqs) {
-		if npReqs.Compatible(scheduling.NewRequirements(podReqs.Get(k)), scheduling.AllowUndefinedWellKnownLabels) != nil {
-			conflicting[k] = true
-			relax := func(_ *corev1.Pod, np *karpv1.NodePool) { widen(np, k, podReqs.Get(k)) }
-			if k == karpv1.NodePoolLabelKey { // a NodePool's own name cannot be widened: the pod chose another
-				relax = func(p *corev1.Pod, _ *karpv1.NodePool) { dropPodRequirement(p, k) }
-			}
-			out = append(out, constraint{kind: Requirement, key: k, relax: relax})
-		}
+	reqs := requirementConstraints(p, np)
+	out = append(out, reqs...)
+	// Offerings are judged with the conflicting requirements relaxed: a pod's arch and its zone may
+	// both block, and an empty intersection on arch would hide the zone.
+	rp, rnp := p.DeepCopy(), np.DeepCopy()
+	for _, c := range reqs {
+		c.relax(rp, rnp)
 	}
-	if len(conflicting) == 0 && !offered(podReqs, npReqs, its) {
-		out = append(out, constraint{kind: Offering, relax: func(p *corev1.Pod, np *karpv1.NodePool) {
-			for _, k := range offeringKeys {
-				dropPodRequirement(p, k)
-				dropNodePoolRequirement(np, k)
-			}
-		}})
+	if !offered(scheduling.NewStrictPodRequirements(rp), scheduler.NewNodeClaimTemplate(rnp).Requirements, its) {
+		out = append(out, offering(onBoth, offeringKeys...))
 	}
 	if len(np.Spec.Limits) > 0 {
 		out = append(out, constraint{kind: Limit, relax: func(_ *corev1.Pod, np *karpv1.NodePool) { np.Spec.Limits = nil }})
@@ -66,6 +59,46 @@ func candidates(p *corev1.Pod, np *karpv1.NodePool, its []*cloudprovider.Instanc
 		}})
 	}
 	return append(out, podConstraints(p)...)
+}
+
+// requirementConstraints are the pod's node requirements that conflict with the NodePool's
+// requirements (relaxed: the NodePool allows the pod's values).
+func requirementConstraints(p *corev1.Pod, np *karpv1.NodePool) []constraint {
+	var out []constraint
+	podReqs := scheduling.NewStrictPodRequirements(p)
+	npReqs := scheduler.NewNodeClaimTemplate(np).Requirements
+	for _, k := range sortedKeys(podReqs) {
+		if npReqs.Compatible(scheduling.NewRequirements(podReqs.Get(k)), scheduling.AllowUndefinedWellKnownLabels) != nil {
+			relax := func(_ *corev1.Pod, np *karpv1.NodePool) { widen(np, k, podReqs.Get(k)) }
+			if k == karpv1.NodePoolLabelKey { // a NodePool's own name cannot be widened: the pod chose another
+				relax = func(p *corev1.Pod, _ *karpv1.NodePool) { dropPodRequirement(p, k) }
+			}
+			out = append(out, constraint{kind: Requirement, key: k, relax: relax})
+		}
+	}
+	return out
+}
+
+// Whose requirements an Offering relaxes.
+const (
+	onBoth = iota
+	onPod
+	onNodePool
+)
+
+// offering is the Offering constraint over the given keys: the pod, the NodePool or both (on) allow
+// any value of them.
+func offering(on int, keys ...string) constraint {
+	return constraint{kind: Offering, key: strings.Join(keys, ","), keys: keys, relax: func(p *corev1.Pod, np *karpv1.NodePool) {
+		for _, k := range keys {
+			if on != onNodePool {
+				dropPodRequirement(p, k)
+			}
+			if on != onPod {
+				dropNodePoolRequirement(np, k)
+			}
+		}
+	}}
 }
 
 // podConstraints are the pod's own constraints that a new node may be unable to satisfy.
@@ -129,12 +162,7 @@ var offeringKeys = []string{corev1.LabelTopologyZone, karpv1.CapacityTypeLabelKe
 func offered(podReqs, npReqs scheduling.Requirements, its []*cloudprovider.InstanceType) bool {
 	reqs := scheduling.NewRequirements(npReqs.Values()...)
 	reqs.Add(podReqs.Values()...)
-	others := scheduling.NewRequirements()
-	for _, r := range reqs.Values() {
-		if !slices.Contains(offeringKeys, r.Key) {
-			others.Add(r)
-		}
-	}
+	others := withoutOfferings(reqs)
 	compatible := false
 	for _, it := range its {
 		if it.Requirements.Intersects(others) != nil {
@@ -146,6 +174,17 @@ func offered(podReqs, npReqs scheduling.Requirements, its []*cloudprovider.Insta
 		}
 	}
 	return !compatible
+}
+
+// withoutOfferings are the requirements but zone and capacity type.
+func withoutOfferings(reqs scheduling.Requirements) scheduling.Requirements {
+	out := scheduling.NewRequirements()
+	for _, r := range reqs.Values() {
+		if !slices.Contains(offeringKeys, r.Key) {
+			out.Add(r)
+		}
+	}
+	return out
 }
 
 func toleration(t corev1.Taint) corev1.Toleration {

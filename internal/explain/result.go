@@ -30,7 +30,8 @@ const (
 	// overhead (relaxed: the pod requests nothing).
 	Resources Kind = "Resources"
 	// Offering: compatible types exist but none is offered in the zones and capacity types allowed
-	// (relaxed: the pod and the NodePool allow any zone and capacity type).
+	// (relaxed: the least that works of the pod's or the NodePool's requirement on the zone, then
+	// on the capacity type, then on both, allows any value).
 	Offering Kind = "Offering"
 	// MinValues: the NodePool's minValues cannot be met by the types left for the pod (relaxed: no
 	// minValues).
@@ -137,7 +138,8 @@ type Reason struct {
 	Change string `json:"change"`
 	// Key is the label key (Requirement, Offering, MinValues, Topology) or taint key (Taint).
 	Key string `json:"key,omitempty"`
-	// Values are the values the NodePool must allow for Key (Requirement).
+	// Values are the values the NodePool must allow for Key (Requirement), or the value of an
+	// offering key to allow, where the type Karpenter then launched is offered (Offering).
 	Values []string `json:"values,omitempty"`
 	// Toleration is what the pod must tolerate (Taint).
 	Toleration *corev1.Toleration `json:"toleration,omitempty"`
