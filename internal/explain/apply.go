@@ -7,7 +7,8 @@ import (
 )
 
 // Apply makes the reason's change to the pod and the NodePool (both the caller's copies): the pod
-// tolerates the taint (Taint), the NodePool allows the pod's values (Requirement) or gets the
+// tolerates the taint (Taint), the NodePool allows the pod's values (Requirement; when none of
+// the NodePool's instance types meets the pod's requirement, the pod drops it) or gets the
 // limits named (Limit). It reports false for kinds whose change is a decision only a person can
 // make (a larger type, another volume, a looser spread): those are described in Change.
 func (r Reason) Apply(pod *corev1.Pod, np *karpv1.NodePool) bool {
@@ -18,7 +19,7 @@ func (r Reason) Apply(pod *corev1.Pod, np *karpv1.NodePool) bool {
 		}
 		pod.Spec.Tolerations = append(pod.Spec.Tolerations, *r.Toleration)
 	case Requirement:
-		if r.Key == karpv1.NodePoolLabelKey {
+		if r.Key == karpv1.NodePoolLabelKey || len(r.InstanceTypeValues) > 0 {
 			dropPodRequirement(pod, r.Key)
 			return true
 		}

@@ -34,6 +34,9 @@ func (d describer) describe(c constraint) Reason {
 			Message: fmt.Sprintf("the NodePool taints its nodes %s and the pod does not tolerate it", taintString(*c.taint)),
 			Change:  fmt.Sprintf("tolerate %s in the pod", taintString(*c.taint))}
 	case Requirement:
+		if c.onTypes {
+			return d.typeRequirement(c.key)
+		}
 		return d.requirement(c.key)
 	case Limit:
 		return d.limit()

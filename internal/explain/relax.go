@@ -19,6 +19,8 @@ type constraint struct {
 	// key is the label or taint key it is about ("" when the kind says it all).
 	key   string
 	taint *corev1.Taint
+	// onTypes marks a Requirement the NodePool allows but none of its instance types meets.
+	onTypes bool
 	// keys are the offering labels an Offering relaxes: zone, capacity type, or both.
 	keys  []string
 	relax func(p *corev1.Pod, np *karpv1.NodePool)
@@ -37,7 +39,7 @@ func candidates(p *corev1.Pod, np *karpv1.NodePool, its []*cloudprovider.Instanc
 			}})
 		}
 	}
-	reqs := requirementConstraints(p, np)
+	reqs := requirementConstraints(p, np, its)
 	out = append(out, reqs...)
 	// Offerings are judged with the conflicting requirements relaxed: a pod's arch and its zone may
 	// both block, and an empty intersection on arch would hide the zone.
@@ -61,9 +63,12 @@ func candidates(p *corev1.Pod, np *karpv1.NodePool, its []*cloudprovider.Instanc
 	return append(out, podConstraints(p)...)
 }
 
-// requirementConstraints are the pod's node requirements that conflict with the NodePool's
-// requirements (relaxed: the NodePool allows the pod's values).
-func requirementConstraints(p *corev1.Pod, np *karpv1.NodePool) []constraint {
+// requirementConstraints are the pod's node requirements that block: those that conflict with the
+// NodePool's requirements (relaxed: the NodePool allows the pod's values), then those the NodePool
+// allows but that none of its instance types meets once those conflicts are lifted, such as an
+// instance family of another architecture (relaxed: the pod drops the requirement). Zone and
+// capacity type are left to Offering.
+func requirementConstraints(p *corev1.Pod, np *karpv1.NodePool, its []*cloudprovider.InstanceType) []constraint {
 	var out []constraint
 	podReqs := scheduling.NewStrictPodRequirements(p)
 	npReqs := scheduler.NewNodeClaimTemplate(np).Requirements
@@ -74,6 +79,34 @@ func requirementConstraints(p *corev1.Pod, np *karpv1.NodePool) []constraint {
 				relax = func(p *corev1.Pod, _ *karpv1.NodePool) { dropPodRequirement(p, k) }
 			}
 			out = append(out, constraint{kind: Requirement, key: k, relax: relax})
+		}
+	}
+	rnp := np.DeepCopy()
+	for _, c := range out {
+		c.relax(p.DeepCopy(), rnp)
+	}
+	npReqs = withoutOfferings(scheduler.NewNodeClaimTemplate(rnp).Requirements)
+	if !slices.ContainsFunc(its, func(it *cloudprovider.InstanceType) bool { return it.Requirements.Intersects(npReqs) == nil }) {
+		return out // the NodePool's own requirements leave no type: not the pod's doing
+	}
+	for _, k := range sortedKeys(podReqs) {
+		if k == karpv1.NodePoolLabelKey || slices.Contains(offeringKeys, k) || slices.ContainsFunc(out, func(c constraint) bool { return c.key == k }) {
+			continue
+		}
+		if len(typesWith(its, npReqs, podReqs.Get(k))) == 0 {
+			out = append(out, constraint{kind: Requirement, key: k, onTypes: true, relax: func(p *corev1.Pod, _ *karpv1.NodePool) { dropPodRequirement(p, k) }})
+		}
+	}
+	return out
+}
+
+// typesWith are the instance types compatible with the requirements reqs that meet r.
+func typesWith(its []*cloudprovider.InstanceType, reqs scheduling.Requirements, r *scheduling.Requirement) []*cloudprovider.InstanceType {
+	want := scheduling.NewRequirements(r)
+	var out []*cloudprovider.InstanceType
+	for _, it := range its {
+		if it.Requirements.Intersects(reqs) == nil && it.Requirements.Intersects(want) == nil {
+			out = append(out, it)
 		}
 	}
 	return out

@@ -21,7 +21,8 @@ const (
 	// Taint: a NodePool taint the pod does not tolerate (relaxed: the pod tolerates it).
 	Taint Kind = "Taint"
 	// Requirement: the pod's node requirement on a key conflicts with the NodePool's (relaxed: the
-	// NodePool allows the pod's values).
+	// NodePool allows the pod's values), or the NodePool allows it but none of its instance types
+	// meets it, such as an instance family of another architecture (relaxed: the pod drops it).
 	Requirement Kind = "Requirement"
 	// Limit: the NodePool's limits leave no room for an instance type that fits the pod (relaxed: no
 	// limits).
@@ -141,6 +142,11 @@ type Reason struct {
 	// Values are the values the NodePool must allow for Key (Requirement), or the value of an
 	// offering key to allow, where the type Karpenter then launched is offered (Offering).
 	Values []string `json:"values,omitempty"`
+	// InstanceTypeValues are the values of Key that the NodePool's instance types have, when the
+	// NodePool allows the pod's requirement on Key but none of its instance types meets it
+	// (Requirement): the change is then the pod's, or the NodePool's requirements that exclude
+	// the types that meet it.
+	InstanceTypeValues []string `json:"instanceTypeValues,omitempty"`
 	// Toleration is what the pod must tolerate (Taint).
 	Toleration *corev1.Toleration `json:"toleration,omitempty"`
 	// Limits are the smallest limits that make room (Limit).
