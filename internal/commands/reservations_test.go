@@ -52,6 +52,20 @@ func TestPlanCapacityReservation(t *testing.T) {
 	if code != cli.ExitOK || !strings.Contains(lineOf(out, "gpu "), "on-demand") || !strings.Contains(out, "give --capacity-reservation ID=FREE") {
 		t.Errorf("without the free count: exit %d\n%s", code, out)
 	}
+	// Karpenter's ReservedCapacity gate off: the reservation is ignored with a warning naming the
+	// EC2NodeClass, how many reservations it lists and the setting that turns them on, in the text
+	// and in -o json; the free count given changes nothing.
+	off := []string{"plan", "--dry-run", "--offline", "-f", dir, "--capacity-reservation", "cr-0123456789abcdef0=1", "--karpenter-setting", "FEATURE_GATES=ReservedCapacity=false"}
+	want := "EC2NodeClass gpu: capacity reservations ignored (1: cr-0123456789abcdef0): Karpenter runs with the ReservedCapacity feature gate off"
+	code, out, errOut = run(t, "kubectl-karpctl", off...)
+	if code != cli.ExitOK || !strings.Contains(lineOf(out, "gpu "), "on-demand") || !strings.Contains(out, want) ||
+		!strings.Contains(out, "FEATURE_GATES=ReservedCapacity=true") || strings.Contains(out, "give --capacity-reservation") {
+		t.Errorf("gate off: exit %d %s\n%s", code, errOut, out)
+	}
+	code, out, _ = run(t, "kubectl-karpctl", append(off, "-o", "json")...)
+	if code != cli.ExitOK || !strings.Contains(out, want) || strings.Contains(out, `"capacityType": "reserved"`) {
+		t.Errorf("gate off, -o json: exit %d\n%s", code, out)
+	}
 	for _, bad := range []string{"cr-0123", "i-0123=1", "cr-0123=-1", "cr-0123=two"} {
 		code, _, errOut := run(t, "kubectl-karpctl", "plan", "--dry-run", "--offline", "-f", dir, "--capacity-reservation", bad)
 		if code != cli.ExitUsage || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, "--capacity-reservation") {

@@ -78,8 +78,13 @@ func TestPlanCapacityBlock(t *testing.T) {
 	}
 }
 
-// With the ReservedCapacity gate off Karpenter ignores reservations.
+// With the ReservedCapacity gate off (Karpenter's default is on) the provider's
+// ReservedCapacityResolver adds no reserved offering and Karpenter's scheduler reserves none: the
+// reservation is ignored, and a warning names the EC2NodeClass, its reservations and the setting.
 func TestPlanReservationsGateOff(t *testing.T) {
+	if !karpenter.Defaults().Options().FeatureGates.ReservedCapacity {
+		t.Fatal("Karpenter's ReservedCapacity gate is off by default: this test assumes it on")
+	}
 	snap := reservationSnapshot(2, awsv1.CapacityReservationTypeDefault, map[string]int{"cr-0123": 2})
 	s, err := karpenter.Resolve(context.Background(), karpenter.Input{Overrides: []string{"FEATURE_GATES=ReservedCapacity=false"}})
 	if err != nil {
@@ -89,5 +94,32 @@ func TestPlanReservationsGateOff(t *testing.T) {
 	got, left := capacityOf(t, snap)
 	if len(got) != 2 || len(left) != 0 || !strings.HasPrefix(got[0], "on-demand ") || !strings.HasPrefix(got[1], "on-demand ") {
 		t.Errorf("gate off: NodeClaims %q, left %q; want two on-demand", got, left)
+	}
+	r, err := Plan(context.Background(), snap, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found int
+	for _, w := range r.Warnings {
+		if strings.Contains(w.Message, "EC2NodeClass default: capacity reservations ignored (1: cr-0123)") &&
+			strings.Contains(w.Message, "ReservedCapacity feature gate off") && strings.Contains(w.Message, "FEATURE_GATES=ReservedCapacity=true") {
+			found++
+		}
+		if strings.Contains(w.Message, "--capacity-reservation") && !strings.Contains(w.Message, "ignored") {
+			t.Errorf("gate off, yet a warning about the free count: %q", w.Message)
+		}
+	}
+	if found != 1 {
+		t.Errorf("gate off: %d warnings that the reservation is ignored, want 1: %+v", found, r.Warnings)
+	}
+	// Gate on (the default): no such warning.
+	snap.Karpenter = nil
+	if r, err = Plan(context.Background(), snap, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range r.Warnings {
+		if strings.Contains(w.Message, "ignored") {
+			t.Errorf("gate on: %q", w.Message)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	awsv1 "github.com/aws/karpenter-provider-aws/pkg/apis/v1"
 	"github.com/aws/karpenter-provider-aws/pkg/providers/placementgroup"
 	"sigs.k8s.io/karpenter/pkg/cloudprovider"
+	coreoptions "sigs.k8s.io/karpenter/pkg/operator/options"
 
 	"github.com/karpctl/karpctl/internal/buildinfo"
 	"github.com/karpctl/karpctl/internal/engine/catalog/aws/ec2data"
@@ -61,7 +62,8 @@ func instanceTypesFrom(ctx context.Context, f *ec2data.File, nodeClass *awsv1.EC
 		return nil, nil, fmt.Errorf("EC2NodeClass %s: instance types: %w", nc.Name, err)
 	}
 	sort.Slice(its, func(i, j int) bool { return its[i].Name < its[j].Name })
-	warnings = append(warnings, offeringWarnings(nc, its, region, len(r.OnDemandEstimated), reservationsFree(ctx))...)
+	warnings = append(warnings, offeringWarnings(nc, its, region, len(r.OnDemandEstimated))...)
+	warnings = append(warnings, reservationWarnings(nc, coreoptions.FromContext(ctx).FeatureGates.ReservedCapacity, reservationsFree(ctx))...)
 	return its, warnings, nil
 }
 
@@ -109,7 +111,7 @@ func nodeClassZones(nc *awsv1.EC2NodeClass, region string, known []Zone) ([]Zone
 }
 
 // offeringWarnings says what the plan cannot know offline.
-func offeringWarnings(nc *awsv1.EC2NodeClass, its []*cloudprovider.InstanceType, region string, estimated int, free map[string]int) []string {
+func offeringWarnings(nc *awsv1.EC2NodeClass, its []*cloudprovider.InstanceType, region string, estimated int) []string {
 	var warnings []string
 	if estimated > 0 {
 		warnings = append(warnings, fmt.Sprintf("%d instance types of newer families have no published on-demand price for %s in the EC2 data: their prices are estimated from us-east-1's", estimated, region))
@@ -123,20 +125,41 @@ func offeringWarnings(nc *awsv1.EC2NodeClass, its []*cloudprovider.InstanceType,
 	if unpriced > 0 {
 		warnings = append(warnings, fmt.Sprintf("%d instance types have no known price or offering in %s and are not launched", unpriced, region))
 	}
-	var unknown []string
-	for _, cr := range nc.Status.CapacityReservations {
-		if _, ok := free[cr.ID]; !ok {
-			unknown = append(unknown, cr.ID)
-		}
-	}
-	if len(unknown) > 0 {
-		warnings = append(warnings, fmt.Sprintf("EC2NodeClass %s: how many instances capacity reservations %s have free is EC2's to say, not in the status: none is counted free (give --capacity-reservation ID=FREE)",
-			nc.Name, strings.Join(unknown, ", ")))
-	}
 	if nc.Spec.PlacementGroupSelector != nil {
 		warnings = append(warnings, fmt.Sprintf("EC2NodeClass %s selects a placement group: it is not modelled offline", nc.Name))
 	}
 	return warnings
+}
+
+// reservationWarnings says what the plan does with the capacity reservations in the EC2NodeClass's
+// status. With Karpenter's ReservedCapacity feature gate off, the provider's offering code
+// (offering.ReservedCapacityResolver) adds no reserved offering and Karpenter's scheduler reserves
+// none, so they are ignored, and the warning says so. With it on, a reservation whose free count
+// was not given is counted full.
+func reservationWarnings(nc *awsv1.EC2NodeClass, gate bool, free map[string]int) []string {
+	crs := nc.Status.CapacityReservations
+	if len(crs) == 0 {
+		return nil
+	}
+	if !gate {
+		ids := make([]string, len(crs))
+		for i, cr := range crs {
+			ids[i] = cr.ID
+		}
+		return []string{fmt.Sprintf("EC2NodeClass %s: capacity reservations ignored (%d: %s): Karpenter runs with the ReservedCapacity feature gate off and launches into none (FEATURE_GATES=ReservedCapacity=true, Karpenter's default, turns them on; --karpenter-setting FEATURE_GATES=ReservedCapacity=true plans with them)",
+			nc.Name, len(crs), strings.Join(ids, ", "))}
+	}
+	var unknown []string
+	for _, cr := range crs {
+		if _, ok := free[cr.ID]; !ok {
+			unknown = append(unknown, cr.ID)
+		}
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	return []string{fmt.Sprintf("EC2NodeClass %s: how many instances capacity reservations %s have free is EC2's to say, not in the status: none is counted free (give --capacity-reservation ID=FREE)",
+		nc.Name, strings.Join(unknown, ", "))}
 }
 
 // offlinePlacementGroups resolves no placement group (one is only looked up for a NodeClass that
