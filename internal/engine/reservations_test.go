@@ -5,11 +5,15 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	awsv1 "github.com/aws/karpenter-provider-aws/pkg/apis/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
+	"sigs.k8s.io/karpenter/pkg/cloudprovider"
+	scheduler "sigs.k8s.io/karpenter/pkg/controllers/provisioning/scheduling"
+	"sigs.k8s.io/karpenter/pkg/scheduling"
 
 	"github.com/karpctl/karpctl/internal/engine/karpenter"
 )
@@ -56,12 +60,19 @@ func capacityOf(t *testing.T, snap *Snapshot) (got, left []string) {
 // Karpenter prefers a reservation with room over on-demand and launches into it no more instances
 // than it has free. In the same scheduling loop it does not fall back for the pods left over: it
 // defers them (Karpenter's "could not be reserved"), and its next loop, with the reservation then
-// full, puts them on-demand.
+// full, puts them on-demand. This is Karpenter's own expectation (sigs.k8s.io/karpenter v1.15.0
+// pkg/controllers/provisioning/scheduling/suite_test.go, Describe "Reserved Instance Types",
+// "shouldn't fallback to on-demand or spot when compatible reserved offerings are available"): the
+// node is labelled karpenter.sh/capacity-type=reserved with the reservation's ID, and the pods the
+// reservation cannot take are not bound in that loop.
 func TestPlanPrefersReservationWithRoom(t *testing.T) {
 	got, left := capacityOf(t, reservationSnapshot(3, awsv1.CapacityReservationTypeDefault, map[string]int{"cr-0123": 2}))
 	if strings.Join(got, ",") != "reserved us-east-1a cr-0123,reserved us-east-1a cr-0123" ||
 		len(left) != 1 || !strings.Contains(left[0], "could not be reserved") {
 		t.Errorf("NodeClaims %q, left %q: want two into cr-0123 and one pod deferred", got, left)
+	}
+	for _, nc := range scheduled(t, reservationSnapshot(3, awsv1.CapacityReservationTypeDefault, map[string]int{"cr-0123": 2})).NewNodeClaims {
+		wantReserved(t, nc, "cr-0123", awsv1.CapacityReservationTypeDefault)
 	}
 	// Nothing known free: on-demand at once, as Karpenter does with a full reservation.
 	got, left = capacityOf(t, reservationSnapshot(2, awsv1.CapacityReservationTypeDefault, nil))
@@ -70,11 +81,77 @@ func TestPlanPrefersReservationWithRoom(t *testing.T) {
 	}
 }
 
-// A capacity block is a reservation too: one free slot, one NodeClaim in it.
+// scheduled runs Karpenter's scheduler over snap and returns its results, NodeClaims as Karpenter's
+// provisioner creates them.
+func scheduled(t *testing.T, snap *Snapshot) scheduler.Results {
+	t.Helper()
+	sim, err := newSimulation(context.Background(), snap, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := sim.provisioner.Schedule(sim.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// wantReserved checks a NodeClaim Karpenter would launch into reservation id: its requirements
+// (what the NodeClaim and its node are labelled with) say karpenter.sh/capacity-type=reserved and
+// the reservation ID, as Karpenter's FinalizeScheduling sets them, and every offering it may launch
+// into is that reservation's, of its type (karpenter.k8s.aws/capacity-reservation-type).
+func wantReserved(t *testing.T, nc *scheduler.NodeClaim, id string, typ awsv1.CapacityReservationType) {
+	t.Helper()
+	claim := nc.ToNodeClaim()
+	reqs := scheduling.NewNodeSelectorRequirementsWithMinValues(claim.Spec.Requirements...)
+	for key, want := range map[string]string{karpv1.CapacityTypeLabelKey: karpv1.CapacityTypeReserved, cloudprovider.ReservationIDLabel: id} {
+		if got := reqs.Get(key); got.Len() != 1 || got.Any() != want {
+			t.Errorf("NodeClaim requires %s %v, want %s", key, got.Values(), want)
+		}
+	}
+	n := 0
+	for _, it := range nc.InstanceTypeOptions {
+		for _, o := range it.Offerings.Launchable().Compatible(reqs) {
+			n++
+			if o.ReservationID() != id || o.Requirements.Get(awsv1.LabelCapacityReservationType).Any() != string(typ) {
+				t.Errorf("%s may launch into %s, type %q; want %s, %s", it.Name, o.ReservationID(), o.Requirements.Get(awsv1.LabelCapacityReservationType).Any(), id, typ)
+			}
+		}
+	}
+	if n == 0 {
+		t.Errorf("NodeClaim has no offering to launch into (reservation %s)", id)
+	}
+}
+
+// A capacity block is a reservation too: one free slot, one NodeClaim in it, labelled
+// karpenter.k8s.aws/capacity-reservation-type=capacity-block. A block that is expiring (its status
+// says so, or its end is past or under 40 minutes away) is not launched into: its offering is
+// unavailable, so the pods go on-demand at once. The provider's own expectations for both
+// (karpenter-provider-aws v1.15.0 pkg/providers/instancetype/suite_test.go, Context "Capacity
+// Blocks") are checked on the offerings in package catalog/aws.
 func TestPlanCapacityBlock(t *testing.T) {
-	got, left := capacityOf(t, reservationSnapshot(2, awsv1.CapacityReservationTypeCapacityBlock, map[string]int{"cr-0123": 1}))
+	block := awsv1.CapacityReservationTypeCapacityBlock
+	got, left := capacityOf(t, reservationSnapshot(2, block, map[string]int{"cr-0123": 1}))
 	if strings.Join(got, ",") != "reserved us-east-1a cr-0123" || len(left) != 1 {
 		t.Errorf("NodeClaims %q, left %q: want one in the capacity block, one pod deferred", got, left)
+	}
+	r := scheduled(t, reservationSnapshot(2, block, map[string]int{"cr-0123": 1}))
+	if len(r.NewNodeClaims) != 1 {
+		t.Fatalf("%d NodeClaims, want 1", len(r.NewNodeClaims))
+	}
+	wantReserved(t, r.NewNodeClaims[0], "cr-0123", block)
+
+	for name, set := range map[string]func(*awsv1.CapacityReservation){
+		"expiring":          func(cr *awsv1.CapacityReservation) { cr.State = awsv1.CapacityReservationStateExpiring },
+		"ends in 10m":       func(cr *awsv1.CapacityReservation) { cr.EndTime = &metav1.Time{Time: time.Now().Add(10 * time.Minute)} },
+		"ended an hour ago": func(cr *awsv1.CapacityReservation) { cr.EndTime = &metav1.Time{Time: time.Now().Add(-time.Hour)} },
+	} {
+		snap := reservationSnapshot(2, block, map[string]int{"cr-0123": 1})
+		set(&snap.EC2NodeClasses[0].Status.CapacityReservations[0])
+		got, left := capacityOf(t, snap)
+		if len(got) != 2 || len(left) != 0 || !strings.HasPrefix(got[0], "on-demand ") || !strings.HasPrefix(got[1], "on-demand ") {
+			t.Errorf("block %s: NodeClaims %q, left %q; want two on-demand", name, got, left)
+		}
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 
 	awsv1 "github.com/aws/karpenter-provider-aws/pkg/apis/v1"
 	"github.com/aws/karpenter-provider-aws/pkg/providers/placementgroup"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/karpenter/pkg/cloudprovider"
 	coreoptions "sigs.k8s.io/karpenter/pkg/operator/options"
 
@@ -47,6 +48,7 @@ func instanceTypesFrom(ctx context.Context, f *ec2data.File, nodeClass *awsv1.EC
 		return nil, nil, fmt.Errorf("no EC2NodeClass given")
 	}
 	nc := nodeClass.DeepCopy()
+	refreshReservationStates(nc, clock.RealClock{})
 	var warnings []string
 	zones, w, err := nodeClassZones(nc, region, zonesOf(region, r))
 	if err != nil {

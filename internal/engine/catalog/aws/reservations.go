@@ -3,8 +3,10 @@ package aws
 import (
 	"context"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	awsv1 "github.com/aws/karpenter-provider-aws/pkg/apis/v1"
+	"k8s.io/utils/clock"
 )
 
 // offlineReservations is the provider's capacityreservation.Provider for the reservations the
@@ -32,3 +34,29 @@ func (r offlineReservations) GetAvailableInstanceCount(id string) int { return r
 func (offlineReservations) SetAvailableInstanceCount(string, int)     {}
 func (offlineReservations) MarkLaunched(string)                       {}
 func (offlineReservations) MarkTerminated(string, string)             {}
+
+// refreshReservationStates sets the state of each capacity reservation in the EC2NodeClass's status
+// as the provider's nodeclass controller writes it, every minute, with
+// awsv1.CapacityReservationFromEC2: a capacity block within 40 minutes of its end time (or past
+// it) is expiring, and the provider's offering for it is unavailable. A status read some time
+// before the plan may still say active; one that says expiring stays so, as time only moves on. A
+// reservation the provider would not parse keeps its state.
+func refreshReservationStates(nc *awsv1.EC2NodeClass, clk clock.Clock) {
+	for i, cr := range nc.Status.CapacityReservations {
+		in := &ec2types.CapacityReservation{
+			AvailabilityZone:      aws.String(cr.AvailabilityZone),
+			CapacityReservationId: aws.String(cr.ID),
+			InstanceMatchCriteria: ec2types.InstanceMatchCriteria(cr.InstanceMatchCriteria),
+			InstanceType:          aws.String(cr.InstanceType),
+			OwnerId:               aws.String(cr.OwnerID),
+			ReservationType:       ec2types.CapacityReservationType(cr.ReservationType),
+			Interruptible:         aws.Bool(cr.Interruptible),
+		}
+		if cr.EndTime != nil {
+			in.EndDate = aws.Time(cr.EndTime.Time)
+		}
+		if got, err := awsv1.CapacityReservationFromEC2(clk, in); err == nil && got.State == awsv1.CapacityReservationStateExpiring {
+			nc.Status.CapacityReservations[i].State = got.State
+		}
+	}
+}
