@@ -158,7 +158,10 @@ func (d *disrupter) command(m disruption.Method, cmd disruption.Command) Disrupt
 	}
 	dest := destinations(cmd.Results)
 	for _, r := range cmd.Replacements {
-		out.Replacements = append(out.Replacements, nodeClaimPlan(r.NodeClaim))
+		// As plan's NodeClaims: the overlays that changed its type, and what the provider launches.
+		plan := nodeClaimPlan(r.NodeClaim)
+		d.sim.annotate(&plan, r.NodeClaim)
+		out.Replacements = append(out.Replacements, plan)
 	}
 	for i := range out.Replacements {
 		for _, p := range out.Replacements[i].Pods {

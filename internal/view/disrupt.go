@@ -43,7 +43,7 @@ func Disrupt(w io.Writer, s output.Styles, r engine.DisruptReport, wide bool) er
 			b.WriteString("  Replacements:\n")
 			rt := output.Table{Headers: []string{"INSTANCE TYPE", "OTHER OPTIONS", "ZONE", "CAPACITY", "$/H", "PODS"}}
 			for _, nc := range c.Replacements {
-				rt.Rows = append(rt.Rows, []string{nc.InstanceType, "+" + strconv.Itoa(nc.OtherInstanceTypes), nc.Zone, nc.CapacityType, price(nc.PricePerHour), strconv.Itoa(len(nc.Pods))})
+				rt.Rows = append(rt.Rows, []string{instanceTypeLabel(nc), "+" + strconv.Itoa(nc.OtherInstanceTypes), nc.Zone, capacityLabel(nc), price(nc.PricePerHour), strconv.Itoa(len(nc.Pods))})
 			}
 			rt.Render(&b, s)
 		}
