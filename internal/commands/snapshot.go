@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -124,16 +125,25 @@ func (s *snapshotSource) read(ctx context.Context, env *Env, fileOpts load.Optio
 // kube; nil offline) and --karpenter-setting into snap.Karpenter. A setting Karpenter would refuse
 // is bad input.
 func (s *snapshotSource) karpenterSettings(ctx context.Context, snap *engine.Snapshot, kube kubernetes.Interface) error {
-	settings, err := karpenter.Read(ctx, snap.KarpenterDeployment, configMaps(snap.ConfigMaps, kube), s.Settings)
-	var se *karpenter.SettingError
-	if errors.As(err, &se) || errors.Is(err, karpenter.ErrUnknownSetting) {
-		return cli.UsageError("%v", err)
-	}
+	settings, err := readKarpenterSettings(ctx, snap.KarpenterDeployment, configMaps(snap.ConfigMaps, kube), s.Settings)
 	if err != nil {
 		return err
 	}
 	snap.Karpenter = settings
 	return nil
+}
+
+// readKarpenterSettings is how every command that runs Karpenter's code gets the settings it runs
+// it with: the Karpenter Deployment's (nil: none found; its ConfigMaps with cms), then overrides
+// (--karpenter-setting), parsed by Karpenter's own option parsers. A setting Karpenter would refuse
+// is bad input (exit 2).
+func readKarpenterSettings(ctx context.Context, d *appsv1.Deployment, cms karpenter.ConfigMapGetter, overrides []string) (*karpenter.Settings, error) {
+	settings, err := karpenter.Read(ctx, d, cms, overrides)
+	var se *karpenter.SettingError
+	if errors.As(err, &se) || errors.Is(err, karpenter.ErrUnknownSetting) {
+		return nil, cli.UsageError("%v", err)
+	}
+	return settings, err
 }
 
 // configMaps reads the ConfigMaps the Karpenter Deployment's env references: from the -f files

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/dynamic"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/karpctl/karpctl/internal/cli"
 	"github.com/karpctl/karpctl/internal/discovery"
+	"github.com/karpctl/karpctl/internal/engine/karpenter"
 	"github.com/karpctl/karpctl/internal/output"
 	"github.com/karpctl/karpctl/internal/top"
 	viewtop "github.com/karpctl/karpctl/internal/view/top"
@@ -35,6 +37,12 @@ when the cluster changed.
 Prices are those of the instance types each NodePool's NodeClass resolves to (kwok's catalog for a
 KWOKNodeClass, the AWS provider's model for an EC2NodeClass; --catalog overrides).
 
+Karpenter's settings are plan's: the cluster's Karpenter Deployment (its controller's env and args,
+ConfigMap keys), parsed by Karpenter's own option parsers and read once when top starts — top does
+not watch the Deployment, so restart top after changing them. The header lists every setting that
+differs from Karpenter's default. With the NodeOverlay feature gate on, NodeOverlays are watched and
+applied through Karpenter's own overlay store.
+
 Keys: ↑/↓ PgUp/PgDn move, / filters the nodes (name, NodePool, type, zone, capacity type), s changes
 the sort (nodepool, creation, price, fill), p pauses the screen, Enter shows why a node goes or stays
 (disrupt's reason) or, for a pending pod, what karpctl explain says of it, ? help, q or Ctrl-C quits.
@@ -42,13 +50,15 @@ the sort (nodepool, creation, price, fill), p pauses the screen, Enter shows why
 When standard output is not a terminal, with --once or -o json|yaml, top prints one snapshot of the
 same screen (after every kind has been read and the predictions made once) and exits.
 
-API cost: one Deployment LIST to find Karpenter, then one LIST and one WATCH per kind, for as long as
-top runs — pods (every pod not finished: plan's pending and bound pods in one), nodes, DaemonSets,
-PVCs, PVs, StorageClasses, CSINodes, PodDisruptionBudgets, NodePools, NodeClaims, EC2NodeClasses and
-Karpenter's Lease (by name). A watch that ends resumes from its resourceVersion. Nothing is written.
-A kind that is forbidden is not retried: the panel that needs it names the grant.
+API cost: one Deployment LIST to find Karpenter and one GET per ConfigMap its env references, then
+one LIST and one WATCH per kind, for as long as top runs — pods (every pod not finished: plan's
+pending and bound pods in one), nodes, DaemonSets, PVCs, PVs, StorageClasses, CSINodes,
+PodDisruptionBudgets, NodePools, NodeClaims, EC2NodeClasses, NodeOverlays (only with the NodeOverlay
+gate on) and Karpenter's Lease (by name). A watch that ends resumes from its resourceVersion. Nothing
+is written. A kind that is forbidden is not retried: the panel that needs it names the grant.
 
-Exit codes: 0 quit; 1 API error; 2 bad flags (unknown --resources, sort key or selector).`
+Exit codes: 0 quit; 1 API error; 2 bad flags (unknown --resources, sort key or selector) or a
+Karpenter setting in its Deployment that Karpenter refuses.`
 
 const topExample = `  # Watch Karpenter's nodes, NodePools and next decisions
   kubectl karpctl top
@@ -171,6 +181,15 @@ func (o *TopOptions) live(ctx context.Context) (*top.Live, error) {
 	case apierrors.IsForbidden(err):
 		opts.KarpenterError = err.Error() + " (grant list on deployments.apps)"
 	default:
+		return nil, err
+	}
+	// Read once, as plan reads them: top does not watch the Deployment, so a change to Karpenter's
+	// settings shows when top is started again.
+	var deploy *appsv1.Deployment
+	if opts.Karpenter != nil {
+		deploy = opts.Karpenter.Deployment
+	}
+	if opts.Settings, err = readKarpenterSettings(ctx, deploy, karpenter.ConfigMapsOf(kube), nil); err != nil {
 		return nil, err
 	}
 	cfg.Wrap(opts.Conn.Wrap)

@@ -79,6 +79,7 @@ func Build(in Input) *Screen {
 		s.Warnings = append(s.Warnings, w.Message)
 	}
 	s.Karpenter = karpenter(in)
+	s.KarpenterSettings = snap.Karpenter
 	p := in.Predictions
 	if p == nil {
 		p = &Predictions{}

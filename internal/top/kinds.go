@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
+	"sigs.k8s.io/karpenter/pkg/apis/v1alpha1"
 
 	"github.com/karpctl/karpctl/internal/discovery"
 )
@@ -39,17 +40,21 @@ var (
 	nodePoolsGVR      = schema.GroupVersionResource{Group: "karpenter.sh", Version: "v1", Resource: "nodepools"}
 	nodeClaimsGVR     = schema.GroupVersionResource{Group: "karpenter.sh", Version: "v1", Resource: "nodeclaims"}
 	ec2NodeClassesGVR = schema.GroupVersionResource{Group: "karpenter.k8s.aws", Version: "v1", Resource: "ec2nodeclasses"}
+	nodeOverlaysGVR   = schema.GroupVersionResource{Group: "karpenter.sh", Version: "v1alpha1", Resource: "nodeoverlays"}
 )
 
 // kinds are the informers: the kinds plan and disrupt read, plus Karpenter's Lease.
 type kinds struct {
 	pods, nodes, daemonSets, pvcs, pvs, storageClasses, csiNodes, pdbs *kind
 	nodePools, nodeClaims, ec2NodeClasses, lease                       *kind
+	// nodeOverlays is watched only when Karpenter runs with its NodeOverlay feature gate on: with
+	// it off, Karpenter ignores them.
+	nodeOverlays *kind
 }
 
 func (k *kinds) all() []*kind {
 	out := []*kind{}
-	for _, x := range []*kind{k.pods, k.nodes, k.daemonSets, k.pvcs, k.pvs, k.storageClasses, k.csiNodes, k.pdbs, k.nodePools, k.nodeClaims, k.ec2NodeClasses, k.lease} {
+	for _, x := range []*kind{k.pods, k.nodes, k.daemonSets, k.pvcs, k.pvs, k.storageClasses, k.csiNodes, k.pdbs, k.nodePools, k.nodeClaims, k.ec2NodeClasses, k.lease, k.nodeOverlays} {
 		if x != nil {
 			out = append(out, x)
 		}
@@ -57,7 +62,7 @@ func (k *kinds) all() []*kind {
 	return out
 }
 
-func newKinds(kube kubernetes.Interface, dyn dynamic.Interface, karp *discovery.Karpenter) *kinds {
+func newKinds(kube kubernetes.Interface, dyn dynamic.Interface, karp *discovery.Karpenter, overlays bool) *kinds {
 	all := metav1.NamespaceAll
 	none := metav1.ListOptions{}
 	core, apps, storage, policy := kube.CoreV1(), kube.AppsV1(), kube.StorageV1(), kube.PolicyV1()
@@ -82,6 +87,9 @@ func newKinds(kube kubernetes.Interface, dyn dynamic.Interface, karp *discovery.
 		nodeClaims: dynamicKind(dyn, nodeClaimsGVR, panelNodes, "NodeClaims still launching are not counted", func() any { return &karpv1.NodeClaim{} }),
 		ec2NodeClasses: dynamicKind(dyn, ec2NodeClassesGVR, panelNext, "EC2NodeClass NodePools are not planned",
 			func() any { return &awsv1.EC2NodeClass{} }),
+	}
+	if overlays {
+		k.nodeOverlays = dynamicKind(dyn, nodeOverlaysGVR, panelNext, "NodeOverlays are not applied", func() any { return &v1alpha1.NodeOverlay{} })
 	}
 	if karp != nil && karp.LeaseName != "" && !karp.LeaderElectionDisabled {
 		leases := kube.CoordinationV1().Leases(karp.LeaseNamespace)

@@ -15,9 +15,11 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
+	"sigs.k8s.io/karpenter/pkg/apis/v1alpha1"
 
 	"github.com/karpctl/karpctl/internal/discovery"
 	"github.com/karpctl/karpctl/internal/engine"
+	ksettings "github.com/karpctl/karpctl/internal/engine/karpenter"
 )
 
 // Options configure a Live model.
@@ -30,6 +32,9 @@ type Options struct {
 	Cluster, Context string
 	// Conn is fed by the clients' transport (nil: a fresh one, fed by the informers only).
 	Conn *Conn
+	// Settings are those of the cluster's Karpenter (its Deployment, read once when top starts):
+	// every prediction runs Karpenter's code with them. nil: Karpenter's defaults.
+	Settings *ksettings.Settings
 	// Source gives the snapshot's NodePools their instance types (prices, plan, disrupt).
 	Source func(*engine.Snapshot) (engine.InstanceTypeSource, error)
 	// PredictInterval is the least time between two predictions.
@@ -60,7 +65,7 @@ func New(o Options) *Live {
 	if o.PredictInterval <= 0 {
 		o.PredictInterval = 10 * time.Second
 	}
-	return &Live{opts: o, kinds: newKinds(o.Kube, o.Dynamic, o.Karpenter), changed: make(chan struct{}, 1)}
+	return &Live{opts: o, kinds: newKinds(o.Kube, o.Dynamic, o.Karpenter, o.Settings.Options().FeatureGates.NodeOverlay), changed: make(chan struct{}, 1)}
 }
 
 // Start runs every informer until ctx ends.
@@ -109,7 +114,7 @@ func (l *Live) WaitSynced(ctx context.Context) error {
 // modifies a snapshot), so building one copies only pointers.
 func (l *Live) Snapshot() *engine.Snapshot {
 	k := l.kinds
-	snap := &engine.Snapshot{Live: true}
+	snap := &engine.Snapshot{Live: true, Karpenter: l.opts.Settings}
 	for _, p := range list[corev1.Pod](k.pods) {
 		switch {
 		case p.Spec.NodeName != "":
@@ -133,6 +138,8 @@ func (l *Live) Snapshot() *engine.Snapshot {
 	sort.Slice(snap.NodePools, func(i, j int) bool { return snap.NodePools[i].Name < snap.NodePools[j].Name })
 	snap.NodeClaims = list[karpv1.NodeClaim](k.nodeClaims)
 	snap.EC2NodeClasses = list[awsv1.EC2NodeClass](k.ec2NodeClasses)
+	snap.NodeOverlays = list[v1alpha1.NodeOverlay](k.nodeOverlays)
+	sort.Slice(snap.NodeOverlays, func(i, j int) bool { return snap.NodeOverlays[i].Name < snap.NodeOverlays[j].Name })
 	for _, x := range k.all() {
 		if x.optional != "" && x.forbidden.Load() {
 			snap.Warnings = append(snap.Warnings, engine.Warning{Message: x.resource + " not read (forbidden: " + x.grant() + "): " + x.optional})

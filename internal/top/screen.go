@@ -7,6 +7,7 @@ package top
 import (
 	"time"
 
+	ksettings "github.com/karpctl/karpctl/internal/engine/karpenter"
 	"github.com/karpctl/karpctl/internal/lease"
 	"github.com/karpctl/karpctl/internal/units"
 )
@@ -17,6 +18,9 @@ type Screen struct {
 	Context    string    `json:"context"`
 	ObservedAt time.Time `json:"observedAt"`
 	Karpenter  Karpenter `json:"karpenter"`
+	// KarpenterSettings are every setting the predictions run Karpenter's code with and where each
+	// came from: the cluster's Karpenter Deployment, read when top started.
+	KarpenterSettings *ksettings.Settings `json:"karpenterSettings,omitempty"`
 	// PricePerHour and PricePerMonth sum the known prices of Karpenter's nodes (730 h a month).
 	PricePerHour  float64 `json:"pricePerHour"`
 	PricePerMonth float64 `json:"pricePerMonth"`

@@ -15,9 +15,22 @@ func karpenterSettings(b *strings.Builder, s output.Styles, st *karpenter.Settin
 	if st == nil {
 		return
 	}
+	fmt.Fprintf(b, "%s %s\n", s.Bold.Render("Karpenter settings:"), SettingsSummary(st, ""))
+	for _, w := range st.Warnings {
+		fmt.Fprintf(b, "  %s %s\n", s.Warn.Render("!"), w)
+	}
+}
+
+// SettingsSummary is the one line that says what Karpenter's code runs with: every predictive setting
+// that differs from Karpenter's default and where it came from, how many other settings differ, and
+// where they were read ("[Deployment NS/NAME]", with when appended: "[Deployment NS/NAME, when]").
+func SettingsSummary(st *karpenter.Settings, when string) string {
 	from := "no Karpenter Deployment read"
 	if st.Deployment != "" {
 		from = "Deployment " + st.Deployment
+	}
+	if when != "" {
+		from += ", " + when
 	}
 	var shown []string
 	others := 0
@@ -35,8 +48,5 @@ func karpenterSettings(b *strings.Builder, s output.Styles, st *karpenter.Settin
 	if others > 0 {
 		line += fmt.Sprintf("; %d other settings differ, none changes a prediction (-o json lists them)", others)
 	}
-	fmt.Fprintf(b, "%s %s [%s]\n", s.Bold.Render("Karpenter settings:"), line, from)
-	for _, w := range st.Warnings {
-		fmt.Fprintf(b, "  %s %s\n", s.Warn.Render("!"), w)
-	}
+	return line + " [" + from + "]"
 }

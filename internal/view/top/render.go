@@ -13,6 +13,7 @@ import (
 
 	"github.com/karpctl/karpctl/internal/output"
 	"github.com/karpctl/karpctl/internal/top"
+	"github.com/karpctl/karpctl/internal/view"
 )
 
 // Write prints one snapshot of the screen, every node, at width (0: 100 columns).
@@ -69,6 +70,14 @@ func Header(st output.Styles, s *top.Screen, width int) []string {
 	// The leader line wraps rather than losing the lease's verdict at its end on a narrow terminal.
 	lines = clip(lines, width)
 	lines = append(lines, wrap(output.Style{}, leader, width, "  ")...)
+	if ks := s.KarpenterSettings; ks != nil && (len(ks.NonDefault()) > 0 || len(ks.Warnings) > 0) {
+		// Karpenter's defaults take no line. Read once when top started: a change to the Deployment
+		// shows after a restart of top.
+		lines = append(lines, wrap(output.Style{}, "Settings: "+view.SettingsSummary(ks, "read at start"), width, "  ")...)
+		for _, w := range ks.Warnings {
+			lines = append(lines, wrap(st.Warn, "  ! "+w, width, "    ")...)
+		}
+	}
 	cost := fmt.Sprintf("Cost %s/h  %s/month   Pending pods %d", money(s.PricePerHour), money(s.PricePerMonth), s.PendingPods)
 	lines = append(lines, clip([]string{cost}, width)...)
 	if c := s.Connection; c.Lost {

@@ -2,6 +2,7 @@ package top
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/x/ansi"
 
+	"github.com/karpctl/karpctl/internal/engine/karpenter"
 	"github.com/karpctl/karpctl/internal/lease"
 	"github.com/karpctl/karpctl/internal/output"
 	"github.com/karpctl/karpctl/internal/top"
@@ -220,5 +222,35 @@ func TestKeysTypedAtOnce(t *testing.T) {
 	}
 	if _, cmd := m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("sq")}); cmd == nil || cmd() != tea.Quit() || m.shared.view.Load().Sort != top.SortCreation {
 		t.Errorf("sq typed at once: sort %s, want creation, then quit", m.shared.view.Load().Sort)
+	}
+}
+
+// The header says what the predictions run Karpenter's code with when it is not Karpenter's
+// defaults, and that it was read at start.
+func TestHeaderSaysKarpentersSettings(t *testing.T) {
+	s := screen()
+	var b bytes.Buffer
+	for _, st := range []*karpenter.Settings{nil, karpenter.Defaults()} {
+		s.KarpenterSettings = st
+		b.Reset()
+		if err := Write(&b, output.StylesFor(&b), s, 200); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(b.String(), "Settings:") {
+			t.Errorf("a settings line for Karpenter's defaults:\n%s", b.String())
+		}
+	}
+	settings, err := karpenter.Resolve(context.Background(), karpenter.Input{Overrides: []string{"MIN_VALUES_POLICY=BestEffort", "LOG_LEVEL=debug"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.KarpenterSettings = settings
+	b.Reset()
+	if err := Write(&b, output.StylesFor(&b), s, 200); err != nil {
+		t.Fatal(err)
+	}
+	want := "Settings: MIN_VALUES_POLICY=BestEffort (--karpenter-setting); 1 other settings differ, none changes a prediction (-o json lists them) [no Karpenter Deployment read, read at start]"
+	if !strings.Contains(b.String(), want) {
+		t.Errorf("header lacks %q:\n%s", want, b.String())
 	}
 }
