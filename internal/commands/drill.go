@@ -19,6 +19,7 @@ import (
 
 	"github.com/karpctl/karpctl/internal/cli"
 	"github.com/karpctl/karpctl/internal/drill"
+	"github.com/karpctl/karpctl/internal/engine/karpenter"
 	"github.com/karpctl/karpctl/internal/output"
 	"github.com/karpctl/karpctl/internal/view"
 )
@@ -226,9 +227,17 @@ func (o *DrillOptions) preflight(ctx context.Context) (drill.Client, *drill.Pref
 	if err != nil {
 		return nil, nil, err
 	}
-	pre, err := drill.Check(ctx, c, k, drill.Options{Kind: o.kind, Mode: o.mode, Zone: o.Zone, Force: o.Force,
+	opts := drill.Options{Kind: o.kind, Mode: o.mode, Zone: o.Zone, Force: o.Force,
 		Timeout: o.Timeout, RetryPeriod: o.RetryPeriod, Slack: o.Slack, UnschedulableGrace: o.UnschedulableGrace, Cluster: cfg.Host, Context: o.kubeContext,
-		Probe: o.Probe, ProbeRequests: o.requests, ProbeLaunch: o.ProbeLaunch})
+		Probe: o.Probe, ProbeRequests: o.requests, ProbeLaunch: o.ProbeLaunch}
+	if o.Probe {
+		// The probe's predictions run Karpenter's code with the settings the cluster's Karpenter
+		// runs with, read as plan reads them.
+		if opts.Settings, err = readKarpenterSettings(ctx, k.Deployment, karpenter.ConfigMapsOf(cs), nil); err != nil {
+			return nil, nil, err
+		}
+	}
+	pre, err := drill.Check(ctx, c, k, opts)
 	return c, pre, err
 }
 

@@ -15,6 +15,7 @@ import (
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 
 	"github.com/karpctl/karpctl/internal/discovery"
+	ksettings "github.com/karpctl/karpctl/internal/engine/karpenter"
 	"github.com/karpctl/karpctl/internal/lease"
 )
 
@@ -41,10 +42,14 @@ type Options struct {
 	ProbeStartup time.Duration
 	// ProbeLaunch is the node-launch allowance (default from the NodeClass kind).
 	ProbeLaunch time.Duration
-	Cluster     string // API server URL, for history
-	Context     string // kubeconfig context, for history
-	ID          string // generated when empty
-	Now         func() time.Time
+	// Settings are those of the cluster's Karpenter (its Deployment's env, ConfigMaps and args): the
+	// probe's instance type, batch window and Karpenter's prediction for it use them. nil: Karpenter's
+	// defaults.
+	Settings *ksettings.Settings
+	Cluster  string // API server URL, for history
+	Context  string // kubeconfig context, for history
+	ID       string // generated when empty
+	Now      func() time.Time
 }
 
 func (o *Options) defaults() {

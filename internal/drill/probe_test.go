@@ -17,6 +17,7 @@ import (
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 
 	"github.com/karpctl/karpctl/internal/discovery"
+	ksettings "github.com/karpctl/karpctl/internal/engine/karpenter"
 )
 
 // The sandbox's shape: Karpenter's 15 s lease, batch window 1 s / 10 s, the new leader acquires 16 s
@@ -119,7 +120,10 @@ func TestProbeHelpers(t *testing.T) {
 	if half.Cpu().String() != "450m" || half.Memory().String() != "1019Mi" {
 		t.Fatalf("half %v", half)
 	}
-	if idle, max := batchWindow(map[string]string{"BATCH_MAX_DURATION": "30s", "BATCH_IDLE_DURATION": "bad"}); idle != time.Second || max != 30*time.Second {
+	if idle, max := batchWindow(nil); idle != time.Second || max != 10*time.Second {
+		t.Fatalf("Karpenter's default batch window: %s %s", idle, max)
+	}
+	if idle, max := batchWindow(settings(t, "BATCH_MAX_DURATION=30s")); idle != time.Second || max != 30*time.Second {
 		t.Fatalf("batch %s %s", idle, max)
 	}
 	if r, err := ParseRequests("cpu=500m, memory=512Mi"); err != nil || r.Cpu().String() != "500m" || r.Memory().String() != "512Mi" {
@@ -177,11 +181,11 @@ func probeKube(objs ...runtime.Object) Kube {
 // spare) plus the probe, launches a new NodeClaim for it; without a catalog for the NodeClass the
 // gate refuses unless --probe-requests is given.
 func TestProbeGate(t *testing.T) {
-	k := &discovery.Karpenter{Namespace: "karpenter", Env: map[string]string{"BATCH_MAX_DURATION": "20s"}}
+	k := &discovery.Karpenter{Namespace: "karpenter"}
 	c := probeKube(kwokNode("n-1", "batch", "c-1x-amd64-linux", "test-zone-b"), kwokNode("n-2", "batch", "c-2x-amd64-linux", "test-zone-c"),
 		nodePoolObject("batch", "karpenter.kwok.sh", "KWOKNodeClass", true))
 	p := &Preflight{ID: "drill-x"}
-	g, err := probeGate(context.Background(), c, k, Options{Kind: ZoneOutage, Zone: "test-zone-a", ProbeStartup: DefaultProbeStartup}, p)
+	g, err := probeGate(context.Background(), c, k, Options{Kind: ZoneOutage, Zone: "test-zone-a", ProbeStartup: DefaultProbeStartup, Settings: settings(t, "BATCH_MAX_DURATION=20s")}, p)
 	if err != nil || !g.Passed {
 		t.Fatalf("gate %+v %v", g, err)
 	}
@@ -244,12 +248,43 @@ func TestVerifyProbeRefusals(t *testing.T) {
 	pl := p.Plan.Probe
 	terms := &pl.pod.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms[0]
 	terms.MatchExpressions = []corev1.NodeSelectorRequirement{{Key: corev1.LabelHostname, Operator: corev1.NodeSelectorOpNotIn, Values: []string{"n-1"}}}
-	_, refusal, err := verifyProbe(context.Background(), c, pl)
+	_, refusal, err := verifyProbe(context.Background(), c, pl, nil)
 	if err != nil || !strings.Contains(refusal, "Karpenter would not launch a node for the probe: using label kubernetes.io/hostname is not allowed as it might interfere with the internal provisioning logic") {
 		t.Fatalf("old probe shape: %q %v", refusal, err)
 	}
 	pl.pod.Spec.Affinity = nil
-	if _, refusal, err = verifyProbe(context.Background(), c, pl); err != nil || refusal != "Karpenter would place the probe on existing node n-1, so it would not measure provisioning" {
+	if _, refusal, err = verifyProbe(context.Background(), c, pl, nil); err != nil || refusal != "Karpenter would place the probe on existing node n-1, so it would not measure provisioning" {
 		t.Fatalf("no exclusion: %q %v", refusal, err)
+	}
+}
+
+// settings are Karpenter's, parsed by its own option parser, with overrides NAME=VALUE.
+func settings(t *testing.T, overrides ...string) *ksettings.Settings {
+	t.Helper()
+	s, err := ksettings.Resolve(context.Background(), ksettings.Input{Overrides: overrides})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// The probe is planned and checked with the settings of the cluster's Karpenter: a NodePool whose
+// minValues the catalog cannot meet launches nothing under Karpenter's default Strict policy, so the
+// gate refuses; with MIN_VALUES_POLICY=BestEffort Karpenter relaxes minValues and the probe passes.
+func TestProbeGateRunsWithKarpentersSettings(t *testing.T) {
+	np := nodePoolObject("picky", "karpenter.kwok.sh", "KWOKNodeClass", false)
+	spec := np.Object["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)
+	spec["requirements"] = append(spec["requirements"].([]any),
+		map[string]any{"key": "node.kubernetes.io/instance-type", "operator": "Exists", "minValues": int64(5000)})
+	c := probeKube(np)
+	k := &discovery.Karpenter{Namespace: "karpenter"}
+	g, err := probeGate(context.Background(), c, k, Options{Kind: LeaderKill}, &Preflight{ID: "drill-s"})
+	if err != nil || g.Passed || !strings.Contains(g.Message, "but Karpenter would not launch a node for the probe") {
+		t.Fatalf("Strict: gate %+v %v; want refused by Karpenter's scheduler", g, err)
+	}
+	p := &Preflight{ID: "drill-t"}
+	g, err = probeGate(context.Background(), c, k, Options{Kind: LeaderKill, Settings: settings(t, "MIN_VALUES_POLICY=BestEffort")}, p)
+	if err != nil || !g.Passed || p.Plan.Probe.PredictedInstanceType != p.Plan.Probe.InstanceType {
+		t.Fatalf("BestEffort: gate %+v %v, plan %+v; want passed", g, err, p.Plan.Probe)
 	}
 }

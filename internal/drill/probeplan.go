@@ -20,6 +20,7 @@ import (
 	"github.com/karpctl/karpctl/internal/discovery"
 	"github.com/karpctl/karpctl/internal/engine"
 	"github.com/karpctl/karpctl/internal/engine/catalog"
+	ksettings "github.com/karpctl/karpctl/internal/engine/karpenter"
 )
 
 // ProbeLabel marks the probe pod, and its NodeClaim once known, with the drill id: `drill restore`
@@ -28,12 +29,6 @@ const ProbeLabel = "karpctl.io/drill-probe"
 
 // ProbeImage is the probe pod's only container: it does nothing and needs no pull secret.
 const ProbeImage = "registry.k8s.io/pause:3.10"
-
-// Karpenter v1.15.0's batch window defaults (BATCH_IDLE_DURATION / BATCH_MAX_DURATION, options.go).
-const (
-	DefaultBatchIdle = time.Second
-	DefaultBatchMax  = 10 * time.Second
-)
 
 // DefaultProbeStartup is what a new leader needs before its provisioner acts: controller-runtime
 // starts the leader-only controllers, which wait for their informers and for Karpenter's cluster
@@ -121,7 +116,7 @@ func probeGate(ctx context.Context, c Client, k *discovery.Karpenter, o Options,
 		return u.types, err
 	}
 	var np *karpv1.NodePool
-	target, terr := engine.SmallestLaunchable(ctx, nps, down, exclude)
+	target, terr := engine.SmallestLaunchable(ctx, o.Settings, nps, down, exclude)
 	switch {
 	case terr == nil:
 		np, pl.InstanceType = target.NodePool, target.InstanceType
@@ -153,12 +148,12 @@ func probeGate(ctx context.Context, c Client, k *discovery.Karpenter, o Options,
 		pl.Requests[string(name)] = q.String()
 	}
 	pl.ExcludedNodes, pl.ExcludedInstanceTypes = in[np.Name].count, in[np.Name].types
-	idle, max := batchWindow(k.Env)
+	idle, max := batchWindow(o.Settings)
 	pl.BatchIdleSeconds, pl.BatchMaxSeconds, pl.StartupSeconds = idle.Seconds(), max.Seconds(), o.ProbeStartup.Seconds()
 	pl.LaunchSeconds, pl.LaunchFrom = launchAllowance(np, o.ProbeLaunch)
 	pl.pod = probePod(pl, p.ID, np, reqs, pl.ExcludedInstanceTypes, down)
 	p.Plan.Probe = pl
-	launch, refusal, err := verifyProbe(ctx, c, pl)
+	launch, refusal, err := verifyProbe(ctx, c, pl, o.Settings)
 	if err != nil {
 		return Gate{}, err
 	}
@@ -248,16 +243,11 @@ func halfOf(alloc corev1.ResourceList) corev1.ResourceList {
 	}
 }
 
-// batchWindow reads Karpenter's BATCH_IDLE_DURATION and BATCH_MAX_DURATION from its literal env.
-func batchWindow(env map[string]string) (idle, max time.Duration) {
-	idle, max = DefaultBatchIdle, DefaultBatchMax
-	if d, err := time.ParseDuration(env["BATCH_IDLE_DURATION"]); err == nil && d > 0 {
-		idle = d
-	}
-	if d, err := time.ParseDuration(env["BATCH_MAX_DURATION"]); err == nil && d > 0 {
-		max = d
-	}
-	return idle, max
+// batchWindow is Karpenter's batch window (BATCH_IDLE_DURATION, BATCH_MAX_DURATION) as its own
+// option parser reads the Deployment's settings (nil: Karpenter's defaults).
+func batchWindow(s *ksettings.Settings) (idle, max time.Duration) {
+	o := s.Options()
+	return o.BatchIdleDuration, o.BatchMaxDuration
 }
 
 func launchAllowance(np *karpv1.NodePool, given time.Duration) (float64, string) {

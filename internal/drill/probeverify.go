@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/karpctl/karpctl/internal/engine"
+	ksettings "github.com/karpctl/karpctl/internal/engine/karpenter"
 )
 
 // verifyProbe runs Karpenter's scheduler (engine.Plan, the code behind `plan`) on the live cluster
@@ -15,12 +16,13 @@ import (
 // in ZONE for the probe"), recording it in the plan. refusal says, in Karpenter's words where it has
 // some, why Karpenter would not launch a new node for the probe: it refuses the pod, the pod fits an
 // existing node, the NodePool's limits or offerings leave no room. err is an API error reading the
-// cluster.
-func verifyProbe(ctx context.Context, c Client, pl *ProbePlan) (launch, refusal string, err error) {
+// cluster. The scheduler runs with the settings of the cluster's Karpenter (nil: its defaults).
+func verifyProbe(ctx context.Context, c Client, pl *ProbePlan, settings *ksettings.Settings) (launch, refusal string, err error) {
 	snap, err := c.Snapshot(ctx)
 	if err != nil {
 		return "", "", err
 	}
+	snap.Karpenter = settings
 	probe := pl.pod.DeepCopy()
 	snap.PendingPods = append(snap.PendingPods, probe)
 	res, err := engine.Plan(ctx, snap, engine.Options{})

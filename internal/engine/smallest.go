@@ -13,6 +13,7 @@ import (
 	nodepoolutils "sigs.k8s.io/karpenter/pkg/utils/nodepool"
 
 	"github.com/karpctl/karpctl/internal/engine/catalog"
+	"github.com/karpctl/karpctl/internal/engine/karpenter"
 )
 
 // LaunchTarget is where a pod that only a new node can take would go: the NodePool Karpenter tries
@@ -33,9 +34,10 @@ type LaunchTarget struct {
 // (allocatable CPU, then memory, then price) that has an available offering compatible with its
 // NodeClaim template, outside zonesDown and not among the instance types exclude names for the NodePool
 // (nil: none). Karpenter's own types do the judging: requirements, offerings and allocatable, through
-// the checks plan makes of a NodePool.
-func SmallestLaunchable(ctx context.Context, nodePools []*karpv1.NodePool, zonesDown []string, exclude func(*karpv1.NodePool) ([]string, error)) (*LaunchTarget, error) {
-	ctx, err := karpenterContext(ctx, nil)
+// the checks plan makes of a NodePool, with the settings of the cluster's Karpenter (nil: its
+// defaults).
+func SmallestLaunchable(ctx context.Context, settings *karpenter.Settings, nodePools []*karpv1.NodePool, zonesDown []string, exclude func(*karpv1.NodePool) ([]string, error)) (*LaunchTarget, error) {
+	ctx, err := karpenterContext(ctx, settings)
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +59,7 @@ func SmallestLaunchable(ctx context.Context, nodePools []*karpv1.NodePool, zones
 			reasons = append(reasons, fmt.Sprintf("%s: no embedded instance-type catalog serves its NodeClass %s", np.Name, nodeClassName(np)))
 			continue
 		}
-		set, err := resolveNodePools(ctx, &Snapshot{NodePools: []*karpv1.NodePool{np}, Live: true}, src, false)
+		set, err := resolveNodePools(ctx, &Snapshot{NodePools: []*karpv1.NodePool{np}, Live: true, Karpenter: settings}, src, false)
 		if err != nil {
 			return nil, err
 		}

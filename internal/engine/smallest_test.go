@@ -28,14 +28,14 @@ func TestSmallestLaunchable(t *testing.T) {
 	notReady := nodePool("zzz-not-ready", req(corev1.LabelOSStable, corev1.NodeSelectorOpIn, "linux"))
 	notReady.StatusConditions().SetFalse(status.ConditionReady, "NodeClassNotReady", "not ready")
 
-	got, err := SmallestLaunchable(ctx, []*karpv1.NodePool{amd, notReady, arm}, nil, nil)
+	got, err := SmallestLaunchable(ctx, nil, []*karpv1.NodePool{amd, notReady, arm}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got.NodePool.Name != "arm" || got.InstanceType != "c-1x-arm64-linux" || got.Catalog != "kwok" {
 		t.Fatalf("weighted pool first: %s %s", got.NodePool.Name, got.InstanceType)
 	}
-	got, err = SmallestLaunchable(ctx, []*karpv1.NodePool{amd, notReady}, []string{"test-zone-a"}, nil)
+	got, err = SmallestLaunchable(ctx, nil, []*karpv1.NodePool{amd, notReady}, []string{"test-zone-a"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,10 +46,10 @@ func TestSmallestLaunchable(t *testing.T) {
 	other.Spec.Template.Spec.NodeClassRef.Group, other.Spec.Template.Spec.NodeClassRef.Kind = "example.com", "OtherNodeClass"
 	// The instance types of a NodePool's nodes can be left out: the next smallest is taken.
 	used := func(np *karpv1.NodePool) ([]string, error) { return []string{"c-1x-amd64-linux"}, nil }
-	if got, err = SmallestLaunchable(ctx, []*karpv1.NodePool{amd}, nil, used); err != nil || got.InstanceType == "c-1x-amd64-linux" || got.Allocatable.Cpu().MilliValue() < 900 {
+	if got, err = SmallestLaunchable(ctx, nil, []*karpv1.NodePool{amd}, nil, used); err != nil || got.InstanceType == "c-1x-amd64-linux" || got.Allocatable.Cpu().MilliValue() < 900 {
 		t.Fatalf("excluded: %+v %v", got, err)
 	}
-	_, err = SmallestLaunchable(ctx, []*karpv1.NodePool{other, notReady}, nil, nil)
+	_, err = SmallestLaunchable(ctx, nil, []*karpv1.NodePool{other, notReady}, nil, nil)
 	if !errors.Is(err, ErrNoUsableNodePool) || !strings.Contains(err.Error(), "gcp: no embedded instance-type catalog serves its NodeClass OtherNodeClass.example.com/default") ||
 		!strings.Contains(err.Error(), "zzz-not-ready: not Ready") {
 		t.Fatalf("err %v", err)
