@@ -66,19 +66,29 @@ func (d describer) describe(c constraint) Reason {
 
 func (d describer) requirement(key string) Reason {
 	pod := scheduling.NewStrictPodRequirements(d.x.pod).Get(key)
-	np := scheduler.NewNodeClaimTemplate(d.np).Requirements.Get(key)
+	npReqs := scheduler.NewNodeClaimTemplate(d.np).Requirements
 	r := Reason{Kind: Requirement, Key: key,
-		Message: fmt.Sprintf("the pod requires %s; the NodePool allows %s", pod, np)}
+		Message: fmt.Sprintf("the pod requires %s; the NodePool allows %s", pod, npReqs.Get(key))}
 	if key == karpv1.NodePoolLabelKey {
 		r.Message = fmt.Sprintf("the pod selects NodePool %s (%s); this is NodePool %s", strings.Join(pod.Values(), ","), key, d.np.Name)
 		r.Change = fmt.Sprintf("let the pod select NodePool %s too (its %s node selector or affinity)", d.np.Name, key)
 		return r
 	}
-	if pod.Operator() == corev1.NodeSelectorOpIn {
+	in := pod.Operator() == corev1.NodeSelectorOpIn
+	if in {
 		r.Values = pod.Values()
 		sort.Strings(r.Values)
+	}
+	switch {
+	case !npReqs.Has(key): // Karpenter's Get answers "Exists" for a key the NodePool never mentions
+		r.Message = fmt.Sprintf("the pod requires %s; the NodePool neither defines nor allows label %s (no requirement or template label on it)", pod, key)
+		r.Change = fmt.Sprintf("add a requirement on %s to the NodePool template that allows what the pod requires, or a template label", key)
+		if in {
+			r.Change = fmt.Sprintf("add the requirement %s In [%s] to the NodePool template (or the template label %s: %s)", key, strings.Join(r.Values, ","), key, r.Values[0])
+		}
+	case in:
 		r.Change = fmt.Sprintf("allow %s %s in the NodePool", key, strings.Join(r.Values, ","))
-	} else {
+	default:
 		r.Change = fmt.Sprintf("drop the NodePool's requirement on %s", key)
 	}
 	return r
