@@ -11,7 +11,6 @@ import (
 	"sigs.k8s.io/karpenter/pkg/cloudprovider"
 	scheduler "sigs.k8s.io/karpenter/pkg/controllers/provisioning/scheduling"
 	"sigs.k8s.io/karpenter/pkg/scheduling"
-	"sigs.k8s.io/karpenter/pkg/utils/resources"
 
 	"github.com/karpctl/karpctl/internal/engine"
 )
@@ -134,55 +133,6 @@ func (d describer) limit() Reason {
 	return r
 }
 
-// resources compares the pod's requests plus the DaemonSet overhead Karpenter reserved (the requests
-// of the NodeClaim launched for the pod with its requests relaxed) with the largest instance type
-// compatible with the pod and the NodePool.
-func (d describer) resources() Reason {
-	r := Reason{Kind: Resources}
-	overhead := corev1.ResourceList{}
-	if d.claim != nil {
-		overhead[corev1.ResourceCPU] = *resource.NewMilliQuantity(d.claim.CPURequestMilli, resource.DecimalSI)
-		overhead[corev1.ResourceMemory] = *resource.NewQuantity(d.claim.MemoryRequest, resource.BinarySI)
-	}
-	req := podRequests(d.x.pod)
-	largest := d.largest()
-	if largest == nil {
-		r.Message = fmt.Sprintf("no compatible instance type fits the pod's requests (%s) plus DaemonSet overhead (%s)", list(req), list(overhead))
-		r.Change = "lower the pod's requests or allow larger instance types"
-		return r
-	}
-	alloc := largest.Allocatable()
-	r.Message = fmt.Sprintf("the largest compatible instance type, %s, has allocatable %s; the pod requests %s plus DaemonSet overhead %s",
-		largest.Name, list(alloc), list(req), list(overhead))
-	room := resources.Subtract(alloc, overhead)
-	r.Change = fmt.Sprintf("allow larger instance types in the NodePool, or lower the pod's requests to fit %s (≤ %s)", largest.Name, list(room))
-	return r
-}
-
-// largest is the instance type with the most allocatable CPU (then memory) among those compatible
-// with the pod's and the NodePool's requirements and offered.
-func (d describer) largest() *cloudprovider.InstanceType {
-	reqs := scheduling.NewRequirements(scheduler.NewNodeClaimTemplate(d.np).Requirements.Values()...)
-	reqs.Add(scheduling.NewStrictPodRequirements(d.x.pod).Values()...)
-	var best *cloudprovider.InstanceType
-	for _, it := range d.x.sim.InstanceTypes(d.np.Name) {
-		if it.Requirements.Intersects(reqs) != nil || !it.Offerings.Available().HasCompatible(reqs) {
-			continue
-		}
-		if best == nil || bigger(it.Allocatable(), best.Allocatable()) {
-			best = it
-		}
-	}
-	return best
-}
-
-func bigger(a, b corev1.ResourceList) bool {
-	if c := a.Cpu().Cmp(*b.Cpu()); c != 0 {
-		return c > 0
-	}
-	return a.Memory().Cmp(*b.Memory()) > 0
-}
-
 func (d describer) instanceType() *cloudprovider.InstanceType {
 	if d.claim == nil {
 		return nil
@@ -225,25 +175,3 @@ func portList(ports []corev1.ContainerPort) string {
 }
 
 func ptr(q resource.Quantity) string { return q.String() }
-
-// list is "cpu 12, memory 1Gi" for the resources that matter most, then the others by name.
-func list(rl corev1.ResourceList) string {
-	var names []string
-	for n := range rl {
-		if n != corev1.ResourceCPU && n != corev1.ResourceMemory {
-			names = append(names, string(n))
-		}
-	}
-	sort.Strings(names)
-	names = append([]string{string(corev1.ResourceCPU), string(corev1.ResourceMemory)}, names...)
-	var out []string
-	for _, n := range names {
-		if q, ok := rl[corev1.ResourceName(n)]; ok {
-			out = append(out, n+" "+q.String())
-		}
-	}
-	if len(out) == 0 {
-		return "nothing"
-	}
-	return strings.Join(out, ", ")
-}

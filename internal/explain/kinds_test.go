@@ -32,7 +32,7 @@ func TestExplainEachKind(t *testing.T) {
 		{Limit, &engine.Snapshot{NodePools: []*karpv1.NodePool{nodePool("pool", limited("6"))}, Nodes: []*corev1.Node{busy},
 			PendingPods: []*corev1.Pod{pod("p", "5")}}, []string{"use 4, leaving 2", "the pod needs 5", "c-8x-amd64-linux"}},
 		{Resources, &engine.Snapshot{NodePools: []*karpv1.NodePool{nodePool("pool")}, PendingPods: []*corev1.Pod{pod("p", "1000")}},
-			[]string{"the largest compatible instance type", "the pod requests cpu 1k"}},
+			[]string{"no instance type offered is large enough", "the pod requests cpu 1000, memory 1Gi"}},
 		{Offering, &engine.Snapshot{NodePools: []*karpv1.NodePool{nodePool("pool")},
 			PendingPods: []*corev1.Pod{pod("p", "1", selecting(corev1.LabelTopologyZone, "test-zone-z"))}}, []string{"test-zone-z"}},
 		{MinValues, &engine.Snapshot{NodePools: []*karpv1.NodePool{nodePool("pool", func(np *karpv1.NodePool) {
