@@ -95,3 +95,28 @@ spec:
 		t.Fatalf("BestEffort: exit %d, outcome %+v", code, r.Outcome)
 	}
 }
+
+// The only NodePool's EC2NodeClass says Ready=False: the pod stays pending (exit 3), and the reason
+// is the NodeClass, named with its condition — not "no usable NodePool" as bad input.
+func TestExplainNodeClassNotReadyExits3(t *testing.T) {
+	notReady := eksManifests + `  conditions:
+    - {type: Ready, status: "False", reason: SubnetsNotFound, message: SubnetSelector did not match any Subnets, lastTransitionTime: "2026-01-01T00:00:00Z"}
+`
+	dir := writeFiles(t, map[string]string{"eks.yaml": notReady, "pod.yaml": planDeployment("web", 1, "1")})
+	code, r, errOut := explainJSON(t, "--offline", "-f", dir, "deployment", "web", "-n", "shop")
+	if code != cli.ExitUnhealthy || r.Placed() || len(r.NodePools) != 1 {
+		t.Fatalf("exit %d, %+v, stderr %q", code, r.PodExplanation, errOut)
+	}
+	v := r.NodePools[0]
+	if v.Name != "eks" || v.Verdict != explain.VerdictSkipped || len(v.Reasons) != 1 || v.Reasons[0].Kind != explain.NodeClass ||
+		v.Reasons[0].NodeClass == nil || v.Reasons[0].NodeClass.Reason != "SubnetsNotFound" {
+		t.Fatalf("eks %+v", v)
+	}
+	code, out, _ := run(t, "kubectl-karpctl", "explain", "--offline", "-f", dir, "deployment", "web", "-n", "shop")
+	for _, want := range []string{"eks (weight 0)  SKIPPED", "NodeClass: its NodeClass EC2NodeClass/eks is not Ready (NodeClassReady=False, SubnetsNotFound",
+		"change: make EC2NodeClass eks Ready"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("exit %d, table lacks %q:\n%s", code, want, out)
+		}
+	}
+}

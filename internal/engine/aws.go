@@ -74,12 +74,12 @@ func newAWSSource(snap *Snapshot, regionFlag string) InstanceTypeSource {
 func (s *awsSource) Serves(kind schema.GroupKind) bool { return kind == EC2NodeClassKind }
 
 func (s *awsSource) Resolve(ctx context.Context, ref *karpv1.NodeClassReference) (*Resolved, error) {
+	nc := s.nodeClass(ref.Name)
+	if err := nodeClassReady(nc, ref, s.snap.Live); err != nil && (nc == nil || !nodeClassAssumedReady(ctx)) {
+		return nil, err
+	}
 	if r, ok := s.resolved[ref.Name]; ok {
 		return r, nil
-	}
-	nc := s.nodeClass(ref.Name)
-	if err := nodeClassReady(nc, ref, s.snap.Live); err != nil {
-		return nil, err
 	}
 	s.once.Do(func() { s.region, s.regionErr = AWSRegion(s.model, s.snap, s.regionFlag) })
 	if s.regionErr != nil {

@@ -20,7 +20,11 @@ import (
 // NodeClass resolved to, and a warning for each one Karpenter would skip.
 type nodePoolSet struct {
 	candidates []*nodePoolTypes
-	warnings   []Warning
+	// notReady are the NodePools skipped because their NodeClass is not Ready, resolved as if it
+	// were (keepNotReady): counterfactual runs may include them.
+	notReady []*nodePoolTypes
+	skipped  []SkippedNodePool
+	warnings []Warning
 	// byNodePool: the instance types GetInstanceTypes answers, after the zones that are down
 	byNodePool map[string][]*cloudprovider.InstanceType
 }
@@ -35,7 +39,9 @@ type nodePoolTypes struct {
 // resolves its NodeClass's instance types. Only input problems (an AWS region) are errors.
 // keepStatic keeps static NodePools (spec.replicas): they take no pending pods (Karpenter's
 // provisioner passes them over itself), but disruption replaces their drifted nodes.
-func resolveNodePools(ctx context.Context, snap *Snapshot, src InstanceTypeSource, keepStatic bool) (*nodePoolSet, error) {
+// keepNotReady resolves the NodePools skipped because their NodeClass is not Ready as if it were
+// (nodePoolSet.notReady).
+func resolveNodePools(ctx context.Context, snap *Snapshot, src InstanceTypeSource, keepStatic, keepNotReady bool) (*nodePoolSet, error) {
 	set := &nodePoolSet{}
 	var assumedReady []string
 	shown := map[*Resolved]bool{}
@@ -44,31 +50,39 @@ func resolveNodePools(ctx context.Context, snap *Snapshot, src InstanceTypeSourc
 		warn := func(format string, args ...any) {
 			set.warnings = append(set.warnings, Warning{NodePool: np.Name, Message: fmt.Sprintf(format, args...)})
 		}
+		skip := func(format string, args ...any) {
+			warn(format, args...)
+			set.skipped = append(set.skipped, SkippedNodePool{Name: np.Name, Weight: weight(np), Message: fmt.Sprintf(format, args...)})
+		}
 		ref := np.Spec.Template.Spec.NodeClassRef
 		switch {
 		case np.DeletionTimestamp != nil:
-			warn("being deleted: Karpenter does not provision with it")
+			skip("being deleted: Karpenter does not provision with it")
 			continue
 		case nodepoolutils.IsStatic(np) && !keepStatic:
-			warn("static NodePool (spec.replicas is set): it takes no pending pods, and Karpenter keeps its node count only with the StaticCapacity feature gate, which is off")
+			skip("static NodePool (spec.replicas is set): it takes no pending pods, and Karpenter keeps its node count only with the StaticCapacity feature gate, which is off")
 			continue
 		case ref == nil || ref.Kind == "" || ref.Group == "":
-			warn("invalid: spec.template.spec.nodeClassRef needs group, kind and name")
+			skip("invalid: spec.template.spec.nodeClassRef needs group, kind and name")
 			continue
 		case !src.Serves(ref.GroupKind()):
-			warn("karpctl has no instance types for its nodeClassRef %s.%s/%s (it plans KWOKNodeClass and EC2NodeClass NodePools; --catalog FILE plans any kind): left out",
+			skip("karpctl has no instance types for its nodeClassRef %s.%s/%s (it plans KWOKNodeClass and EC2NodeClass NodePools; --catalog FILE plans any kind): left out",
 				ref.Kind, ref.Group, ref.Name)
 			continue
 		}
 		if err := np.RuntimeValidate(ctx); err != nil {
-			warn("invalid, Karpenter would mark it not Ready and skip it: %v", err)
+			skip("invalid, Karpenter would mark it not Ready and skip it: %v", err)
 			continue
 		}
 		res, err := src.Resolve(ctx, ref)
 		var nce *NodeClassError
 		switch {
 		case errors.As(err, &nce):
-			warn("not Ready: %v (Karpenter's NodePool status): Karpenter skips it", nce)
+			skip("not Ready: %v (Karpenter's NodePool status): Karpenter skips it", nce)
+			set.skipped[len(set.skipped)-1].NodeClass = nce
+			if keepNotReady {
+				set.keepAsReady(ctx, src, np)
+			}
 			continue
 		case err != nil:
 			return nil, fmt.Errorf("NodePool %s: %w", np.Name, err)
@@ -88,14 +102,10 @@ func resolveNodePools(ctx context.Context, snap *Snapshot, src InstanceTypeSourc
 		case ready == nil:
 			warn("has no Ready condition (never reconciled by a Karpenter controller?): assumed Ready")
 		case !ready.IsTrue():
-			warn("not Ready in the cluster (%s: %s): Karpenter skips it", ready.Reason, ready.Message)
+			skip("not Ready in the cluster (%s: %s): Karpenter skips it", ready.Reason, ready.Message)
 			continue
 		}
-		np.StatusConditions().SetTrue(karpv1.ConditionTypeValidationSucceeded)
-		np.StatusConditions().SetTrue(karpv1.ConditionTypeNodeClassReady)
-		if np.UID == "" {
-			np.UID = StableUID("nodepool", np.Name)
-		}
+		markReady(np)
 		set.candidates = append(set.candidates, &nodePoolTypes{nodePool: np, resolved: res})
 	}
 	if len(assumedReady) > 0 {
@@ -139,13 +149,15 @@ func (s *nodePoolSet) usable(down map[string]bool) []*karpv1.NodePool {
 			left[c.resolved] = its
 		}
 		if len(CompatibleInstanceTypes(c.nodePool, its)) == 0 {
-			s.warnings = append(s.warnings, Warning{NodePool: c.nodePool.Name, Message: fmt.Sprintf(
-				"its requirements match no instance type of %s: it cannot launch anything", c.resolved.describe())})
+			msg := fmt.Sprintf("its requirements match no instance type of %s: it cannot launch anything", c.resolved.describe())
+			s.warnings = append(s.warnings, Warning{NodePool: c.nodePool.Name, Message: msg})
+			s.skipped = append(s.skipped, SkippedNodePool{Name: c.nodePool.Name, Weight: weight(c.nodePool), Message: msg})
 			continue
 		}
 		s.byNodePool[c.nodePool.Name] = its
 		usable = append(usable, c.nodePool)
 	}
+	s.usableAsReady(down)
 	return usable
 }
 
@@ -154,7 +166,7 @@ func (s *nodePoolSet) usable(down map[string]bool) []*karpv1.NodePool {
 func (s *nodePoolSet) provider() *catalogProvider {
 	cp := &catalogProvider{byNodePool: s.byNodePool}
 	seen := map[schema.GroupKind]bool{}
-	for _, c := range s.candidates {
+	for _, c := range append(append([]*nodePoolTypes{}, s.candidates...), s.notReady...) {
 		gk := c.nodePool.Spec.Template.Spec.NodeClassRef.GroupKind()
 		if _, ok := s.byNodePool[c.nodePool.Name]; ok && !seen[gk] {
 			seen[gk] = true
@@ -166,7 +178,7 @@ func (s *nodePoolSet) provider() *catalogProvider {
 
 // resolvedFor is the resolution of a NodePool that is a candidate.
 func (s *nodePoolSet) resolvedFor(name string) *Resolved {
-	for _, c := range s.candidates {
+	for _, c := range append(append([]*nodePoolTypes{}, s.candidates...), s.notReady...) {
 		if c.nodePool.Name == name {
 			return c.resolved
 		}

@@ -32,6 +32,12 @@ type Options struct {
 	// InstanceTypes gives each NodePool its instance types by its NodeClass; nil: Sources(snap, "").
 	InstanceTypes InstanceTypeSource
 
+	// KeepNotReady keeps the NodePools Karpenter skips because their NodeClass is not Ready out of
+	// the plan but in the simulation, with the instance types their NodeClass would have were it
+	// Ready, so that a counterfactual run may include them (Simulation.Skipped). A snapshot whose
+	// NodePools are all such is then no error: the plan has no NodePool.
+	KeepNotReady bool
+
 	// keepStatic keeps static NodePools in the simulation (disruption handles their nodes).
 	keepStatic bool
 }
@@ -93,7 +99,7 @@ func newSimulation(ctx context.Context, snap *Snapshot, opts Options) (*simulati
 	}
 	sim := &simulation{ctx: ctx, recorder: newEventRecorder()}
 
-	pools, err := resolveNodePools(ctx, snap, src, opts.keepStatic || staticGate(ctx))
+	pools, err := resolveNodePools(ctx, snap, src, opts.keepStatic || staticGate(ctx), opts.KeepNotReady)
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +114,7 @@ func newSimulation(ctx context.Context, snap *Snapshot, opts Options) (*simulati
 	nodePools := pools.usable(down)
 	sim.pools = pools
 	sim.warnings = append(append([]Warning{}, snap.Warnings...), pools.warnings...)
-	if len(nodePools) == 0 {
+	if len(nodePools) == 0 && !(opts.KeepNotReady && pools.anyAsReady()) {
 		reasons := make([]string, 0, len(sim.warnings))
 		for _, w := range sim.warnings {
 			if w.NodePool != "" {

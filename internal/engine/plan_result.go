@@ -118,6 +118,10 @@ func (s *simulation) addUnschedulable(res *Result, podErrors map[*corev1.Pod]err
 		if handled[p.UID] {
 			continue
 		}
+		if len(s.nodePools) == 0 { // Karpenter's provisioner: "no dynamic nodepools found"
+			add("scheduling", "no dynamic nodepools found: no NodePool is left that Karpenter provisions with", p)
+			continue
+		}
 		if msg, ok := s.recorder.message(p.UID); ok {
 			add("validation", msg, p)
 			continue

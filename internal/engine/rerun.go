@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 	"sigs.k8s.io/karpenter/pkg/cloudprovider"
+	"sigs.k8s.io/karpenter/pkg/operator/options"
 )
 
 // Simulation is a snapshot prepared once for Karpenter's scheduler — cluster state, NodePools and
@@ -34,9 +35,9 @@ func NewSimulation(ctx context.Context, snap *Snapshot, opts Options) (*Simulati
 func (s *Simulation) Plan() (*Result, error) { return s.Schedule(s.basePending, s.baseNodePools) }
 
 // Schedule runs Karpenter's Provisioner.Schedule again over the same cluster state with only these
-// pending pods and these NodePools. Each NodePool must carry the name of one of NodePools() (it may
-// be a changed copy of it): it gets that NodePool's instance types. Pods are marked pending the way
-// Plan marks them; nothing passed in is modified.
+// pending pods and these NodePools. Each NodePool must carry the name of one of NodePools() or of a
+// Skipped() one with AsReady (it may be a changed copy of it): it gets that NodePool's instance
+// types. Pods are marked pending the way Plan marks them; nothing passed in is modified.
 func (s *Simulation) Schedule(pods []*corev1.Pod, nodePools []*karpv1.NodePool) (*Result, error) {
 	sim := s.sim
 	if !samePods(pods, sim.pending) || !samePools(nodePools, sim.nodePools) {
@@ -86,3 +87,7 @@ func (s *Simulation) InstanceTypes(nodePool string) []*cloudprovider.InstanceTyp
 func (s *Simulation) NodePoolUsage(nodePool string) corev1.ResourceList {
 	return s.sim.cluster.NodePoolResourcesFor(nodePool)
 }
+
+// KarpenterOptions are the options Karpenter's code runs with in the simulation (the snapshot's
+// Karpenter settings, or Karpenter's defaults).
+func (s *Simulation) KarpenterOptions() *options.Options { return options.FromContext(s.sim.ctx) }

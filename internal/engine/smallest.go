@@ -59,7 +59,7 @@ func SmallestLaunchable(ctx context.Context, settings *karpenter.Settings, nodeP
 			reasons = append(reasons, fmt.Sprintf("%s: no embedded instance-type catalog serves its NodeClass %s", np.Name, nodeClassName(np)))
 			continue
 		}
-		set, err := resolveNodePools(ctx, &Snapshot{NodePools: []*karpv1.NodePool{np}, Live: true, Karpenter: settings}, src, false)
+		set, err := resolveNodePools(ctx, &Snapshot{NodePools: []*karpv1.NodePool{np}, Live: true, Karpenter: settings}, src, false, false)
 		if err != nil {
 			return nil, err
 		}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
@@ -27,6 +26,7 @@ func Pod(ctx context.Context, snap *engine.Snapshot, namespace, name string, opt
 			return running(p), nil
 		}
 	}
+	opts.KeepNotReady = true // a NodePool skipped for its NodeClass is proven by a run with it Ready
 	sim, err := engine.NewSimulation(ctx, snap, opts)
 	if err != nil {
 		return nil, err
@@ -35,7 +35,8 @@ func Pod(ctx context.Context, snap *engine.Snapshot, namespace, name string, opt
 }
 
 // PodIn is Pod over a simulation already built (the plan is made again, then one run per
-// NodePool and constraint for the pod alone).
+// NodePool and constraint for the pod alone); built with engine.Options.KeepNotReady, it proves the
+// NodeClass reasons too.
 func PodIn(sim *engine.Simulation, namespace, name string) (*PodExplanation, error) {
 	var pod *corev1.Pod
 	for _, p := range sim.PendingPods() {
@@ -62,7 +63,11 @@ func PodIn(sim *engine.Simulation, namespace, name string) (*PodExplanation, err
 		}
 		e.NodePools = append(e.NodePools, v)
 	}
-	e.NodePools = append(e.NodePools, skipped(sim)...)
+	skipped, err := ex.skipped()
+	if err != nil {
+		return nil, err
+	}
+	e.NodePools = append(e.NodePools, skipped...)
 	if e.Outcome.Kind == OutcomeNewNodeClaim {
 		for i, np := range ordered {
 			if np.Name == e.Outcome.NodePool {
@@ -110,30 +115,6 @@ func without(pods []string, pod string) []string {
 	for _, p := range pods {
 		if p != pod {
 			out = append(out, p)
-		}
-	}
-	return out
-}
-
-// skipped are the NodePools Karpenter does not provision with, with the reasons the engine gives.
-func skipped(sim *engine.Simulation) []NodePoolVerdict {
-	var out []NodePoolVerdict
-	index := map[string]int{}
-	for _, w := range sim.Warnings() {
-		if w.NodePool == "" {
-			continue
-		}
-		i, ok := index[w.NodePool]
-		if !ok {
-			i = len(out)
-			index[w.NodePool] = i
-			out = append(out, NodePoolVerdict{Name: w.NodePool, Verdict: VerdictSkipped})
-		}
-		v := &out[i]
-		v.Message = strings.TrimPrefix(v.Message+"; "+w.Message, "; ")
-		if strings.Contains(w.Message, "NodeClass") && strings.Contains(w.Message, "not Ready") {
-			v.Reasons = append(v.Reasons, Reason{Kind: NodeClass, Message: w.Message,
-				Change: "make the NodeClass Ready (see its status conditions): Karpenter marks the NodePool not Ready and skips it until then"})
 		}
 	}
 	return out

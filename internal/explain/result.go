@@ -37,7 +37,8 @@ const (
 	// MinValues: the NodePool's minValues cannot be met by the types left for the pod (relaxed: no
 	// minValues).
 	MinValues Kind = "MinValues"
-	// NodeClass: the NodePool's NodeClass is not Ready, so Karpenter skips the NodePool.
+	// NodeClass: the NodePool's NodeClass is not Ready, so Karpenter skips the NodePool (relaxed: the
+	// NodePool included as Karpenter would see it were the NodeClass Ready).
 	NodeClass Kind = "NodeClass"
 	// Volume: the pod's volumes pin it where the NodePool cannot launch (relaxed: no such volumes).
 	Volume Kind = "Volume"
@@ -151,6 +152,17 @@ type Reason struct {
 	Toleration *corev1.Toleration `json:"toleration,omitempty"`
 	// Limits are the smallest limits that make room (Limit).
 	Limits corev1.ResourceList `json:"limits,omitempty"`
+	// NodeClass is the NodeClass that is not Ready and its condition (NodeClass).
+	NodeClass *NodeClassStatus `json:"nodeClass,omitempty"`
+}
+
+// NodeClassStatus is a NodeClass that is not Ready: the reason and message of the NodePool's
+// NodeClassReady condition that Karpenter's readiness controller sets from the NodeClass's status.
+type NodeClassStatus struct {
+	Kind    string `json:"kind"`
+	Name    string `json:"name"`
+	Reason  string `json:"reason"`
+	Message string `json:"message"`
 }
 
 // Report is what `explain` prints. Its JSON form is the stable explain schema: these fields plus

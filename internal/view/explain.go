@@ -38,7 +38,7 @@ func Explain(w io.Writer, s output.Styles, r explain.Report, wide bool) error {
 		if v.NodeClaim != nil {
 			fmt.Fprintf(&b, "%s%s\n", indent, s.Dim.Render("launches "+claimSummary(*v.NodeClaim)))
 		}
-		if v.Message != "" && (v.Verdict != explain.VerdictBlocked || len(v.Reasons) == 0) {
+		if v.Message != "" && ((v.Verdict != explain.VerdictBlocked && v.Verdict != explain.VerdictSkipped) || len(v.Reasons) == 0) {
 			fmt.Fprintf(&b, "%s%s\n", indent, v.Message)
 		}
 		if v.Verdict == explain.VerdictBlocked && len(v.Reasons) == 0 {
