@@ -44,9 +44,7 @@ func (d describer) describe(c constraint) Reason {
 	case Offering:
 		return d.offering(c)
 	case MinValues:
-		return Reason{Kind: MinValues, Key: strings.Join(d.minValueKeys(), ","),
-			Message: fmt.Sprintf("the instance types left for the pod cannot meet the NodePool's minValues on %s (min-values-policy Strict)", strings.Join(d.minValueKeys(), ", ")),
-			Change:  "lower minValues on " + strings.Join(d.minValueKeys(), ", ") + ", or allow more instance types"}
+		return d.minValues()
 	case Volume:
 		return Reason{Kind: Volume, Message: "the pod's volumes pin it to where their PersistentVolumes are (volume topology), and the NodePool cannot launch there",
 			Change: "allow the volumes' zones in the NodePool, or use a volume in a zone the NodePool launches in"}
@@ -143,16 +141,6 @@ func (d describer) instanceType() *cloudprovider.InstanceType {
 		}
 	}
 	return nil
-}
-
-func (d describer) minValueKeys() []string {
-	var keys []string
-	for _, r := range d.np.Spec.Template.Spec.Requirements {
-		if r.MinValues != nil {
-			keys = append(keys, fmt.Sprintf("%s (%d)", r.Key, *r.MinValues))
-		}
-	}
-	return keys
 }
 
 func taintString(t corev1.Taint) string {

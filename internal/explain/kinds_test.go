@@ -39,7 +39,7 @@ func TestExplainEachKind(t *testing.T) {
 			r := req(corev1.LabelInstanceTypeStable, corev1.NodeSelectorOpExists)
 			r.MinValues = &minValues
 			np.Spec.Template.Spec.Requirements = append(np.Spec.Template.Spec.Requirements, r)
-		})}, PendingPods: []*corev1.Pod{pod("p", "1")}}, []string{"node.kubernetes.io/instance-type (500)"}},
+		})}, PendingPods: []*corev1.Pod{pod("p", "1")}}, []string{"minValues 500 on node.kubernetes.io/instance-type"}},
 		{Affinity, &engine.Snapshot{NodePools: []*karpv1.NodePool{nodePool("pool", zoneA)}, Nodes: []*corev1.Node{busy},
 			Pods:        []*corev1.Pod{bound(pod("db-0", "1"), "busy-a")},
 			PendingPods: []*corev1.Pod{pod("p", "1", antiAffinity("db", corev1.LabelTopologyZone))}}, []string{"anti-affinity"}},

@@ -10,6 +10,7 @@ import (
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 
 	"github.com/karpctl/karpctl/internal/engine"
+	"github.com/karpctl/karpctl/internal/engine/catalog"
 )
 
 // A label the NodePool never mentions: Karpenter reads it as "Exists" but the NodePool does not
@@ -82,4 +83,26 @@ func onlyReason(t *testing.T, e *PodExplanation, k Kind) Reason {
 	}
 	t.Logf("%s: %s; change: %s", k, v.Reasons[0].Message, v.Reasons[0].Change)
 	return v.Reasons[0]
+}
+
+// MinValues: the pod narrows the NodePool to one instance family, the NodePool asks for two; the
+// change, sized by Karpenter's SatisfiesMinValues, is to lower it to 1, which then schedules.
+func TestExplainMinValuesSized(t *testing.T) {
+	two := 2
+	family := req(catalog.KwokInstanceFamilyLabel, corev1.NodeSelectorOpExists)
+	family.MinValues = &two
+	snap := &engine.Snapshot{NodePools: []*karpv1.NodePool{nodePool("pool", requiring(family))},
+		PendingPods: []*corev1.Pod{pod("p", "1", selecting(catalog.KwokInstanceFamilyLabel, "c"))}}
+	r := onlyReason(t, explainPod(t, snap, "p"), MinValues)
+	if r.Key != catalog.KwokInstanceFamilyLabel || !strings.Contains(r.Message, "minValues 2 on karpenter.kwok.sh/instance-family, but they span 1 (min-values-policy Strict)") {
+		t.Errorf("key %q, message %q", r.Key, r.Message)
+	}
+	if !strings.HasPrefix(r.Change, "lower minValues on karpenter.kwok.sh/instance-family to ≤ 1 ") {
+		t.Errorf("change %q", r.Change)
+	}
+	one := 1
+	snap.NodePools[0].Spec.Template.Spec.Requirements[len(snap.NodePools[0].Spec.Template.Spec.Requirements)-1].MinValues = &one
+	if e := explainPod(t, snap, "p"); e.Outcome.Kind != OutcomeNewNodeClaim {
+		t.Fatalf("with minValues 1: %+v", e.Outcome)
+	}
 }
