@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 	"sigs.k8s.io/karpenter/pkg/cloudprovider"
 	"sigs.k8s.io/karpenter/pkg/operator/options"
@@ -91,3 +92,7 @@ func (s *Simulation) NodePoolUsage(nodePool string) corev1.ResourceList {
 // KarpenterOptions are the options Karpenter's code runs with in the simulation (the snapshot's
 // Karpenter settings, or Karpenter's defaults).
 func (s *Simulation) KarpenterOptions() *options.Options { return options.FromContext(s.sim.ctx) }
+
+// Reader reads the simulation's objects as Karpenter's code reads them (nodes, bound and pending
+// pods, volumes); nothing can be written through it.
+func (s *Simulation) Reader() client.Reader { return s.sim.client }

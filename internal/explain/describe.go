@@ -46,14 +46,11 @@ func (d describer) describe(c constraint) Reason {
 	case MinValues:
 		return d.minValues()
 	case Volume:
-		return Reason{Kind: Volume, Message: "the pod's volumes pin it to where their PersistentVolumes are (volume topology), and the NodePool cannot launch there",
-			Change: "allow the volumes' zones in the NodePool, or use a volume in a zone the NodePool launches in"}
+		return d.volume()
 	case Topology:
-		return Reason{Kind: Topology, Message: "a topology spread constraint with whenUnsatisfiable: DoNotSchedule cannot be met by a new node of this NodePool",
-			Change: "allow the NodePool the domains the spread needs (its requirements on the topology key), or use whenUnsatisfiable: ScheduleAnyway"}
+		return d.topology()
 	case Affinity:
-		return Reason{Kind: Affinity, Message: "the pod's required pod affinity or anti-affinity cannot be met by a new node of this NodePool",
-			Change: "make the pod (anti-)affinity preferred instead of required, or let the NodePool launch where it can be met"}
+		return d.affinity()
 	case HostPort:
 		return Reason{Kind: HostPort, Message: fmt.Sprintf("the pod's host ports %s conflict with what a new node of this NodePool runs", portList(hostPorts(d.x.pod))),
 			Change: "drop the host ports or move them off the ports the NodePool's DaemonSets use"}

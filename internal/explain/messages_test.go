@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 
 	"github.com/karpctl/karpctl/internal/engine"
@@ -104,5 +105,61 @@ func TestExplainMinValuesSized(t *testing.T) {
 	snap.NodePools[0].Spec.Template.Spec.Requirements[len(snap.NodePools[0].Spec.Template.Spec.Requirements)-1].MinValues = &one
 	if e := explainPod(t, snap, "p"); e.Outcome.Kind != OutcomeNewNodeClaim {
 		t.Fatalf("with minValues 1: %+v", e.Outcome)
+	}
+}
+
+// Topology: a zone spread (maxSkew 1) with one matching pod in test-zone-a and none in test-zone-b,
+// whose only node is full; the NodePool launches only in test-zone-a, where the pod would make the
+// skew 2. Relaxing the spread lets the pod schedule; the message carries the counts and the change
+// names the zone.
+func TestExplainTopology(t *testing.T) {
+	full := node("full-b", "pool", "c-1x-amd64-linux", "1")
+	full.Labels[corev1.LabelTopologyZone] = "test-zone-b"
+	web := pod("web-0", "1")
+	web.Labels["app"], web.Spec.NodeName, web.Status.Phase = "web", "busy-a", corev1.PodRunning
+	filler := bound(pod("filler", "1"), "full-b")
+	spread := func(p *corev1.Pod) {
+		p.Labels["app"] = "web"
+		p.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{MaxSkew: 1, TopologyKey: corev1.LabelTopologyZone,
+			WhenUnsatisfiable: corev1.DoNotSchedule, LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}}}
+	}
+	snap := &engine.Snapshot{
+		NodePools: []*karpv1.NodePool{nodePool("pool", requiring(req(corev1.LabelTopologyZone, corev1.NodeSelectorOpIn, "test-zone-a")))},
+		Nodes:     []*corev1.Node{node("busy-a", "pool", "c-4x-amd64-linux", "4"), full}, Pods: []*corev1.Pod{web, filler},
+		PendingPods: []*corev1.Pod{pod("p", "1", spread)},
+	}
+	r := onlyReason(t, explainPod(t, snap, "p"), Topology)
+	for _, want := range []string{"spread on topology.kubernetes.io/zone (maxSkew 1) over pods app=web", "test-zone-b has 0, test-zone-a has 1",
+		"the NodePool launches in topology.kubernetes.io/zone test-zone-a"} {
+		if !strings.Contains(r.Message, want) {
+			t.Errorf("message %q lacks %q", r.Message, want)
+		}
+	}
+	if r.Key != corev1.LabelTopologyZone || !strings.HasPrefix(r.Change, "allow the NodePool topology.kubernetes.io/zone test-zone-b (0 matching pods)") {
+		t.Errorf("key %q, change %q", r.Key, r.Change)
+	}
+	// Without the spread's selector matching web-0, the skew is met: the counts are what blocks.
+	snap.Pods[0].Labels["app"] = "other"
+	if e := explainPod(t, snap, "p"); !e.Placed() {
+		t.Fatalf("without a matching pod in test-zone-a: %+v", e.Outcome)
+	}
+}
+
+// Affinity and Volume messages carry the keys, the domains and the numbers.
+func TestExplainAffinityAndVolumeNumbers(t *testing.T) {
+	busy := node("busy-a", "pool", "c-4x-amd64-linux", "4")
+	snap := &engine.Snapshot{NodePools: []*karpv1.NodePool{nodePool("pool", requiring(req(corev1.LabelTopologyZone, corev1.NodeSelectorOpIn, "test-zone-a")))},
+		Nodes: []*corev1.Node{busy}, Pods: []*corev1.Pod{bound(pod("db-0", "1"), "busy-a")},
+		PendingPods: []*corev1.Pod{pod("p", "1", antiAffinity("db", corev1.LabelTopologyZone))}}
+	r := onlyReason(t, explainPod(t, snap, "p"), Affinity)
+	if want := "required anti-affinity on topology.kubernetes.io/zone with pods app=db: test-zone-a has 1; the NodePool launches in topology.kubernetes.io/zone test-zone-a"; !strings.Contains(r.Message, want) {
+		t.Errorf("affinity message %q lacks %q", r.Message, want)
+	}
+	r = onlyReason(t, explainPod(t, volumeCase(), "p"), Volume)
+	if want := "claim data is bound to PersistentVolume pv-b, which requires topology.kubernetes.io/zone In [test-zone-b]; the NodePool launches in topology.kubernetes.io/zone test-zone-a"; !strings.Contains(r.Message, want) {
+		t.Errorf("volume message %q lacks %q", r.Message, want)
+	}
+	if r.Change != "allow topology.kubernetes.io/zone test-zone-b in the NodePool, or use a volume where the NodePool launches" {
+		t.Errorf("volume change %q", r.Change)
 	}
 }
