@@ -111,7 +111,8 @@ func plan(ctx context.Context, t *testing.T, d *appsv1.Deployment, flags ...stri
 	return &rep, r.Code
 }
 
-// provisioned waits until every replica of d runs and the NodeClaims of pool are Ready, and returns them.
+// provisioned waits until every replica of d is bound to a node and the NodeClaims of pool are Ready,
+// and returns them.
 func provisioned(ctx context.Context, t *testing.T, d *appsv1.Deployment, pool string) []sandbox.NodeClaim {
 	t.Helper()
 	for {
@@ -139,7 +140,13 @@ func provisioned(ctx context.Context, t *testing.T, d *appsv1.Deployment, pool s
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.Spec.Replicas != nil && len(pods.Items) == int(*got.Spec.Replicas) && len(pending) == 0 && len(real) > 0 && ready {
+		bound := 0 // a pod just created is neither bound nor yet marked pending
+		for _, p := range pods.Items {
+			if p.Spec.NodeName != "" {
+				bound++
+			}
+		}
+		if got.Spec.Replicas != nil && bound == int(*got.Spec.Replicas) && len(pods.Items) == bound && len(pending) == 0 && len(real) > 0 && ready {
 			return real
 		}
 		select {
