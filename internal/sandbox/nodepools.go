@@ -15,6 +15,15 @@ import (
 // requirements (each a NodeSelectorRequirementWithMinValues as a map), and waits until the real
 // Karpenter marks it Ready.
 func (s *Sandbox) CreateNodePool(ctx context.Context, name string, extra ...map[string]any) error {
+	if _, err := s.Dynamic.Resource(NodePoolResource).Create(ctx, kwokNodePool(name, extra...), metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("creating NodePool %s: %w", name, err)
+	}
+	return waitFor(ctx, "NodePool "+name+" Ready", func() (bool, error) { return s.nodePoolReady(ctx, name) })
+}
+
+// kwokNodePool is a NodePool of the sandbox's KWOKNodeClass: on-demand, amd64, any zone, and the
+// extra requirements (each a NodeSelectorRequirementWithMinValues as a map).
+func kwokNodePool(name string, extra ...map[string]any) *unstructured.Unstructured {
 	requirements := []any{
 		map[string]any{"key": "karpenter.sh/capacity-type", "operator": "In", "values": []any{"on-demand"}},
 		map[string]any{"key": "kubernetes.io/arch", "operator": "In", "values": []any{"amd64"}},
@@ -22,29 +31,13 @@ func (s *Sandbox) CreateNodePool(ctx context.Context, name string, extra ...map[
 	for _, r := range extra {
 		requirements = append(requirements, r)
 	}
-	np := &unstructured.Unstructured{Object: map[string]any{
+	return &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "karpenter.sh/v1", "kind": "NodePool", "metadata": map[string]any{"name": name},
 		"spec": map[string]any{"template": map[string]any{"spec": map[string]any{
 			"nodeClassRef": map[string]any{"group": "karpenter.kwok.sh", "kind": "KWOKNodeClass", "name": NodeClassName},
 			"requirements": requirements,
 		}}},
 	}}
-	if _, err := s.Dynamic.Resource(NodePoolResource).Create(ctx, np, metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("creating NodePool %s: %w", name, err)
-	}
-	return waitFor(ctx, "NodePool "+name+" Ready", func() (bool, error) {
-		got, err := s.Dynamic.Resource(NodePoolResource).Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return false, err
-		}
-		conds, _, _ := unstructured.NestedSlice(got.Object, "status", "conditions")
-		for _, c := range conds {
-			if m, ok := c.(map[string]any); ok && m["type"] == "Ready" {
-				return m["status"] == "True", nil
-			}
-		}
-		return false, nil
-	})
 }
 
 // KarpenterFailedToSchedule waits until Karpenter's provisioner reports that it cannot schedule a pod

@@ -285,9 +285,9 @@ func KarpenterDeployment(ns string, replicas int32, extra map[string]string) *ap
 	return d
 }
 
-// nodePoolReady reports whether the sandbox's NodePool has the condition Ready=True.
-func (s *Sandbox) nodePoolReady(ctx context.Context) (bool, error) {
-	np, err := s.Dynamic.Resource(NodePoolResource).Get(ctx, s.NodePool, metav1.GetOptions{})
+// nodePoolReady reports whether NodePool name has the condition Ready=True.
+func (s *Sandbox) nodePoolReady(ctx context.Context, name string) (bool, error) {
+	np, err := s.Dynamic.Resource(NodePoolResource).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		return false, err
 	}
@@ -310,19 +310,7 @@ func CreateReadyNodePool(ctx context.Context, dyn dynamic.Interface, name string
 	if _, err := dyn.Resource(NodeClassResource).Create(ctx, NodeClassObject(), metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
 	}
-	np := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "karpenter.sh/v1", "kind": "NodePool",
-		"metadata": map[string]any{"name": name},
-		"spec": map[string]any{
-			"template": map[string]any{"spec": map[string]any{
-				"nodeClassRef": map[string]any{"group": "karpenter.kwok.sh", "kind": "KWOKNodeClass", "name": NodeClassName},
-				"requirements": []any{
-					map[string]any{"key": "karpenter.sh/capacity-type", "operator": "In", "values": []any{"on-demand"}},
-					map[string]any{"key": "kubernetes.io/arch", "operator": "In", "values": []any{"amd64"}},
-				},
-			}},
-		},
-	}}
+	np := kwokNodePool(name)
 	if weight > 0 {
 		_ = unstructured.SetNestedField(np.Object, weight, "spec", "weight")
 	}

@@ -167,7 +167,7 @@ func Start(ctx context.Context, opts Options) (_ *Sandbox, err error) {
 	// The leader marks the NodePool Ready once it has reconciled the NodeClass; until then Karpenter
 	// (and karpctl plan) skip the NodePool, so "up" is not up before that.
 	if err = waitFor(ctx, fmt.Sprintf("NodePool %s Ready", s.NodePool), func() (bool, error) {
-		return s.nodePoolReady(ctx)
+		return s.nodePoolReady(ctx, s.NodePool)
 	}); err != nil {
 		return nil, err
 	}
