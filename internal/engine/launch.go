@@ -37,17 +37,9 @@ func awsLaunch(plan *NodeClaimPlan, nc *scheduler.NodeClaim, plain map[string]*c
 		}
 	}
 	reqs.Add(scheduling.NewRequirement(karpv1.CapacityTypeLabelKey, corev1.NodeSelectorOpIn, plan.CapacityType))
-	var first *cloudprovider.InstanceType
-	var priority float64
-	for _, it := range its {
-		offs := it.Offerings.Launchable().Compatible(reqs)
-		if len(offs) == 0 {
-			continue
-		}
-		if o := offs.Cheapest(); first == nil || o.Price < priority {
-			first, priority = it, o.Price
-		}
-	}
+	// EC2's prioritized strategy launches the lowest priority value, the overlaid price: the cheapest
+	// option at Karpenter's prices, as launchChoice finds it.
+	first, _ := launchChoice(its, reqs)
 	if first == nil {
 		return
 	}
