@@ -1,7 +1,6 @@
 package engine
 
 import (
-	awsapis "github.com/aws/karpenter-provider-aws/pkg/apis"
 	instancefilter "github.com/aws/karpenter-provider-aws/pkg/providers/instance/filter"
 	corev1 "k8s.io/api/core/v1"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
@@ -49,9 +48,4 @@ func awsLaunch(plan *NodeClaimPlan, nc *scheduler.NodeClaim, plain map[string]*c
 			plan.LaunchPricePerHour = offs.Cheapest().Price
 		}
 	}
-}
-
-// onAWS reports whether a NodePool's NodeClass is the AWS provider's EC2NodeClass.
-func onAWS(np *karpv1.NodePool) bool {
-	return np.Spec.Template.Spec.NodeClassRef != nil && np.Spec.Template.Spec.NodeClassRef.Group == awsapis.Group
 }

@@ -186,7 +186,7 @@ func (s *simulation) annotate(plan *NodeClaimPlan, nc *scheduler.NodeClaim) {
 		ov.cache[np.Name] = c
 	}
 	plan.Overlay = c.marks[plan.InstanceType]
-	if onAWS(np) {
+	if r := s.pools.resolvedFor(np.Name); r != nil && r.AWSData != nil {
 		awsLaunch(plan, nc, c.plain)
 		return
 	}
