@@ -99,3 +99,20 @@ func TestExplainNodeClassOneOfTwoNodePools(t *testing.T) {
 		t.Errorf("%d verdicts, want one per NodePool: %+v", n, e.NodePools)
 	}
 }
+
+// With an existing node of another NodePool that has room, the NodeClass reason says so and lists nothing else: the run
+// with the NodeClass Ready places the pod on that node, so no constraint of the NodePool blocks it.
+func TestExplainNodeClassWithRoomOnANode(t *testing.T) {
+	np, nc := notReadyNodeClass()
+	snap := &engine.Snapshot{NodePools: []*karpv1.NodePool{np, nodePool("default")}, EC2NodeClasses: []*awsv1.EC2NodeClass{nc},
+		Nodes: []*corev1.Node{node("roomy", "default", "c-8x-amd64-linux", "8")}, PendingPods: []*corev1.Pod{pod("p", "1")}}
+	e := explainPod(t, snap, "p")
+	if e.Outcome.Kind != OutcomeExistingNode || e.Outcome.Node != "roomy" {
+		t.Fatalf("outcome %+v, want the existing node roomy", e.Outcome)
+	}
+	v := e.NodePools[slices.IndexFunc(e.NodePools, func(v NodePoolVerdict) bool { return v.Name == "eks" })]
+	r := nodeClassReason(t, v)
+	if len(v.Reasons) != 1 || !strings.Contains(r.Message, "node roomy has room for the pod alone") {
+		t.Errorf("eks reasons %+v, want the NodeClass alone, naming node roomy", v.Reasons)
+	}
+}

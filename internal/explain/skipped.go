@@ -46,10 +46,18 @@ func (x *explainer) nodeClass(sk engine.SkippedNodePool) ([]Reason, error) {
 		r.Change += fmt.Sprintf("; the NodePool then launches %s for the pod", run.claim.InstanceType)
 		return []Reason{r}, nil
 	}
-	others, _, err := x.prove(sk.AsReady)
+	if run.node != "" {
+		r.Message += fmt.Sprintf("; with it Ready, node %s has room for the pod alone and Karpenter launches nothing for it", run.node)
+		return []Reason{r}, nil
+	}
+	others, alternatives, err := x.prove(sk.AsReady)
 	if err != nil {
 		return nil, err
 	}
-	r.Message += "; with it Ready, the pod is still blocked by the reasons below"
+	if alternatives {
+		r.Message += "; with it Ready, the pod is still blocked, and relaxing any one of the reasons below is enough"
+	} else {
+		r.Message += "; with it Ready, the pod is still blocked by the reasons below"
+	}
 	return append([]Reason{r}, others...), nil
 }
