@@ -19,7 +19,7 @@ func (r Reason) Apply(pod *corev1.Pod, np *karpv1.NodePool) bool {
 		}
 		pod.Spec.Tolerations = append(pod.Spec.Tolerations, *r.Toleration)
 	case Requirement:
-		if r.Key == karpv1.NodePoolLabelKey || len(r.InstanceTypeValues) > 0 {
+		if r.Key == karpv1.NodePoolLabelKey || r.OnInstanceTypes {
 			dropPodRequirement(pod, r.Key)
 			return true
 		}

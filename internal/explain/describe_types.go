@@ -39,7 +39,7 @@ func (d describer) typeRequirement(key string) Reason {
 			}
 		}
 	}
-	r := Reason{Kind: Requirement, Key: key, InstanceTypeValues: have}
+	r := Reason{Kind: Requirement, Key: key, InstanceTypeValues: have, OnInstanceTypes: true}
 	if len(excluding) == 0 {
 		r.Message = fmt.Sprintf("the pod requires %s; no instance type of the NodePool's NodeClass has it", pod)
 	} else {

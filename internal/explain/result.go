@@ -148,6 +148,9 @@ type Reason struct {
 	// (Requirement): the change is then the pod's, or the NodePool's requirements that exclude
 	// the types that meet it.
 	InstanceTypeValues []string `json:"instanceTypeValues,omitempty"`
+	// OnInstanceTypes marks that Requirement case (even when no instance type has a value for Key):
+	// the run that proved it dropped the pod's requirement, so Apply does too.
+	OnInstanceTypes bool `json:"onInstanceTypes,omitempty"`
 	// Toleration is what the pod must tolerate (Taint).
 	Toleration *corev1.Toleration `json:"toleration,omitempty"`
 	// Limits are the smallest limits that make room (Limit).

@@ -42,3 +42,20 @@ func TestExplainRequirementOnInstanceTypes(t *testing.T) {
 		})
 	}
 }
+
+// When no instance type of the NodePool has any value for the key (a GPU name on a NodePool of
+// compute types), the reason lists no values, yet its change is still the pod's, and Apply makes it.
+func TestExplainRequirementOnInstanceTypesWithoutValues(t *testing.T) {
+	snap := ec2Snapshot(pod("p", "1", selecting(awsv1.LabelInstanceGPUName, "t4")),
+		requiring(req(awsv1.LabelInstanceCategory, corev1.NodeSelectorOpIn, "c")))
+	v := blocked(t, snap, "eks")
+	if !slices.Equal(kinds(v.Reasons), []Kind{Requirement}) || !v.Reasons[0].OnInstanceTypes || len(v.Reasons[0].InstanceTypeValues) != 0 {
+		t.Fatalf("reasons %+v, want the GPU-name requirement on the instance types, with no values", v.Reasons)
+	}
+	if !v.Reasons[0].Apply(snap.PendingPods[0], snap.NodePools[0]) {
+		t.Fatal("not applicable")
+	}
+	if e := explainPod(t, snap, "p"); e.Outcome.Kind != OutcomeNewNodeClaim {
+		t.Errorf("after the change: %+v", e.Outcome)
+	}
+}
